@@ -1,0 +1,30 @@
+//! One module per subcommand: its clap `Args` (doc comments are the help) and its `run`.
+
+pub mod check;
+pub mod completions;
+pub mod eject;
+pub mod new;
+pub mod status;
+pub mod templates;
+pub mod upgrade;
+
+use crate::Command;
+use crate::error::Result;
+
+pub fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::New(args) => new::run(args),
+        Command::Upgrade(args) => upgrade::run(args),
+        Command::Eject(args) => eject::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Templates(args) => templates::run(args),
+        Command::Completions(args) => completions::run(args),
+    }
+}
+
+/// The answer of commands a later release implements: their flags exist, they do nothing yet.
+pub(crate) fn not_implemented(command: &str) -> crate::error::Error {
+    crate::error::Error::new(format!("`cargo platform {command}` is not implemented yet in this version"))
+        .hint("nothing was changed; see `cargo platform --help` for what is available")
+}

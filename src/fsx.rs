@@ -1,0 +1,151 @@
+//! The one module that writes files: whole directories appear atomically or not at all.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Test-only fault injection: when `CARGO_PLATFORM_FAULT` equals `point`, fail there. Lets the
+/// test suite prove that a failure at any step leaves nothing half-written.
+pub fn fault(point: &str) -> Result<()> {
+    match std::env::var("CARGO_PLATFORM_FAULT") {
+        Ok(p) if p == point => Err(Error::new(format!("injected fault at `{point}` (CARGO_PLATFORM_FAULT)"))),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a target that exists and is not an empty directory.
+pub fn check_target_free(target: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(target) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::new(format!("cannot inspect {}: {e}", target.display()))),
+        Ok(meta) if !meta.is_dir() => Err(Error::new(format!(
+            "{} already exists and is not a directory",
+            target.display()
+        ))
+        .hint("choose another name or --path")),
+        Ok(_) => {
+            let mut entries = fs_err::read_dir(target)?;
+            if entries.next().is_some() {
+                Err(Error::new(format!("{} already exists and is not empty", target.display()))
+                    .hint("choose another name or --path, or remove the directory first"))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Creates `target` holding `files` (relative paths with `/` separators), all or nothing:
+/// everything is written into a hidden temporary directory beside the target, `finish` runs
+/// inside it (e.g. git init and commit), and only then is it renamed into place. On any failure
+/// the temporary directory — and any parent directories this call created — are removed.
+pub fn create_dir_atomically<T>(
+    target: &Path,
+    files: &[(String, &[u8])],
+    finish: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
+    check_target_free(target)?;
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let created_parent = create_missing_parents(&parent)?;
+    let result = write_and_rename(target, &parent, files, finish);
+    if result.is_err() {
+        if let Some(top) = created_parent {
+            let _ = std::fs::remove_dir_all(top);
+        }
+    }
+    result
+}
+
+fn write_and_rename<T>(
+    target: &Path,
+    parent: &Path,
+    files: &[(String, &[u8])],
+    finish: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
+    let base = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{base}.cargo-platform-"))
+        .tempdir_in(parent)
+        .map_err(|e| Error::new(format!("cannot create a temporary directory in {}: {e}", parent.display())))?;
+    for (i, (rel, contents)) in files.iter().enumerate() {
+        let path = staging.path().join(rel);
+        if let Some(dir) = path.parent() {
+            fs_err::create_dir_all(dir)?;
+        }
+        fs_err::write(&path, contents)?;
+        if i == files.len() / 2 {
+            fault("new:write")?;
+        }
+    }
+    let out = finish(staging.path())?;
+    fault("new:rename")?;
+    // rename(2) replaces an empty directory; elsewhere remove it first.
+    if cfg!(not(unix)) && target.is_dir() {
+        fs_err::remove_dir(target)?;
+    }
+    std::fs::rename(staging.path(), target).map_err(|e| {
+        Error::new(format!("cannot move the new service into {}: {e}", target.display()))
+            .hint("nothing was written; check that the directory is free and on the same filesystem")
+    })?;
+    // The directory now lives at `target`; do not let the guard delete it.
+    let _ = staging.keep();
+    Ok(out)
+}
+
+/// Creates the missing ancestors of `dir`; returns the topmost one created, to undo on failure.
+fn create_missing_parents(dir: &Path) -> Result<Option<PathBuf>> {
+    let mut missing = None;
+    let mut cur = Some(dir);
+    while let Some(p) = cur {
+        if p.as_os_str().is_empty() || p.exists() {
+            break;
+        }
+        missing = Some(p.to_path_buf());
+        cur = p.parent();
+    }
+    if missing.is_some() {
+        fs_err::create_dir_all(dir)?;
+    }
+    Ok(missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_everything_or_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("a/b/svc");
+        let files = vec![("src/main.rs".to_string(), &b"fn main() {}\n"[..])];
+        let err = create_dir_atomically(&target, &files, |_| -> Result<()> { Err(Error::new("boom")) });
+        assert!(err.is_err());
+        assert!(!tmp.path().join("a").exists(), "created parents are removed on failure");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "no staging dir left");
+
+        create_dir_atomically(&target, &files, |dir| {
+            assert!(dir.join("src/main.rs").exists());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(target.join("src/main.rs")).unwrap(), b"fn main() {}\n");
+        assert_eq!(std::fs::read_dir(target.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn empty_target_is_replaced_but_non_empty_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("svc");
+        std::fs::create_dir(&target).unwrap();
+        let files = vec![("a".to_string(), &b"x"[..])];
+        create_dir_atomically(&target, &files, |_| Ok(())).unwrap();
+        let err = create_dir_atomically(&target, &files, |_| Ok(())).unwrap_err();
+        assert!(err.message.contains("not empty"));
+        std::fs::write(tmp.path().join("file"), "x").unwrap();
+        let err = check_target_free(&tmp.path().join("file")).unwrap_err();
+        assert!(err.message.contains("not a directory"));
+    }
+}

@@ -1,0 +1,391 @@
+//! `platform.toml`: what the platform knows about a service, read with serde and written with
+//! toml_edit so hand-added comments and ordering survive.
+
+use std::collections::BTreeMap;
+
+use semver::Version;
+use serde::Deserialize;
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
+
+use crate::error::{Error, Result};
+use crate::template::answers::{Answer, Answers};
+use crate::template::release::Mode;
+
+pub const FILE_NAME: &str = "platform.toml";
+/// The manifest schema this tool reads and writes.
+pub const SCHEMA: i64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComponentState {
+    Managed,
+    Ejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentRecord {
+    pub state: ComponentState,
+    pub reason: Option<String>,
+    pub date: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub component: String,
+    pub mode: Mode,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationRecord {
+    pub id: String,
+    /// `applied` or `skipped`.
+    pub status: String,
+    pub date: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub schema: i64,
+    pub template: String,
+    pub version: Version,
+    pub tool_version: String,
+    pub name: String,
+    pub answers: Answers,
+    pub components: BTreeMap<String, ComponentRecord>,
+    pub files: BTreeMap<String, FileRecord>,
+    pub migrations: Vec<MigrationRecord>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    platform: RawPlatform,
+    #[serde(default)]
+    answers: toml::Table,
+    #[serde(default)]
+    components: BTreeMap<String, RawComponent>,
+    #[serde(default)]
+    files: BTreeMap<String, RawFile>,
+    #[serde(default)]
+    migrations: Vec<RawMigration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlatform {
+    schema: i64,
+    template: String,
+    version: String,
+    tool_version: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    state: String,
+    reason: Option<String>,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    component: String,
+    mode: String,
+    sha256: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMigration {
+    id: String,
+    status: String,
+    date: String,
+}
+
+impl Manifest {
+    /// Parses and validates a manifest; `path` is only used in messages.
+    pub fn parse(text: &str, path: &str) -> Result<Manifest> {
+        let fix = "fix the file by hand, or restore it from git";
+        let table: toml::Table = toml::from_str(text)
+            .map_err(|e| Error::new(format!("{path} is not valid TOML: {e}")).hint(fix))?;
+        let schema = table
+            .get("platform")
+            .and_then(|p| p.get("schema"))
+            .and_then(toml::Value::as_integer);
+        match schema {
+            Some(s) if s > SCHEMA => {
+                return Err(Error::new(format!(
+                    "{path} has manifest schema {s}, but this cargo-platform ({}) reads schema {SCHEMA} at most",
+                    env!("CARGO_PKG_VERSION")
+                ))
+                .hint("upgrade the tool: cargo install cargo-platform"));
+            }
+            Some(s) if s < 1 => bail!("{path}: [platform] schema = {s} is not a schema version"),
+            Some(_) => {}
+            None => return Err(Error::new(format!("{path}: [platform] schema is missing")).hint(fix)),
+        }
+        let raw: RawManifest = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::new(format!("{path}: {}", e.message().trim())).hint(fix))?;
+        let version = Version::parse(&raw.platform.version).map_err(|e| {
+            Error::new(format!("{path}: [platform] version `{}` is not X.Y.Z: {e}", raw.platform.version)).hint(fix)
+        })?;
+        let mut answers = Answers::new();
+        for (key, v) in raw.answers {
+            let answer = match v {
+                toml::Value::String(s) => Answer::String(s),
+                toml::Value::Boolean(b) => Answer::Bool(b),
+                toml::Value::Integer(i) => Answer::Int(i),
+                other => bail!("{path}: [answers] {key} = {other} is not a string, bool or integer"),
+            };
+            answers.push((key, answer));
+        }
+        let mut components = BTreeMap::new();
+        for (name, c) in raw.components {
+            let state = match c.state.as_str() {
+                "managed" => ComponentState::Managed,
+                "ejected" => ComponentState::Ejected,
+                other => bail!("{path}: [components.{name}] state `{other}` is not `managed` or `ejected`"),
+            };
+            components.insert(
+                name,
+                ComponentRecord {
+                    state,
+                    reason: c.reason,
+                    date: c.date,
+                },
+            );
+        }
+        let mut files = BTreeMap::new();
+        for (file, f) in raw.files {
+            let mode = Mode::parse(&f.mode).ok_or_else(|| {
+                Error::new(format!(
+                    "{path}: [files.\"{file}\"] mode `{}` is not managed, seeded or structured",
+                    f.mode
+                ))
+            })?;
+            if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!("{path}: [files.\"{file}\"] sha256 is not a SHA-256 hex digest");
+            }
+            files.insert(
+                file,
+                FileRecord {
+                    component: f.component,
+                    mode,
+                    sha256: f.sha256,
+                },
+            );
+        }
+        let migrations = raw
+            .migrations
+            .into_iter()
+            .map(|m| MigrationRecord {
+                id: m.id,
+                status: m.status,
+                date: m.date,
+            })
+            .collect();
+        Ok(Manifest {
+            schema: raw.platform.schema,
+            template: raw.platform.template,
+            version,
+            tool_version: raw.platform.tool_version,
+            name: raw.platform.name,
+            answers,
+            components,
+            files,
+            migrations,
+        })
+    }
+
+    pub fn is_ejected(&self, component: &str) -> bool {
+        self.components
+            .get(component)
+            .is_some_and(|c| c.state == ComponentState::Ejected)
+    }
+
+    /// Serialises into `existing` (the file as it is on disk, if any), keeping its comments and
+    /// the order of keys that stay.
+    pub fn to_toml(&self, existing: Option<&str>) -> Result<String> {
+        let mut doc: DocumentMut = match existing {
+            Some(text) => text
+                .parse()
+                .map_err(|e| Error::new(format!("{FILE_NAME} is not valid TOML: {e}")))?,
+            None => {
+                let mut doc = DocumentMut::new();
+                doc.decor_mut().set_prefix(
+                    "# Written by cargo-platform: the service's template, answers, components and the\n\
+                     # hashes of platform-owned files. Commit it. See golden-path.md.\n",
+                );
+                doc
+            }
+        };
+        let platform = table_at(&mut doc, "platform");
+        platform["schema"] = value(self.schema);
+        platform["template"] = value(self.template.as_str());
+        platform["version"] = value(self.version.to_string());
+        platform["tool_version"] = value(self.tool_version.as_str());
+        platform["name"] = value(self.name.as_str());
+
+        let answers = table_at(&mut doc, "answers");
+        let keep: Vec<&str> = self.answers.iter().map(|(k, _)| k.as_str()).collect();
+        answers.retain(|k, _| keep.contains(&k));
+        for (key, answer) in &self.answers {
+            answers[key.as_str()] = Item::Value(answer.to_toml());
+        }
+
+        let components = table_at(&mut doc, "components");
+        components.set_implicit(true);
+        components.retain(|k, _| self.components.contains_key(k));
+        for (name, c) in &self.components {
+            let t = components
+                .entry(name)
+                .or_insert_with(|| Item::Table(Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| Error::new(format!("{FILE_NAME}: [components.{name}] is not a table")))?;
+            t["state"] = value(match c.state {
+                ComponentState::Managed => "managed",
+                ComponentState::Ejected => "ejected",
+            });
+            set_opt(t, "reason", c.reason.as_deref());
+            set_opt(t, "date", c.date.as_deref());
+        }
+
+        let files = table_at(&mut doc, "files");
+        files.set_implicit(true);
+        files.retain(|k, _| self.files.contains_key(k));
+        for (path, f) in &self.files {
+            let t = files
+                .entry(path)
+                .or_insert_with(|| Item::Table(Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| Error::new(format!("{FILE_NAME}: [files.\"{path}\"] is not a table")))?;
+            t["component"] = value(f.component.as_str());
+            t["mode"] = value(f.mode.as_str());
+            t["sha256"] = value(f.sha256.as_str());
+        }
+
+        let mut ledger = ArrayOfTables::new();
+        for m in &self.migrations {
+            let mut t = Table::new();
+            t["id"] = value(m.id.as_str());
+            t["status"] = value(m.status.as_str());
+            t["date"] = value(m.date.as_str());
+            ledger.push(t);
+        }
+        if ledger.is_empty() {
+            doc.remove("migrations");
+        } else {
+            doc["migrations"] = Item::ArrayOfTables(ledger);
+        }
+        Ok(doc.to_string())
+    }
+}
+
+fn table_at<'d>(doc: &'d mut DocumentMut, key: &str) -> &'d mut Table {
+    if !doc.get(key).is_some_and(Item::is_table) {
+        doc[key] = Item::Table(Table::new());
+    }
+    doc[key].as_table_mut().expect("just made a table")
+}
+
+fn set_opt(t: &mut Table, key: &str, v: Option<&str>) {
+    match v {
+        Some(v) => t[key] = value(v),
+        None => {
+            t.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let mut components = BTreeMap::new();
+        components.insert(
+            "core".into(),
+            ComponentRecord {
+                state: ComponentState::Managed,
+                reason: None,
+                date: None,
+            },
+        );
+        components.insert(
+            "auth".into(),
+            ComponentRecord {
+                state: ComponentState::Ejected,
+                reason: Some("we use mTLS".into()),
+                date: Some("2026-11-22".into()),
+            },
+        );
+        let mut files = BTreeMap::new();
+        files.insert(
+            "src/main.rs".into(),
+            FileRecord {
+                component: "core".into(),
+                mode: Mode::Managed,
+                sha256: "a".repeat(64),
+            },
+        );
+        Manifest {
+            schema: SCHEMA,
+            template: "service".into(),
+            version: Version::new(1, 0, 0),
+            tool_version: "0.1.0".into(),
+            name: "orders".into(),
+            answers: vec![
+                ("owner".into(), Answer::String("payments".into())),
+                ("port".into(), Answer::Int(8080)),
+            ],
+            components,
+            files,
+            migrations: vec![MigrationRecord {
+                id: "service-2.0.0-audit".into(),
+                status: "applied".into(),
+                date: "2026-11-22".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let m = sample();
+        let text = m.to_toml(None).unwrap();
+        assert_eq!(Manifest::parse(&text, "platform.toml").unwrap(), m);
+    }
+
+    #[test]
+    fn keeps_hand_comments_on_rewrite() {
+        let m = sample();
+        let text = m.to_toml(None).unwrap();
+        let edited = text.replace("[answers]", "# our answers, reviewed by the team\n[answers]");
+        let mut m2 = m.clone();
+        m2.version = Version::new(2, 0, 0);
+        let rewritten = m2.to_toml(Some(&edited)).unwrap();
+        assert!(rewritten.contains("# our answers, reviewed by the team\n[answers]"), "{rewritten}");
+        assert_eq!(Manifest::parse(&rewritten, "p").unwrap().version, Version::new(2, 0, 0));
+    }
+
+    #[test]
+    fn newer_schema_asks_to_upgrade_the_tool() {
+        let text = sample().to_toml(None).unwrap().replace("schema = 1", "schema = 99");
+        let err = Manifest::parse(&text, "platform.toml").unwrap_err();
+        assert!(err.message.contains("schema 99"), "{}", err.message);
+        assert!(err.hints[0].contains("upgrade the tool"));
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let text = sample().to_toml(None).unwrap();
+        let err = Manifest::parse(&text.replace("\"managed\"", "\"owned\""), "p.toml").unwrap_err();
+        assert!(err.message.contains("owned"), "{}", err.message);
+        let err = Manifest::parse(&text.replace("version = \"1.0.0\"", "version = \"one\""), "p.toml").unwrap_err();
+        assert!(err.message.contains("version `one`"), "{}", err.message);
+        let err = Manifest::parse("[platform]\nschema = 1\n", "p.toml").unwrap_err();
+        assert!(err.message.contains("p.toml"), "{}", err.message);
+    }
+}

@@ -1,0 +1,265 @@
+//! The embedded template catalogue: every template and every release it ever shipped.
+
+pub mod answers;
+pub mod release;
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use include_dir::{Dir, include_dir};
+use semver::Version;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use release::{ComponentMeta, FileMeta, Question, ReleaseMeta};
+
+static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+/// The template used when `--template` is not given.
+pub const DEFAULT_TEMPLATE: &str = "service";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateMeta {
+    name: String,
+    description: String,
+}
+
+/// One template with all of its releases, oldest first.
+#[derive(Debug)]
+pub struct Template {
+    pub name: String,
+    pub description: String,
+    pub releases: Vec<Release>,
+}
+
+/// One release: its metadata and the overlay directory it adds.
+#[derive(Debug)]
+pub struct Release {
+    pub version: Version,
+    pub meta: ReleaseMeta,
+    pub files: Option<&'static Dir<'static>>,
+}
+
+/// Where the content of a file in a version's tree comes from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path under the release's `files/` directory.
+    pub template_path: String,
+    pub contents: &'static [u8],
+    pub meta: FileMeta,
+}
+
+/// The effective definition of one version: questions, components and files after overlaying
+/// every release up to it.
+#[derive(Debug)]
+pub struct Spec<'t> {
+    pub template: &'t Template,
+    pub version: &'t Version,
+    pub questions: Vec<Question>,
+    pub components: BTreeMap<String, ComponentMeta>,
+    /// Unrendered path → where its content comes from.
+    pub files: BTreeMap<String, Source>,
+}
+
+/// Every embedded template.
+#[derive(Debug)]
+pub struct Catalogue {
+    pub templates: Vec<Template>,
+}
+
+impl Catalogue {
+    /// Loads the embedded templates. Fails only if an embedded file is malformed, which the test
+    /// suite rules out for every shipped release.
+    pub fn load() -> Result<Catalogue> {
+        let mut templates = Vec::new();
+        for dir in TEMPLATES.dirs() {
+            templates.push(load_template(dir)?);
+        }
+        templates.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Catalogue { templates })
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.templates.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Template> {
+        self.templates
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| {
+                Error::new(format!("unknown template `{name}`"))
+                    .hint(format!("available templates: {}", self.names().join(", ")))
+            })
+    }
+}
+
+impl Template {
+    pub fn newest(&self) -> &Release {
+        self.releases.last().expect("a template has at least one release")
+    }
+
+    pub fn versions(&self) -> Vec<String> {
+        self.releases.iter().map(|r| r.version.to_string()).collect()
+    }
+
+    /// The release with exactly this version, or an error listing the released ones.
+    pub fn release(&self, version: &str) -> Result<&Release> {
+        let parsed = Version::parse(version).map_err(|e| {
+            Error::new(format!("`{version}` is not a version (X.Y.Z): {e}"))
+                .hint(format!("released versions of `{}`: {}", self.name, self.versions().join(", ")))
+        })?;
+        self.releases
+            .iter()
+            .find(|r| r.version == parsed)
+            .ok_or_else(|| {
+                Error::new(format!("template `{}` has no release {version}", self.name)).hint(
+                    format!("released versions: {}", self.versions().join(", ")),
+                )
+            })
+    }
+
+    /// Overlays releases oldest-first up to and including `version`.
+    pub fn spec(&self, version: &Version) -> Result<Spec<'_>> {
+        let upto = self
+            .releases
+            .iter()
+            .position(|r| &r.version == version)
+            .ok_or_else(|| Error::new(format!("template `{}` has no release {version}", self.name)))?;
+        let mut questions: Vec<Question> = Vec::new();
+        let mut components = BTreeMap::new();
+        let mut files: BTreeMap<String, Source> = BTreeMap::new();
+        for release in &self.releases[..=upto] {
+            let meta = &release.meta;
+            let at = |msg: String| {
+                Error::new(format!(
+                    "template `{}` release {}: {msg}",
+                    self.name, release.version
+                ))
+            };
+            for q in &meta.questions {
+                match questions.iter_mut().find(|have| have.key == q.key) {
+                    Some(have) => *have = q.clone(),
+                    None => questions.push(q.clone()),
+                }
+            }
+            components.extend(meta.components.iter().map(|(k, v)| (k.clone(), v.clone())));
+            for path in &meta.deleted {
+                if files.remove(path).is_none() {
+                    return Err(at(format!("deletes `{path}`, which the previous release does not have")));
+                }
+            }
+            for (from, to) in &meta.renamed {
+                let source = files
+                    .remove(from)
+                    .ok_or_else(|| at(format!("renames `{from}`, which the previous release does not have")))?;
+                files.insert(to.clone(), source);
+            }
+            if let Some(dir) = release.files {
+                for file in all_files(dir) {
+                    let rel = relative(dir, file.path());
+                    let meta_for = meta
+                        .files
+                        .get(&rel)
+                        .cloned()
+                        .or_else(|| files.get(&rel).map(|s| s.meta.clone()))
+                        .ok_or_else(|| at(format!("file `{rel}` has no [files.\"{rel}\"] entry")))?;
+                    files.insert(
+                        rel.clone(),
+                        Source {
+                            template_path: rel,
+                            contents: file.contents(),
+                            meta: meta_for,
+                        },
+                    );
+                }
+            }
+            for (path, file_meta) in &meta.files {
+                match files.get_mut(path) {
+                    Some(source) => source.meta = file_meta.clone(),
+                    None => return Err(at(format!("[files.\"{path}\"] names a file that is not in the release"))),
+                }
+            }
+        }
+        for (path, source) in &files {
+            if !components.contains_key(&source.meta.component) {
+                return Err(Error::new(format!(
+                    "template `{}` {version}: file `{path}` belongs to unknown component `{}`",
+                    self.name, source.meta.component
+                )));
+            }
+        }
+        Ok(Spec {
+            template: self,
+            version: &self.releases[upto].version,
+            questions,
+            components,
+            files,
+        })
+    }
+}
+
+fn load_template(dir: &'static Dir<'static>) -> Result<Template> {
+    let dir_name = dir.path().to_string_lossy().into_owned();
+    let meta_file = dir
+        .get_file(dir.path().join("template.toml"))
+        .ok_or_else(|| Error::new(format!("embedded template `{dir_name}` has no template.toml")))?;
+    let meta: TemplateMeta = parse_toml(meta_file.contents(), &format!("{dir_name}/template.toml"))?;
+    if meta.name != dir_name {
+        bail!("embedded template `{dir_name}`: template.toml names it `{}`", meta.name);
+    }
+    let mut releases = Vec::new();
+    for release_dir in dir.dirs() {
+        let version_str = relative(dir, release_dir.path());
+        let where_ = format!("{dir_name}/{version_str}/release.toml");
+        let file = release_dir
+            .get_file(release_dir.path().join("release.toml"))
+            .ok_or_else(|| Error::new(format!("embedded release `{where_}` is missing")))?;
+        let meta: ReleaseMeta = parse_toml(file.contents(), &where_)?;
+        let version = Version::parse(&version_str)
+            .map_err(|e| Error::new(format!("`{dir_name}/{version_str}` is not a version: {e}")))?;
+        if meta.version != version_str {
+            bail!("{where_}: version `{}` does not match its directory", meta.version);
+        }
+        releases.push(Release {
+            version,
+            meta,
+            files: release_dir.get_dir(release_dir.path().join("files")),
+        });
+    }
+    if releases.is_empty() {
+        bail!("embedded template `{dir_name}` has no release");
+    }
+    releases.sort_by(|a, b| a.version.cmp(&b.version));
+    Ok(Template {
+        name: meta.name,
+        description: meta.description,
+        releases,
+    })
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::new(format!("{what} is not UTF-8")))?;
+    toml::from_str(text).map_err(|e| Error::new(format!("{what}: {e}")))
+}
+
+/// Every file below `dir`, depth first.
+fn all_files(dir: &'static Dir<'static>) -> Vec<&'static include_dir::File<'static>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        out.extend(d.files());
+        stack.extend(d.dirs());
+    }
+    out
+}
+
+/// `path` relative to `dir`, with `/` separators.
+fn relative(dir: &Dir<'_>, path: &std::path::Path) -> String {
+    let rel = path.strip_prefix(dir.path()).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,162 @@
+//! The schema of `release.toml`: one release of a template (see CONTRIBUTING.md).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Who owns a file after `new`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The platform's: upgrades 3-way merge it.
+    Managed,
+    /// Written once; the team's from then on.
+    Seeded,
+    /// TOML the team also edits; upgrades edit it key by key.
+    Structured,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Managed => "managed",
+            Mode::Seeded => "seeded",
+            Mode::Structured => "structured",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "managed" => Some(Mode::Managed),
+            "seeded" => Some(Mode::Seeded),
+            "structured" => Some(Mode::Structured),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseMeta {
+    pub version: String,
+    pub date: String,
+    pub summary: String,
+    #[serde(default)]
+    pub changelog: Vec<String>,
+    #[serde(default)]
+    pub support: Support,
+    #[serde(default)]
+    pub questions: Vec<Question>,
+    #[serde(default)]
+    pub components: BTreeMap<String, ComponentMeta>,
+    #[serde(default)]
+    pub files: BTreeMap<String, FileMeta>,
+    #[serde(default)]
+    pub deleted: Vec<String>,
+    #[serde(default)]
+    pub renamed: BTreeMap<String, String>,
+    #[serde(default)]
+    pub migrations: Vec<MigrationMeta>,
+}
+
+/// The support window of a release.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Support {
+    pub deprecated: Option<String>,
+    pub end_of_support: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuestionKind {
+    String,
+    Bool,
+    Int,
+    Choice,
+}
+
+impl QuestionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuestionKind::String => "string",
+            QuestionKind::Bool => "bool",
+            QuestionKind::Int => "int",
+            QuestionKind::Choice => "choice",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Question {
+    pub key: String,
+    #[serde(rename = "type")]
+    pub kind: QuestionKind,
+    pub help: String,
+    pub default: Option<toml::Value>,
+    pub choices: Option<Vec<String>>,
+    pub pattern: Option<String>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentMeta {
+    pub description: String,
+    #[serde(default = "yes")]
+    pub ejectable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMeta {
+    pub component: String,
+    pub mode: Mode,
+    /// A minijinja expression over the answers; the file is rendered only when it is true.
+    pub when: Option<String>,
+    /// `alt` switches to `[[ ]]` / `[% %]` / `[# #]` delimiters.
+    pub syntax: Option<Syntax>,
+    /// Copied verbatim, not rendered.
+    #[serde(default)]
+    pub raw: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Syntax {
+    Default,
+    Alt,
+}
+
+/// A migration a release ships: an id in the service's ledger, and what it does.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationMeta {
+    pub id: String,
+    pub description: String,
+    /// `check` fails while a required migration is pending.
+    #[serde(default)]
+    pub required: bool,
+    /// Structured edits this migration applies on top of the file merges.
+    #[serde(default)]
+    pub edits: Vec<Edit>,
+}
+
+/// A structured edit to the team's TOML files.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Edit {
+    /// Move a config key's value to a new dotted key in every matching TOML file.
+    RenameKey {
+        /// Glob of the files to edit, e.g. `config/*.toml`.
+        files: String,
+        from: String,
+        to: String,
+    },
+}

@@ -1,0 +1,220 @@
+//! Rendering a version's spec with answers into an in-memory file set. No disk IO here.
+
+use std::collections::BTreeMap;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use sha2::{Digest, Sha256};
+
+use super::Spec;
+use super::answers::{Answer, Answers};
+use super::release::{Mode, Syntax};
+use crate::error::{Error, Result};
+
+/// One rendered file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub contents: Vec<u8>,
+    pub component: String,
+    pub mode: Mode,
+}
+
+impl RenderedFile {
+    pub fn sha256(&self) -> String {
+        sha256_hex(&self.contents)
+    }
+}
+
+/// Rendered path (with `/` separators) → file. Ordered, so output is deterministic.
+pub type FileSet = BTreeMap<String, RenderedFile>;
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The variables every template sees: the answers, `name`, `crate_name`, `template_version`.
+pub fn context(spec: &Spec<'_>, name: &str, answers: &Answers) -> BTreeMap<String, Value> {
+    let mut ctx: BTreeMap<String, Value> = answers
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                Answer::String(s) => Value::from(s.as_str()),
+                Answer::Bool(b) => Value::from(*b),
+                Answer::Int(i) => Value::from(*i),
+            };
+            (k.clone(), value)
+        })
+        .collect();
+    ctx.insert("name".into(), Value::from(name));
+    ctx.insert("crate_name".into(), Value::from(name.replace('-', "_")));
+    ctx.insert("template_version".into(), Value::from(spec.version.to_string()));
+    ctx
+}
+
+fn environment(syntax: Syntax) -> Result<Environment<'static>> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    let mut config = SyntaxConfig::builder();
+    config.trim_blocks(true).lstrip_blocks(true).keep_trailing_newline(true);
+    if syntax == Syntax::Alt {
+        config
+            .block_delimiters("[%", "%]")
+            .variable_delimiters("[[", "]]")
+            .comment_delimiters("[#", "#]");
+    }
+    let config = config
+        .build()
+        .map_err(|e| Error::new(format!("template syntax: {e}")))?;
+    env.set_syntax(config);
+    Ok(env)
+}
+
+/// Renders every file of `spec` whose `when` holds.
+pub fn render(spec: &Spec<'_>, name: &str, answers: &Answers) -> Result<FileSet> {
+    let ctx = context(spec, name, answers);
+    let default_env = environment(Syntax::Default)?;
+    let mut alt_env: Option<Environment<'static>> = None;
+    let where_ = |path: &str| format!("template `{}` {} file `{path}`", spec.template.name, spec.version);
+    let mut out = FileSet::new();
+    for (path, source) in &spec.files {
+        let meta = &source.meta;
+        if let Some(when) = &meta.when {
+            let expr = default_env
+                .compile_expression(when)
+                .map_err(|e| Error::new(format!("{}: `when = {when:?}`: {e}", where_(path))))?;
+            let holds = expr
+                .eval(&ctx)
+                .map_err(|e| Error::new(format!("{}: `when = {when:?}`: {e}", where_(path))))?;
+            if !holds.is_true() {
+                continue;
+            }
+        }
+        let env = match meta.syntax.unwrap_or(Syntax::Default) {
+            Syntax::Default => &default_env,
+            Syntax::Alt => {
+                if alt_env.is_none() {
+                    alt_env = Some(environment(Syntax::Alt)?);
+                }
+                alt_env.as_ref().expect("just set")
+            }
+        };
+        let rendered_path = if path.contains("{{") {
+            render_text(&default_env, &format!("{path} (path)"), path, &ctx)
+                .map_err(|e| e.context(where_(path)))?
+        } else {
+            path.clone()
+        };
+        check_rendered_path(&rendered_path).map_err(|e| e.context(where_(path)))?;
+        let contents = if meta.raw {
+            source.contents.to_vec()
+        } else {
+            let text = std::str::from_utf8(source.contents)
+                .map_err(|_| Error::new(format!("{}: not UTF-8; mark it `raw = true`", where_(path))))?;
+            render_text(env, path, text, &ctx)
+                .map_err(|e| e.context(where_(path)))?
+                .into_bytes()
+        };
+        let file = RenderedFile {
+            contents,
+            component: meta.component.clone(),
+            mode: meta.mode,
+        };
+        if out.insert(rendered_path.clone(), file).is_some() {
+            bail!("{}: renders to `{rendered_path}`, which another file also renders to", where_(path));
+        }
+    }
+    Ok(out)
+}
+
+fn render_text(env: &Environment<'static>, name: &str, text: &str, ctx: &BTreeMap<String, Value>) -> Result<String> {
+    env.render_named_str(name, text, ctx)
+        .map_err(|e| Error::new(describe(&e)))
+}
+
+fn describe(err: &minijinja::Error) -> String {
+    match err.line() {
+        Some(line) => format!("line {line}: {}", err.kind_and_detail()),
+        None => err.kind_and_detail(),
+    }
+}
+
+trait KindAndDetail {
+    fn kind_and_detail(&self) -> String;
+}
+
+impl KindAndDetail for minijinja::Error {
+    fn kind_and_detail(&self) -> String {
+        match self.detail() {
+            Some(detail) => format!("{}: {detail}", self.kind()),
+            None => self.kind().to_string(),
+        }
+    }
+}
+
+/// A rendered path must stay inside the service: relative, no `..`, no empty segments.
+fn check_rendered_path(path: &str) -> Result<()> {
+    let bad = path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\\')
+        || path.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
+    if bad {
+        bail!("renders to the unsafe path `{path}`");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_matches_known_vector() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused() {
+        for p in ["", "/etc/passwd", "a/../b", "a//b", "./a", "a\\b"] {
+            assert!(check_rendered_path(p).is_err(), "{p}");
+        }
+        assert!(check_rendered_path("src/main.rs").is_ok());
+    }
+
+    #[test]
+    fn strict_undefined_and_trailing_newline() {
+        let env = environment(Syntax::Default).unwrap();
+        let mut ctx = BTreeMap::new();
+        ctx.insert("name".to_string(), Value::from("orders"));
+        assert_eq!(render_text(&env, "t", "{{ name }}\n", &ctx).unwrap(), "orders\n");
+        let err = render_text(&env, "t", "{{ nme }}", &ctx).unwrap_err();
+        assert!(err.message.contains("undefined"), "{}", err.message);
+        let blocks = "a\n{% if name == \"orders\" %}\nb\n{% endif %}\nc\n";
+        assert_eq!(render_text(&env, "t", blocks, &ctx).unwrap(), "a\nb\nc\n");
+    }
+
+    #[test]
+    fn alt_syntax_leaves_braces_alone() {
+        let env = environment(Syntax::Alt).unwrap();
+        let mut ctx = BTreeMap::new();
+        ctx.insert("name".to_string(), Value::from("orders"));
+        let text = "{{ $labels.route }} [[ name ]]";
+        assert_eq!(render_text(&env, "t", text, &ctx).unwrap(), "{{ $labels.route }} orders");
+    }
+
+    #[test]
+    fn no_html_or_json_escaping() {
+        let env = environment(Syntax::Default).unwrap();
+        let mut ctx = BTreeMap::new();
+        ctx.insert("name".to_string(), Value::from("a<b>\"c\""));
+        assert_eq!(render_text(&env, "x.json", "{{ name }}", &ctx).unwrap(), "a<b>\"c\"");
+    }
+}
