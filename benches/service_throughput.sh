@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Throughput of the generated service's full stack versus a bare axum handler.
+#
+# Scaffolds a service (memory idempotency store), builds it in release, creates one item,
+# then measures GET /v1/items/{id} with a valid token using wrk (loopback only, bounded):
+#   1. the generated service: request ids, timeouts, body limit, auth, metrics, tracing,
+#      JSON logging (to a file), the handler;
+#   2. a baseline: a tiny axum app with the same axum/tokio versions (read from the service's
+#      Cargo.lock) whose handler returns the same JSON body, built into the same target dir.
+# Prints requests/s and p99 for both and the ratio (goal: >= 0.70).
+#
+#   benches/service_throughput.sh            # 10 s per side, 2 threads, 32 connections
+#   DURATION=30s CONNECTIONS=64 benches/service_throughput.sh
+#
+# Needs wrk (.ci/e2e-setup installs it). Target dir: $CARGO_PLATFORM_E2E_TARGET or target/e2e.
+set -euo pipefail
+
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-2s}"
+THREADS="${THREADS:-2}"
+CONNECTIONS="${CONNECTIONS:-32}"
+GOAL="${GOAL:-0.70}"
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+target="${CARGO_PLATFORM_E2E_TARGET:-$repo/target/e2e}"
+work="$(mktemp -d -t cargo-platform-bench-XXXXXX)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "wrk is missing: run .ci/e2e-setup" >&2; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { # url
+  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "no answer from $1" >&2; return 1
+}
+
+echo "== building cargo-platform and scaffolding bench-svc" >&2
+(cd "$repo" && cargo build -q)
+"$repo/target/debug/cargo-platform" platform new bench-svc --yes --no-git --path "$work/bench-svc" \
+  --set owner=bench --set idempotency_store=memory >/dev/null
+
+echo "== cargo build --release (service) into $target" >&2
+(cd "$work/bench-svc" && CARGO_TARGET_DIR="$target" cargo build --release -q)
+svc_bin="$target/release/bench-svc"
+
+# The baseline uses exactly the axum and tokio the service resolved.
+lock_version() { awk -v n="$1" '$0=="name = \""n"\"" {getline; gsub(/version = |"/,""); print; exit}' "$work/bench-svc/Cargo.lock"; }
+axum_v="$(lock_version axum)"; tokio_v="$(lock_version tokio)"
+mkdir -p "$work/bench-baseline/src"
+cat >"$work/bench-baseline/Cargo.toml" <<TOML
+[package]
+name = "bench-baseline"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+axum = "=$axum_v"
+tokio = { version = "=$tokio_v", features = ["macros", "rt-multi-thread", "net"] }
+TOML
+cat >"$work/bench-baseline/src/main.rs" <<'RS'
+//! Bare axum: one route, a fixed JSON body, nothing else. The throughput reference.
+use axum::{Router, http::header, routing::get};
+
+#[tokio::main]
+async fn main() {
+    let port: u16 = std::env::var("PORT").expect("PORT").parse().expect("PORT is a number");
+    let body: &'static str = std::env::var("BODY").expect("BODY").leak();
+    let app = Router::new().route(
+        "/v1/items/{id}",
+        get(move || async move { ([(header::CONTENT_TYPE, "application/json")], body) }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+    axum::serve(listener, app).await.expect("serve");
+}
+RS
+echo "== cargo build --release (baseline: axum $axum_v, tokio $tokio_v)" >&2
+(cd "$work/bench-baseline" && CARGO_TARGET_DIR="$target" cargo build --release -q)
+base_bin="$target/release/bench-baseline"
+
+# --- the generated service -----------------------------------------------------------------
+svc_port="$(free_port)"
+(cd "$work/bench-svc" && APP_ENV=local APP_SERVER__PORT="$svc_port" RUST_LOG="${RUST_LOG:-info}" \
+  exec "$svc_bin" >"$work/svc.log" 2>&1) &
+pids+=("$!")
+wait_http "http://127.0.0.1:$svc_port/readyz"
+token="$(cd "$work/bench-svc" && APP_ENV=local "$svc_bin" dev-token --sub bench --ttl-secs 3600 | tail -n1)"
+id="$(curl -fsS -X POST "http://127.0.0.1:$svc_port/v1/items" -H "authorization: Bearer $token" \
+  -H 'content-type: application/json' -d '{"name":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+path="/v1/items/$id"
+body="$(curl -fsS "http://127.0.0.1:$svc_port$path" -H "authorization: Bearer $token")"
+
+run_wrk() { # url -> "rps p99_ms"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -H "authorization: Bearer $token" "$1" >/dev/null
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "authorization: Bearer $token" "$1" >"$work/wrk.out"
+  if grep -q "Non-2xx" "$work/wrk.out"; then echo "non-2xx answers from $1:" >&2; cat "$work/wrk.out" >&2; exit 1; fi
+  python3 - "$work/wrk.out" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+value, unit = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", text).groups()
+p99_ms = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+print(f"{rps:.0f} {p99_ms:.3f}")
+PY
+}
+
+echo "== wrk: generated service, GET $path ($DURATION, $THREADS threads, $CONNECTIONS connections)" >&2
+read -r svc_rps svc_p99 < <(run_wrk "http://127.0.0.1:$svc_port$path")
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+
+# --- the baseline --------------------------------------------------------------------------
+base_port="$(free_port)"
+PORT="$base_port" BODY="$body" "$base_bin" >/dev/null 2>&1 &
+pids+=("$!")
+wait_http "http://127.0.0.1:$base_port$path"
+[ "$(curl -fsS "http://127.0.0.1:$base_port$path")" = "$body" ] || { echo "baseline body differs" >&2; exit 1; }
+echo "== wrk: bare axum baseline, same path and body" >&2
+read -r base_rps base_p99 < <(run_wrk "http://127.0.0.1:$base_port$path")
+
+ratio="$(python3 -c "print(f'{$svc_rps/$base_rps:.2f}')")"
+verdict="$(python3 -c "print('meets' if $svc_rps/$base_rps >= $GOAL else 'BELOW')")"
+printf '\n%-26s %12s %10s\n' "GET /v1/items/{id}" "requests/s" "p99 (ms)"
+printf '%-26s %12s %10s\n' "generated service" "$svc_rps" "$svc_p99"
+printf '%-26s %12s %10s\n' "bare axum $axum_v" "$base_rps" "$base_p99"
+printf 'throughput ratio: %s (%s the goal of %s); body %s bytes; wrk -t%s -c%s -d%s\n' \
+  "$ratio" "$verdict" "$GOAL" "${#body}" "$THREADS" "$CONNECTIONS" "$DURATION"
