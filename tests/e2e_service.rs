@@ -17,8 +17,9 @@ use std::thread;
 use std::time::Duration;
 
 use harness::{
-    Forwarder, Http, OtlpReceiver, Reply, Running, Service, exposed_names, find_key, free_port, mint_jwt,
-    promtool_check_rules, random_hex64, recording_rule_names, referenced_metric_names, sample_sum, wait_until,
+    Forwarder, Http, OtlpReceiver, Reply, Running, Service, exposed_names, find_key, free_port,
+    mint_jwt, promtool_check_rules, random_hex64, recording_rule_names, referenced_metric_names,
+    sample_sum, wait_until,
 };
 use serde_json::Value;
 
@@ -43,6 +44,100 @@ fn postgres_store_service_end_to_end() {
 #[ignore = "end-to-end: builds and runs a generated service against Redis 127.0.0.1:6379"]
 fn redis_store_service_end_to_end() {
     end_to_end(Store::Redis);
+}
+
+/// The rendered ops files, without building the service: rules pass `promtool check rules`
+/// and behave under `promtool test rules` (fast burns page, a short burst resolves, healthy
+/// and quiet services stay silent); the dashboard is Grafana JSON whose panels all use the
+/// `datasource` variable.
+#[test]
+#[ignore = "end-to-end: needs promtool (.ci/e2e-setup); run with --include-ignored"]
+fn ops_files_alert_rules_behave() {
+    let svc = Service::scaffold("e2e-ops", &[]);
+    let rules = svc.dir.join("ops/alerts/service.rules.yml");
+    if let Err(report) = promtool_check_rules(&rules) {
+        panic!("promtool check rules {} failed:\n{report}", rules.display());
+    }
+    let cases = std::fs::read_to_string(harness::script("alert_rules_test.yml"))
+        .expect("alert_rules_test.yml");
+    let cases = cases
+        .replace("{rules}", &rules.display().to_string())
+        .replace("{job}", &svc.name);
+    let case_file = svc.scratch("alert_rules_test.yml");
+    std::fs::write(&case_file, cases).expect("write the promtool test file");
+    let out = std::process::Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&case_file)
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "promtool test rules failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let text =
+        std::fs::read_to_string(svc.dir.join("ops/dashboards/service.json")).expect("dashboard");
+    let dashboard: Value =
+        serde_json::from_str(&text).expect("the rendered dashboard is valid JSON");
+    assert!(
+        dashboard["title"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&svc.name),
+        "title names the service"
+    );
+    let variables = dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating variables");
+    assert!(
+        variables.iter().any(|v| v["name"] == "datasource"
+            && v["type"] == "datasource"
+            && v["query"] == "prometheus"),
+        "a `datasource` variable of type prometheus: {variables:?}"
+    );
+    let panels: Vec<&Value> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .filter(|p| p["type"] != "row")
+        .collect();
+    assert!(panels.len() >= 4, "RED panels: {}", panels.len());
+    for panel in &panels {
+        let title = panel["title"].as_str().unwrap_or_default();
+        assert!(
+            title.contains(&svc.name),
+            "panel title without the service name: {title}"
+        );
+        let targets = panel["targets"].as_array().filter(|t| !t.is_empty());
+        let targets = targets.unwrap_or_else(|| panic!("panel {title} has no queries"));
+        for ds in
+            std::iter::once(&panel["datasource"]).chain(targets.iter().map(|t| &t["datasource"]))
+        {
+            assert_eq!(
+                ds["uid"], "${datasource}",
+                "panel {title} bypasses the datasource variable"
+            );
+        }
+    }
+    let exprs: Vec<&str> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    for (what, needle) in [
+        ("request rate", "rate(http_server_requests_total"),
+        ("5xx error ratio", r#"status=~"5..""#),
+        ("p50", "histogram_quantile(0.50"),
+        ("p95", "histogram_quantile(0.95"),
+        ("p99", "histogram_quantile(0.99"),
+    ] {
+        assert!(
+            exprs.iter().any(|e| e.contains(needle)),
+            "no {what} query ({needle}) in the dashboard"
+        );
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -77,7 +172,16 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn token(&self, sub: &str, extra: &[&str]) -> String {
-        let mut args = vec!["--secret", &self.secret, "--iss", &self.issuer, "--aud", &self.audience, "--sub", sub];
+        let mut args = vec![
+            "--secret",
+            &self.secret,
+            "--iss",
+            &self.issuer,
+            "--aud",
+            &self.audience,
+            "--sub",
+            sub,
+        ];
         args.extend_from_slice(extra);
         mint_jwt(&args)
     }
@@ -101,9 +205,16 @@ fn end_to_end(store: Store) {
     let svc = Service::scaffold(&name, &[("idempotency_store", store.answer())]);
 
     let warnings = svc.build();
-    assert!(warnings.is_empty(), "`cargo build` of the generated service printed warnings:\n{}", warnings.join("\n"));
+    assert!(
+        warnings.is_empty(),
+        "`cargo build` of the generated service printed warnings:\n{}",
+        warnings.join("\n")
+    );
     let own_tests = svc.run_own_tests();
-    assert!(own_tests.contains("test result: ok"), "the generated service ran no tests:\n{own_tests}");
+    assert!(
+        own_tests.contains("test result: ok"),
+        "the generated service ran no tests:\n{own_tests}"
+    );
 
     let rules = svc.dir.join("ops/alerts/service.rules.yml");
     if let Err(report) = promtool_check_rules(&rules) {
@@ -117,8 +228,11 @@ fn end_to_end(store: Store) {
         Store::Redis => Some(Forwarder::start(REDIS.parse().expect("address"))),
     };
     let otlp = OtlpReceiver::start(&svc.scratch("spans.jsonl"));
-    let (issuer, audience, secret) =
-        ("e2e-issuer".to_owned(), format!("{name}-api"), format!("e2e-secret-{}{}", random_hex64(), random_hex64()));
+    let (issuer, audience, secret) = (
+        "e2e-issuer".to_owned(),
+        format!("{name}-api"),
+        format!("e2e-secret-{}{}", random_hex64(), random_hex64()),
+    );
 
     let port = free_port();
     let mut env: Vec<(String, String)> = vec![
@@ -127,8 +241,14 @@ fn end_to_end(store: Store) {
         ("APP_AUTH__ISSUER".into(), issuer.clone()),
         ("APP_AUTH__AUDIENCE".into(), audience.clone()),
         ("APP_AUTH__HS256_SECRET".into(), secret.clone()),
-        ("APP_ITEMS__CREATE_DELAY_MS".into(), CREATE_DELAY_MS.to_string()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), format!("http://127.0.0.1:{}", otlp.port)),
+        (
+            "APP_ITEMS__CREATE_DELAY_MS".into(),
+            CREATE_DELAY_MS.to_string(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+            format!("http://127.0.0.1:{}", otlp.port),
+        ),
         ("OTEL_SERVICE_NAME".into(), name.clone()),
         // Export spans promptly (the batch processor's default delay is 5 s).
         ("OTEL_BSP_SCHEDULE_DELAY".into(), "200".into()),
@@ -137,11 +257,17 @@ fn end_to_end(store: Store) {
         Store::Memory => {}
         Store::Postgres => env.push((
             "APP_IDEMPOTENCY__URL".into(),
-            format!("postgres://postgres@127.0.0.1:{}/test", forwarder.as_ref().map_or(0, |f| f.port)),
+            format!(
+                "postgres://postgres@127.0.0.1:{}/test",
+                forwarder.as_ref().map_or(0, |f| f.port)
+            ),
         )),
         Store::Redis => env.push((
             "APP_IDEMPOTENCY__URL".into(),
-            format!("redis://127.0.0.1:{}/", forwarder.as_ref().map_or(0, |f| f.port)),
+            format!(
+                "redis://127.0.0.1:{}/",
+                forwarder.as_ref().map_or(0, |f| f.port)
+            ),
         )),
     }
 
@@ -172,21 +298,40 @@ fn end_to_end(store: Store) {
         };
         check("auth: tokens from an independent JWT library", &check_auth);
         check("auth: dev-token subcommand", &|c| check_dev_token(c, &env));
-        check("idempotency: replay, 422, 409, exactly once, per principal", &check_idempotency);
-        check("metrics: dashboard and rules query only emitted metrics", &check_ops_metrics_exist);
-        check("tracing: OTLP spans with the caller's trace id", &check_traces);
-        check("logging: JSON lines with request_id and trace_id", &check_logs);
+        check(
+            "idempotency: replay, 422, 409, exactly once, per principal",
+            &check_idempotency,
+        );
+        check(
+            "metrics: dashboard and rules query only emitted metrics",
+            &check_ops_metrics_exist,
+        );
+        check(
+            "tracing: OTLP spans with the caller's trace id",
+            &check_traces,
+        );
+        check(
+            "logging: JSON lines with request_id and trace_id",
+            &check_logs,
+        );
         if let Some(fwd) = forwarder.as_mut() {
             let fwd = std::cell::RefCell::new(fwd);
-            check("idempotency: store outage fails closed", &|c| check_store_outage(c, &mut fwd.borrow_mut()));
+            check("idempotency: store outage fails closed", &|c| {
+                check_store_outage(c, &mut fwd.borrow_mut())
+            });
         }
     }
     let bearer = ctx.token(&format!("e2e-shutdown-{}", ctx.run_id), &[]);
-    let shutdown = catch_unwind(AssertUnwindSafe(|| check_graceful_shutdown(&mut run, port, &bearer)));
+    let shutdown = catch_unwind(AssertUnwindSafe(|| {
+        check_graceful_shutdown(&mut run, port, &bearer)
+    }));
     if let Err(panic) = shutdown {
         failures.push(format!(
             "[graceful shutdown] {}",
-            panic.downcast_ref::<String>().cloned().unwrap_or_else(|| "panicked".into())
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "panicked".into())
         ));
     }
     assert!(
@@ -201,16 +346,24 @@ fn end_to_end(store: Store) {
 fn assert_unauthorized(reply: &Reply, context: &str) {
     reply.assert_problem(401, context);
     let challenge = reply.header("www-authenticate").unwrap_or_default();
-    assert!(challenge.starts_with("Bearer"), "{context}: WWW-Authenticate {challenge:?}, want Bearer …");
+    assert!(
+        challenge.starts_with("Bearer"),
+        "{context}: WWW-Authenticate {challenge:?}, want Bearer …"
+    );
 }
 
 fn check_auth(c: &Ctx) {
     let sub = format!("e2e-auth-{}", c.run_id);
     let valid = c.token(&sub, &[]);
     let created = c.create(&valid, None, r#"{"name":"auth-check"}"#);
-    assert_eq!(created.status, 201, "POST /v1/items with a PyJWT HS256 token: {created:?}");
+    assert_eq!(
+        created.status, 201,
+        "POST /v1/items with a PyJWT HS256 token: {created:?}"
+    );
     let path = format!("/v1/items/{}", item_id(&created));
-    let ok = c.http.get(&path, &[("authorization", &format!("Bearer {valid}"))]);
+    let ok = c
+        .http
+        .get(&path, &[("authorization", &format!("Bearer {valid}"))]);
     assert_eq!(ok.status, 200, "GET {path} with a valid token: {ok:?}");
 
     assert_unauthorized(&c.http.get(&path, &[]), "no Authorization header");
@@ -226,17 +379,29 @@ fn check_auth(c: &Ctx) {
     for (what, extra) in forgeries {
         // Later flags win in argparse, so --aud/--iss here override the valid ones.
         let token = c.token(&sub, &extra);
-        let reply = c.http.get(&path, &[("authorization", &format!("Bearer {token}"))]);
+        let reply = c
+            .http
+            .get(&path, &[("authorization", &format!("Bearer {token}"))]);
         assert_unauthorized(&reply, &format!("token with {what}"));
     }
 }
 
 fn check_dev_token(c: &Ctx, env: &[(String, String)]) {
     let sub = format!("e2e-dev-{}", c.run_id);
-    let out = c.svc.run_cli(&["dev-token", "--sub", &sub, "--ttl-secs", "120"], env);
-    let token = out.lines().rev().find(|l| l.split('.').count() == 3).expect("dev-token printed a JWT").trim();
+    let out = c
+        .svc
+        .run_cli(&["dev-token", "--sub", &sub, "--ttl-secs", "120"], env);
+    let token = out
+        .lines()
+        .rev()
+        .find(|l| l.split('.').count() == 3)
+        .expect("dev-token printed a JWT")
+        .trim();
     let reply = c.create(token, None, r#"{"name":"dev-token-check"}"#);
-    assert_eq!(reply.status, 201, "POST with a `dev-token` token: {reply:?}");
+    assert_eq!(
+        reply.status, 201,
+        "POST with a `dev-token` token: {reply:?}"
+    );
 }
 
 fn check_idempotency(c: &Ctx) {
@@ -247,24 +412,58 @@ fn check_idempotency(c: &Ctx) {
     let before = c.items_created();
 
     let first = c.create(&alice, Some(&key), &body);
-    assert_eq!(first.status, 201, "first POST with Idempotency-Key: {first:?}");
-    assert_ne!(first.header("idempotent-replayed"), Some("true"), "a first execution is not a replay: {first:?}");
-    assert_eq!(c.items_created() - before, 1.0, "the first request ran the handler once");
+    assert_eq!(
+        first.status, 201,
+        "first POST with Idempotency-Key: {first:?}"
+    );
+    assert_ne!(
+        first.header("idempotent-replayed"),
+        Some("true"),
+        "a first execution is not a replay: {first:?}"
+    );
+    assert_eq!(
+        c.items_created() - before,
+        1.0,
+        "the first request ran the handler once"
+    );
 
     let replay = c.create(&alice, Some(&key), &body);
     assert_eq!(replay.status, first.status, "replay status: {replay:?}");
-    assert_eq!(replay.json(), first.json(), "replay body differs from the first response");
-    assert_eq!(replay.header("idempotent-replayed"), Some("true"), "replay header: {replay:?}");
+    assert_eq!(
+        replay.json(),
+        first.json(),
+        "replay body differs from the first response"
+    );
+    assert_eq!(
+        replay.header("idempotent-replayed"),
+        Some("true"),
+        "replay header: {replay:?}"
+    );
 
     let other_body = c.create(&alice, Some(&key), r#"{"name":"something else"}"#);
     other_body.assert_problem(422, "same key, different body");
-    assert_eq!(c.items_created() - before, 1.0, "replay and 422 must not run the handler");
+    assert_eq!(
+        c.items_created() - before,
+        1.0,
+        "replay and 422 must not run the handler"
+    );
 
     // Keys are scoped per principal: bob's identical key is a new request.
     let bobs = c.create(&bob, Some(&key), &body);
-    assert_eq!(bobs.status, 201, "same key from another principal: {bobs:?}");
-    assert_ne!(bobs.json()["id"], first.json()["id"], "another principal must not get alice's stored response");
-    assert_eq!(c.items_created() - before, 2.0, "another principal's key runs the handler");
+    assert_eq!(
+        bobs.status, 201,
+        "same key from another principal: {bobs:?}"
+    );
+    assert_ne!(
+        bobs.json()["id"],
+        first.json()["id"],
+        "another principal must not get alice's stored response"
+    );
+    assert_eq!(
+        c.items_created() - before,
+        2.0,
+        "another principal's key runs the handler"
+    );
 
     // Two identical requests at once: one runs (the handler sleeps CREATE_DELAY_MS), one gets 409.
     let key2 = format!("e2e-{}-concurrent", c.run_id);
@@ -272,28 +471,55 @@ fn check_idempotency(c: &Ctx) {
     let replies: Vec<Reply> = thread::scope(|s| {
         let handles: Vec<_> = (0..2)
             .map(|_| {
-                let (gate, alice, key2, body, http) = (gate.clone(), &alice, &key2, &body, c.http.clone());
+                let (gate, alice, key2, body, http) =
+                    (gate.clone(), &alice, &key2, &body, c.http.clone());
                 s.spawn(move || {
                     gate.wait();
                     http.post_json(
                         "/v1/items",
-                        &[("authorization", &format!("Bearer {alice}")), ("idempotency-key", key2)],
+                        &[
+                            ("authorization", &format!("Bearer {alice}")),
+                            ("idempotency-key", key2),
+                        ],
                         body,
                     )
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("request thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("request thread"))
+            .collect()
     });
     let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     statuses.sort_unstable();
-    assert_eq!(statuses, [201, 409], "two concurrent requests with one key: {replies:?}");
-    replies.iter().find(|r| r.status == 409).expect("409").assert_problem(409, "key still in flight");
-    assert_eq!(c.items_created() - before, 3.0, "the concurrent pair ran the handler exactly once");
+    assert_eq!(
+        statuses,
+        [201, 409],
+        "two concurrent requests with one key: {replies:?}"
+    );
+    replies
+        .iter()
+        .find(|r| r.status == 409)
+        .expect("409")
+        .assert_problem(409, "key still in flight");
+    assert_eq!(
+        c.items_created() - before,
+        3.0,
+        "the concurrent pair ran the handler exactly once"
+    );
 
     let after = c.create(&alice, Some(&key2), &body);
-    assert_eq!(after.header("idempotent-replayed"), Some("true"), "after the race the stored result replays: {after:?}");
-    assert_eq!(c.items_created() - before, 3.0, "every key ran its handler exactly once");
+    assert_eq!(
+        after.header("idempotent-replayed"),
+        Some("true"),
+        "after the race the stored result replays: {after:?}"
+    );
+    assert_eq!(
+        c.items_created() - before,
+        3.0,
+        "every key ran its handler exactly once"
+    );
 }
 
 fn check_ops_metrics_exist(c: &Ctx) {
@@ -302,37 +528,85 @@ fn check_ops_metrics_exist(c: &Ctx) {
     let created = c.create(&token, None, r#"{"name":"metrics-check"}"#);
     assert_eq!(created.status, 201, "{created:?}");
     let id = item_id(&created);
-    assert_eq!(c.http.get(&format!("/v1/items/{id}"), &[("authorization", &format!("Bearer {token}"))]).status, 200);
+    assert_eq!(
+        c.http
+            .get(
+                &format!("/v1/items/{id}"),
+                &[("authorization", &format!("Bearer {token}"))]
+            )
+            .status,
+        200
+    );
     let _ = c.http.get("/v1/items/unknown", &[]);
     let scrape = c.http.metrics();
     let exposed = exposed_names(&scrape);
 
-    let rules = std::fs::read_to_string(c.svc.dir.join("ops/alerts/service.rules.yml")).expect("rules file");
-    let dashboard = std::fs::read_to_string(c.svc.dir.join("ops/dashboards/service.json")).expect("dashboard");
-    let dash_json: Value = serde_json::from_str(&dashboard).expect("the rendered dashboard is valid JSON");
-    assert!(dash_json["title"].as_str().unwrap_or_default().contains(&c.svc.name), "dashboard title names the service");
+    let rules = std::fs::read_to_string(c.svc.dir.join("ops/alerts/service.rules.yml"))
+        .expect("rules file");
+    let dashboard =
+        std::fs::read_to_string(c.svc.dir.join("ops/dashboards/service.json")).expect("dashboard");
+    let dash_json: Value =
+        serde_json::from_str(&dashboard).expect("the rendered dashboard is valid JSON");
+    assert!(
+        dash_json["title"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&c.svc.name),
+        "dashboard title names the service"
+    );
     let defined = recording_rule_names(&rules);
-    assert!(!defined.is_empty(), "the rules file records the SLO error ratios");
+    assert!(
+        !defined.is_empty(),
+        "the rules file records the SLO error ratios"
+    );
 
     let mut missing = Vec::new();
-    for (file, text) in [("ops/alerts/service.rules.yml", &rules), ("ops/dashboards/service.json", &dashboard)] {
+    for (file, text) in [
+        ("ops/alerts/service.rules.yml", &rules),
+        ("ops/dashboards/service.json", &dashboard),
+    ] {
         let referenced = referenced_metric_names(text, &defined);
-        assert!(referenced.contains("http_server_requests_total"), "{file}: found no metric names: {referenced:?}");
-        missing.extend(referenced.difference(&exposed).map(|m| format!("{file}: {m}")));
+        assert!(
+            referenced.contains("http_server_requests_total"),
+            "{file}: found no metric names: {referenced:?}"
+        );
+        missing.extend(
+            referenced
+                .difference(&exposed)
+                .map(|m| format!("{file}: {m}")),
+        );
     }
-    assert!(missing.is_empty(), "queried but not in /metrics: {missing:?}\nexposed: {exposed:?}");
+    assert!(
+        missing.is_empty(),
+        "queried but not in /metrics: {missing:?}\nexposed: {exposed:?}"
+    );
 
     // The labels the queries filter on: route templates (not raw paths) and numeric statuses.
-    let requests: Vec<&str> = scrape.lines().filter(|l| l.starts_with("http_server_requests_total{")).collect();
+    let requests: Vec<&str> = scrape
+        .lines()
+        .filter(|l| l.starts_with("http_server_requests_total{"))
+        .collect();
     assert!(
-        requests.iter().any(|l| l.contains(r#"route="/v1/items/{id}""#)),
+        requests
+            .iter()
+            .any(|l| l.contains(r#"route="/v1/items/{id}""#)),
         "no series with route=\"/v1/items/{{id}}\": {requests:?}"
     );
-    assert!(!requests.iter().any(|l| l.contains(&id)), "a raw item id leaked into a route label: {requests:?}");
-    let status = regex::Regex::new(r#"status="([^"]*)""#).expect("regex");
-    let statuses: BTreeSet<String> = requests.iter().filter_map(|l| status.captures(l)).map(|c| c[1].to_owned()).collect();
     assert!(
-        !statuses.is_empty() && statuses.iter().all(|s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit())),
+        !requests.iter().any(|l| l.contains(&id)),
+        "a raw item id leaked into a route label: {requests:?}"
+    );
+    let status = regex::Regex::new(r#"status="([^"]*)""#).expect("regex");
+    let statuses: BTreeSet<String> = requests
+        .iter()
+        .filter_map(|l| status.captures(l))
+        .map(|c| c[1].to_owned())
+        .collect();
+    assert!(
+        !statuses.is_empty()
+            && statuses
+                .iter()
+                .all(|s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit())),
         "status labels must be numeric codes: {statuses:?}"
     );
 }
@@ -354,32 +628,64 @@ fn check_traces(c: &Ctx) {
     let token = c.token(&format!("e2e-trace-{}", c.run_id), &[]);
     let auth = format!("Bearer {token}");
     let (tp_post, post_trace, _) = traceparent();
-    let created = c.http.post_json("/v1/items", &[("authorization", &auth), ("traceparent", &tp_post)], r#"{"name":"traced"}"#);
+    let created = c.http.post_json(
+        "/v1/items",
+        &[("authorization", &auth), ("traceparent", &tp_post)],
+        r#"{"name":"traced"}"#,
+    );
     assert_eq!(created.status, 201, "{created:?}");
     let (tp_get, get_trace, get_parent) = traceparent();
     let path = format!("/v1/items/{}", item_id(&created));
-    assert_eq!(c.http.get(&path, &[("authorization", &auth), ("traceparent", &tp_get)]).status, 200);
+    assert_eq!(
+        c.http
+            .get(&path, &[("authorization", &auth), ("traceparent", &tp_get)])
+            .status,
+        200
+    );
 
     // An error carries the caller's trace id, so a problem report leads to the trace.
     let (tp_err, err_trace, _) = traceparent();
     let denied = c.http.get(&path, &[("traceparent", &tp_err)]);
     let problem = denied.assert_problem(401, "unauthenticated GET");
-    assert_eq!(problem["trace_id"], err_trace.as_str(), "problem trace_id should be the caller's trace id");
+    assert_eq!(
+        problem["trace_id"],
+        err_trace.as_str(),
+        "problem trace_id should be the caller's trace id"
+    );
 
     let find = |trace: &str, name: &str| {
         wait_until(Duration::from_secs(20), || {
-            c.otlp.spans().into_iter().find(|s| s["trace_id"] == trace && s["name"] == name)
+            c.otlp
+                .spans()
+                .into_iter()
+                .find(|s| s["trace_id"] == trace && s["name"] == name)
         })
     };
     let get_span = find(&get_trace, "GET /v1/items/{id}");
     let post_span = find(&post_trace, "POST /v1/items");
     let spans = c.otlp.spans();
     let errors: Vec<&Value> = spans.iter().filter(|s| s.get("error").is_some()).collect();
-    assert!(errors.is_empty(), "the OTLP receiver could not decode exports: {errors:?}");
-    let get_span = get_span.unwrap_or_else(|| panic!("no span `GET /v1/items/{{id}}` in trace {get_trace}; got {spans:?}"));
-    assert!(post_span.is_some(), "no span `POST /v1/items` in trace {post_trace}; got {spans:?}");
-    assert_eq!(get_span["parent_span_id"], get_parent.as_str(), "the server span's parent is the caller's span");
-    assert_eq!(get_span["service_name"], c.svc.name.as_str(), "resource service.name");
+    assert!(
+        errors.is_empty(),
+        "the OTLP receiver could not decode exports: {errors:?}"
+    );
+    let get_span = get_span.unwrap_or_else(|| {
+        panic!("no span `GET /v1/items/{{id}}` in trace {get_trace}; got {spans:?}")
+    });
+    assert!(
+        post_span.is_some(),
+        "no span `POST /v1/items` in trace {post_trace}; got {spans:?}"
+    );
+    assert_eq!(
+        get_span["parent_span_id"],
+        get_parent.as_str(),
+        "the server span's parent is the caller's span"
+    );
+    assert_eq!(
+        get_span["service_name"],
+        c.svc.name.as_str(),
+        "resource service.name"
+    );
 }
 
 fn check_logs(c: &Ctx) {
@@ -388,12 +694,18 @@ fn check_logs(c: &Ctx) {
     let token = c.token(&format!("e2e-logs-{}", c.run_id), &[]);
     let reply = c.http.post_json(
         "/v1/items",
-        &[("authorization", &format!("Bearer {token}")), ("x-request-id", &request_id), ("traceparent", &tp)],
+        &[
+            ("authorization", &format!("Bearer {token}")),
+            ("x-request-id", &request_id),
+            ("traceparent", &tp),
+        ],
         r#"{"name":"logged"}"#,
     );
     assert_eq!(reply.status, 201, "{reply:?}");
 
-    let has = |line: &Value, key: &str, want: &str| find_key(line, key).iter().any(|v| v.as_str() == Some(want));
+    let has = |line: &Value, key: &str, want: &str| {
+        find_key(line, key).iter().any(|v| v.as_str() == Some(want))
+    };
     let found = wait_until(Duration::from_secs(10), || {
         let stdout = c.run.stdout();
         stdout
@@ -404,14 +716,27 @@ fn check_logs(c: &Ctx) {
     let stdout = c.run.stdout();
     let bad: Vec<&str> = stdout
         .lines()
-        .filter(|l| !l.trim().is_empty() && !serde_json::from_str::<Value>(l).is_ok_and(|v| v.is_object()))
+        .filter(|l| {
+            !l.trim().is_empty() && !serde_json::from_str::<Value>(l).is_ok_and(|v| v.is_object())
+        })
         .take(5)
         .collect();
-    assert!(bad.is_empty(), "stdout lines that are not JSON objects: {bad:?}");
-    assert!(!stdout.trim().is_empty(), "the service logged nothing to stdout");
-    let line = found.unwrap_or_else(|| panic!("no log line with request_id {request_id} and trace_id {trace_id}"));
+    assert!(
+        bad.is_empty(),
+        "stdout lines that are not JSON objects: {bad:?}"
+    );
+    assert!(
+        !stdout.trim().is_empty(),
+        "the service logged nothing to stdout"
+    );
+    let line = found.unwrap_or_else(|| {
+        panic!("no log line with request_id {request_id} and trace_id {trace_id}")
+    });
     for key in ["timestamp", "level"] {
-        assert!(!find_key(&line, key).is_empty(), "log line without `{key}`: {line}");
+        assert!(
+            !find_key(&line, key).is_empty(),
+            "log line without `{key}`: {line}"
+        );
     }
 }
 
@@ -428,7 +753,11 @@ fn check_store_outage(c: &Ctx, forwarder: &mut Forwarder) {
     replay.assert_problem(503, "replay while the store is down");
     let fresh = c.create(&alice, Some(&format!("{key}-new")), body);
     fresh.assert_problem(503, "new key while the store is down");
-    assert_eq!(c.items_created(), before, "a store outage must fail closed, never run the handler");
+    assert_eq!(
+        c.items_created(),
+        before,
+        "a store outage must fail closed, never run the handler"
+    );
 }
 
 fn check_graceful_shutdown(run: &mut Running, port: u16, bearer: &str) {
@@ -436,11 +765,25 @@ fn check_graceful_shutdown(run: &mut Running, port: u16, bearer: &str) {
     // completes; then the process exits 0. No Idempotency-Key: the store may be down by now.
     let http = Http::new(port);
     let auth = format!("Bearer {bearer}");
-    let inflight = thread::spawn(move || http.post_json("/v1/items", &[("authorization", &auth)], r#"{"name":"draining"}"#));
+    let inflight = thread::spawn(move || {
+        http.post_json(
+            "/v1/items",
+            &[("authorization", &auth)],
+            r#"{"name":"draining"}"#,
+        )
+    });
     thread::sleep(Duration::from_millis(CREATE_DELAY_MS / 4));
     let status = run.terminate(Duration::from_secs(10));
-    let status = status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM\n{}", run.output()));
-    assert!(status.success(), "exit status after SIGTERM: {status}\n{}", run.output());
+    let status =
+        status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM\n{}", run.output()));
+    assert!(
+        status.success(),
+        "exit status after SIGTERM: {status}\n{}",
+        run.output()
+    );
     let reply = inflight.join().expect("request thread");
-    assert_eq!(reply.status, 201, "a request in flight at SIGTERM must complete: {reply:?}");
+    assert_eq!(
+        reply.status, 201,
+        "a request in flight at SIGTERM must complete: {reply:?}"
+    );
 }

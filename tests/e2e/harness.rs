@@ -31,7 +31,9 @@ pub fn e2e_target() -> PathBuf {
 /// 64 random bits as hex (std's per-instance random hasher keys; no rand crate needed).
 pub fn random_hex64() -> String {
     let mut h = RandomState::new().build_hasher();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     h.write_u128(now.as_nanos());
     format!("{:016x}", h.finish())
 }
@@ -87,7 +89,10 @@ impl Drop for Service {
         if thread::panicking()
             && let Some(work) = self.work.take()
         {
-            eprintln!("kept the generated service for a post-mortem: {}", work.keep().display());
+            eprintln!(
+                "kept the generated service for a post-mortem: {}",
+                work.keep().display()
+            );
         }
     }
 }
@@ -108,9 +113,22 @@ impl Service {
             cmd.args(["--set", &format!("{k}={v}")]);
         }
         let out = cmd.output().expect("run cargo-platform");
-        assert!(out.status.success(), "cargo platform new failed\n{}", describe(&out));
-        assert!(dir.join("Cargo.toml").is_file(), "no Cargo.toml in {}", dir.display());
-        Service { name: name.to_owned(), dir, target: e2e_target(), work: Some(work) }
+        assert!(
+            out.status.success(),
+            "cargo platform new failed\n{}",
+            describe(&out)
+        );
+        assert!(
+            dir.join("Cargo.toml").is_file(),
+            "no Cargo.toml in {}",
+            dir.display()
+        );
+        Service {
+            name: name.to_owned(),
+            dir,
+            target: e2e_target(),
+            work: Some(work),
+        }
     }
 
     pub fn cargo(&self, args: &[&str]) -> Output {
@@ -127,7 +145,12 @@ impl Service {
     /// `cargo build`; returns the warnings it printed (replayed from cache on a fresh build).
     pub fn build(&self) -> Vec<String> {
         let out = self.cargo(&["build", "--color", "never"]);
-        assert!(out.status.success(), "cargo build of {} failed\n{}", self.name, describe(&out));
+        assert!(
+            out.status.success(),
+            "cargo build of {} failed\n{}",
+            self.name,
+            describe(&out)
+        );
         String::from_utf8_lossy(&out.stderr)
             .lines()
             .filter(|l| l.trim_start().starts_with("warning"))
@@ -138,7 +161,11 @@ impl Service {
     /// `cargo test` of the generated service's own tests.
     pub fn run_own_tests(&self) -> String {
         let out = self.cargo(&["test", "--color", "never"]);
-        assert!(out.status.success(), "the generated service's own tests failed\n{}", describe(&out));
+        assert!(
+            out.status.success(),
+            "the generated service's own tests failed\n{}",
+            describe(&out)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -147,7 +174,10 @@ impl Service {
     }
 
     pub fn scratch(&self, file: &str) -> PathBuf {
-        self.dir.parent().expect("service dir has a parent").join(file)
+        self.dir
+            .parent()
+            .expect("service dir has a parent")
+            .join(file)
     }
 
     /// Runs `<bin> <args>` with `env`, expecting success; returns stdout.
@@ -158,7 +188,12 @@ impl Service {
             .current_dir(&self.dir)
             .output()
             .expect("run the service binary");
-        assert!(out.status.success(), "{} {args:?} failed\n{}", self.name, describe(&out));
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed\n{}",
+            self.name,
+            describe(&out)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -174,15 +209,26 @@ impl Service {
             .stderr(fs::File::create(&stderr_path).expect("create stderr file"))
             .spawn()
             .expect("start the service");
-        let mut running = Running { child: Some(child), stdout_path, stderr_path };
+        let mut running = Running {
+            child: Some(child),
+            stdout_path,
+            stderr_path,
+        };
         let http = Http::new(port);
         let ready = wait_until(Duration::from_secs(60), || {
             if let Some(status) = running.try_wait() {
-                panic!("the service exited during startup ({status})\n{}", running.output());
+                panic!(
+                    "the service exited during startup ({status})\n{}",
+                    running.output()
+                );
             }
             http.try_get("/readyz").filter(|r| r.status == 200)
         });
-        assert!(ready.is_some(), "the service was not ready within 60 s\n{}", running.output());
+        assert!(
+            ready.is_some(),
+            "the service was not ready within 60 s\n{}",
+            running.output()
+        );
         running
     }
 }
@@ -200,7 +246,9 @@ impl Running {
     }
 
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().expect("poll the service process"))
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().expect("poll the service process"))
     }
 
     pub fn stdout(&self) -> String {
@@ -209,14 +257,30 @@ impl Running {
 
     pub fn output(&self) -> String {
         let err = fs::read_to_string(&self.stderr_path).unwrap_or_default();
-        let tail = |s: &str| s.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
-        format!("--- service stdout (tail)\n{}\n--- service stderr (tail)\n{}", tail(&self.stdout()), tail(&err))
+        let tail = |s: &str| {
+            s.lines()
+                .rev()
+                .take(60)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        format!(
+            "--- service stdout (tail)\n{}\n--- service stderr (tail)\n{}",
+            tail(&self.stdout()),
+            tail(&err)
+        )
     }
 
     /// Sends SIGTERM and waits up to `timeout` for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let pid = self.pid().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
         assert!(sent.success(), "kill -TERM {pid} failed");
         wait_until(timeout, || self.try_wait())
     }
@@ -258,11 +322,20 @@ impl Reply {
     pub fn assert_problem(&self, status: u16, context: &str) -> Value {
         assert_eq!(self.status, status, "{context}: {self:?}");
         let ctype = self.header("content-type").unwrap_or_default();
-        assert!(ctype.starts_with("application/problem+json"), "{context}: content-type {ctype:?}: {self:?}");
+        assert!(
+            ctype.starts_with("application/problem+json"),
+            "{context}: content-type {ctype:?}: {self:?}"
+        );
         let body = self.json();
-        assert_eq!(body["status"], status, "{context}: problem status member: {body}");
+        assert_eq!(
+            body["status"], status,
+            "{context}: problem status member: {body}"
+        );
         for member in ["type", "title", "trace_id"] {
-            assert!(body[member].is_string(), "{context}: problem without a `{member}` string: {body}");
+            assert!(
+                body[member].is_string(),
+                "{context}: problem without a `{member}` string: {body}"
+            );
         }
         body
     }
@@ -284,19 +357,33 @@ impl Http {
             .timeout_global(Some(Duration::from_secs(20)))
             .build()
             .into();
-        Http { agent, base: format!("http://127.0.0.1:{port}") }
+        Http {
+            agent,
+            base: format!("http://127.0.0.1:{port}"),
+        }
     }
 
-    fn finish(res: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Reply, ureq::Error> {
+    fn finish(
+        res: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Reply, ureq::Error> {
         let mut res = res?;
         let status = res.status().as_u16();
         let headers = res
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = res.body_mut().read_to_string()?;
-        Ok(Reply { status, headers, body })
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub fn try_get(&self, path: &str) -> Option<Reply> {
@@ -312,7 +399,10 @@ impl Http {
     }
 
     pub fn post_json(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-        let mut req = self.agent.post(format!("{}{path}", self.base)).header("content-type", "application/json");
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -331,7 +421,10 @@ pub fn sample_sum(exposition: &str, name: &str) -> f64 {
     exposition
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
         .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
         .sum()
 }
@@ -367,23 +460,37 @@ impl Forwarder {
                 while !stop.load(Ordering::SeqCst) {
                     match listener.accept() {
                         Ok((client, _)) => {
-                            let Ok(server) = TcpStream::connect(upstream) else { continue };
-                            client.set_nonblocking(false).expect("blocking client socket");
+                            let Ok(server) = TcpStream::connect(upstream) else {
+                                continue;
+                            };
+                            client
+                                .set_nonblocking(false)
+                                .expect("blocking client socket");
                             let mut registry = conns.lock().expect("forwarder registry");
                             registry.push(client.try_clone().expect("clone socket"));
                             registry.push(server.try_clone().expect("clone socket"));
                             drop(registry);
-                            pipe(client.try_clone().expect("clone socket"), server.try_clone().expect("clone socket"));
+                            pipe(
+                                client.try_clone().expect("clone socket"),
+                                server.try_clone().expect("clone socket"),
+                            );
                             pipe(server, client);
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(5)),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            thread::sleep(Duration::from_millis(5))
+                        }
                         Err(_) => thread::sleep(Duration::from_millis(5)),
                     }
                 }
                 // The listener drops here: new connections are refused from now on.
             })
         };
-        Forwarder { port, stop, conns, accept: Some(accept) }
+        Forwarder {
+            port,
+            stop,
+            conns,
+            accept: Some(accept),
+        }
     }
 
     /// The outage: refuse new connections and cut every open one.
@@ -436,7 +543,11 @@ impl OtlpReceiver {
             .strip_prefix("LISTENING ")
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("otlp_receiver.py did not start: {line:?}"));
-        OtlpReceiver { child, port, out: out.to_owned() }
+        OtlpReceiver {
+            child,
+            port,
+            out: out.to_owned(),
+        }
     }
 
     pub fn spans(&self) -> Vec<Value> {
@@ -465,7 +576,11 @@ pub fn mint_jwt(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("run tests/e2e/mint_jwt.py (needs python3 and PyJWT; see .ci/e2e-setup)");
-    assert!(out.status.success(), "mint_jwt.py {args:?} failed\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "mint_jwt.py {args:?} failed\n{}",
+        describe(&out)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -476,8 +591,16 @@ pub fn promtool_check_rules(file: &Path) -> Result<String, String> {
         .arg(file)
         .output()
         .map_err(|e| format!("cannot run promtool ({e}); install it with .ci/e2e-setup"))?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    if out.status.success() { Ok(text) } else { Err(text) }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
 }
 
 /// Finds `key` anywhere in a JSON value (log lines may nest fields under `fields`/`span`).
@@ -500,8 +623,12 @@ pub fn find_key<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
 
 /// Names a Prometheus rules file defines itself (`record: name`).
 pub fn recording_rule_names(rules: &str) -> std::collections::BTreeSet<String> {
-    let recorded = regex::Regex::new(r"(?m)^\s*-?\s*record:\s*([A-Za-z_:][A-Za-z0-9_:]*)").expect("regex");
-    recorded.captures_iter(rules).map(|c| c[1].to_owned()).collect()
+    let recorded =
+        regex::Regex::new(r"(?m)^\s*-?\s*record:\s*([A-Za-z_:][A-Za-z0-9_:]*)").expect("regex");
+    recorded
+        .captures_iter(rules)
+        .map(|c| c[1].to_owned())
+        .collect()
 }
 
 /// Metric names a rules file or Grafana dashboard refers to: identifiers directly followed by
@@ -512,10 +639,21 @@ pub fn referenced_metric_names(
     defined: &std::collections::BTreeSet<String>,
 ) -> std::collections::BTreeSet<String> {
     let selector = regex::Regex::new(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*[\{\[]").expect("regex");
-    let suffixed =
-        regex::Regex::new(r"\b([A-Za-z_][A-Za-z0-9_:]*_(?:total|bucket|sum|count|seconds|bytes))\b").expect("regex");
+    let suffixed = regex::Regex::new(
+        r"\b([A-Za-z_][A-Za-z0-9_:]*_(?:total|bucket|sum|count|seconds|bytes))\b",
+    )
+    .expect("regex");
     // PromQL words that can stand before `{`/`[` without being metrics.
-    const NOT_METRICS: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool"];
+    const NOT_METRICS: &[&str] = &[
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "offset",
+        "bool",
+    ];
     selector
         .captures_iter(text)
         .chain(suffixed.captures_iter(text))
