@@ -67,6 +67,7 @@ struct Plan<'c> {
 
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.format);
+    names::validate(&args.name)?;
     let catalogue = Catalogue::load()?;
     let plan = plan(&args, &catalogue)?;
     let files = render::render(&plan.spec, &plan.name, &plan.answers)?;
@@ -107,7 +108,6 @@ enum GitPlan {
 }
 
 fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
-    names::validate(&args.name)?;
     let template = catalogue.get(&args.template)?;
     let release = match &args.template_version {
         Some(v) => template.release(v)?,

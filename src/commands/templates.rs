@@ -18,13 +18,21 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.format);
     let catalogue = Catalogue::load()?;
-    let mut out = Vec::new();
+    // Resolve every version first, so a broken release fails before anything is printed.
+    let mut resolved = Vec::new();
     for template in &catalogue.templates {
+        let mut specs = Vec::new();
+        for release in template.releases.iter().rev() {
+            specs.push((release, template.spec(&release.version)?));
+        }
+        resolved.push((template, specs));
+    }
+    let mut out = Vec::new();
+    for (template, specs) in resolved {
         let newest = template.newest().version.clone();
         printer.line(format!("{} — {}", template.name, template.description));
         let mut versions = Vec::new();
-        for release in template.releases.iter().rev() {
-            let spec = template.spec(&release.version)?;
+        for (release, spec) in specs {
             let meta = &release.meta;
             let mut flags = Vec::new();
             if release.version == newest {

@@ -72,8 +72,13 @@ impl Catalogue {
     /// Loads the embedded templates. Fails only if an embedded file is malformed, which the test
     /// suite rules out for every shipped release.
     pub fn load() -> Result<Catalogue> {
+        Catalogue::from_dir(&TEMPLATES)
+    }
+
+    /// Loads every template below `root` (one directory per template).
+    pub fn from_dir(root: &'static Dir<'static>) -> Result<Catalogue> {
         let mut templates = Vec::new();
-        for dir in TEMPLATES.dirs() {
+        for dir in root.dirs() {
             templates.push(load_template(dir)?);
         }
         templates.sort_by(|a, b| a.name.cmp(&b.name));
@@ -262,4 +267,65 @@ fn relative(dir: &Dir<'_>, path: &std::path::Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answers::{Answer, Answers};
+    use super::*;
+
+    static FIXTURES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/tests/fixtures/templates");
+
+    fn demo() -> Template {
+        Catalogue::from_dir(&FIXTURES).unwrap().templates.remove(0)
+    }
+
+    fn render(t: &Template, version: &str, answers: Answers) -> render::FileSet {
+        let spec = t.spec(&Version::parse(version).unwrap()).unwrap();
+        render::render(&spec, "my-svc", &answers).unwrap()
+    }
+
+    fn store(s: &str) -> (String, Answer) {
+        ("store".into(), Answer::String(s.into()))
+    }
+
+    #[test]
+    fn renders_paths_conditions_and_alt_syntax() {
+        let t = demo();
+        assert_eq!(t.versions(), vec!["1.0.0", "2.0.0"]);
+        let files = render(&t, "1.0.0", vec![store("memory")]);
+        let paths: Vec<&str> = files.keys().map(String::as_str).collect();
+        assert_eq!(paths, vec!["README.md", "gone.txt", "old.txt", "rules.yml", "src/main.rs", "src/my_svc.rs"]);
+        assert_eq!(files["src/main.rs"].contents, b"fn main() {\n    println!(\"my-svc v1.0.0\");\n}\n");
+        assert_eq!(files["rules.yml"].contents, b"expr: {{ $labels.x }} for my-svc\n");
+        assert_eq!(files["README.md"].mode, release::Mode::Seeded);
+        let pg = render(&t, "1.0.0", vec![store("postgres")]);
+        assert_eq!(pg["src/pg.rs"].contents, b"// postgres store\n");
+    }
+
+    #[test]
+    fn overlays_deletes_renames_and_metadata() {
+        let t = demo();
+        let spec = t.spec(&Version::new(2, 0, 0)).unwrap();
+        assert_eq!(spec.questions.iter().map(|q| q.key.as_str()).collect::<Vec<_>>(), vec!["store", "audit"]);
+        assert!(spec.components.contains_key("audit"));
+        let files = render(&t, "2.0.0", vec![store("memory"), ("audit".into(), Answer::Bool(true))]);
+        assert!(!files.contains_key("gone.txt"));
+        assert!(!files.contains_key("old.txt"));
+        assert_eq!(files["new.txt"].contents, b"old\n", "a renamed file keeps its content");
+        assert_eq!(files["src/audit.rs"].component, "audit");
+        assert_eq!(files["README.md"].component, "extra", "metadata-only change applies");
+        assert_eq!(files["src/main.rs"].contents, b"fn main() {\n    println!(\"my-svc v2.0.0 audit=true\");\n}\n");
+        assert_eq!(t.releases[1].meta.migrations[0].id, "demo-2.0.0-rename-key");
+    }
+
+    #[test]
+    fn old_versions_render_exactly_as_released() {
+        let t = demo();
+        let a = render(&t, "1.0.0", vec![store("memory")]);
+        let b = render(&t, "1.0.0", vec![store("memory")]);
+        assert_eq!(a, b);
+        assert!(t.release("3.0.0").unwrap_err().hints[0].contains("1.0.0, 2.0.0"));
+        assert!(t.release("one").unwrap_err().message.contains("not a version"));
+    }
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use minijinja::syntax::SyntaxConfig;
+use minijinja::value::ValueKind;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use sha2::{Digest, Sha256};
 
@@ -60,6 +61,15 @@ fn environment(syntax: Syntax) -> Result<Environment<'static>> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
+    // Booleans print as Rust and TOML spell them (`true`), not as Python does (`True`).
+    env.set_formatter(|out, state, value| {
+        if value.kind() == ValueKind::Bool {
+            out.write_str(if value.is_true() { "true" } else { "false" })
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     let mut config = SyntaxConfig::builder();
     config.trim_blocks(true).lstrip_blocks(true).keep_trailing_newline(true);
     if syntax == Syntax::Alt {
@@ -208,6 +218,14 @@ mod tests {
         ctx.insert("name".to_string(), Value::from("orders"));
         let text = "{{ $labels.route }} [[ name ]]";
         assert_eq!(render_text(&env, "t", text, &ctx).unwrap(), "{{ $labels.route }} orders");
+    }
+
+    #[test]
+    fn booleans_print_lowercase() {
+        let env = environment(Syntax::Default).unwrap();
+        let mut ctx = BTreeMap::new();
+        ctx.insert("on".to_string(), Value::from(true));
+        assert_eq!(render_text(&env, "t", "{{ on }} {{ not on }}", &ctx).unwrap(), "true false");
     }
 
     #[test]

@@ -1,0 +1,72 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// A HOME whose git config names `Test Author <test@example.com>`.
+pub fn home_with_identity() -> PathBuf {
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("home-with-identity");
+    std::fs::create_dir_all(&home).expect("home");
+    std::fs::write(home.join(".gitconfig"), "[user]\n\tname = Test Author\n\temail = test@example.com\n").expect("gitconfig");
+    home
+}
+
+/// A HOME with no git identity at all.
+pub fn home_without_identity() -> PathBuf {
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("home-without-identity");
+    std::fs::create_dir_all(&home).expect("home");
+    home
+}
+
+/// The tool, run as cargo runs it (`cargo-platform platform …`) in `cwd`, with a fixed git
+/// identity and no inherited git or fault-injection settings.
+pub fn platform(cwd: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("cargo-platform").expect("binary");
+    let home = home_with_identity();
+    cmd.current_dir(cwd)
+        .arg("platform")
+        .env_remove("CARGO_PLATFORM_FAULT")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("HOME", home);
+    cmd
+}
+
+/// insta settings: snapshots in the top-level `snapshots/`, temp paths redacted.
+pub fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s.add_filter(r"/[^\s]*/cp-test-[A-Za-z0-9]+", "[TMP]");
+    s
+}
+
+/// Exit code and stderr together, for snapshotting what a user reads.
+pub fn outcome(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    format!("exit: {:?}\nstderr:\n{stderr}", out.status.code())
+}
+
+/// Every entry below `dir`, relative, sorted.
+pub fn tree(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .into_iter()
+        .map(|e| e.expect("walk").path().strip_prefix(dir).expect("prefix").display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+/// A fresh scratch directory that is not inside any git work tree.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("cp-test-").tempdir_in(std::env::temp_dir()).expect("tempdir")
+}
+
+pub fn path_of(dir: &tempfile::TempDir, rel: &str) -> PathBuf {
+    dir.path().join(rel)
+}
