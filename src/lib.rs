@@ -8,6 +8,7 @@ pub mod fsx;
 pub mod git;
 pub mod manifest;
 pub mod names;
+pub mod service;
 pub mod template;
 pub mod ui;
 

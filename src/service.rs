@@ -1,0 +1,70 @@
+//! Finding a service on disk and loading what the platform knows about it.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::manifest::{self, Manifest};
+use crate::template::{Catalogue, Template};
+
+/// A service directory with its parsed manifest.
+#[derive(Debug)]
+pub struct Service {
+    pub root: PathBuf,
+    /// The manifest file as it is on disk (so rewrites keep its comments).
+    pub manifest_text: String,
+    pub manifest: Manifest,
+}
+
+impl Service {
+    /// `--path DIR` when given (it must hold platform.toml), else the current directory or the
+    /// nearest parent that holds one.
+    pub fn locate(path: Option<&Path>) -> Result<Service> {
+        let root = match path {
+            Some(dir) => {
+                if !dir.join(manifest::FILE_NAME).is_file() {
+                    return Err(Error::new(format!(
+                        "{} has no {}: it is not a service created by cargo-platform",
+                        dir.display(),
+                        manifest::FILE_NAME
+                    ))
+                    .hint("pass the service's root directory with --path, or create one with `cargo platform new`"));
+                }
+                dir.to_path_buf()
+            }
+            None => {
+                let cwd = std::env::current_dir().map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
+                cwd.ancestors()
+                    .find(|d| d.join(manifest::FILE_NAME).is_file())
+                    .map(Path::to_path_buf)
+                    .ok_or_else(|| {
+                        Error::new(format!(
+                            "no {} in {} or any parent directory",
+                            manifest::FILE_NAME,
+                            cwd.display()
+                        ))
+                        .hint("run this inside a service created by `cargo platform new`, or pass --path DIR")
+                    })?
+            }
+        };
+        let file = root.join(manifest::FILE_NAME);
+        let manifest_text = fs_err::read_to_string(&file)?;
+        let manifest = Manifest::parse(&manifest_text, &file.display().to_string())?;
+        Ok(Service {
+            root,
+            manifest_text,
+            manifest,
+        })
+    }
+
+    /// The service's template in the catalogue, and a check that its version is still embedded.
+    pub fn template<'c>(&self, catalogue: &'c Catalogue) -> Result<&'c Template> {
+        let template = catalogue.get(&self.manifest.template).map_err(|e| {
+            e.context(format!("{}: [platform] template", self.root.join(manifest::FILE_NAME).display()))
+                .hint("this tool may be older than the one that created the service: upgrade cargo-platform")
+        })?;
+        template.release(&self.manifest.version.to_string()).map_err(|e| {
+            e.hint("this tool may be older than the one that last upgraded the service: upgrade cargo-platform")
+        })?;
+        Ok(template)
+    }
+}
