@@ -8,9 +8,11 @@ pub mod fsx;
 pub mod git;
 pub mod manifest;
 pub mod names;
+pub mod policy;
 pub mod service;
 pub mod template;
 pub mod ui;
+pub mod upgrade;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -1,0 +1,4 @@
+//! Upgrading a service between template versions: planning (pure) and applying (journaled).
+
+pub mod structured;
+pub mod text;
