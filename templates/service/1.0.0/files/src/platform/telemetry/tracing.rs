@@ -1,0 +1,80 @@
+//! OpenTelemetry spans: the tracer provider (OTLP over HTTP/protobuf when an endpoint is
+//! configured) and W3C `traceparent` extraction for incoming requests.
+//!
+//! Managed by the platform.
+
+use axum::http::HeaderMap;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+
+use crate::platform::config::TelemetryConfig;
+
+/// Where spans go: the standard OTLP variables win over `telemetry.otlp_endpoint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Export {
+    Off,
+    /// The exporter reads `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` itself.
+    FromEnv,
+    /// Base URL from config; `/v1/traces` is appended.
+    Endpoint(String),
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+}
+
+pub fn export_target(config: &TelemetryConfig) -> Export {
+    if non_empty_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some() || non_empty_env("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+        Export::FromEnv
+    } else if !config.otlp_endpoint.trim().is_empty() {
+        Export::Endpoint(format!("{}/v1/traces", config.otlp_endpoint.trim().trim_end_matches('/')))
+    } else {
+        Export::Off
+    }
+}
+
+/// The service name: `OTEL_SERVICE_NAME` if set, else `telemetry.service_name`.
+pub fn service_name(config: &TelemetryConfig) -> String {
+    non_empty_env("OTEL_SERVICE_NAME").unwrap_or_else(|| config.service_name.clone())
+}
+
+/// Builds the tracer provider. Spans always get ids (they appear in logs and problem bodies);
+/// they are exported only when an endpoint is configured.
+pub fn provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, crate::platform::BoxError> {
+    let resource = Resource::builder().with_service_name(service_name(config)).build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    let builder = match export_target(config) {
+        Export::Off => builder,
+        Export::FromEnv => builder.with_batch_exporter(
+            opentelemetry_otlp::SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary).build()?,
+        ),
+        Export::Endpoint(url) => builder.with_batch_exporter(
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(url)
+                .build()?,
+        ),
+    };
+    Ok(builder.build())
+}
+
+struct HeaderExtractor<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|name| name.as_str()).collect()
+    }
+}
+
+/// The caller's trace context from `traceparent`/`tracestate` (empty when absent or invalid).
+pub fn extract_parent(headers: &HeaderMap) -> opentelemetry::Context {
+    TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+}
