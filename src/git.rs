@@ -82,3 +82,82 @@ pub fn init_and_commit(dir: &Path, message: &str) -> Result<Commit> {
         author,
     })
 }
+
+/// Uncommitted changes (modified, staged or untracked, not ignored) under `dir`, relative to the
+/// work tree root. `None` when `dir` is not inside a git work tree.
+pub fn dirty_paths(dir: &Path) -> Result<Option<Vec<String>>> {
+    let Ok(repo) = Repository::discover(dir) else { return Ok(None) };
+    let Some(workdir) = repo.workdir().map(Path::to_path_buf) else { return Ok(None) };
+    let abs_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let workdir = workdir.canonicalize().unwrap_or(workdir);
+    let abs_dir = abs_dir.canonicalize().unwrap_or(abs_dir);
+    let rel = abs_dir.strip_prefix(&workdir).unwrap_or(Path::new("")).to_string_lossy().replace('\\', "/");
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true).recurse_untracked_dirs(false).exclude_submodules(true);
+    if !rel.is_empty() {
+        opts.pathspec(format!("{rel}/"));
+    }
+    let statuses = repo
+        .statuses(Some(&mut opts))
+        .map_err(|e| Error::new(format!("git: cannot read the status of {}: {}", dir.display(), e.message())))?;
+    Ok(Some(
+        statuses
+            .iter()
+            .filter(|s| !s.status().is_ignored())
+            .filter_map(|s| s.path().ok().map(str::to_string))
+            .collect(),
+    ))
+}
+
+/// Commits exactly `paths` (relative to `dir`; added if present, removed if gone) on top of HEAD.
+pub fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Result<Commit> {
+    let fail = |what: &str, e: git2::Error| Error::new(format!("git: {what}: {}", e.message()));
+    let repo = Repository::discover(dir).map_err(|e| fail("no repository", e))?;
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| Error::new("git: the repository has no work tree"))?
+        .canonicalize()
+        .map_err(|e| Error::new(format!("git: {e}")))?;
+    let abs_dir = dir.canonicalize().map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
+    let prefix = abs_dir.strip_prefix(&workdir).unwrap_or(Path::new("")).to_path_buf();
+    let mut index = repo.index().map_err(|e| fail("cannot open the index", e))?;
+    for p in paths {
+        let rel = prefix.join(p);
+        if abs_dir.join(p).exists() {
+            index.add_path(&rel).map_err(|e| fail(&format!("cannot add {p}"), e))?;
+        } else {
+            let _ = index.remove_path(&rel);
+        }
+    }
+    index.write().map_err(|e| fail("cannot write the index", e))?;
+    let tree = repo
+        .find_tree(index.write_tree().map_err(|e| fail("cannot write the tree", e))?)
+        .map_err(|e| fail("cannot read the tree", e))?;
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let (sig, author) = match repo.signature() {
+        Ok(sig) => {
+            let author = Author {
+                name: sig.name().unwrap_or(FALLBACK_NAME).to_string(),
+                email: sig.email().unwrap_or(FALLBACK_EMAIL).to_string(),
+                from_config: true,
+            };
+            (sig, author)
+        }
+        Err(_) => (
+            Signature::now(FALLBACK_NAME, FALLBACK_EMAIL).map_err(|e| fail("cannot make a signature", e))?,
+            Author {
+                name: FALLBACK_NAME.into(),
+                email: FALLBACK_EMAIL.into(),
+                from_config: false,
+            },
+        ),
+    };
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    let id = repo
+        .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .map_err(|e| fail("cannot commit", e))?;
+    Ok(Commit {
+        id: id.to_string(),
+        author,
+    })
+}

@@ -63,12 +63,14 @@ fn help_shows_the_whole_surface_and_direct_invocation_works() {
 }
 
 #[test]
-fn unimplemented_commands_say_so_and_change_nothing() {
+fn service_commands_outside_a_service_explain_and_change_nothing() {
     let dir = scratch();
-    for args in [&["upgrade"][..], &["eject", "auth"], &["status"], &["check"]] {
+    for args in [&["upgrade"][..], &["upgrade", "--abort"], &["eject", "auth"], &["status"], &["check"]] {
         let out = platform(dir.path()).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no platform.toml in"), "{args:?}: {err}");
+        assert!(err.contains("hint: run this inside a service"), "{args:?}: {err}");
     }
     assert_eq!(tree(dir.path()), Vec::<String>::new());
 }

@@ -22,9 +22,3 @@ pub fn dispatch(command: Command) -> Result<()> {
         Command::Completions(args) => completions::run(args),
     }
 }
-
-/// The answer of commands a later release implements: their flags exist, they do nothing yet.
-pub(crate) fn not_implemented(command: &str) -> crate::error::Error {
-    crate::error::Error::new(format!("`cargo platform {command}` is not implemented yet in this version"))
-        .hint("nothing was changed; see `cargo platform --help` for what is available")
-}

@@ -1,11 +1,16 @@
 //! `cargo platform upgrade`: walk a service from its template version to a newer one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
+use serde_json::json;
 
-use crate::error::Result;
-use crate::ui::Format;
+use crate::error::{Error, ExitKind, Result};
+use crate::service::Service;
+use crate::template::Catalogue;
+use crate::ui::{Format, Printer};
+use crate::upgrade::plan::{self, Disk, OnDisk, Plan, Status, Write};
+use crate::{git, journal, manifest};
 
 /// Upgrade the service to a newer template version, never losing the team's edits.
 ///
@@ -58,6 +63,245 @@ pub enum ConflictStyle {
     Reject,
 }
 
-pub fn run(_args: Args) -> Result<()> {
-    Err(super::not_implemented("upgrade"))
+pub fn run(args: Args) -> Result<()> {
+    let printer = Printer::new(args.format);
+    if args.abort {
+        return abort(&printer, &find_root(args.path.as_deref())?);
+    }
+    let root = find_root(args.path.as_deref())?;
+    journal::check_clear(&root)?;
+    let service = Service::locate(Some(&root))?;
+    let catalogue = Catalogue::load()?;
+    let template = service.template(&catalogue)?;
+    let to = args
+        .to
+        .as_deref()
+        .map(|v| template.release(v).map(|r| r.version.clone()))
+        .transpose()?;
+    let opts = plan::Options {
+        to,
+        skip: args.skip.clone(),
+        exclude: args.exclude.clone(),
+        eject: args.eject.clone(),
+        conflict: match args.conflict {
+            ConflictStyle::Markers => plan::ConflictStyle::Markers,
+            ConflictStyle::Reject => plan::ConflictStyle::Reject,
+        },
+        today: super::new::today(),
+    };
+    let disk = ServiceDisk { root: &root };
+    let plan = plan::plan(template, &service.manifest, &disk, &opts)?;
+    let name = &service.manifest.name;
+
+    if plan.is_noop() {
+        printer.line(format!("{name} is already on {} {}; nothing to do", template.name, plan.to));
+        printer.json(&plan_json(&plan, &template.name, args.dry_run, false));
+        return Ok(());
+    }
+    if args.dry_run {
+        print_plan(&printer, &plan, name, &template.name);
+        printer.line("\nDry run: nothing was written.");
+        printer.json(&plan_json(&plan, &template.name, true, false));
+        return Ok(());
+    }
+    guard_clean(&root, args.allow_dirty, &printer)?;
+
+    let manifest_text = plan.manifest.to_toml(Some(&service.manifest_text))?;
+    let mut writes = plan.writes.clone();
+    writes.push(Write::Put {
+        path: manifest::FILE_NAME.to_string(),
+        contents: manifest_text.into_bytes(),
+    });
+    journal::apply(&root, &writes)?;
+
+    print_plan(&printer, &plan, name, &template.name);
+    let conflicts = plan.conflicts();
+    let mut committed = None;
+    if args.commit {
+        if conflicts.is_empty() {
+            let paths: Vec<String> = writes.iter().map(|w| w.path().to_string()).collect();
+            let message = format!(
+                "Upgrade {name}: template {} {} -> {}\n\nApplied by cargo-platform {}.",
+                template.name,
+                plan.from,
+                plan.to,
+                env!("CARGO_PKG_VERSION")
+            );
+            let commit = git::commit_paths(&root, &paths, &message)?;
+            printer.line(format!("Committed {}", &commit.id[..12]));
+            committed = Some(commit.id);
+        } else {
+            printer.warn("not committing (--commit): resolve the conflicts first, then commit");
+        }
+    }
+    printer.json(&{
+        let mut v = plan_json(&plan, &template.name, false, true);
+        v["commit"] = json!(committed);
+        v
+    });
+    if conflicts.is_empty() {
+        printer.line(format!("\nUpgraded {name} to {} {}.", template.name, plan.to));
+        return Ok(());
+    }
+    let list: Vec<String> = conflicts.iter().map(|e| e.path.clone()).collect();
+    Err(Error::new(format!(
+        "upgraded {name} to {} {}, but {} conflict(s) remain: {}",
+        template.name,
+        plan.to,
+        list.len(),
+        list.join(", ")
+    ))
+    .with_kind(ExitKind::Conflicts)
+    .hint(match args.conflict {
+        ConflictStyle::Markers => "resolve the <<<<<<< markers (and the `# CONFLICT (cargo-platform)` lines in TOML files), then commit",
+        ConflictStyle::Reject => "apply what you need from the .rej files, delete them, then commit",
+    })
+    .hint("to undo the whole upgrade instead: git checkout -- . (and remove new files with git clean)"))
+}
+
+/// The service root for `--abort`: it must not depend on a readable manifest.
+fn find_root(path: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = path {
+        return Ok(p.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
+    cwd.ancestors()
+        .find(|d| d.join(manifest::FILE_NAME).is_file() || d.join(journal::DIR).is_dir())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            Error::new(format!("no {} in {} or any parent directory", manifest::FILE_NAME, cwd.display()))
+                .hint("run this inside a service created by `cargo platform new`, or pass --path DIR")
+        })
+}
+
+fn abort(printer: &Printer, root: &Path) -> Result<()> {
+    let restored = journal::restore(root)?;
+    if restored.had_journal {
+        printer.line(format!(
+            "Aborted the interrupted upgrade: restored {} file(s); the tree is as it was before it.",
+            restored.files
+        ));
+    } else {
+        printer.line("The interrupted upgrade had not changed any file; its staging area was removed.");
+    }
+    printer.json(&json!({ "aborted": true, "restored_files": restored.files }));
+    Ok(())
+}
+
+fn guard_clean(root: &Path, allow_dirty: bool, printer: &Printer) -> Result<()> {
+    match git::dirty_paths(root)? {
+        None => {
+            printer.warn(format!(
+                "{} is not in a git work tree: the upgrade cannot be undone with git; it still writes all-or-nothing",
+                root.display()
+            ));
+            Ok(())
+        }
+        Some(dirty) if dirty.is_empty() || allow_dirty => Ok(()),
+        Some(dirty) => {
+            let shown: Vec<&str> = dirty.iter().take(10).map(String::as_str).collect();
+            let more = if dirty.len() > 10 { format!(" and {} more", dirty.len() - 10) } else { String::new() };
+            Err(Error::new(format!(
+                "the git work tree has uncommitted changes: {}{more}",
+                shown.join(", ")
+            ))
+            .hint("commit or stash them first, so the upgrade's changes can be reviewed and undone on their own")
+            .hint("or pass --allow-dirty to upgrade anyway"))
+        }
+    }
+}
+
+fn print_plan(printer: &Printer, plan: &Plan, name: &str, template: &str) {
+    let hops: Vec<String> = plan.hops.iter().map(|v| v.to_string()).collect();
+    printer.line(format!("Upgrade {name}: {template} {} → {} (through {})", plan.from, plan.to, hops.join(", ")));
+    if !plan.migrations.is_empty() {
+        printer.line("Migrations:");
+        for m in &plan.migrations {
+            let action = match m.action {
+                plan::MigrationAction::Apply => "apply",
+                plan::MigrationAction::Skip => "skip (--skip)",
+                plan::MigrationAction::AlreadyApplied => "already applied",
+                plan::MigrationAction::AlreadySkipped => "skipped earlier",
+            };
+            let required = if m.required { ", required" } else { "" };
+            printer.line(format!("  {action:<16} {} ({}{required}): {}", m.id, m.version, m.description));
+        }
+    }
+    printer.line("Files:");
+    let mut entries: Vec<&plan::Entry> = plan.entries.iter().collect();
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    for e in entries {
+        let mut extra = Vec::new();
+        if let Some(from) = &e.from {
+            extra.push(format!("from {from}"));
+        }
+        if let Some(d) = &e.detail {
+            extra.push(d.clone());
+        }
+        let extra = if extra.is_empty() { String::new() } else { format!("  ({})", extra.join(": ")) };
+        printer.line(format!("  {:<10} {}{extra}", e.status.as_str(), e.path));
+    }
+    let count = |s: Status| plan.entries.iter().filter(|e| e.status == s).count();
+    let summary: Vec<String> = [
+        Status::New,
+        Status::Updated,
+        Status::Merged,
+        Status::Renamed,
+        Status::Deleted,
+        Status::Conflict,
+        Status::Kept,
+        Status::Ejected,
+        Status::Excluded,
+        Status::Unchanged,
+    ]
+    .into_iter()
+    .filter(|s| count(*s) > 0)
+    .map(|s| format!("{} {}", count(s), s.as_str()))
+    .collect();
+    printer.line(format!("Summary: {}", summary.join(", ")));
+}
+
+fn plan_json(plan: &Plan, template: &str, dry_run: bool, applied: bool) -> serde_json::Value {
+    json!({
+        "template": template,
+        "from": plan.from.to_string(),
+        "to": plan.to.to_string(),
+        "hops": plan.hops.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+        "dry_run": dry_run,
+        "applied": applied,
+        "migrations": plan.migrations,
+        "files": plan.entries,
+        "conflicts": plan.conflicts().iter().map(|e| e.path.clone()).collect::<Vec<_>>(),
+    })
+}
+
+/// The service's files as the planner sees them.
+struct ServiceDisk<'a> {
+    root: &'a Path,
+}
+
+impl Disk for ServiceDisk<'_> {
+    fn read(&self, path: &str) -> Result<OnDisk> {
+        let full = self.root.join(path);
+        match std::fs::symlink_metadata(&full) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(OnDisk::Missing),
+            Err(e) => Err(Error::new(format!("cannot read {}: {e}", full.display()))),
+            Ok(meta) if meta.is_file() => Ok(OnDisk::File(fs_err::read(&full)?)),
+            Ok(_) => Ok(OnDisk::Other),
+        }
+    }
+
+    fn list(&self, dir: &str) -> Result<Vec<String>> {
+        let full = self.root.join(dir);
+        let Ok(entries) = std::fs::read_dir(&full) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                out.push(if dir.is_empty() { name } else { format!("{dir}/{name}") });
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
 }

@@ -295,7 +295,16 @@ mod tests {
         assert_eq!(t.versions(), vec!["1.0.0", "2.0.0"]);
         let files = render(&t, "1.0.0", vec![store("memory")]);
         let paths: Vec<&str> = files.keys().map(String::as_str).collect();
-        assert_eq!(paths, vec!["README.md", "gone.txt", "old.txt", "rules.yml", "src/main.rs", "src/my_svc.rs"]);
+        assert_eq!(paths, vec![
+                "Cargo.toml",
+                "README.md",
+                "config/default.toml",
+                "gone.txt",
+                "old.txt",
+                "rules.yml",
+                "src/main.rs",
+                "src/my_svc.rs"
+            ]);
         assert_eq!(files["src/main.rs"].contents, b"fn main() {\n    println!(\"my-svc v1.0.0\");\n}\n");
         assert_eq!(files["rules.yml"].contents, b"expr: {{ $labels.x }} for my-svc\n");
         assert_eq!(files["README.md"].mode, release::Mode::Seeded);

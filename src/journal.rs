@@ -1,0 +1,296 @@
+//! All-or-nothing changes to a service tree: stage everything, write a journal, apply with
+//! renames, then drop the journal. A crash at any moment leaves either the old tree or a
+//! journal from which `cargo platform upgrade --abort` restores the old tree exactly.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::upgrade::plan::Write;
+
+/// The journal directory, at the service root, present only while a change is in flight.
+pub const DIR: &str = ".cargo-platform-journal";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Journal {
+    entries: Vec<JournalEntry>,
+    /// Directories the change creates, parents first; removed again on abort.
+    created_dirs: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct JournalEntry {
+    path: String,
+    /// The file existed before: its old bytes are in `backup/<index>`.
+    existed: bool,
+    /// The new content is in `new/<index>`; otherwise the file is removed.
+    put: bool,
+}
+
+pub fn in_flight(root: &Path) -> bool {
+    root.join(DIR).exists()
+}
+
+fn refuse_in_flight(root: &Path) -> Result<()> {
+    if in_flight(root) {
+        return Err(Error::new(format!(
+            "an interrupted upgrade left its journal in {}",
+            root.join(DIR).display()
+        ))
+        .hint("run `cargo platform upgrade --abort` to restore the tree as it was before it"));
+    }
+    Ok(())
+}
+
+pub fn check_clear(root: &Path) -> Result<()> {
+    refuse_in_flight(root)
+}
+
+/// Applies `writes` under `root` all-or-nothing. On an error the tree is restored before
+/// returning it.
+pub fn apply(root: &Path, writes: &[Write]) -> Result<()> {
+    refuse_in_flight(root)?;
+    let dir = root.join(DIR);
+    let staged = stage(root, &dir, writes);
+    let journal = match staged {
+        Ok(j) => j,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e.hint("nothing was changed"));
+        }
+    };
+    match apply_staged(root, &dir, &journal) {
+        Ok(()) => {
+            fs_err::remove_dir_all(&dir)?;
+            Ok(())
+        }
+        Err(e) => match restore(root) {
+            Ok(_) => Err(e.hint("the tree was restored; nothing was changed")),
+            Err(restore_err) => Err(e.hint(format!(
+                "restoring failed too ({restore_err}); run `cargo platform upgrade --abort`"
+            ))),
+        },
+    }
+}
+
+fn stage(root: &Path, dir: &Path, writes: &[Write]) -> Result<Journal> {
+    fs_err::create_dir_all(dir.join("new"))?;
+    fs_err::create_dir_all(dir.join("backup"))?;
+    let mut entries = Vec::new();
+    let mut created_dirs: Vec<String> = Vec::new();
+    for (i, w) in writes.iter().enumerate() {
+        let target = root.join(w.path());
+        let existed = match std::fs::symlink_metadata(&target) {
+            Ok(meta) if meta.is_file() => {
+                fs_err::copy(&target, dir.join("backup").join(i.to_string()))?;
+                true
+            }
+            Ok(_) => bail!("{} is not a regular file; refusing to replace it", target.display()),
+            Err(_) => false,
+        };
+        if let Write::Put { contents, .. } = w {
+            write_synced(&dir.join("new").join(i.to_string()), contents)?;
+            let mut missing = Vec::new();
+            let mut p = target.parent();
+            while let Some(d) = p {
+                if d == root || d.exists() {
+                    break;
+                }
+                let rel = d.strip_prefix(root).unwrap_or(d).to_string_lossy().replace('\\', "/");
+                if !created_dirs.contains(&rel) {
+                    missing.push(rel);
+                }
+                p = d.parent();
+            }
+            created_dirs.extend(missing.into_iter().rev());
+        }
+        entries.push(JournalEntry {
+            path: w.path().to_string(),
+            existed,
+            put: matches!(w, Write::Put { .. }),
+        });
+    }
+    let journal = Journal { entries, created_dirs };
+    let text = serde_json::to_vec_pretty(&journal).map_err(|e| Error::new(format!("journal: {e}")))?;
+    crate::fsx::fault("upgrade:before-journal")?;
+    // The journal appears atomically: before this rename the tree is untouched.
+    write_synced(&dir.join("journal.json.tmp"), &text)?;
+    fs_err::rename(dir.join("journal.json.tmp"), dir.join("journal.json"))?;
+    sync_dir(dir);
+    Ok(journal)
+}
+
+fn apply_staged(root: &Path, dir: &Path, journal: &Journal) -> Result<()> {
+    for d in &journal.created_dirs {
+        fs_err::create_dir_all(root.join(d))?;
+    }
+    for (i, e) in journal.entries.iter().enumerate() {
+        crash_point(i)?;
+        let target = root.join(&e.path);
+        if e.put {
+            let staged = dir.join("new").join(i.to_string());
+            if e.existed {
+                if let Ok(meta) = std::fs::metadata(&target) {
+                    let _ = std::fs::set_permissions(&staged, meta.permissions());
+                }
+            }
+            fs_err::rename(&staged, &target)?;
+        } else if e.existed {
+            fs_err::remove_file(&target)?;
+        }
+    }
+    crash_point(journal.entries.len())?;
+    Ok(())
+}
+
+/// Test hook: `CARGO_PLATFORM_FAULT=upgrade:crash:N` kills the process (no clean-up, as a power
+/// cut would) before applying entry N; `upgrade:error:N` fails there instead.
+fn crash_point(i: usize) -> Result<()> {
+    if let Ok(p) = std::env::var("CARGO_PLATFORM_FAULT") {
+        if p == format!("upgrade:crash:{i}") {
+            eprintln!("injected crash before journal entry {i} (CARGO_PLATFORM_FAULT)");
+            std::process::exit(101);
+        }
+        if p == format!("upgrade:error:{i}") {
+            bail!("injected fault before journal entry {i} (CARGO_PLATFORM_FAULT)");
+        }
+    }
+    Ok(())
+}
+
+/// What `--abort` did.
+#[derive(Debug)]
+pub struct Restored {
+    pub files: usize,
+    /// False when the journal was never completed (the tree had not been touched).
+    pub had_journal: bool,
+}
+
+/// Restores the tree from the journal and removes it.
+pub fn restore(root: &Path) -> Result<Restored> {
+    let dir = root.join(DIR);
+    if !dir.exists() {
+        return Err(Error::new(format!("no interrupted upgrade to abort in {}", root.display()))
+            .hint("`--abort` undoes an upgrade that was cut off; to undo a finished one, use git (e.g. `git checkout -- .`)"));
+    }
+    let journal_path = dir.join("journal.json");
+    if !journal_path.exists() {
+        // Cut off while staging: the tree was never touched.
+        fs_err::remove_dir_all(&dir)?;
+        return Ok(Restored { files: 0, had_journal: false });
+    }
+    let text = fs_err::read(&journal_path)?;
+    let journal: Journal = serde_json::from_slice(&text)
+        .map_err(|e| Error::new(format!("{} is damaged: {e}", journal_path.display())))?;
+    let mut files = 0;
+    for (i, e) in journal.entries.iter().enumerate().rev() {
+        let target = root.join(&e.path);
+        if e.existed {
+            let backup = dir.join("backup").join(i.to_string());
+            let tmp = PathBuf::from(format!("{}.cargo-platform-restore", target.display()));
+            fs_err::copy(&backup, &tmp)?;
+            fs_err::rename(&tmp, &target)?;
+            files += 1;
+        } else if std::fs::symlink_metadata(&target).is_ok() {
+            fs_err::remove_file(&target)?;
+            files += 1;
+        }
+    }
+    for d in journal.created_dirs.iter().rev() {
+        let _ = std::fs::remove_dir(root.join(d));
+    }
+    fs_err::remove_dir_all(&dir)?;
+    Ok(Restored { files, had_journal: true })
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let mut f = fs_err::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut out: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(root)
+            .min_depth(1)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+                let bytes = if e.file_type().is_file() { std::fs::read(e.path()).unwrap() } else { b"<dir>".to_vec() };
+                (rel, bytes)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn fixture() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("src")).unwrap();
+        std::fs::write(t.path().join("src/a.rs"), "a").unwrap();
+        std::fs::write(t.path().join("gone.txt"), "gone").unwrap();
+        t
+    }
+
+    fn writes() -> Vec<Write> {
+        vec![
+            Write::Put { path: "src/a.rs".into(), contents: b"a2".to_vec() },
+            Write::Put { path: "new/dir/b.rs".into(), contents: b"b".to_vec() },
+            Write::Remove { path: "gone.txt".into() },
+        ]
+    }
+
+    #[test]
+    fn applies_everything() {
+        let t = fixture();
+        apply(t.path(), &writes()).unwrap();
+        assert_eq!(std::fs::read(t.path().join("src/a.rs")).unwrap(), b"a2");
+        assert_eq!(std::fs::read(t.path().join("new/dir/b.rs")).unwrap(), b"b");
+        assert!(!t.path().join("gone.txt").exists());
+        assert!(!in_flight(t.path()));
+    }
+
+    #[test]
+    fn restore_after_a_partial_apply_is_exact() {
+        let t = fixture();
+        let before = snapshot(t.path());
+        let dir = t.path().join(DIR);
+        let journal = stage(t.path(), &dir, &writes()).unwrap();
+        // Apply only the first two entries, as if the process died there.
+        for d in &journal.created_dirs {
+            std::fs::create_dir_all(t.path().join(d)).unwrap();
+        }
+        for (i, e) in journal.entries.iter().enumerate().take(2) {
+            std::fs::rename(dir.join("new").join(i.to_string()), t.path().join(&e.path)).unwrap();
+        }
+        assert!(in_flight(t.path()));
+        assert!(check_clear(t.path()).unwrap_err().hints[0].contains("--abort"));
+        let restored = restore(t.path()).unwrap();
+        assert!(restored.had_journal);
+        assert_eq!(snapshot(t.path()), before);
+    }
+
+    #[test]
+    fn restore_without_a_complete_journal_just_cleans_up() {
+        let t = fixture();
+        let before = snapshot(t.path());
+        std::fs::create_dir_all(t.path().join(DIR).join("new")).unwrap();
+        let restored = restore(t.path()).unwrap();
+        assert!(!restored.had_journal);
+        assert_eq!(snapshot(t.path()), before);
+        assert!(restore(t.path()).is_err(), "nothing to abort");
+    }
+}
