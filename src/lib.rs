@@ -6,6 +6,7 @@ pub mod error;
 pub mod commands;
 pub mod fsx;
 pub mod git;
+pub mod journal;
 pub mod manifest;
 pub mod names;
 pub mod policy;
