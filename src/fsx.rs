@@ -1,4 +1,5 @@
-//! The one module that writes files: whole directories appear atomically or not at all.
+//! The one module that writes files: whole directories and single files appear atomically or
+//! not at all.
 
 use std::path::{Path, PathBuf};
 
@@ -51,10 +52,8 @@ pub fn create_dir_atomically<T>(
     };
     let created_parent = create_missing_parents(&parent)?;
     let result = write_and_rename(target, &parent, files, finish);
-    if result.is_err() {
-        if let Some(top) = created_parent {
-            let _ = std::fs::remove_dir_all(top);
-        }
+    if let Some(top) = created_parent.filter(|_| result.is_err()) {
+        let _ = std::fs::remove_dir_all(top);
     }
     result
 }
@@ -95,6 +94,69 @@ fn write_and_rename<T>(
     Ok(out)
 }
 
+/// Replaces (or creates) the file at `path` with `bytes`, atomically: a temporary file in the
+/// same directory is written, fsynced and renamed over `path`, so readers see the old content or
+/// the new, never a torn file. An existing file keeps its permissions.
+pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.cargo-platform-"))
+        .tempfile_in(dir)
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot create a temporary file in {}: {e}",
+                dir.display()
+            ))
+        })?;
+    let failed = |e: std::io::Error| {
+        Error::new(format!(
+            "cannot write a temporary file beside {}: {e}",
+            path.display()
+        ))
+    };
+    tmp.write_all(bytes).map_err(failed)?;
+    match std::fs::metadata(path) {
+        Ok(meta) => tmp
+            .as_file()
+            .set_permissions(meta.permissions())
+            .map_err(failed)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let perms = std::fs::Permissions::from_mode(0o644);
+                tmp.as_file().set_permissions(perms).map_err(failed)?;
+            }
+        }
+        Err(e) => {
+            return Err(Error::new(format!(
+                "cannot inspect {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    tmp.as_file().sync_all().map_err(failed)?;
+    fault("write:rename")?;
+    tmp.persist(path).map_err(|e| {
+        Error::new(format!("cannot replace {}: {}", path.display(), e.error))
+            .hint(format!("{} was left as it was", path.display()))
+    })?;
+    // Make the rename itself durable.
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 /// Creates the missing ancestors of `dir`; returns the topmost one created, to undo on failure.
 fn create_missing_parents(dir: &Path) -> Result<Option<PathBuf>> {
     let mut missing = None;
@@ -133,6 +195,40 @@ mod tests {
         .unwrap();
         assert_eq!(std::fs::read(target.join("src/main.rs")).unwrap(), b"fn main() {}\n");
         assert_eq!(std::fs::read_dir(target.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn write_file_atomically_replaces_keeps_permissions_and_leaves_no_temp_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("platform.toml");
+        write_file_atomically(&file, b"one\n").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"one\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+                0o644
+            );
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        }
+        write_file_atomically(&file, b"two\n").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"two\n");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+                0o640
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        let err = write_file_atomically(&tmp.path().join("missing/dir/f"), b"x").unwrap_err();
+        assert!(err.message.contains("missing/dir"), "{}", err.message);
     }
 
     #[test]

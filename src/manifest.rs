@@ -160,6 +160,20 @@ impl Manifest {
         }
         let mut files = BTreeMap::new();
         for (file, f) in raw.files {
+            // Commands read (and upgrade writes) these paths: they must stay inside the service.
+            let inside = !file.is_empty()
+                && !file.starts_with('/')
+                && !file.contains('\\')
+                && !file.contains(':')
+                && file
+                    .split('/')
+                    .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+            if !inside {
+                return Err(Error::new(format!(
+                    "{path}: [files.\"{file}\"] is not a relative path inside the service (a/b/c, no `..`)"
+                ))
+                .hint(fix));
+            }
             let mode = Mode::parse(&f.mode).ok_or_else(|| {
                 Error::new(format!(
                     "{path}: [files.\"{file}\"] mode `{}` is not managed, seeded or structured",
@@ -385,6 +399,15 @@ mod tests {
         assert!(err.message.contains("owned"), "{}", err.message);
         let err = Manifest::parse(&text.replace("version = \"1.0.0\"", "version = \"one\""), "p.toml").unwrap_err();
         assert!(err.message.contains("version `one`"), "{}", err.message);
+        for bad in ["../escape", "/etc/passwd", "a//b", "./a", "C:\\\\x"] {
+            let err = Manifest::parse(&text.replace("src/main.rs", bad), "p.toml").unwrap_err();
+            assert!(
+                err.message
+                    .contains("not a relative path inside the service"),
+                "{bad}: {}",
+                err.message
+            );
+        }
         let err = Manifest::parse("[platform]\nschema = 1\n", "p.toml").unwrap_err();
         assert!(err.message.contains("p.toml"), "{}", err.message);
     }

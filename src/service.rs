@@ -56,6 +56,23 @@ impl Service {
         })
     }
 
+    /// The SHA-256 of the file at `rel` (a manifest path, relative to the root), or `None` when
+    /// it does not exist. Reads that one file and nothing else.
+    pub fn sha256_on_disk(&self, rel: &str) -> Result<Option<String>> {
+        let path = self.root.join(rel);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(crate::template::render::sha256_hex(&bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(
+                Error::new(format!("cannot read {}: {e}", path.display())).hint(format!(
+                    "{} is recorded in {}; restore it as a file or fix its permissions",
+                    rel,
+                    manifest::FILE_NAME
+                )),
+            ),
+        }
+    }
+
     /// The service's template in the catalogue, and a check that its version is still embedded.
     pub fn template<'c>(&self, catalogue: &'c Catalogue) -> Result<&'c Template> {
         let template = catalogue.get(&self.manifest.template).map_err(|e| {
