@@ -130,10 +130,8 @@ fn apply_staged(root: &Path, dir: &Path, journal: &Journal) -> Result<()> {
         let target = root.join(&e.path);
         if e.put {
             let staged = dir.join("new").join(i.to_string());
-            if e.existed {
-                if let Ok(meta) = std::fs::metadata(&target) {
-                    let _ = std::fs::set_permissions(&staged, meta.permissions());
-                }
+            if let (true, Ok(meta)) = (e.existed, std::fs::metadata(&target)) {
+                let _ = std::fs::set_permissions(&staged, meta.permissions());
             }
             fs_err::rename(&staged, &target)?;
         } else if e.existed {

@@ -11,7 +11,7 @@ fn templates_lists_versions_components_and_changelog() {
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("service — "), "{text}");
-    assert!(text.contains("1.0.0 (") && text.contains("components: core (not ejectable)"), "{text}");
+    assert!(text.contains("1.0.0 (") && text.contains("core (not ejectable)"), "{text}");
     assert!(text.contains("    - Initial release"), "{text}");
 
     let out = platform(dir.path()).args(["templates", "--format", "json"]).output().unwrap();
@@ -37,7 +37,7 @@ fn completions_for_every_shell() {
         assert_eq!(out.status.code(), Some(0), "{shell}");
         let script = String::from_utf8_lossy(&out.stdout);
         assert!(script.contains(marker), "{shell}: {script:.200}");
-        assert!(script.contains("upgrade") && script.contains("--template-version"), "{shell}");
+        assert!(script.contains("upgrade") && script.contains("template-version"), "{shell}");
     }
     let out = platform(dir.path()).args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

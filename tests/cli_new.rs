@@ -201,7 +201,7 @@ fn new_writes_the_service_manifest_and_initial_commit() {
     let repo = git2::Repository::open(&svc).expect("a git repository");
     let head = repo.head().unwrap().peel_to_commit().unwrap();
     assert_eq!(head.parent_count(), 0);
-    assert_eq!(head.author().name(), Some("Test Author"));
+    assert_eq!(head.author().name().ok(), Some("Test Author"));
     assert!(head.message().unwrap().starts_with("Scaffold orders from template service"));
     let statuses = repo.statuses(None).unwrap();
     assert_eq!(statuses.len(), 0, "the initial commit holds every file");
@@ -290,7 +290,7 @@ fn without_a_git_identity_the_fallback_author_is_used_and_said() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("git has no user.name/user.email configured"));
     let repo = git2::Repository::open(dir.path().join("orders")).unwrap();
     let head = repo.head().unwrap().peel_to_commit().unwrap();
-    assert_eq!(head.author().email(), Some("cargo-platform@localhost"));
+    assert_eq!(head.author().email().ok(), Some("cargo-platform@localhost"));
 }
 
 #[test]

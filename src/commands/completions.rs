@@ -3,7 +3,9 @@
 use clap::Args as _;
 use clap_complete::Shell;
 
-use crate::error::Result;
+use std::io::Write as _;
+
+use crate::error::{Error, Result};
 
 /// Print a shell completion script.
 ///
@@ -20,6 +22,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let mut cmd = crate::PlatformCli::augment_args(clap::Command::new("cargo-platform"))
         .version(env!("CARGO_PKG_VERSION"));
-    clap_complete::generate(args.shell, &mut cmd, "cargo-platform", &mut std::io::stdout());
-    Ok(())
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "cargo-platform", &mut script);
+    let mut out = std::io::stdout().lock();
+    match out.write_all(&script).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::new(format!("cannot write the script: {e}"))),
+        _ => Ok(()),
+    }
 }

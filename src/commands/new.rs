@@ -282,5 +282,5 @@ fn report(printer: &Printer, plan: &Plan<'_>, files: &FileSet, git_plan: &GitPla
     printer.line(format!("  cd {target}"));
     printer.line("  cargo run      # start it locally");
     printer.line("  cargo test     # run its tests");
-    printer.line("  See golden-path.md for where your code goes and how upgrades work.");
+    printer.line("  Its README.md says which files are yours and how to run, test and deploy it.");
 }

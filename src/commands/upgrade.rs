@@ -95,6 +95,18 @@ pub fn run(args: Args) -> Result<()> {
 
     if plan.is_noop() {
         printer.line(format!("{name} is already on {} {}; nothing to do", template.name, plan.to));
+        if plan.manifest != service.manifest && !args.dry_run {
+            // --eject on an up-to-date service: record it all the same.
+            let text = plan.manifest.to_toml(Some(&service.manifest_text))?;
+            journal::apply(
+                &root,
+                &[Write::Put {
+                    path: manifest::FILE_NAME.to_string(),
+                    contents: text.into_bytes(),
+                }],
+            )?;
+            printer.line(format!("Ejected: {}", args.eject.join(", ")));
+        }
         printer.json(&plan_json(&plan, &template.name, args.dry_run, false));
         return Ok(());
     }

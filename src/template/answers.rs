@@ -168,10 +168,8 @@ pub fn validate(q: &Question, value: &toml::Value) -> Result<Answer> {
         }
     };
     match (&answer, q.kind) {
-        (Answer::Int(i), _) => {
-            if q.min.is_some_and(|min| *i < min) || q.max.is_some_and(|max| *i > max) {
-                return Err(Error::new(format!("`{}` = {i} is out of range", q.key)).hint(range_hint(q)));
-            }
+        (Answer::Int(i), _) if q.min.is_some_and(|min| *i < min) || q.max.is_some_and(|max| *i > max) => {
+            return Err(Error::new(format!("`{}` = {i} is out of range", q.key)).hint(range_hint(q)));
         }
         (Answer::String(s), QuestionKind::Choice) => {
             let choices = q.choices.as_deref().unwrap_or_default();

@@ -15,6 +15,10 @@ use release::{ComponentMeta, FileMeta, Question, ReleaseMeta};
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
+/// For template authors: load templates from this directory instead of the embedded ones, to
+/// try a release before it ships in the tool.
+pub const TEMPLATE_DIR_ENV: &str = "CARGO_PLATFORM_TEMPLATE_DIR";
+
 /// The template used when `--template` is not given.
 pub const DEFAULT_TEMPLATE: &str = "service";
 
@@ -72,7 +76,15 @@ impl Catalogue {
     /// Loads the embedded templates. Fails only if an embedded file is malformed, which the test
     /// suite rules out for every shipped release.
     pub fn load() -> Result<Catalogue> {
-        Catalogue::from_dir(&TEMPLATES)
+        match std::env::var_os(TEMPLATE_DIR_ENV) {
+            Some(dir) if !dir.is_empty() => {
+                let dir = std::path::PathBuf::from(dir);
+                let loaded = load_from_disk(&dir)
+                    .map_err(|e| e.context(format!("{TEMPLATE_DIR_ENV}={}", dir.display())))?;
+                Catalogue::from_dir(loaded)
+            }
+            _ => Catalogue::from_dir(&TEMPLATES),
+        }
     }
 
     /// Loads every template below `root` (one directory per template).
@@ -242,6 +254,34 @@ fn load_template(dir: &'static Dir<'static>) -> Result<Template> {
         description: meta.description,
         releases,
     })
+}
+
+/// Reads a template tree from disk into the same shape `include_dir!` embeds. The tree lives for
+/// the rest of the process (it is leaked on purpose: the CLI runs one command and exits).
+fn load_from_disk(root: &std::path::Path) -> Result<&'static Dir<'static>> {
+    fn walk(abs: &std::path::Path, rel: &std::path::Path) -> Result<Dir<'static>> {
+        let mut entries = Vec::new();
+        let mut children: Vec<_> = fs_err::read_dir(abs)?.collect::<std::result::Result<_, _>>()?;
+        children.sort_by_key(|e| e.file_name());
+        for child in children {
+            let child_rel = rel.join(child.file_name());
+            let leaked_path: &'static str = Box::leak(child_rel.to_string_lossy().into_owned().into_boxed_str());
+            let kind = child.file_type()?;
+            if kind.is_dir() {
+                let sub = walk(&child.path(), &child_rel)?;
+                entries.push(include_dir::DirEntry::Dir(sub));
+            } else if kind.is_file() {
+                let bytes: &'static [u8] = Box::leak(fs_err::read(child.path())?.into_boxed_slice());
+                entries.push(include_dir::DirEntry::File(include_dir::File::new(leaked_path, bytes)));
+            }
+        }
+        let path: &'static str = Box::leak(rel.to_string_lossy().into_owned().into_boxed_str());
+        Ok(Dir::new(path, Box::leak(entries.into_boxed_slice())))
+    }
+    if !root.is_dir() {
+        bail!("not a directory");
+    }
+    Ok(Box::leak(Box::new(walk(root, std::path::Path::new(""))?)))
 }
 
 fn parse_toml<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {

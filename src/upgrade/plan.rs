@@ -239,6 +239,8 @@ pub fn plan(template: &Template, manifest: &Manifest, disk: &dyn Disk, opts: &Op
         not_ours: BTreeSet::new(),
     };
     if hops.is_empty() {
+        let mut after = manifest.clone();
+        eject_components(&mut after, opts);
         return Ok(Plan {
             from,
             to,
@@ -246,7 +248,7 @@ pub fn plan(template: &Template, manifest: &Manifest, disk: &dyn Disk, opts: &Op
             migrations,
             entries: Vec::new(),
             writes: Vec::new(),
-            manifest: manifest.clone(),
+            manifest: after,
         });
     }
     verify_base(manifest, &old, &planner)?;
@@ -650,6 +652,24 @@ fn literal_dir(pattern: &str) -> String {
     literal[..n].join("/")
 }
 
+/// Records `--eject` components as ejected (keeping an earlier ejection's record).
+fn eject_components(m: &mut Manifest, opts: &Options) {
+    for c in &opts.eject {
+        let record = m.components.entry(c.clone()).or_insert(ComponentRecord {
+            state: ComponentState::Managed,
+            reason: None,
+            date: None,
+        });
+        if record.state != ComponentState::Ejected {
+            *record = ComponentRecord {
+                state: ComponentState::Ejected,
+                reason: Some("ejected by cargo platform upgrade --eject".into()),
+                date: Some(opts.today.clone()),
+            };
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn updated_manifest(
     manifest: &Manifest,
@@ -672,20 +692,7 @@ fn updated_manifest(
             date: None,
         });
     }
-    for c in &opts.eject {
-        let record = m.components.entry(c.clone()).or_insert(ComponentRecord {
-            state: ComponentState::Managed,
-            reason: None,
-            date: None,
-        });
-        if record.state != ComponentState::Ejected {
-            *record = ComponentRecord {
-                state: ComponentState::Ejected,
-                reason: Some("ejected by cargo platform upgrade --eject".into()),
-                date: Some(opts.today.clone()),
-            };
-        }
-    }
+    eject_components(&mut m, opts);
     let mut files = BTreeMap::new();
     for (path, record) in &manifest.files {
         if ejected.contains(&record.component) {
