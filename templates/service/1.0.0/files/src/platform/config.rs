@@ -123,7 +123,7 @@ pub struct IdempotencyConfig {
 /// A configuration problem; its message names the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0}")]
+    #[error("{}", describe(.0))]
     Load(Box<figment::Error>),
     #[error("invalid configuration: `{key}` (env {env}): {message}", env = env_name(key))]
     Invalid { key: String, message: String },
@@ -137,6 +137,27 @@ impl From<figment::Error> for ConfigError {
     fn from(error: figment::Error) -> Self {
         Self::Load(Box::new(error))
     }
+}
+
+/// One line per problem: the dotted key, its env var, what is wrong and where it came from.
+fn describe(error: &figment::Error) -> String {
+    let lines: Vec<String> = (*error)
+        .clone()
+        .into_iter()
+        .map(|error| {
+            let source = error.metadata.as_ref().map_or_else(String::new, |md| match &md.source {
+                Some(source) => format!(" (from {} {source})", md.name),
+                None => format!(" (from {})", md.name),
+            });
+            let key = error.path.join(".").to_lowercase();
+            if key.is_empty() {
+                format!("invalid configuration: {}{source}", error.kind)
+            } else {
+                format!("invalid configuration: `{key}` (env {}): {}{source}", env_name(&key), error.kind)
+            }
+        })
+        .collect();
+    lines.join("\n")
 }
 
 /// The env var that sets a dotted key: `server.port` → `APP_SERVER__PORT`.

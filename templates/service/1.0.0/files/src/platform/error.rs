@@ -6,7 +6,7 @@
 
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// Media type of problem details (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -40,7 +40,7 @@ pub struct Problem {
     pub title: String,
     pub detail: String,
     /// Extra members of the problem object.
-    pub extensions: Map<String, Value>,
+    pub extensions: Vec<(String, Value)>,
     /// Extra response headers (e.g. `WWW-Authenticate`, `Retry-After`).
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -52,7 +52,7 @@ impl Problem {
             status,
             title: title.into(),
             detail: String::new(),
-            extensions: Map::new(),
+            extensions: Vec::new(),
             headers: Vec::new(),
         }
     }
@@ -63,7 +63,7 @@ impl Problem {
     }
 
     pub fn with_extension(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.extensions.insert(key.to_owned(), value.into());
+        self.extensions.push((key.to_owned(), value.into()));
         self
     }
 
