@@ -7,7 +7,7 @@ use crate::manifest::{self, ComponentRecord, ComponentState};
 use crate::service::Service;
 use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
-use crate::{fsx, policy};
+use crate::{fsx, journal, policy};
 
 /// Take components off the golden path: their files become the team's own, upgrades skip them,
 /// and `status` shows them as ejected with the reason and date.
@@ -31,6 +31,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(Format::Human);
     let service = Service::locate(args.path.as_deref())?;
+    journal::check_clear(&service.root)?;
     let catalogue = Catalogue::load()?;
     let template = service.template(&catalogue)?;
     let spec = template.spec(&service.manifest.version)?;

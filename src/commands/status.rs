@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::error::Result;
+use crate::journal;
 use crate::manifest::ComponentState;
 use crate::policy::{self, Change, Severity, SupportState, SupportWindow};
 use crate::service::Service;
@@ -29,6 +30,13 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.format);
     let service = Service::locate(args.path.as_deref())?;
+    let in_flight = journal::in_flight(&service.root);
+    if in_flight {
+        printer.warn(format!(
+            "an interrupted upgrade left its journal in {}: this report may be stale; run `cargo platform upgrade --abort`",
+            service.root.join(journal::DIR).display()
+        ));
+    }
     let catalogue = Catalogue::load()?;
     let template = service.template(&catalogue)?;
     let today = policy::today()?;
@@ -60,6 +68,7 @@ pub fn run(args: Args) -> Result<()> {
         "up_to_date": behind == 0,
         "releases_behind": behind,
         "tool_version": m.tool_version,
+        "upgrade_in_flight": in_flight,
         "today": today.to_string(),
         "support": {
             "state": window.state.as_str(),
