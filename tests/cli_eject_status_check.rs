@@ -437,6 +437,117 @@ fn check_on_an_old_release_follows_the_catalogue() {
     }
 }
 
+/// The demo fixture template (through `CARGO_PLATFORM_TEMPLATE_DIR`): its 1.0.0 is deprecated
+/// from 2026-06-01 and supported until 2026-12-31; its 2.0.0 ships a required migration.
+fn demo(cwd: &Path) -> assert_cmd::Command {
+    let mut cmd = platform(cwd);
+    cmd.env(
+        "CARGO_PLATFORM_TEMPLATE_DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/templates"),
+    );
+    cmd
+}
+
+fn demo_on(root: &Path, cmd: &str, today: &str) -> std::process::Output {
+    demo(root)
+        .arg(cmd)
+        .env("CARGO_PLATFORM_TODAY", today)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_and_status_on_a_release_with_a_support_window_and_a_required_migration() {
+    let dir = scratch();
+    let out = demo(dir.path())
+        .args([
+            "new",
+            "orders",
+            "--template",
+            "demo",
+            "--template-version",
+            "1.0.0",
+        ])
+        .args(["--yes", "--no-git"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let root = dir.path().join("orders");
+    let pending =
+        "pending-required-migration: demo-2.0.0-rename-key (2.0.0): Rename a config key\n";
+
+    // Before deprecation: only the pending required migration fails it.
+    let out = demo_on(&root, "check", "2026-03-01");
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    assert_eq!(stdout(&out), pending);
+    let text = stdout(&demo_on(&root, "status", "2026-03-01"));
+    assert!(text.starts_with("orders: template demo 1.0.0 (newest is 2.0.0, 1 release behind: cargo platform upgrade)\n"), "{text}");
+    assert!(text.contains("support: supported; deprecated from 2026-06-01, supported until 2026-12-31 (305 days left)\n"), "{text}");
+    assert!(text.contains("pending migrations: 1\n  demo-2.0.0-rename-key (2.0.0, required): Rename a config key\n"), "{text}");
+
+    // Deprecated: a warning line, after the failure.
+    let out = demo_on(&root, "check", "2026-07-01");
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    assert!(stdout(&out).starts_with(pending), "{}", stdout(&out));
+    assert!(stdout(&out).contains("\ndeprecated: demo 1.0.0 is deprecated since 2026-06-01 and reaches end of support on 2026-12-31;"), "{}", stdout(&out));
+
+    // Past end of support: both failures, one line each; the whole report is under review.
+    let out = demo_on(&root, "check", "2027-01-01");
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "check_out_of_policy",
+            format!("stdout:\n{}{}", stdout(&out), outcome(&out))
+        )
+    });
+    let text = stdout(&demo_on(&root, "status", "2027-01-01"));
+    assert!(
+        text.contains("support: OUT OF SUPPORT: its last supported day was 2026-12-31 (1 day ago)"),
+        "{text}"
+    );
+
+    // With the migration in the ledger, only the support window counts.
+    let path = root.join("platform.toml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let ledger = |status: &str| {
+        format!(
+            "{original}\n[[migrations]]\nid = \"demo-2.0.0-rename-key\"\nstatus = \"{status}\"\ndate = \"2026-05-01\"\n"
+        )
+    };
+    std::fs::write(&path, ledger("applied")).unwrap();
+    let out = demo_on(&root, "check", "2026-07-01");
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(stdout(&out).starts_with("deprecated: "), "{}", stdout(&out));
+    assert!(
+        stdout(&out).ends_with("ok: orders on demo 1.0.0 is within policy\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = demo_on(&root, "check", "2027-01-01");
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    assert!(stdout(&out).starts_with("out-of-support: demo 1.0.0 reached end of support on 2026-12-31; run cargo platform upgrade\n"));
+    assert!(
+        !stdout(&out).contains("pending-required-migration"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Skipped on the record: not pending, still visible, a warning only.
+    std::fs::write(&path, ledger("skipped")).unwrap();
+    let out = demo_on(&root, "check", "2026-03-01");
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(
+        stdout(&out).starts_with(
+            "skipped-required-migration: demo-2.0.0-rename-key (2.0.0): skipped on 2026-05-01"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let text = stdout(&demo_on(&root, "status", "2026-03-01"));
+    assert!(text.contains("pending migrations: none\n"), "{text}");
+    assert!(text.contains("skipped migrations: 1\n  demo-2.0.0-rename-key (2.0.0, required, skipped on 2026-05-01): Rename a config key\n"), "{text}");
+}
+
 #[test]
 fn a_bad_today_override_is_an_error() {
     let dir = scratch();
