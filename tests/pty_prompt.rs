@@ -5,7 +5,17 @@ mod common;
 
 use std::process::Command;
 
-use rexpect::session::spawn_command;
+use rexpect::session::{PtySession, spawn_command};
+
+/// Waits for a prompt, lets it settle (input typed before the prompt switches the terminal to
+/// raw mode is flushed away), then types `keys`.
+fn answer(p: &mut PtySession, prompt: &str, keys: &str) {
+    p.exp_string(prompt)
+        .unwrap_or_else(|e| panic!("waiting for {prompt}: {e}"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send(keys).unwrap();
+    p.flush().unwrap();
+}
 
 #[test]
 fn interactive_prompts_answer_every_question() {
@@ -18,25 +28,29 @@ fn interactive_prompts_answer_every_question() {
         .env("TERM", "xterm-256color")
         .env_remove("CARGO_PLATFORM_FAULT");
     let mut p = spawn_command(cmd, Some(20_000)).expect("spawn in a pty");
-    p.exp_string("(description)").expect("description prompt");
-    p.send("Takes orders\r").unwrap();
-    p.exp_string("(owner)").expect("owner prompt");
+    answer(&mut p, "(description)", "Takes orders\r");
     // An invalid answer is explained and asked again.
-    p.send("Team A\r").unwrap();
-    p.exp_string("does not match the pattern").expect("pattern error shown");
-    p.exp_string("(owner)").expect("owner asked again");
-    p.send("payments\r").unwrap();
-    p.exp_string("(port)").expect("port prompt");
-    p.send("9090\r").unwrap();
-    p.exp_string("(idempotency_store)").expect("store prompt");
-    p.send("\x1b[B").unwrap(); // down arrow: memory -> postgres
+    answer(&mut p, "(owner)", "Team A\r");
+    p.exp_string("does not match the pattern")
+        .expect("pattern error shown");
+    answer(&mut p, "(owner)", "payments\r");
+    answer(&mut p, "(port)", "9090\r");
+    answer(&mut p, "(idempotency_store)", "\x1b[B"); // down arrow: memory -> postgres
+    std::thread::sleep(std::time::Duration::from_millis(200));
     p.send("\r").unwrap();
+    p.flush().unwrap();
     p.exp_string("Next steps").expect("success output");
     p.exp_eof().expect("exits");
 
     let manifest = std::fs::read_to_string(dir.path().join("orders/platform.toml")).unwrap();
     let parsed = cargo_platform::manifest::Manifest::parse(&manifest, "platform.toml").unwrap();
-    let answer = |k: &str| parsed.answers.iter().find(|(key, _)| key == k).map(|(_, v)| v.to_string());
+    let answer = |k: &str| {
+        parsed
+            .answers
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.to_string())
+    };
     assert_eq!(answer("description").as_deref(), Some("Takes orders"));
     assert_eq!(answer("owner").as_deref(), Some("payments"));
     assert_eq!(answer("port").as_deref(), Some("9090"));

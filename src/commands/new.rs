@@ -72,11 +72,18 @@ pub fn run(args: Args) -> Result<()> {
     let plan = plan(&args, &catalogue)?;
     let files = render::render(&plan.spec, &plan.name, &plan.answers)?;
     if files.contains_key(manifest::FILE_NAME) {
-        bail!("template `{}` renders its own {}, which the tool writes", plan.spec.template.name, manifest::FILE_NAME);
+        bail!(
+            "template `{}` renders its own {}, which the tool writes",
+            plan.spec.template.name,
+            manifest::FILE_NAME
+        );
     }
-    let manifest = build_manifest(&plan, &files);
+    let manifest = build_manifest(&plan, &files, &crate::policy::today()?.to_string());
     let manifest_text = manifest.to_toml(None)?;
-    let mut to_write: Vec<(String, &[u8])> = files.iter().map(|(p, f)| (p.clone(), f.contents.as_slice())).collect();
+    let mut to_write: Vec<(String, &[u8])> = files
+        .iter()
+        .map(|(p, f)| (p.clone(), f.contents.as_slice()))
+        .collect();
     to_write.push((manifest::FILE_NAME.to_string(), manifest_text.as_bytes()));
 
     let git_plan = if args.no_git {
@@ -121,21 +128,33 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
             ejected.push(component.clone());
         }
     }
-    let target = args.path.clone().unwrap_or_else(|| PathBuf::from(&args.name));
+    let target = args
+        .path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
     fsx::check_target_free(&target)?;
 
     let mut given: Vec<Given> = Vec::new();
     if let Some(path) = &args.answers {
-        let text = fs_err::read_to_string(path)
-            .map_err(|e| Error::new(e.to_string()).hint("pass an existing TOML file to --answers"))?;
-        given.extend(answers::parse_answers_file(&text, &path.display().to_string())?);
+        let text = fs_err::read_to_string(path).map_err(|e| {
+            Error::new(e.to_string()).hint("pass an existing TOML file to --answers")
+        })?;
+        given.extend(answers::parse_answers_file(
+            &text,
+            &path.display().to_string(),
+        )?);
     }
     for raw in &args.set {
         given.push(answers::parse_set(raw)?);
     }
-    let interactive = !args.yes && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let interactive =
+        !args.yes && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let mut prompter = InquirePrompter;
-    let prompter: Option<&mut dyn Prompter> = if interactive { Some(&mut prompter) } else { None };
+    let prompter: Option<&mut dyn Prompter> = if interactive {
+        Some(&mut prompter)
+    } else {
+        None
+    };
     let answers = answers::resolve(&spec.questions, &given, prompter)?;
     Ok(Plan {
         name: args.name.clone(),
@@ -156,8 +175,10 @@ pub fn check_ejectable(spec: &Spec<'_>, component: &str) -> Result<()> {
         .collect();
     match spec.components.get(component) {
         Some(c) if c.ejectable => Ok(()),
-        Some(_) => Err(Error::new(format!("component `{component}` cannot be ejected: every service needs it"))
-            .hint(format!("ejectable components: {}", valid.join(", ")))),
+        Some(_) => Err(Error::new(format!(
+            "component `{component}` cannot be ejected: every service needs it"
+        ))
+        .hint(format!("ejectable components: {}", valid.join(", ")))),
         None => Err(Error::new(format!(
             "unknown component `{component}` in template `{}` {}",
             spec.template.name, spec.version
@@ -166,8 +187,8 @@ pub fn check_ejectable(spec: &Spec<'_>, component: &str) -> Result<()> {
     }
 }
 
-fn build_manifest(plan: &Plan<'_>, files: &FileSet) -> Manifest {
-    let today = today();
+fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: &str) -> Manifest {
+    let today = today.to_string();
     let components: BTreeMap<String, ComponentRecord> = plan
         .spec
         .components
@@ -175,8 +196,13 @@ fn build_manifest(plan: &Plan<'_>, files: &FileSet) -> Manifest {
         .map(|name| {
             let ejected = plan.ejected.contains(name);
             let record = ComponentRecord {
-                state: if ejected { ComponentState::Ejected } else { ComponentState::Managed },
-                reason: ejected.then(|| "ejected at creation (cargo platform new --eject)".to_string()),
+                state: if ejected {
+                    ComponentState::Ejected
+                } else {
+                    ComponentState::Managed
+                },
+                reason: ejected
+                    .then(|| "ejected at creation (cargo platform new --eject)".to_string()),
                 date: ejected.then(|| today.clone()),
             };
             (name.clone(), record)
@@ -206,17 +232,19 @@ fn build_manifest(plan: &Plan<'_>, files: &FileSet) -> Manifest {
     }
 }
 
-/// Today's date (UTC) as YYYY-MM-DD.
-pub fn today() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%d").to_string()
-}
-
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn report(printer: &Printer, plan: &Plan<'_>, files: &FileSet, git_plan: &GitPlan, commit: Option<&git::Commit>) {
-    let count = |mode: crate::template::release::Mode| files.values().filter(|f| f.mode == mode).count();
+fn report(
+    printer: &Printer,
+    plan: &Plan<'_>,
+    files: &FileSet,
+    git_plan: &GitPlan,
+    commit: Option<&git::Commit>,
+) {
+    let count =
+        |mode: crate::template::release::Mode| files.values().filter(|f| f.mode == mode).count();
     use crate::template::release::Mode::{Managed, Seeded, Structured};
     let target = plan.target.display().to_string();
     let git_json = match (git_plan, commit) {
@@ -224,7 +252,9 @@ fn report(printer: &Printer, plan: &Plan<'_>, files: &FileSet, git_plan: &GitPla
             "initialised": true, "commit": c.id,
             "author": { "name": c.author.name, "email": c.author.email, "from_config": c.author.from_config },
         }),
-        (GitPlan::InsideWorkTree(tree), _) => json!({ "initialised": false, "inside_work_tree": tree.display().to_string() }),
+        (GitPlan::InsideWorkTree(tree), _) => {
+            json!({ "initialised": false, "inside_work_tree": tree.display().to_string() })
+        }
         _ => json!({ "initialised": false }),
     };
     printer.json(&json!({
@@ -258,7 +288,13 @@ fn report(printer: &Printer, plan: &Plan<'_>, files: &FileSet, git_plan: &GitPla
         .spec
         .components
         .keys()
-        .map(|c| if plan.ejected.contains(c) { format!("{c} (ejected)") } else { c.clone() })
+        .map(|c| {
+            if plan.ejected.contains(c) {
+                format!("{c} (ejected)")
+            } else {
+                c.clone()
+            }
+        })
         .collect();
     printer.line(format!("  components: {}", components.join(", ")));
     match (git_plan, commit) {

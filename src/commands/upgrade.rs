@@ -87,14 +87,17 @@ pub fn run(args: Args) -> Result<()> {
             ConflictStyle::Markers => plan::ConflictStyle::Markers,
             ConflictStyle::Reject => plan::ConflictStyle::Reject,
         },
-        today: super::new::today(),
+        today: crate::policy::today()?.to_string(),
     };
     let disk = ServiceDisk { root: &root };
     let plan = plan::plan(template, &service.manifest, &disk, &opts)?;
     let name = &service.manifest.name;
 
     if plan.is_noop() {
-        printer.line(format!("{name} is already on {} {}; nothing to do", template.name, plan.to));
+        printer.line(format!(
+            "{name} is already on {} {}; nothing to do",
+            template.name, plan.to
+        ));
         if plan.manifest != service.manifest && !args.dry_run {
             // --eject on an up-to-date service: record it all the same.
             let text = plan.manifest.to_toml(Some(&service.manifest_text))?;
@@ -152,7 +155,10 @@ pub fn run(args: Args) -> Result<()> {
         v
     });
     if conflicts.is_empty() {
-        printer.line(format!("\nUpgraded {name} to {} {}.", template.name, plan.to));
+        printer.line(format!(
+            "\nUpgraded {name} to {} {}.",
+            template.name, plan.to
+        ));
         return Ok(());
     }
     let list: Vec<String> = conflicts.iter().map(|e| e.path.clone()).collect();
@@ -176,13 +182,18 @@ fn find_root(path: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = path {
         return Ok(p.to_path_buf());
     }
-    let cwd = std::env::current_dir().map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
     cwd.ancestors()
         .find(|d| d.join(manifest::FILE_NAME).is_file() || d.join(journal::DIR).is_dir())
         .map(Path::to_path_buf)
         .ok_or_else(|| {
-            Error::new(format!("no {} in {} or any parent directory", manifest::FILE_NAME, cwd.display()))
-                .hint("run this inside a service created by `cargo platform new`, or pass --path DIR")
+            Error::new(format!(
+                "no {} in {} or any parent directory",
+                manifest::FILE_NAME,
+                cwd.display()
+            ))
+            .hint("run this inside a service created by `cargo platform new`, or pass --path DIR")
         })
 }
 
@@ -194,7 +205,9 @@ fn abort(printer: &Printer, root: &Path) -> Result<()> {
             restored.files
         ));
     } else {
-        printer.line("The interrupted upgrade had not changed any file; its staging area was removed.");
+        printer.line(
+            "The interrupted upgrade had not changed any file; its staging area was removed.",
+        );
     }
     printer.json(&json!({ "aborted": true, "restored_files": restored.files }));
     Ok(())
@@ -212,7 +225,11 @@ fn guard_clean(root: &Path, allow_dirty: bool, printer: &Printer) -> Result<()> 
         Some(dirty) if dirty.is_empty() || allow_dirty => Ok(()),
         Some(dirty) => {
             let shown: Vec<&str> = dirty.iter().take(10).map(String::as_str).collect();
-            let more = if dirty.len() > 10 { format!(" and {} more", dirty.len() - 10) } else { String::new() };
+            let more = if dirty.len() > 10 {
+                format!(" and {} more", dirty.len() - 10)
+            } else {
+                String::new()
+            };
             Err(Error::new(format!(
                 "the git work tree has uncommitted changes: {}{more}",
                 shown.join(", ")
@@ -225,7 +242,12 @@ fn guard_clean(root: &Path, allow_dirty: bool, printer: &Printer) -> Result<()> 
 
 fn print_plan(printer: &Printer, plan: &Plan, name: &str, template: &str) {
     let hops: Vec<String> = plan.hops.iter().map(|v| v.to_string()).collect();
-    printer.line(format!("Upgrade {name}: {template} {} → {} (through {})", plan.from, plan.to, hops.join(", ")));
+    printer.line(format!(
+        "Upgrade {name}: {template} {} → {} (through {})",
+        plan.from,
+        plan.to,
+        hops.join(", ")
+    ));
     if !plan.migrations.is_empty() {
         printer.line("Migrations:");
         for m in &plan.migrations {
@@ -236,7 +258,10 @@ fn print_plan(printer: &Printer, plan: &Plan, name: &str, template: &str) {
                 plan::MigrationAction::AlreadySkipped => "skipped earlier",
             };
             let required = if m.required { ", required" } else { "" };
-            printer.line(format!("  {action:<16} {} ({}{required}): {}", m.id, m.version, m.description));
+            printer.line(format!(
+                "  {action:<16} {} ({}{required}): {}",
+                m.id, m.version, m.description
+            ));
         }
     }
     printer.line("Files:");
@@ -250,7 +275,11 @@ fn print_plan(printer: &Printer, plan: &Plan, name: &str, template: &str) {
         if let Some(d) = &e.detail {
             extra.push(d.clone());
         }
-        let extra = if extra.is_empty() { String::new() } else { format!("  ({})", extra.join(": ")) };
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", extra.join(": "))
+        };
         printer.line(format!("  {:<10} {}{extra}", e.status.as_str(), e.path));
     }
     let count = |s: Status| plan.entries.iter().filter(|e| e.status == s).count();
@@ -305,12 +334,18 @@ impl Disk for ServiceDisk<'_> {
 
     fn list(&self, dir: &str) -> Result<Vec<String>> {
         let full = self.root.join(dir);
-        let Ok(entries) = std::fs::read_dir(&full) else { return Ok(Vec::new()) };
+        let Ok(entries) = std::fs::read_dir(&full) else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
         for entry in entries.flatten() {
             if entry.file_type().is_ok_and(|t| t.is_file()) {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                out.push(if dir.is_empty() { name } else { format!("{dir}/{name}") });
+                out.push(if dir.is_empty() {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                });
             }
         }
         out.sort();
