@@ -140,6 +140,44 @@ fn ops_files_alert_rules_behave() {
     }
 }
 
+/// The extraction the metrics check relies on (cheap; runs in every `cargo test`).
+#[test]
+fn metric_name_extraction_finds_selectors_and_skips_recording_rules() {
+    let rules = r#"
+      - record: job:slo_errors_per_request:ratio_rate5m
+        expr: sum by (job) (rate(http_server_requests_total{job="x",status=~"5.."}[5m]))
+      - alert: A
+        expr: job:slo_errors_per_request:ratio_rate5m{job="x"} > 0.01 and on (job) up[5m]
+        annotations: {summary: "{{ $value }}"}
+    "#;
+    let dashboard = r#"{"fieldConfig": {"defaults": {}}, "expr": "histogram_quantile(0.99, sum by (le) (rate(http_server_request_duration_seconds_bucket{route=~\"$route\"}[$__rate_interval])))", "description": "from http_server_request_duration_seconds"}"#;
+    let defined = recording_rule_names(rules);
+    assert_eq!(
+        defined,
+        BTreeSet::from(["job:slo_errors_per_request:ratio_rate5m".to_owned()])
+    );
+    let from_rules = referenced_metric_names(rules, &defined);
+    assert_eq!(
+        from_rules,
+        BTreeSet::from(["http_server_requests_total".to_owned(), "up".to_owned()])
+    );
+    let from_dashboard = referenced_metric_names(dashboard, &defined);
+    assert_eq!(
+        from_dashboard,
+        BTreeSet::from([
+            "http_server_request_duration_seconds".to_owned(),
+            "http_server_request_duration_seconds_bucket".to_owned()
+        ])
+    );
+    let exposition =
+        "# TYPE d histogram\nd_bucket{le=\"1\"} 3\nd_sum 0.2\nd_count 3\nitems_created_total 2\n";
+    assert_eq!(sample_sum(exposition, "items_created_total"), 2.0);
+    assert!(
+        exposed_names(exposition).contains("d"),
+        "a histogram family counts as exposed"
+    );
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Store {
     Memory,
@@ -762,8 +800,11 @@ fn check_store_outage(c: &Ctx, forwarder: &mut Forwarder) {
 
 fn check_graceful_shutdown(run: &mut Running, port: u16, bearer: &str) {
     // A request in flight when SIGTERM arrives (the handler sleeps CREATE_DELAY_MS) still
-    // completes; then the process exits 0. No Idempotency-Key: the store may be down by now.
+    // completes; then the process exits 0. The GET first puts the connection in the client's
+    // pool, so the POST rides a connection the server has already accepted. No
+    // Idempotency-Key: the store may be down by now.
     let http = Http::new(port);
+    assert_eq!(http.get("/livez", &[]).status, 200, "GET /livez");
     let auth = format!("Bearer {bearer}");
     let inflight = thread::spawn(move || {
         http.post_json(
@@ -772,7 +813,7 @@ fn check_graceful_shutdown(run: &mut Running, port: u16, bearer: &str) {
             r#"{"name":"draining"}"#,
         )
     });
-    thread::sleep(Duration::from_millis(CREATE_DELAY_MS / 4));
+    thread::sleep(Duration::from_millis(CREATE_DELAY_MS / 2));
     let status = run.terminate(Duration::from_secs(10));
     let status =
         status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM\n{}", run.output()));

@@ -429,13 +429,24 @@ pub fn sample_sum(exposition: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// Metric names that have at least one sample in an exposition.
+/// Metric names that have at least one sample in an exposition, plus the family name of each
+/// histogram or summary with samples (`x` for `x_bucket`/`x_count`), which a query may name.
 pub fn exposed_names(exposition: &str) -> std::collections::BTreeSet<String> {
-    exposition
+    let mut names: std::collections::BTreeSet<String> = exposition
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| l.split(['{', ' ']).next().unwrap_or_default().to_owned())
-        .collect()
+        .collect();
+    let families: Vec<String> = names
+        .iter()
+        .filter_map(|n| {
+            n.strip_suffix("_bucket")
+                .or_else(|| n.strip_suffix("_count"))
+        })
+        .map(str::to_owned)
+        .collect();
+    names.extend(families);
+    names
 }
 
 /// A TCP forwarder 127.0.0.1:<port> → upstream, killable, to simulate a store outage without
@@ -638,7 +649,10 @@ pub fn referenced_metric_names(
     text: &str,
     defined: &std::collections::BTreeSet<String>,
 ) -> std::collections::BTreeSet<String> {
-    let selector = regex::Regex::new(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*[\{\[]").expect("regex");
+    let selector = regex::Regex::new(
+        r"(?:^|[^A-Za-z0-9_:])([A-Za-z_](?:[A-Za-z0-9_:]*[A-Za-z0-9_])?)\s*[\{\[]",
+    )
+    .expect("regex");
     let suffixed = regex::Regex::new(
         r"\b([A-Za-z_][A-Za-z0-9_:]*_(?:total|bucket|sum|count|seconds|bytes))\b",
     )
