@@ -12,11 +12,16 @@ use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
+
 use {{ crate_name }}::platform::auth::{JwksKeySource, KeyError, KeySource, Principal};
 use {{ crate_name }}::platform::testing::{TestApp, json_body, layers};
 
 async fn app() -> TestApp {
-    TestApp::with_routes(Router::new().route("/me", get(|principal: Principal| async move { principal.subject }))).await
+    TestApp::with_routes(Router::new().route(
+        "/me",
+        get(|principal: Principal| async move { principal.subject }),
+    ))
+    .await
 }
 
 fn me(token: Option<&str>) -> Request<Body> {
@@ -30,10 +35,16 @@ fn me(token: Option<&str>) -> Request<Body> {
 async fn assert_invalid_token(app: &TestApp, token: &str) {
     let response = app.send(me(Some(token))).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "token {token}");
-    let challenge = response.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+    let challenge = response.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(challenge.starts_with("Bearer"), "{challenge}");
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
     assert_eq!(json_body(response).await["status"], 401);
 }
 
@@ -42,7 +53,9 @@ async fn valid_token_yields_the_principal() {
     let app = app().await;
     let response = app.send(me(Some(&app.token("alice")))).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .unwrap();
     assert_eq!(&body[..], b"alice");
 }
 
@@ -59,7 +72,10 @@ async fn missing_token_is_401_with_bearer_challenge() {
 #[tokio::test]
 async fn non_bearer_authorization_is_401() {
     let app = app().await;
-    let request = Request::get("/me").header(header::AUTHORIZATION, "Basic YWxpY2U6c2VjcmV0").body(Body::empty()).unwrap();
+    let request = Request::get("/me")
+        .header(header::AUTHORIZATION, "Basic YWxpY2U6c2VjcmV0")
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(app.send(request).await.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -114,7 +130,10 @@ fn b64(value: &Value) -> String {
     let bytes = value.to_string().into_bytes();
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             let _ = out.write_char(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -193,7 +212,11 @@ async fn jwks_server(kid: &str) -> JwksServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    JwksServer { url, fetches, state }
+    JwksServer {
+        url,
+        fetches,
+        state,
+    }
 }
 
 fn es256_token(app: &TestApp, kid: &str) -> String {
@@ -206,23 +229,49 @@ fn es256_token(app: &TestApp, kid: &str) -> String {
 #[tokio::test]
 async fn jwks_source_verifies_es256_and_refetches_unknown_kid_once_per_cooldown() {
     let server = jwks_server("key-1").await;
-    let overrides = format!("[auth]\nalgorithm = \"ES256\"\njwks_url = \"{}\"\njwks_refresh_cooldown_secs = 3600\n", server.url);
-    let app = TestApp::build(layers(&overrides), |b| b, |_| {
-        Ok(Router::new().route("/me", get(|p: Principal| async move { p.subject })))
-    })
+    let overrides = format!(
+        "[auth]\nalgorithm = \"ES256\"\njwks_url = \"{}\"\njwks_refresh_cooldown_secs = 3600\n",
+        server.url
+    );
+    let app = TestApp::build(
+        layers(&overrides),
+        |b| b,
+        |_| Ok(Router::new().route("/me", get(|p: Principal| async move { p.subject }))),
+    )
     .await;
     let warm = server.fetches.load(Ordering::SeqCst);
     assert_eq!(warm, 1, "keys are fetched at startup");
 
-    assert_eq!(app.send(me(Some(&es256_token(&app, "key-1")))).await.status(), StatusCode::OK);
-    assert_eq!(server.fetches.load(Ordering::SeqCst), 1, "a known kid is served from the cache");
+    assert_eq!(
+        app.send(me(Some(&es256_token(&app, "key-1"))))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.fetches.load(Ordering::SeqCst),
+        1,
+        "a known kid is served from the cache"
+    );
 
     // HS256 tokens are refused when ES256 is pinned.
-    assert_eq!(app.send(me(Some(&app.token("alice")))).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.send(me(Some(&app.token("alice")))).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // An unknown kid inside the cooldown does not refetch.
-    assert_eq!(app.send(me(Some(&es256_token(&app, "key-2")))).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(server.fetches.load(Ordering::SeqCst), 1, "no fetch within the cooldown");
+    assert_eq!(
+        app.send(me(Some(&es256_token(&app, "key-2"))))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.fetches.load(Ordering::SeqCst),
+        1,
+        "no fetch within the cooldown"
+    );
 }
 
 #[tokio::test]
@@ -234,10 +283,16 @@ async fn jwks_source_picks_up_a_rotated_key_and_keeps_last_good_keys_on_failure(
     // Rotation: the issuer now publishes key-2; an unknown kid triggers a refetch.
     *server.state.lock().unwrap() = Some("key-2".to_owned());
     assert!(source.key(Some("key-2")).await.is_ok());
-    assert!(matches!(source.key(Some("key-1")).await, Err(KeyError::Unknown(_))), "rotated-out key is gone");
+    assert!(
+        matches!(source.key(Some("key-1")).await, Err(KeyError::Unknown(_))),
+        "rotated-out key is gone"
+    );
 
     // The issuer goes down: the last good keys keep working.
     *server.state.lock().unwrap() = None;
     assert!(source.key(Some("key-3")).await.is_err());
-    assert!(source.key(Some("key-2")).await.is_ok(), "last good keys are kept");
+    assert!(
+        source.key(Some("key-2")).await.is_ok(),
+        "last good keys are kept"
+    );
 }

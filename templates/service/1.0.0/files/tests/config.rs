@@ -25,7 +25,10 @@ fn refused(env: &[(&str, &str)], expected_in_message: &str) {
     let output = run(&[], env);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "refused to start with {env:?}");
-    assert!(stderr.contains(expected_in_message), "message names {expected_in_message:?}: {stderr}");
+    assert!(
+        stderr.contains(expected_in_message),
+        "message names {expected_in_message:?}: {stderr}"
+    );
 }
 
 #[test]
@@ -44,7 +47,13 @@ fn unknown_profile_is_refused() {
 #[test]
 fn production_requires_its_settings() {
     refused(&[("APP_ENV", "production")], "auth.issuer");
-    refused(&[("APP_ENV", "production"), ("APP_AUTH__ISSUER", "https://id.example")], "auth.jwks_url");
+    refused(
+        &[
+            ("APP_ENV", "production"),
+            ("APP_AUTH__ISSUER", "https://id.example"),
+        ],
+        "auth.jwks_url",
+    );
 }
 
 #[test]
@@ -62,10 +71,19 @@ fn production_refuses_the_local_dev_secret() {
 
 #[test]
 fn file_values_are_validated_too() {
-    let error = layers("[idempotency]\nin_flight_ttl_secs = 1\n").platform().unwrap_err().to_string();
+    let error = layers("[idempotency]\nin_flight_ttl_secs = 1\n")
+        .platform()
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("idempotency.in_flight_ttl_secs"), "{error}");
-    assert!(error.contains("APP_IDEMPOTENCY__IN_FLIGHT_TTL_SECS"), "{error}");
-    let error = layers("[server]\nport = \"eighty\"\n").platform().unwrap_err().to_string();
+    assert!(
+        error.contains("APP_IDEMPOTENCY__IN_FLIGHT_TTL_SECS"),
+        "{error}"
+    );
+    let error = layers("[server]\nport = \"eighty\"\n")
+        .platform()
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("server.port"), "{error}");
 }
 
@@ -73,7 +91,10 @@ fn file_values_are_validated_too() {
 fn profiles_layer_over_defaults() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let env = figment::providers::Env::raw().only(&[]);
-    let local = Layers::load(&dir, "local", env.clone()).unwrap().platform().unwrap();
+    let local = Layers::load(&dir, "local", env.clone())
+        .unwrap()
+        .platform()
+        .unwrap();
     assert_eq!(local.server.host, "127.0.0.1");
     assert_eq!(local.auth.issuer, "local-dev");
     assert_eq!(local.auth.audience, "{{ name }}");
@@ -83,11 +104,21 @@ fn profiles_layer_over_defaults() {
 #[tokio::test]
 async fn dev_token_is_accepted_locally() {
     let output = run(&["dev-token", "--sub", "alice", "--ttl-secs", "600"], &[]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let token = String::from_utf8(output.stdout).unwrap();
     let config = layers("").platform().unwrap();
-    let auth = Authenticator::new(&config.auth, std::sync::Arc::new(Hs256Secret::new(&config.auth.hs256_secret)));
-    let principal = auth.authenticate(token.trim()).await.expect("the local profile accepts it");
+    let auth = Authenticator::new(
+        &config.auth,
+        std::sync::Arc::new(Hs256Secret::new(&config.auth.hs256_secret)),
+    );
+    let principal = auth
+        .authenticate(token.trim())
+        .await
+        .expect("the local profile accepts it");
     assert_eq!(principal.subject, "alice");
 }
 

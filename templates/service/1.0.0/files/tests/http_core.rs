@@ -12,23 +12,32 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use axum::routing::{get, post};
 use serde_json::Value;
-use {{ crate_name }}::platform::idempotency::{Claim, ClaimToken, IdempotencyStore, StoreError, StoredResponse};
+
+use {{ crate_name }}::platform::idempotency::{
+    Claim, ClaimToken, IdempotencyStore, StoreError, StoredResponse,
+};
 use {{ crate_name }}::platform::testing::{CapturedLogs, TestApp, json_body, layers};
 
 fn routes() -> Router {
     Router::new()
         .route("/ok", get(|| async { "ok" }))
         .route("/echo", post(|body: String| async move { body }))
-        .route("/slow", get(|| async {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            "late"
-        }))
-        .route("/panic", get(|| async {
-            if true {
-                panic!("secret internals: db password is hunter2");
-            }
-            "unreachable"
-        }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/panic",
+            get(|| async {
+                if true {
+                    panic!("secret internals: db password is hunter2");
+                }
+                "unreachable"
+            }),
+        )
 }
 
 async fn app() -> TestApp {
@@ -40,10 +49,16 @@ fn get_request(uri: &str) -> Request<Body> {
 }
 
 fn assert_problem(body: &Value, status: u16) {
-    assert_eq!(body["status"], status, "status member equals the HTTP status: {body}");
+    assert_eq!(
+        body["status"], status,
+        "status member equals the HTTP status: {body}"
+    );
     let kind = body["type"].as_str().expect("type is a string");
     assert!(kind.starts_with("urn:problem:"), "stable type URI: {kind}");
-    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "title: {body}");
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "title: {body}"
+    );
     assert!(body["detail"].is_string(), "detail: {body}");
     let trace_id = body["trace_id"].as_str().expect("trace_id is present");
     assert_eq!(trace_id.len(), 32, "an OpenTelemetry trace id: {trace_id}");
@@ -54,7 +69,10 @@ async fn unknown_route_is_404_problem_json() {
     let app = app().await;
     let response = app.send(get_request("/no/such/route")).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
     let body = json_body(response).await;
     assert_problem(&body, 404);
     assert_eq!(body["type"], "urn:problem:platform:not-found");
@@ -63,17 +81,25 @@ async fn unknown_route_is_404_problem_json() {
 #[tokio::test]
 async fn wrong_method_is_405_problem_json_with_allow() {
     let app = app().await;
-    let response = app.send(Request::delete("/ok").body(Body::empty()).unwrap()).await;
+    let response = app
+        .send(Request::delete("/ok").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert!(response.headers().contains_key(header::ALLOW));
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
     assert_problem(&json_body(response).await, 405);
 }
 
 #[tokio::test]
 async fn sane_request_id_is_echoed() {
     let app = app().await;
-    let request = Request::get("/ok").header("x-request-id", "abc-123.X_y").body(Body::empty()).unwrap();
+    let request = Request::get("/ok")
+        .header("x-request-id", "abc-123.X_y")
+        .body(Body::empty())
+        .unwrap();
     let response = app.send(request).await;
     assert_eq!(response.headers()["x-request-id"], "abc-123.X_y");
 }
@@ -82,9 +108,15 @@ async fn sane_request_id_is_echoed() {
 async fn insane_or_missing_request_id_is_replaced() {
     let app = app().await;
     for bad in ["has space", "x".repeat(65).as_str(), "semi;colon", ""] {
-        let request = Request::get("/ok").header("x-request-id", bad).body(Body::empty()).unwrap();
+        let request = Request::get("/ok")
+            .header("x-request-id", bad)
+            .body(Body::empty())
+            .unwrap();
         let response = app.send(request).await;
-        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_ne!(id, bad);
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "a generated UUID: {id}");
     }
@@ -94,8 +126,15 @@ async fn insane_or_missing_request_id_is_replaced() {
 
 #[tokio::test]
 async fn oversized_body_is_413_problem_json() {
-    let app = TestApp::build(layers("[server]\nbody_limit_bytes = 16\n"), |b| b, |_| Ok(routes())).await;
-    let request = Request::post("/echo").body(Body::from("x".repeat(64))).unwrap();
+    let app = TestApp::build(
+        layers("[server]\nbody_limit_bytes = 16\n"),
+        |b| b,
+        |_| Ok(routes()),
+    )
+    .await;
+    let request = Request::post("/echo")
+        .body(Body::from("x".repeat(64)))
+        .unwrap();
     let response = app.send(request).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_problem(&json_body(response).await, 413);
@@ -103,7 +142,12 @@ async fn oversized_body_is_413_problem_json() {
 
 #[tokio::test]
 async fn slow_request_times_out_as_503_problem_json() {
-    let app = TestApp::build(layers("[server]\nrequest_timeout_secs = 1\n"), |b| b, |_| Ok(routes())).await;
+    let app = TestApp::build(
+        layers("[server]\nrequest_timeout_secs = 1\n"),
+        |b| b,
+        |_| Ok(routes()),
+    )
+    .await;
     let response = app.send(get_request("/slow")).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = json_body(response).await;
@@ -118,7 +162,10 @@ async fn panic_is_500_problem_json_without_internals() {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = json_body(response).await;
     assert_problem(&body, 500);
-    assert!(!body.to_string().contains("hunter2"), "no internals in a 5xx: {body}");
+    assert!(
+        !body.to_string().contains("hunter2"),
+        "no internals in a 5xx: {body}"
+    );
     // The service keeps serving.
     assert_eq!(app.send(get_request("/ok")).await.status(), StatusCode::OK);
 }
@@ -126,10 +173,16 @@ async fn panic_is_500_problem_json_without_internals() {
 #[tokio::test]
 async fn livez_and_readyz_answer_without_auth() {
     let app = app().await;
-    assert_eq!(app.send(get_request("/livez")).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.send(get_request("/livez")).await.status(),
+        StatusCode::OK
+    );
     let response = app.send(get_request("/readyz")).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(json_body(response).await["checks"]["idempotency_store"], "ok");
+    assert_eq!(
+        json_body(response).await["checks"]["idempotency_store"],
+        "ok"
+    );
 }
 
 struct DownStore;
@@ -139,7 +192,13 @@ impl IdempotencyStore for DownStore {
     async fn claim(&self, _: &str, _: &str, _: Duration) -> Result<Claim, StoreError> {
         Err(StoreError("connection refused".into()))
     }
-    async fn complete(&self, _: &str, _: &ClaimToken, _: &StoredResponse, _: Duration) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        _: &str,
+        _: &ClaimToken,
+        _: &StoredResponse,
+        _: Duration,
+    ) -> Result<(), StoreError> {
         Err(StoreError("connection refused".into()))
     }
     async fn release(&self, _: &str, _: &ClaimToken) -> Result<(), StoreError> {
@@ -152,14 +211,26 @@ impl IdempotencyStore for DownStore {
 
 #[tokio::test]
 async fn readyz_is_503_problem_json_when_the_store_is_down() {
-    let app = TestApp::build(layers(""), |b| b.with_idempotency_store(Arc::new(DownStore)), |_| Ok(routes())).await;
+    let app = TestApp::build(
+        layers(""),
+        |b| b.with_idempotency_store(Arc::new(DownStore)),
+        |_| Ok(routes()),
+    )
+    .await;
     let response = app.send(get_request("/readyz")).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
     let body = json_body(response).await;
     assert_problem(&body, 503);
     assert_eq!(body["checks"]["idempotency_store"], "unavailable");
-    assert_eq!(app.send(get_request("/livez")).await.status(), StatusCode::OK, "liveness does not depend on the store");
+    assert_eq!(
+        app.send(get_request("/livez")).await.status(),
+        StatusCode::OK,
+        "liveness does not depend on the store"
+    );
 }
 
 #[tokio::test]
@@ -184,19 +255,34 @@ async fn every_log_line_in_a_request_carries_request_and_trace_ids() {
         .method(Method::GET)
         .uri("/work")
         .header("x-request-id", "req-1")
-        .header("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
         .body(Body::empty())
         .unwrap();
     assert_eq!(app.send(request).await.status(), StatusCode::OK);
 
     let lines = logs.lines();
-    let work = lines.iter().find(|l| l["message"] == "doing the work").expect("the handler's line");
-    let access = lines.iter().find(|l| l["target"] == "access").expect("the access line");
+    let work = lines
+        .iter()
+        .find(|l| l["message"] == "doing the work")
+        .expect("the handler's line");
+    let access = lines
+        .iter()
+        .find(|l| l["target"] == "access")
+        .expect("the access line");
     for line in [work, access] {
         assert_eq!(line["request_id"], "req-1", "{line}");
-        assert_eq!(line["trace_id"], "0af7651916cd43dd8448eb211c80319c", "{line}");
+        assert_eq!(
+            line["trace_id"], "0af7651916cd43dd8448eb211c80319c",
+            "{line}"
+        );
         assert_eq!(line["level"], "INFO");
-        assert!(line["timestamp"].is_string() && line["target"].is_string(), "{line}");
+        assert!(
+            line["timestamp"].is_string() && line["target"].is_string(),
+            "{line}"
+        );
     }
     assert_eq!(work["answer"], 42);
     assert_eq!(access["method"], "GET");

@@ -7,13 +7,27 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
+
 use {{ crate_name }}::platform::testing::TestApp;
 
 async fn scrape(app: &TestApp) -> String {
-    let response = app.send(Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let response = app
+        .send(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
-    String::from_utf8(axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap()
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    String::from_utf8(
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -24,25 +38,50 @@ async fn requests_are_labelled_by_route_template_never_raw_path() {
     ))
     .await;
     for id in ["a", "b", "c"] {
-        let response = app.send(Request::get(format!("/metrics-test/{id}")).body(Body::empty()).unwrap()).await;
+        let response = app
+            .send(
+                Request::get(format!("/metrics-test/{id}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
         assert_eq!(response.status(), StatusCode::OK);
     }
-    app.send(Request::get("/metrics-unmatched/zzz").body(Body::empty()).unwrap()).await;
+    app.send(
+        Request::get("/metrics-unmatched/zzz")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
 
     let text = scrape(&app).await;
     let counter = text
         .lines()
-        .find(|l| l.starts_with("http_server_requests_total{") && l.contains("route=\"/metrics-test/{id}\""))
+        .find(|l| {
+            l.starts_with("http_server_requests_total{")
+                && l.contains("route=\"/metrics-test/{id}\"")
+        })
         .unwrap_or_else(|| panic!("counter by route template in:\n{text}"));
-    assert!(counter.contains("method=\"GET\"") && counter.contains("status=\"200\""), "{counter}");
-    assert!(counter.ends_with(" 3"), "{counter}");
-    assert!(!text.contains("/metrics-test/a"), "raw paths never become labels");
-    assert!(!text.contains("zzz"), "unmatched paths never become labels");
-    assert!(text.contains("route=\"unmatched\""), "unmatched requests get a fixed label");
     assert!(
-        text.lines().any(|l| l.starts_with("http_server_request_duration_seconds_bucket{")
-            && l.contains("route=\"/metrics-test/{id}\"")
-            && l.contains("le=\"0.005\"")),
+        counter.contains("method=\"GET\"") && counter.contains("status=\"200\""),
+        "{counter}"
+    );
+    assert!(counter.ends_with(" 3"), "{counter}");
+    assert!(
+        !text.contains("/metrics-test/a"),
+        "raw paths never become labels"
+    );
+    assert!(!text.contains("zzz"), "unmatched paths never become labels");
+    assert!(
+        text.contains("route=\"unmatched\""),
+        "unmatched requests get a fixed label"
+    );
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("http_server_request_duration_seconds_bucket{")
+                && l.contains("route=\"/metrics-test/{id}\"")
+                && l.contains("le=\"0.005\"")
+        ),
         "histogram with explicit buckets:\n{text}"
     );
 }

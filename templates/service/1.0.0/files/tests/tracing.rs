@@ -10,6 +10,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
 use {{ crate_name }}::platform::testing::{TestApp, json_body};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -18,7 +19,9 @@ const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
 #[tokio::test]
 async fn server_span_continues_the_callers_trace() {
     let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
     let subscriber = {{ crate_name }}::platform::telemetry::subscriber(
         provider.clone(),
         std::io::sink,
@@ -40,25 +43,39 @@ async fn server_span_continues_the_callers_trace() {
     let _ = provider.force_flush();
 
     let spans = exporter.get_finished_spans().unwrap();
-    let span = spans.iter().find(|s| s.name == "GET /v1/items/{id}").unwrap_or_else(|| {
-        panic!("a span named after the route template; got {:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>())
-    });
+    let span = spans
+        .iter()
+        .find(|s| s.name == "GET /v1/items/{id}")
+        .unwrap_or_else(|| {
+            panic!(
+                "a span named after the route template; got {:?}",
+                spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        });
     assert_eq!(span.span_context.trace_id().to_string(), TRACE_ID);
     assert_eq!(span.parent_span_id.to_string(), PARENT_SPAN_ID);
     assert_eq!(span.span_kind, SpanKind::Server);
     let attribute = |key: &str| {
-        span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string())
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
     };
     assert_eq!(attribute("http.request.method").as_deref(), Some("GET"));
     assert_eq!(attribute("http.route").as_deref(), Some("/v1/items/{id}"));
-    assert_eq!(attribute("http.response.status_code").as_deref(), Some("200"));
+    assert_eq!(
+        attribute("http.response.status_code").as_deref(),
+        Some("200")
+    );
     assert_eq!(attribute("url.path").as_deref(), Some("/v1/items/42"));
 }
 
 #[tokio::test]
 async fn problem_bodies_carry_the_trace_id() {
     let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
     let subscriber = {{ crate_name }}::platform::telemetry::subscriber(
         provider,
         std::io::sink,

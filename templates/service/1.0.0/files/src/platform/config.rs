@@ -127,10 +127,15 @@ pub enum ConfigError {
     Load(Box<figment::Error>),
     #[error("invalid configuration: `{key}` (env {env}): {message}", env = env_name(key))]
     Invalid { key: String, message: String },
-    #[error("unknown profile `{profile}`: no {path} and no built-in profile of that name (set {PROFILE_ENV})")]
+    #[error(
+        "unknown profile `{profile}`: no {path} and no built-in profile of that name (set {PROFILE_ENV})"
+    )]
     UnknownProfile { profile: String, path: PathBuf },
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl From<figment::Error> for ConfigError {
@@ -145,15 +150,22 @@ fn describe(error: &figment::Error) -> String {
         .clone()
         .into_iter()
         .map(|error| {
-            let source = error.metadata.as_ref().map_or_else(String::new, |md| match &md.source {
-                Some(source) => format!(" (from {} {source})", md.name),
-                None => format!(" (from {})", md.name),
-            });
+            let source = error
+                .metadata
+                .as_ref()
+                .map_or_else(String::new, |md| match &md.source {
+                    Some(source) => format!(" (from {} {source})", md.name),
+                    None => format!(" (from {})", md.name),
+                });
             let key = error.path.join(".").to_lowercase();
             if key.is_empty() {
                 format!("invalid configuration: {}{source}", error.kind)
             } else {
-                format!("invalid configuration: `{key}` (env {}): {}{source}", env_name(&key), error.kind)
+                format!(
+                    "invalid configuration: `{key}` (env {}): {}{source}",
+                    env_name(&key),
+                    error.kind
+                )
             }
         })
         .collect();
@@ -166,7 +178,10 @@ pub fn env_name(key: &str) -> String {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// The merged layers, from which the platform's and your sections are read.
@@ -180,26 +195,47 @@ impl Layers {
     /// Reads the layers from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         let profile = std::env::var(PROFILE_ENV).unwrap_or_else(|_| "local".to_owned());
-        let dir = std::env::var_os(CONFIG_DIR_ENV).map_or_else(|| PathBuf::from("config"), PathBuf::from);
-        Self::load(&dir, &profile, Env::prefixed("APP_").split("__").filter(|key| key.as_str().contains('.')))
+        let dir =
+            std::env::var_os(CONFIG_DIR_ENV).map_or_else(|| PathBuf::from("config"), PathBuf::from);
+        Self::load(
+            &dir,
+            &profile,
+            Env::prefixed("APP_")
+                .split("__")
+                .filter(|key| key.as_str().contains('.')),
+        )
     }
 
     /// Reads the layers from `dir` for `profile`, with `env` on top.
     pub fn load(dir: &Path, profile: &str, env: Env) -> Result<Self, ConfigError> {
-        if profile.is_empty() || !profile.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(invalid("APP_ENV", format!("`{profile}` is not a profile name")));
+        if profile.is_empty()
+            || !profile
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(
+                "APP_ENV",
+                format!("`{profile}` is not a profile name"),
+            ));
         }
         let figment = Figment::new()
-            .merge(layer(dir, "default")?.ok_or_else(|| ConfigError::UnknownProfile {
-                profile: "default".to_owned(),
-                path: dir.join("default.toml"),
-            })?)
-            .merge(layer(dir, profile)?.ok_or_else(|| ConfigError::UnknownProfile {
-                profile: profile.to_owned(),
-                path: dir.join(format!("{profile}.toml")),
-            })?)
+            .merge(
+                layer(dir, "default")?.ok_or_else(|| ConfigError::UnknownProfile {
+                    profile: "default".to_owned(),
+                    path: dir.join("default.toml"),
+                })?,
+            )
+            .merge(
+                layer(dir, profile)?.ok_or_else(|| ConfigError::UnknownProfile {
+                    profile: profile.to_owned(),
+                    path: dir.join(format!("{profile}.toml")),
+                })?,
+            )
             .merge(env);
-        Ok(Self { figment, profile: profile.to_owned() })
+        Ok(Self {
+            figment,
+            profile: profile.to_owned(),
+        })
     }
 
     /// Builds layers from TOML text alone (tests).
@@ -207,12 +243,17 @@ impl Layers {
         let figment = Figment::new()
             .merge(Toml::string(builtin("default").unwrap_or_default()))
             .merge(Toml::string(text));
-        Self { figment, profile: "test".to_owned() }
+        Self {
+            figment,
+            profile: "test".to_owned(),
+        }
     }
 
     /// Overrides one key (tests and tools): `set("server.port", 0)`.
     pub fn set(mut self, key: &str, value: impl serde::Serialize) -> Self {
-        self.figment = self.figment.merge(figment::providers::Serialized::default(key, value));
+        self.figment = self
+            .figment
+            .merge(figment::providers::Serialized::default(key, value));
         self
     }
 
@@ -235,7 +276,10 @@ impl Layers {
 }
 
 fn builtin(name: &str) -> Option<&'static str> {
-    BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
 
 /// The file `dir/name.toml` if it exists, else the copy built into the binary.
@@ -279,20 +323,30 @@ impl Config {
         match auth.algorithm {
             Algorithm::HS256 => {
                 if auth.hs256_secret.len() < 16 {
-                    return Err(invalid("auth.hs256_secret", "must be at least 16 bytes when auth.algorithm = \"HS256\""));
+                    return Err(invalid(
+                        "auth.hs256_secret",
+                        "must be at least 16 bytes when auth.algorithm = \"HS256\"",
+                    ));
                 }
             }
             Algorithm::RS256 | Algorithm::ES256 => {
-                if !(auth.jwks_url.starts_with("https://") || auth.jwks_url.starts_with("http://")) {
+                if !(auth.jwks_url.starts_with("https://") || auth.jwks_url.starts_with("http://"))
+                {
                     return Err(invalid(
                         "auth.jwks_url",
-                        format!("must be an http(s) URL when auth.algorithm = \"{:?}\"", auth.algorithm),
+                        format!(
+                            "must be an http(s) URL when auth.algorithm = \"{:?}\"",
+                            auth.algorithm
+                        ),
                     ));
                 }
             }
         }
         if self.is_production() && auth.hs256_secret == DEV_HS256_SECRET {
-            return Err(invalid("auth.hs256_secret", "is the local development secret; the production profile refuses it"));
+            return Err(invalid(
+                "auth.hs256_secret",
+                "is the local development secret; the production profile refuses it",
+            ));
         }
         if self.flags.reload_interval_secs == 0 {
             return Err(invalid("flags.reload_interval_secs", "must be at least 1"));
@@ -304,7 +358,10 @@ impl Config {
         if idem.in_flight_ttl_secs <= self.server.request_timeout_secs {
             return Err(invalid(
                 "idempotency.in_flight_ttl_secs",
-                format!("must exceed server.request_timeout_secs ({})", self.server.request_timeout_secs),
+                format!(
+                    "must exceed server.request_timeout_secs ({})",
+                    self.server.request_timeout_secs
+                ),
             ));
         }
 {% if idempotency_store == "postgres" %}
@@ -313,12 +370,18 @@ impl Config {
         }
 {% elif idempotency_store == "redis" %}
         if !(idem.url.starts_with("redis://") || idem.url.starts_with("rediss://")) {
-            return Err(invalid("idempotency.url", "must be a redis:// or rediss:// URL"));
+            return Err(invalid(
+                "idempotency.url",
+                "must be a redis:// or rediss:// URL",
+            ));
         }
 {% endif %}
 {% if idempotency_store != "memory" %}
         if idem.store_timeout_ms == 0 {
-            return Err(invalid("idempotency.store_timeout_ms", "must be at least 1"));
+            return Err(invalid(
+                "idempotency.store_timeout_ms",
+                "must be at least 1",
+            ));
         }
 {% endif %}
         Ok(())

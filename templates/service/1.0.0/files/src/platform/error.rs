@@ -28,7 +28,8 @@ pub mod kinds {
     pub const IDEMPOTENCY_KEY_INVALID: &str = "urn:problem:platform:idempotency-key-invalid";
     pub const IDEMPOTENCY_KEY_IN_USE: &str = "urn:problem:platform:idempotency-key-in-use";
     pub const IDEMPOTENCY_KEY_REUSED: &str = "urn:problem:platform:idempotency-key-reused";
-    pub const IDEMPOTENCY_STORE_UNAVAILABLE: &str = "urn:problem:platform:idempotency-store-unavailable";
+    pub const IDEMPOTENCY_STORE_UNAVAILABLE: &str =
+        "urn:problem:platform:idempotency-store-unavailable";
     pub const HTTP_ERROR: &str = "urn:problem:platform:http-error";
 }
 
@@ -81,27 +82,49 @@ impl Problem {
     }
 
     pub fn validation(detail: impl Into<String>) -> Self {
-        Self::new(kinds::VALIDATION, StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed").with_detail(detail)
+        Self::new(
+            kinds::VALIDATION,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Validation Failed",
+        )
+        .with_detail(detail)
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(kinds::PAYLOAD_TOO_LARGE, StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")
-            .with_detail(format!("the request body exceeds {limit} bytes"))
+        Self::new(
+            kinds::PAYLOAD_TOO_LARGE,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload Too Large",
+        )
+        .with_detail(format!("the request body exceeds {limit} bytes"))
     }
 
     pub fn timeout() -> Self {
-        Self::new(kinds::TIMEOUT, StatusCode::SERVICE_UNAVAILABLE, "Request Timed Out")
-            .with_detail("the request took too long to process; retry later")
+        Self::new(
+            kinds::TIMEOUT,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Request Timed Out",
+        )
+        .with_detail("the request took too long to process; retry later")
     }
 
     /// A 500. Never put internals in `detail`: log them, the trace id links the two.
     pub fn internal() -> Self {
-        Self::new(kinds::INTERNAL, StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-            .with_detail("an unexpected error occurred; quote the trace_id when reporting it")
+        Self::new(
+            kinds::INTERNAL,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+        )
+        .with_detail("an unexpected error occurred; quote the trace_id when reporting it")
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(kinds::UNAVAILABLE, StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").with_detail(detail)
+        Self::new(
+            kinds::UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+        )
+        .with_detail(detail)
     }
 
     /// A problem for a bare status code (used when a lower layer produced a plain error).
@@ -114,17 +137,26 @@ impl Problem {
             StatusCode::METHOD_NOT_ALLOWED => (kinds::METHOD_NOT_ALLOWED, "Method Not Allowed"),
             StatusCode::CONFLICT => (kinds::CONFLICT, "Conflict"),
             StatusCode::PAYLOAD_TOO_LARGE => (kinds::PAYLOAD_TOO_LARGE, "Payload Too Large"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => (kinds::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                (kinds::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
+            }
             StatusCode::UNPROCESSABLE_ENTITY => (kinds::VALIDATION, "Validation Failed"),
-            StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => (kinds::TIMEOUT, "Request Timed Out"),
+            StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => {
+                (kinds::TIMEOUT, "Request Timed Out")
+            }
             StatusCode::INTERNAL_SERVER_ERROR => (kinds::INTERNAL, "Internal Server Error"),
             StatusCode::SERVICE_UNAVAILABLE => (kinds::UNAVAILABLE, "Service Unavailable"),
-            _ => (kinds::HTTP_ERROR, status.canonical_reason().unwrap_or("Error")),
+            _ => (
+                kinds::HTTP_ERROR,
+                status.canonical_reason().unwrap_or("Error"),
+            ),
         };
         let detail = match status {
             StatusCode::NOT_FOUND => "no route matches this path".to_owned(),
             StatusCode::METHOD_NOT_ALLOWED => "this route does not accept this method".to_owned(),
-            s if s.is_server_error() => "the service could not handle the request; retry later".to_owned(),
+            s if s.is_server_error() => {
+                "the service could not handle the request; retry later".to_owned()
+            }
             _ => title.to_lowercase(),
         };
         Self::new(kind, status, title).with_detail(detail)
@@ -166,7 +198,13 @@ impl IntoResponse for Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.title, self.status.as_u16(), self.detail)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.title,
+            self.status.as_u16(),
+            self.detail
+        )
     }
 }
 

@@ -17,7 +17,9 @@ pub const REQUEST_DURATION: &str = "http_server_request_duration_seconds";
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// Request latency buckets, in seconds.
-pub const DURATION_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -26,14 +28,22 @@ pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.to_owned()), DURATION_BUCKETS)
+                .set_buckets_for_metric(
+                    Matcher::Full(REQUEST_DURATION.to_owned()),
+                    DURATION_BUCKETS,
+                )
                 .expect("bucket list is not empty")
                 .build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!("a metrics recorder was already installed; /metrics will not see its metrics");
+                tracing::warn!(
+                    "a metrics recorder was already installed; /metrics will not see its metrics"
+                );
             }
-            metrics::describe_counter!(REQUESTS_TOTAL, "HTTP requests served, by method, route template and status");
+            metrics::describe_counter!(
+                REQUESTS_TOTAL,
+                "HTTP requests served, by method, route template and status"
+            );
             metrics::describe_histogram!(
                 REQUEST_DURATION,
                 metrics::Unit::Seconds,
@@ -58,5 +68,11 @@ pub fn record_request(method: &str, route: &str, status: StatusCode, elapsed: Du
 /// `GET /metrics`: Prometheus text exposition format.
 pub async fn render(State(handle): State<PrometheusHandle>) -> impl IntoResponse {
     handle.run_upkeep();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
 }

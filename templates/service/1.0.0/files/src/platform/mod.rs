@@ -56,13 +56,21 @@ pub struct PlatformBuilder {
 
 impl std::fmt::Debug for PlatformBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlatformBuilder").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("PlatformBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
 impl PlatformBuilder {
     pub fn new(config: Config, layers: Layers) -> Self {
-        Self { config, layers, key_source: None, flag_provider: None, idempotency_store: None }
+        Self {
+            config,
+            layers,
+            key_source: None,
+            flag_provider: None,
+            idempotency_store: None,
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -138,7 +146,6 @@ async fn default_key_source(config: &Config) -> Result<Arc<dyn KeySource>, BoxEr
         }
     })
 }
-
 {% if idempotency_store == "postgres" %}
 fn default_store(config: &Config) -> Result<Arc<dyn IdempotencyStore>, BoxError> {
     let store = idempotency::postgres::PostgresStore::connect_lazy(

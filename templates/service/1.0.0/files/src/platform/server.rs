@@ -40,7 +40,10 @@ pub fn run(app: App) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -74,7 +77,9 @@ async fn serve(app: App, builder: PlatformBuilder) -> Result<(), BoxError> {
     let config = builder.config().clone();
     let (platform, router) = app.build(builder).await?;
     let address = format!("{}:{}", config.server.host, config.server.port);
-    let listener = TcpListener::bind(&address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
         profile = %config.profile,

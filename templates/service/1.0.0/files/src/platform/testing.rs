@@ -73,7 +73,12 @@ impl TestApp {
         let platform = customize(builder).build().await.expect("platform builds");
         let routes = routes(&platform).expect("routes build");
         let router = crate::platform::http::router(&platform, routes);
-        Self { router, config: platform.config.clone(), platform, store }
+        Self {
+            router,
+            config: platform.config.clone(),
+            platform,
+            store,
+        }
     }
 
     /// Sends one request through the full stack.
@@ -92,7 +97,13 @@ impl TestApp {
 
     /// Valid claims for `subject`, expiring in `ttl_secs` (negative: already expired).
     pub fn claims(&self, subject: &str, ttl_secs: i64) -> Map<String, Value> {
-        let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()).unwrap_or(0);
+        let now = i64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs(),
+        )
+        .unwrap_or(0);
         let Value::Object(claims) = json!({
             "sub": subject,
             "iss": self.config.auth.issuer,
@@ -113,8 +124,11 @@ impl TestApp {
 
 /// Reads a response body as JSON.
 pub async fn json_body(response: Response<Body>) -> Value {
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body reads");
-    serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body reads");
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// A log sink for tests that inspect log lines.
@@ -134,7 +148,10 @@ impl CapturedLogs {
 
 impl Write for CapturedLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
 

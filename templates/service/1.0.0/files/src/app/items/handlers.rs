@@ -45,16 +45,29 @@ pub async fn create(
         name
     };
 
-    let item = Item { id: Uuid::new_v4(), name, created_by: principal.subject };
-    state.repository.insert(item.clone()).await.map_err(|error| {
-        tracing::error!(%error, "could not store the item");
-        Problem::internal()
-    })?;
+    let item = Item {
+        id: Uuid::new_v4(),
+        name,
+        created_by: principal.subject,
+    };
+    state
+        .repository
+        .insert(item.clone())
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "could not store the item");
+            Problem::internal()
+        })?;
     metrics::counter!("items_created_total").increment(1);
     tracing::info!(item_id = %item.id, "item created");
 
     let location = format!("/v1/items/{}", item.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(item)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(item),
+    )
+        .into_response())
 }
 
 /// `GET /v1/items/{id}` → 200 with the item, or 404.
@@ -69,6 +82,7 @@ pub async fn get(
         Problem::internal()
     })?;
     item.map(Json).ok_or_else(|| {
-        Problem::new(ITEM_NOT_FOUND, StatusCode::NOT_FOUND, "Item Not Found").with_detail(format!("no item with id {id}"))
+        Problem::new(ITEM_NOT_FOUND, StatusCode::NOT_FOUND, "Item Not Found")
+            .with_detail(format!("no item with id {id}"))
     })
 }

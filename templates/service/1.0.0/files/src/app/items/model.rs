@@ -30,7 +30,9 @@ impl NewItem {
             return Err("`name` must not be empty".to_owned());
         }
         if name.chars().count() > MAX_NAME_CHARS {
-            return Err(format!("`name` must be at most {MAX_NAME_CHARS} characters"));
+            return Err(format!(
+                "`name` must be at most {MAX_NAME_CHARS} characters"
+            ));
         }
         Ok(name.to_owned())
     }

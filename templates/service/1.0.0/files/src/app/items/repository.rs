@@ -30,11 +30,19 @@ pub struct InMemoryItems {
 #[async_trait]
 impl ItemRepository for InMemoryItems {
     async fn insert(&self, item: Item) -> Result<(), RepositoryError> {
-        self.items.write().map_err(|e| RepositoryError(e.to_string()))?.insert(item.id, item);
+        self.items
+            .write()
+            .map_err(|e| RepositoryError(e.to_string()))?
+            .insert(item.id, item);
         Ok(())
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Item>, RepositoryError> {
-        Ok(self.items.read().map_err(|e| RepositoryError(e.to_string()))?.get(&id).cloned())
+        Ok(self
+            .items
+            .read()
+            .map_err(|e| RepositoryError(e.to_string()))?
+            .get(&id)
+            .cloned())
     }
 }

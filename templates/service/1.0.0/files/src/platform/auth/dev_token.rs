@@ -12,12 +12,20 @@ use crate::platform::config::{Algorithm, Config};
 /// Signs a token for `subject`, valid for `ttl_secs`, with the configured issuer and audience.
 pub fn mint(config: &Config, subject: &str, ttl_secs: u64) -> Result<String, String> {
     if config.is_production() {
-        return Err("dev-token is for local development; it refuses the production profile".to_owned());
+        return Err(
+            "dev-token is for local development; it refuses the production profile".to_owned(),
+        );
     }
     if config.auth.algorithm != Algorithm::HS256 {
-        return Err(format!("dev-token signs HS256 tokens, but auth.algorithm is {:?}", config.auth.algorithm));
+        return Err(format!(
+            "dev-token signs HS256 tokens, but auth.algorithm is {:?}",
+            config.auth.algorithm
+        ));
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
     let Value::Object(claims) = json!({
         "sub": subject,
         "iss": config.auth.issuer,

@@ -66,7 +66,11 @@ impl JwksKeySource {
     pub fn new(url: impl Into<String>, cooldown: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
-            .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                env!("CARGO_PKG_NAME"),
+                "/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()?;
         Ok(Self {
             url: url.into(),
@@ -107,7 +111,12 @@ impl JwksKeySource {
     }
 
     async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, String> {
-        let response = self.client.get(&self.url).send().await.map_err(|e| e.to_string())?;
+        let response = self
+            .client
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let response = response.error_for_status().map_err(|e| e.to_string())?;
         let set: JwkSet = response.json().await.map_err(|e| e.to_string())?;
         let mut keys = HashMap::new();
@@ -141,15 +150,25 @@ impl KeySource for JwksKeySource {
         if let Some(key) = self.cached(kid) {
             return Ok(key);
         }
-        let last_fetch = self.cache.read().unwrap_or_else(|e| e.into_inner()).last_fetch;
+        let last_fetch = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_fetch;
         let cooling = last_fetch.is_some_and(|at| at.elapsed() < self.cooldown);
         if !cooling && let Err(error) = self.refresh().await {
-            let empty = self.cache.read().unwrap_or_else(|e| e.into_inner()).keys.is_empty();
+            let empty = self
+                .cache
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys
+                .is_empty();
             if empty {
                 return Err(KeyError::Unavailable(error));
             }
         }
-        self.cached(kid)
-            .ok_or_else(|| KeyError::Unknown(format!("no signing key with kid {:?}", kid.unwrap_or(""))))
+        self.cached(kid).ok_or_else(|| {
+            KeyError::Unknown(format!("no signing key with kid {:?}", kid.unwrap_or("")))
+        })
     }
 }

@@ -44,9 +44,11 @@ impl Principal {
             return Ok(());
         }
         let challenge = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
-        Err(Problem::new(kinds::FORBIDDEN, StatusCode::FORBIDDEN, "Forbidden")
-            .with_detail(format!("this operation needs the `{scope}` scope"))
-            .with_header(header::WWW_AUTHENTICATE, header_value(&challenge)))
+        Err(
+            Problem::new(kinds::FORBIDDEN, StatusCode::FORBIDDEN, "Forbidden")
+                .with_detail(format!("this operation needs the `{scope}` scope"))
+                .with_header(header::WWW_AUTHENTICATE, header_value(&challenge)),
+        )
     }
 }
 
@@ -64,16 +66,26 @@ pub enum AuthError {
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         let problem = match &self {
-            Self::Missing => Problem::new(kinds::UNAUTHORIZED, StatusCode::UNAUTHORIZED, "Unauthorized")
-                .with_detail("a bearer token is required")
-                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
-            Self::Invalid(_) => Problem::new(kinds::UNAUTHORIZED, StatusCode::UNAUTHORIZED, "Unauthorized")
-                .with_detail("the bearer token is invalid or expired")
-                .with_header(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
-                ),
-            Self::KeysUnavailable(_) => Problem::unavailable("token signing keys are unavailable; retry later"),
+            Self::Missing => Problem::new(
+                kinds::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+            )
+            .with_detail("a bearer token is required")
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
+            Self::Invalid(_) => Problem::new(
+                kinds::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+            )
+            .with_detail("the bearer token is invalid or expired")
+            .with_header(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            ),
+            Self::KeysUnavailable(_) => {
+                Problem::unavailable("token signing keys are unavailable; retry later")
+            }
         };
         if !matches!(self, Self::Missing) {
             tracing::info!(reason = %self, "request not authenticated");
@@ -94,7 +106,9 @@ pub struct Authenticator {
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("validation", &self.validation).finish_non_exhaustive()
+        f.debug_struct("Authenticator")
+            .field("validation", &self.validation)
+            .finish_non_exhaustive()
     }
 }
 
@@ -113,21 +127,36 @@ impl Authenticator {
     /// Verifies `token` (without the `Bearer ` prefix).
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         // `alg: none` and unknown algorithms fail to parse here.
-        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         if !self.validation.algorithms.contains(&header.alg) {
-            return Err(AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+            return Err(AuthError::Invalid(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            )));
         }
-        let key = self.keys.key(header.kid.as_deref()).await.map_err(|error| match error {
-            KeyError::Unknown(reason) => AuthError::Invalid(reason),
-            KeyError::Unavailable(reason) => AuthError::KeysUnavailable(reason),
-        })?;
+        let key = self
+            .keys
+            .key(header.kid.as_deref())
+            .await
+            .map_err(|error| match error {
+                KeyError::Unknown(reason) => AuthError::Invalid(reason),
+                KeyError::Unavailable(reason) => AuthError::KeysUnavailable(reason),
+            })?;
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let subject = match data.claims.get("sub") {
             Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
-            _ => return Err(AuthError::Invalid("`sub` must be a non-empty string".to_owned())),
+            _ => {
+                return Err(AuthError::Invalid(
+                    "`sub` must be a non-empty string".to_owned(),
+                ));
+            }
         };
-        Ok(Principal { subject, claims: data.claims })
+        Ok(Principal {
+            subject,
+            claims: data.claims,
+        })
     }
 }
 
@@ -140,14 +169,20 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, AuthError>> {
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
         .map(|(_, token)| token.trim())
-        .ok_or_else(|| AuthError::Invalid("the Authorization header is not a bearer token".to_owned()));
+        .ok_or_else(|| {
+            AuthError::Invalid("the Authorization header is not a bearer token".to_owned())
+        });
     Some(parsed)
 }
 
 /// Middleware over your routes: a valid token becomes a [`Principal`] request extension; an
 /// invalid one is answered with 401; a request without a token goes on (the [`Principal`]
 /// extractor answers 401 on routes that need one).
-pub async fn middleware(State(auth): State<Arc<Authenticator>>, mut request: Request, next: Next) -> Response {
+pub async fn middleware(
+    State(auth): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     match bearer(request.headers()) {
         None => next.run(request).await,
         Some(Err(error)) => error.into_response(),
@@ -166,7 +201,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Principal>().cloned().ok_or(AuthError::Missing)
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or(AuthError::Missing)
     }
 }
 
@@ -174,7 +213,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<Principal>().cloned())
     }
 }

@@ -50,18 +50,24 @@ pub struct FlagSet {
 impl FlagSet {
     /// Parses and validates a flag file's contents.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let file: FlagFile = serde_json::from_str(text).map_err(|e| format!("not a flagd flag file: {e}"))?;
+        let file: FlagFile =
+            serde_json::from_str(text).map_err(|e| format!("not a flagd flag file: {e}"))?;
         for (name, flag) in &file.flags {
             if flag.variants.is_empty() {
                 return Err(format!("flag `{name}`: `variants` is empty"));
             }
             if !flag.variants.contains_key(&flag.default_variant) {
-                return Err(format!("flag `{name}`: defaultVariant `{}` is not one of its variants", flag.default_variant));
+                return Err(format!(
+                    "flag `{name}`: defaultVariant `{}` is not one of its variants",
+                    flag.default_variant
+                ));
             }
             let mut kinds = flag.variants.values().map(kind);
             let first = kinds.next().unwrap_or("null");
             if kinds.any(|k| k != first) {
-                return Err(format!("flag `{name}`: variants must all have the same type"));
+                return Err(format!(
+                    "flag `{name}`: variants must all have the same type"
+                ));
             }
             if let Some(rule) = &flag.targeting {
                 targeting::validate(rule).map_err(|e| format!("flag `{name}`: {e}"))?;
@@ -78,12 +84,25 @@ impl FlagSet {
         self.flags.is_empty()
     }
 
-    fn resolve(&self, name: &str, context: &EvaluationContext) -> Result<ResolutionDetails<Value>, FlagError> {
+    fn resolve(
+        &self,
+        name: &str,
+        context: &EvaluationContext,
+    ) -> Result<ResolutionDetails<Value>, FlagError> {
         let flag = self.flags.get(name).ok_or(FlagError::FlagNotFound)?;
         if flag.state == State::Disabled {
-            return Ok(ResolutionDetails { value: Value::Null, variant: None, reason: Reason::Disabled, error: None });
+            return Ok(ResolutionDetails {
+                value: Value::Null,
+                variant: None,
+                reason: Reason::Disabled,
+                error: None,
+            });
         }
-        let (variant, reason) = match flag.targeting.as_ref().filter(|rule| rule.as_object().is_none_or(|o| !o.is_empty())) {
+        let (variant, reason) = match flag
+            .targeting
+            .as_ref()
+            .filter(|rule| rule.as_object().is_none_or(|o| !o.is_empty()))
+        {
             None => (flag.default_variant.clone(), Reason::Static),
             Some(rule) => {
                 let mut data = context.attributes.clone();
@@ -95,16 +114,23 @@ impl FlagSet {
                     Value::Null => (flag.default_variant.clone(), Reason::Default),
                     Value::String(variant) => (variant, Reason::TargetingMatch),
                     Value::Bool(b) => (b.to_string(), Reason::TargetingMatch),
-                    other => return Err(FlagError::General(format!("targeting returned {other}, not a variant name"))),
+                    other => {
+                        return Err(FlagError::General(format!(
+                            "targeting returned {other}, not a variant name"
+                        )));
+                    }
                 }
             }
         };
-        let value = flag
-            .variants
-            .get(&variant)
-            .cloned()
-            .ok_or_else(|| FlagError::General(format!("targeting chose unknown variant `{variant}`")))?;
-        Ok(ResolutionDetails { value, variant: Some(variant), reason, error: None })
+        let value = flag.variants.get(&variant).cloned().ok_or_else(|| {
+            FlagError::General(format!("targeting chose unknown variant `{variant}`"))
+        })?;
+        Ok(ResolutionDetails {
+            value,
+            variant: Some(variant),
+            reason,
+            error: None,
+        })
     }
 }
 
@@ -132,7 +158,9 @@ pub struct FileFlagProvider {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reload {
     Unchanged,
-    Loaded { flags: usize },
+    Loaded {
+        flags: usize,
+    },
     /// The file is gone: the last good flags stay.
     Missing,
 }
@@ -141,11 +169,19 @@ impl FileFlagProvider {
     /// Opens `path`. A missing or invalid file is logged; the provider then has no flags until
     /// a valid file appears.
     pub fn open(path: impl Into<PathBuf>) -> Self {
-        let provider = Self { path: path.into(), flags: RwLock::new(Arc::default()), seen: Mutex::new(None) };
+        let provider = Self {
+            path: path.into(),
+            flags: RwLock::new(Arc::default()),
+            seen: Mutex::new(None),
+        };
         match provider.reload() {
-            Ok(Reload::Missing) => tracing::warn!(path = %provider.path.display(), "flag file not found; flags use their defaults in code"),
+            Ok(Reload::Missing) => {
+                tracing::warn!(path = %provider.path.display(), "flag file not found; flags use their defaults in code")
+            }
             Ok(_) => {}
-            Err(error) => tracing::warn!(path = %provider.path.display(), %error, "invalid flag file; flags use their defaults in code"),
+            Err(error) => {
+                tracing::warn!(path = %provider.path.display(), %error, "invalid flag file; flags use their defaults in code")
+            }
         }
         provider
     }
@@ -193,9 +229,13 @@ impl FileFlagProvider {
             loop {
                 ticker.tick().await;
                 match provider.reload_if_changed() {
-                    Ok(Reload::Missing) => tracing::warn!(path = %provider.path.display(), "flag file disappeared; keeping the last good flags"),
+                    Ok(Reload::Missing) => {
+                        tracing::warn!(path = %provider.path.display(), "flag file disappeared; keeping the last good flags")
+                    }
                     Ok(_) => {}
-                    Err(error) => tracing::warn!(path = %provider.path.display(), %error, "invalid flag file; keeping the last good flags"),
+                    Err(error) => {
+                        tracing::warn!(path = %provider.path.display(), %error, "invalid flag file; keeping the last good flags")
+                    }
                 }
             }
         })
@@ -212,7 +252,11 @@ impl FlagProvider for FileFlagProvider {
         "flagd-file"
     }
 
-    async fn resolve_value(&self, flag: &str, context: &EvaluationContext) -> Result<ResolutionDetails<Value>, FlagError> {
+    async fn resolve_value(
+        &self,
+        flag: &str,
+        context: &EvaluationContext,
+    ) -> Result<ResolutionDetails<Value>, FlagError> {
         self.current().resolve(flag, context)
     }
 }

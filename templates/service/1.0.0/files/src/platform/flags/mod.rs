@@ -25,7 +25,10 @@ pub struct EvaluationContext {
 
 impl EvaluationContext {
     pub fn new(targeting_key: impl Into<String>) -> Self {
-        Self { targeting_key: Some(targeting_key.into()), attributes: Map::new() }
+        Self {
+            targeting_key: Some(targeting_key.into()),
+            attributes: Map::new(),
+        }
     }
 
     pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
@@ -73,7 +76,12 @@ pub struct ResolutionDetails<T> {
 
 impl<T> ResolutionDetails<T> {
     fn fallback(value: T, reason: Reason, error: Option<FlagError>) -> Self {
-        Self { value, variant: None, reason, error }
+        Self {
+            value,
+            variant: None,
+            reason,
+            error,
+        }
     }
 }
 
@@ -85,22 +93,60 @@ pub trait FlagProvider: Send + Sync + 'static {
     fn name(&self) -> &str;
 
     /// Resolves `flag` to its JSON value. A disabled flag resolves with reason `Disabled`.
-    async fn resolve_value(&self, flag: &str, context: &EvaluationContext) -> Result<ResolutionDetails<Value>, FlagError>;
+    async fn resolve_value(
+        &self,
+        flag: &str,
+        context: &EvaluationContext,
+    ) -> Result<ResolutionDetails<Value>, FlagError>;
 
-    async fn resolve_boolean(&self, flag: &str, default: bool, context: &EvaluationContext) -> ResolutionDetails<bool> {
-        typed(self.resolve_value(flag, context).await, default, Value::as_bool)
+    async fn resolve_boolean(
+        &self,
+        flag: &str,
+        default: bool,
+        context: &EvaluationContext,
+    ) -> ResolutionDetails<bool> {
+        typed(
+            self.resolve_value(flag, context).await,
+            default,
+            Value::as_bool,
+        )
     }
 
-    async fn resolve_string(&self, flag: &str, default: String, context: &EvaluationContext) -> ResolutionDetails<String> {
-        typed(self.resolve_value(flag, context).await, default, |v| v.as_str().map(str::to_owned))
+    async fn resolve_string(
+        &self,
+        flag: &str,
+        default: String,
+        context: &EvaluationContext,
+    ) -> ResolutionDetails<String> {
+        typed(self.resolve_value(flag, context).await, default, |v| {
+            v.as_str().map(str::to_owned)
+        })
     }
 
-    async fn resolve_int(&self, flag: &str, default: i64, context: &EvaluationContext) -> ResolutionDetails<i64> {
-        typed(self.resolve_value(flag, context).await, default, Value::as_i64)
+    async fn resolve_int(
+        &self,
+        flag: &str,
+        default: i64,
+        context: &EvaluationContext,
+    ) -> ResolutionDetails<i64> {
+        typed(
+            self.resolve_value(flag, context).await,
+            default,
+            Value::as_i64,
+        )
     }
 
-    async fn resolve_float(&self, flag: &str, default: f64, context: &EvaluationContext) -> ResolutionDetails<f64> {
-        typed(self.resolve_value(flag, context).await, default, Value::as_f64)
+    async fn resolve_float(
+        &self,
+        flag: &str,
+        default: f64,
+        context: &EvaluationContext,
+    ) -> ResolutionDetails<f64> {
+        typed(
+            self.resolve_value(flag, context).await,
+            default,
+            Value::as_f64,
+        )
     }
 }
 
@@ -110,10 +156,19 @@ fn typed<T>(
     convert: impl Fn(&Value) -> Option<T>,
 ) -> ResolutionDetails<T> {
     match resolved {
-        Ok(details) if details.reason == Reason::Disabled => ResolutionDetails::fallback(default, Reason::Disabled, None),
+        Ok(details) if details.reason == Reason::Disabled => {
+            ResolutionDetails::fallback(default, Reason::Disabled, None)
+        }
         Ok(details) => match convert(&details.value) {
-            Some(value) => ResolutionDetails { value, variant: details.variant, reason: details.reason, error: None },
-            None => ResolutionDetails::fallback(default, Reason::Error, Some(FlagError::TypeMismatch)),
+            Some(value) => ResolutionDetails {
+                value,
+                variant: details.variant,
+                reason: details.reason,
+                error: None,
+            },
+            None => {
+                ResolutionDetails::fallback(default, Reason::Error, Some(FlagError::TypeMismatch))
+            }
         },
         Err(error) => ResolutionDetails::fallback(default, Reason::Error, Some(error)),
     }
@@ -131,9 +186,15 @@ impl std::fmt::Debug for Flags {
 
 fn log<T: std::fmt::Debug>(flag: &str, details: &ResolutionDetails<T>) {
     match &details.error {
-        Some(FlagError::FlagNotFound) => tracing::debug!(flag, "flag not defined; using the default in code"),
-        Some(error) => tracing::warn!(flag, %error, "flag resolution failed; using the default in code"),
-        None => tracing::debug!(flag, value = ?details.value, reason = ?details.reason, "flag resolved"),
+        Some(FlagError::FlagNotFound) => {
+            tracing::debug!(flag, "flag not defined; using the default in code")
+        }
+        Some(error) => {
+            tracing::warn!(flag, %error, "flag resolution failed; using the default in code")
+        }
+        None => {
+            tracing::debug!(flag, value = ?details.value, reason = ?details.reason, "flag resolved")
+        }
     }
 }
 
@@ -153,7 +214,10 @@ impl Flags {
     }
 
     pub async fn string(&self, flag: &str, default: &str, context: &EvaluationContext) -> String {
-        let details = self.0.resolve_string(flag, default.to_owned(), context).await;
+        let details = self
+            .0
+            .resolve_string(flag, default.to_owned(), context)
+            .await;
         log(flag, &details);
         details.value
     }

@@ -7,7 +7,20 @@
 
 use serde_json::{Map, Value};
 
-const OPERATORS: &[&str] = &["if", "==", "!=", "===", "!==", "!", "and", "or", "in", "starts_with", "ends_with", "var"];
+const OPERATORS: &[&str] = &[
+    "if",
+    "==",
+    "!=",
+    "===",
+    "!==",
+    "!",
+    "and",
+    "or",
+    "in",
+    "starts_with",
+    "ends_with",
+    "var",
+];
 
 /// Checks that a rule uses only supported operators.
 pub fn validate(rule: &Value) -> Result<(), String> {
@@ -35,7 +48,9 @@ pub fn validate(rule: &Value) -> Result<(), String> {
 pub fn evaluate(rule: &Value, data: &Map<String, Value>) -> Value {
     let Value::Object(map) = rule else {
         return match rule {
-            Value::Array(items) => Value::Array(items.iter().map(|item| evaluate(item, data)).collect()),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|item| evaluate(item, data)).collect())
+            }
             other => other.clone(),
         };
     };

@@ -23,13 +23,18 @@ pub struct Health {
 
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Health").field("draining", &self.draining).finish_non_exhaustive()
+        f.debug_struct("Health")
+            .field("draining", &self.draining)
+            .finish_non_exhaustive()
     }
 }
 
 impl Health {
     pub fn new(store: Arc<dyn IdempotencyStore>) -> Self {
-        Self { store, draining: Arc::new(AtomicBool::new(false)) }
+        Self {
+            store,
+            draining: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// From now on `/readyz` answers 503, so load balancers stop sending traffic.
@@ -54,7 +59,8 @@ pub async fn readyz(State(health): State<Health>) -> Response {
         Err(_) => Err("timed out".to_owned()),
     };
     match store {
-        Ok(()) => Json(json!({ "status": "ready", "checks": { "idempotency_store": "ok" } })).into_response(),
+        Ok(()) => Json(json!({ "status": "ready", "checks": { "idempotency_store": "ok" } }))
+            .into_response(),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed: idempotency store");
             Problem::unavailable("a dependency is unavailable")

@@ -33,18 +33,30 @@ pub fn router(platform: &Platform, app: Router) -> Router {
             platform.idempotency.clone(),
             crate::platform::idempotency::middleware,
         ))
-        .layer(middleware::from_fn_with_state(platform.auth.clone(), crate::platform::auth::middleware));
+        .layer(middleware::from_fn_with_state(
+            platform.auth.clone(),
+            crate::platform::auth::middleware,
+        ));
 
     Router::new()
         .route("/livez", get(health::livez))
-        .route("/readyz", get(health::readyz).with_state(platform.health.clone()))
-        .route("/metrics", get(crate::platform::metrics::render).with_state(platform.metrics.clone()))
+        .route(
+            "/readyz",
+            get(health::readyz).with_state(platform.health.clone()),
+        )
+        .route(
+            "/metrics",
+            get(crate::platform::metrics::render).with_state(platform.metrics.clone()),
+        )
         .merge(app)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
-        .layer(middleware::from_fn_with_state(Duration::from_secs(config.request_timeout_secs), timeout))
+        .layer(middleware::from_fn_with_state(
+            Duration::from_secs(config.request_timeout_secs),
+            timeout,
+        ))
         .layer(CatchPanicLayer::custom(panic_to_problem))
         .layer(middleware::from_fn(problem_defaults))
         .layer(middleware::from_fn(observe::middleware))
@@ -92,13 +104,21 @@ async fn problem_defaults(request: Request, next: Next) -> Response {
     let text = axum::body::to_bytes(body, 4096).await.ok();
     let mut problem = Problem::from_status(status);
     if status.is_client_error()
-        && !matches!(status, StatusCode::PAYLOAD_TOO_LARGE | StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED)
-        && let Some(text) = text.as_deref().and_then(|b| std::str::from_utf8(b).ok()).filter(|t| !t.trim().is_empty())
+        && !matches!(
+            status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+        )
+        && let Some(text) = text
+            .as_deref()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .filter(|t| !t.trim().is_empty())
     {
         problem.detail = text.trim().to_owned();
     }
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     Response::from_parts(parts, Body::from(problem.body().to_string()))
 }
 

@@ -24,9 +24,18 @@ use crate::platform::telemetry::tracing::extract_parent;
 pub async fn middleware(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let matched = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
-    let route = matched.clone().unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
-    let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+    let matched = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let route = matched
+        .clone()
+        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
     let path = request.uri().path().to_owned();
     let user_agent = request
         .headers()

@@ -16,7 +16,10 @@ pub struct RequestId(pub String);
 
 /// A request id we accept from a caller: 1..=64 chars of `[A-Za-z0-9._-]`.
 pub fn is_sane(value: &str) -> bool {
-    (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 pub async fn middleware(mut request: Request, next: Next) -> Response {

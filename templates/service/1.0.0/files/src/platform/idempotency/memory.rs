@@ -46,7 +46,12 @@ impl MemoryStore {
 
 #[async_trait]
 impl IdempotencyStore for MemoryStore {
-    async fn claim(&self, key: &str, fingerprint: &str, in_flight_ttl: Duration) -> Result<Claim, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        in_flight_ttl: Duration,
+    ) -> Result<Claim, StoreError> {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= 1024 && entries.len().is_power_of_two() {
@@ -74,7 +79,13 @@ impl IdempotencyStore for MemoryStore {
         Ok(Claim::Claimed(token))
     }
 
-    async fn complete(&self, key: &str, token: &ClaimToken, response: &StoredResponse, ttl: Duration) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        response: &StoredResponse,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match entries.get_mut(key) {
             Some(entry) if matches!(&entry.state, State::InFlight(t) if t == token) => {
@@ -82,13 +93,18 @@ impl IdempotencyStore for MemoryStore {
                 entry.expires_at = Instant::now() + ttl;
                 Ok(())
             }
-            _ => Err(StoreError(format!("claim on {key:?} was lost before completion"))),
+            _ => Err(StoreError(format!(
+                "claim on {key:?} was lost before completion"
+            ))),
         }
     }
 
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.get(key).is_some_and(|entry| matches!(&entry.state, State::InFlight(t) if t == token)) {
+        if entries
+            .get(key)
+            .is_some_and(|entry| matches!(&entry.state, State::InFlight(t) if t == token))
+        {
             entries.remove(key);
         }
         Ok(())

@@ -41,7 +41,14 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// Headers never stored for replay: they describe one transfer, not the result.
-const NOT_STORED: &[&str] = &["date", "content-length", "transfer-encoding", "connection", "x-request-id", "set-cookie"];
+const NOT_STORED: &[&str] = &[
+    "date",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "x-request-id",
+    "set-cookie",
+];
 
 /// The middleware's settings and store.
 #[derive(Clone)]
@@ -54,13 +61,26 @@ pub struct Idempotency {
 
 impl std::fmt::Debug for Idempotency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Idempotency").field("ttl", &self.ttl).field("in_flight_ttl", &self.in_flight_ttl).finish_non_exhaustive()
+        f.debug_struct("Idempotency")
+            .field("ttl", &self.ttl)
+            .field("in_flight_ttl", &self.in_flight_ttl)
+            .finish_non_exhaustive()
     }
 }
 
 impl Idempotency {
-    pub fn new(store: Arc<dyn IdempotencyStore>, ttl: Duration, in_flight_ttl: Duration, body_limit: usize) -> Self {
-        Self { store, ttl, in_flight_ttl, body_limit }
+    pub fn new(
+        store: Arc<dyn IdempotencyStore>,
+        ttl: Duration,
+        in_flight_ttl: Duration,
+        body_limit: usize,
+    ) -> Self {
+        Self {
+            store,
+            ttl,
+            in_flight_ttl,
+            body_limit,
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn IdempotencyStore> {
@@ -74,7 +94,9 @@ fn outcome(outcome: &'static str) {
 
 /// Parses the header: a bare token (Stripe) or a structured-field string (`"…"`, the draft).
 pub fn parse_key(value: &HeaderValue) -> Result<String, &'static str> {
-    let raw = value.to_str().map_err(|_| "the Idempotency-Key must be visible ASCII")?;
+    let raw = value
+        .to_str()
+        .map_err(|_| "the Idempotency-Key must be visible ASCII")?;
     let key = raw
         .strip_prefix('"')
         .and_then(|rest| rest.strip_suffix('"'))
@@ -99,14 +121,22 @@ pub fn fingerprint(method: &Method, path_and_query: &str, body: &[u8]) -> String
     hasher.update(path_and_query.as_bytes());
     hasher.update(b"\n");
     hasher.update(body);
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn invalid_key(detail: &str) -> Response {
     outcome("invalid_key");
-    Problem::new(kinds::IDEMPOTENCY_KEY_INVALID, StatusCode::BAD_REQUEST, "Invalid Idempotency-Key")
-        .with_detail(detail)
-        .into_response()
+    Problem::new(
+        kinds::IDEMPOTENCY_KEY_INVALID,
+        StatusCode::BAD_REQUEST,
+        "Invalid Idempotency-Key",
+    )
+    .with_detail(detail)
+    .into_response()
 }
 
 /// Releases the claim if the handler never produced a response (panic, timeout, disconnect).
@@ -124,7 +154,9 @@ impl ReleaseOnDrop {
 
 impl Drop for ReleaseOnDrop {
     fn drop(&mut self) {
-        let Some(token) = self.token.take() else { return };
+        let Some(token) = self.token.take() else {
+            return;
+        };
         let (store, key) = (self.store.clone(), std::mem::take(&mut self.key));
         tracing::warn!("handler ended without a response; releasing its Idempotency-Key");
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -165,7 +197,11 @@ pub async fn middleware(State(idem): State<Idempotency>, request: Request, next:
     let fingerprint = fingerprint(&parts.method, path, &body);
     let store_key = format!("{}:{}:{}", scope.len(), scope, key);
 
-    let token = match idem.store.claim(&store_key, &fingerprint, idem.in_flight_ttl).await {
+    let token = match idem
+        .store
+        .claim(&store_key, &fingerprint, idem.in_flight_ttl)
+        .await
+    {
         Ok(Claim::Claimed(token)) => token,
         Ok(Claim::Completed(stored)) => {
             outcome("replayed");
@@ -173,16 +209,26 @@ pub async fn middleware(State(idem): State<Idempotency>, request: Request, next:
         }
         Ok(Claim::InFlight) => {
             outcome("in_flight");
-            return Problem::new(kinds::IDEMPOTENCY_KEY_IN_USE, StatusCode::CONFLICT, "Request In Progress")
-                .with_detail("a request with this Idempotency-Key is still being processed; retry later")
-                .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
-                .into_response();
+            return Problem::new(
+                kinds::IDEMPOTENCY_KEY_IN_USE,
+                StatusCode::CONFLICT,
+                "Request In Progress",
+            )
+            .with_detail(
+                "a request with this Idempotency-Key is still being processed; retry later",
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            .into_response();
         }
         Ok(Claim::Mismatch) => {
             outcome("mismatch");
-            return Problem::new(kinds::IDEMPOTENCY_KEY_REUSED, StatusCode::UNPROCESSABLE_ENTITY, "Idempotency-Key Reused")
-                .with_detail("this Idempotency-Key was used for a different request")
-                .into_response();
+            return Problem::new(
+                kinds::IDEMPOTENCY_KEY_REUSED,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Idempotency-Key Reused",
+            )
+            .with_detail("this Idempotency-Key was used for a different request")
+            .into_response();
         }
         Err(error) => {
             outcome("store_error");
@@ -192,12 +238,18 @@ pub async fn middleware(State(idem): State<Idempotency>, request: Request, next:
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service Unavailable",
             )
-            .with_detail("idempotent requests cannot be processed right now; retry later with the same key")
+            .with_detail(
+                "idempotent requests cannot be processed right now; retry later with the same key",
+            )
             .into_response();
         }
     };
     outcome("executed");
-    let guard = ReleaseOnDrop { store: idem.store.clone(), key: store_key.clone(), token: Some(token) };
+    let guard = ReleaseOnDrop {
+        store: idem.store.clone(),
+        key: store_key.clone(),
+        token: Some(token),
+    };
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let (parts, body) = response.into_parts();
     let body = match axum::body::to_bytes(body, usize::MAX).await {
@@ -215,11 +267,17 @@ pub async fn middleware(State(idem): State<Idempotency>, request: Request, next:
             .headers
             .iter()
             .filter(|(name, _)| !NOT_STORED.contains(&name.as_str()))
-            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
             .collect(),
         body: body.to_vec(),
     };
-    if let Err(error) = idem.store.complete(&store_key, &token, &stored, idem.ttl).await {
+    if let Err(error) = idem
+        .store
+        .complete(&store_key, &token, &stored, idem.ttl)
+        .await
+    {
         // The handler ran: answer with its result. The key stays claimed until
         // in_flight_ttl_secs, so a retry gets 409 rather than a second execution.
         tracing::error!(%error, "could not store the response for replay");
@@ -229,10 +287,14 @@ pub async fn middleware(State(idem): State<Idempotency>, request: Request, next:
 
 fn replay(stored: StoredResponse) -> Response {
     let mut response = Response::new(Body::from(Bytes::from(stored.body)));
-    *response.status_mut() = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     for (name, value) in &stored.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
             headers.append(name, value);
         }
     }

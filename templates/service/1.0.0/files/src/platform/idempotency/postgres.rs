@@ -23,7 +23,9 @@ pub struct PostgresStore {
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore").field("timeout", &self.timeout).finish_non_exhaustive()
+        f.debug_struct("PostgresStore")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,7 +41,11 @@ impl PostgresStore {
             .acquire_timeout(timeout)
             .connect_lazy(url)
             .map_err(store_error)?;
-        Ok(Self { pool, timeout, migrated: OnceCell::new() })
+        Ok(Self {
+            pool,
+            timeout,
+            migrated: OnceCell::new(),
+        })
     }
 
     async fn bounded<T, F>(&self, future: F) -> Result<T, StoreError>
@@ -56,7 +62,10 @@ impl PostgresStore {
     pub async fn ensure_schema(&self) -> Result<(), StoreError> {
         self.migrated
             .get_or_try_init(|| async {
-                sqlx::migrate!("./migrations").run(&self.pool).await.map_err(store_error)?;
+                sqlx::migrate!("./migrations")
+                    .run(&self.pool)
+                    .await
+                    .map_err(store_error)?;
                 tracing::info!("idempotency schema ready");
                 Ok(())
             })
@@ -71,7 +80,11 @@ impl PostgresStore {
             let mut ticker = tokio::time::interval(every);
             loop {
                 ticker.tick().await;
-                if let Err(error) = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < now()").execute(&pool).await {
+                if let Err(error) =
+                    sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < now()")
+                        .execute(&pool)
+                        .await
+                {
                     tracing::debug!(%error, "idempotency sweep failed");
                 }
             }
@@ -81,7 +94,12 @@ impl PostgresStore {
 
 #[async_trait]
 impl IdempotencyStore for PostgresStore {
-    async fn claim(&self, key: &str, fingerprint: &str, in_flight_ttl: Duration) -> Result<Claim, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        in_flight_ttl: Duration,
+    ) -> Result<Claim, StoreError> {
         self.ensure_schema().await?;
         // A row that expires between the insert and the read is retried.
         for _ in 0..3 {
@@ -124,19 +142,30 @@ impl IdempotencyStore for PostgresStore {
                 return Ok(Claim::Mismatch);
             }
             let status: Option<i32> = row.try_get("status").map_err(store_error)?;
-            let Some(status) = status else { return Ok(Claim::InFlight) };
+            let Some(status) = status else {
+                return Ok(Claim::InFlight);
+            };
             let headers: Option<String> = row.try_get("headers").map_err(store_error)?;
             let body: Option<Vec<u8>> = row.try_get("body").map_err(store_error)?;
             return Ok(Claim::Completed(StoredResponse {
                 status: u16::try_from(status).map_err(store_error)?,
-                headers: serde_json::from_str(headers.as_deref().unwrap_or("[]")).map_err(store_error)?,
+                headers: serde_json::from_str(headers.as_deref().unwrap_or("[]"))
+                    .map_err(store_error)?,
                 body: body.unwrap_or_default(),
             }));
         }
-        Err(StoreError(format!("key {key:?} kept changing while being claimed")))
+        Err(StoreError(format!(
+            "key {key:?} kept changing while being claimed"
+        )))
     }
 
-    async fn complete(&self, key: &str, token: &ClaimToken, response: &StoredResponse, ttl: Duration) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        response: &StoredResponse,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
         let headers = serde_json::to_string(&response.headers).map_err(store_error)?;
         let done = self
             .bounded(
@@ -158,7 +187,9 @@ impl IdempotencyStore for PostgresStore {
         if done.rows_affected() == 1 {
             Ok(())
         } else {
-            Err(StoreError(format!("claim on {key:?} was lost before completion")))
+            Err(StoreError(format!(
+                "claim on {key:?} was lost before completion"
+            )))
         }
     }
 
@@ -175,6 +206,8 @@ impl IdempotencyStore for PostgresStore {
 
     async fn check(&self) -> Result<(), StoreError> {
         self.ensure_schema().await?;
-        self.bounded(sqlx::query("SELECT 1").execute(&self.pool)).await.map(drop)
+        self.bounded(sqlx::query("SELECT 1").execute(&self.pool))
+            .await
+            .map(drop)
     }
 }

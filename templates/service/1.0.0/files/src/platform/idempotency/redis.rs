@@ -54,7 +54,10 @@ pub struct RedisStore {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("prefix", &self.prefix).field("timeout", &self.timeout).finish_non_exhaustive()
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,12 +106,19 @@ impl RedisStore {
 }
 
 fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 #[async_trait]
 impl IdempotencyStore for RedisStore {
-    async fn claim(&self, key: &str, fingerprint: &str, in_flight_ttl: Duration) -> Result<Claim, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        in_flight_ttl: Duration,
+    ) -> Result<Claim, StoreError> {
         let mut conn = self.connection().await?;
         let key = self.key(key);
         for _ in 0..3 {
@@ -135,24 +145,36 @@ impl IdempotencyStore for RedisStore {
             if set.is_some() {
                 return Ok(Claim::Claimed(token));
             }
-            let current: Option<String> = self.bounded(redis::cmd("GET").arg(&key).query_async(&mut conn)).await?;
+            let current: Option<String> = self
+                .bounded(redis::cmd("GET").arg(&key).query_async(&mut conn))
+                .await?;
             // Expired between SET and GET: try again.
             let Some(current) = current else { continue };
             let record: Record = serde_json::from_str(&current).map_err(store_error)?;
             if record.fingerprint != fingerprint {
                 return Ok(Claim::Mismatch);
             }
-            let Some(status) = record.status else { return Ok(Claim::InFlight) };
+            let Some(status) = record.status else {
+                return Ok(Claim::InFlight);
+            };
             return Ok(Claim::Completed(StoredResponse {
                 status,
                 headers: record.headers,
                 body: BASE64.decode(record.body).map_err(store_error)?,
             }));
         }
-        Err(StoreError(format!("key {key:?} kept changing while being claimed")))
+        Err(StoreError(format!(
+            "key {key:?} kept changing while being claimed"
+        )))
     }
 
-    async fn complete(&self, key: &str, token: &ClaimToken, response: &StoredResponse, ttl: Duration) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        response: &StoredResponse,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
         let mut conn = self.connection().await?;
         let record = Record {
             fingerprint: String::new(),
@@ -163,12 +185,18 @@ impl IdempotencyStore for RedisStore {
         };
         // Keep the fingerprint of the claim: read it back inside the same script would need
         // JSON surgery in Lua, so the record is rebuilt from the current value.
-        let current: Option<String> = self.bounded(redis::cmd("GET").arg(self.key(key)).query_async(&mut conn)).await?;
+        let current: Option<String> = self
+            .bounded(redis::cmd("GET").arg(self.key(key)).query_async(&mut conn))
+            .await?;
         let fingerprint = current
             .and_then(|value| serde_json::from_str::<Record>(&value).ok())
             .map(|record| record.fingerprint)
             .ok_or_else(|| StoreError(format!("claim on {key:?} was lost before completion")))?;
-        let record = serde_json::to_string(&Record { fingerprint, ..record }).map_err(store_error)?;
+        let record = serde_json::to_string(&Record {
+            fingerprint,
+            ..record
+        })
+        .map_err(store_error)?;
         let done: i64 = self
             .bounded(
                 redis::Script::new(COMPLETE)
@@ -182,21 +210,30 @@ impl IdempotencyStore for RedisStore {
         if done == 1 {
             Ok(())
         } else {
-            Err(StoreError(format!("claim on {key:?} was lost before completion")))
+            Err(StoreError(format!(
+                "claim on {key:?} was lost before completion"
+            )))
         }
     }
 
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
         let mut conn = self.connection().await?;
         let _: i64 = self
-            .bounded(redis::Script::new(RELEASE).key(self.key(key)).arg(&token.0).invoke_async(&mut conn))
+            .bounded(
+                redis::Script::new(RELEASE)
+                    .key(self.key(key))
+                    .arg(&token.0)
+                    .invoke_async(&mut conn),
+            )
             .await?;
         Ok(())
     }
 
     async fn check(&self) -> Result<(), StoreError> {
         let mut conn = self.connection().await?;
-        let _: String = self.bounded(redis::cmd("PING").query_async(&mut conn)).await?;
+        let _: String = self
+            .bounded(redis::cmd("PING").query_async(&mut conn))
+            .await?;
         Ok(())
     }
 }

@@ -48,10 +48,21 @@ pub struct StoreError(pub String);
 pub trait IdempotencyStore: Send + Sync + 'static {
     /// Atomically claims `key` for a request with `fingerprint`. An expired entry (in flight
     /// past `in_flight_ttl`, or completed past its ttl) counts as free.
-    async fn claim(&self, key: &str, fingerprint: &str, in_flight_ttl: Duration) -> Result<Claim, StoreError>;
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        in_flight_ttl: Duration,
+    ) -> Result<Claim, StoreError>;
 
     /// Stores the response of a claimed request, kept for `ttl`.
-    async fn complete(&self, key: &str, token: &ClaimToken, response: &StoredResponse, ttl: Duration) -> Result<(), StoreError>;
+    async fn complete(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        response: &StoredResponse,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
 
     /// Gives up a claim (the handler failed before producing a response).
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError>;

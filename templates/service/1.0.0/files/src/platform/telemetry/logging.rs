@@ -55,7 +55,10 @@ where
     fn enabled(&self, metadata: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         // Spans stay enabled so that request context and traces exist whatever RUST_LOG says;
         // events are filtered here.
-        metadata.is_span() || self.filter.would_enable(metadata.target(), metadata.level())
+        metadata.is_span()
+            || self
+                .filter
+                .would_enable(metadata.target(), metadata.level())
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
@@ -85,12 +88,18 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let metadata = event.metadata();
-        if !self.filter.would_enable(metadata.target(), metadata.level()) {
+        if !self
+            .filter
+            .would_enable(metadata.target(), metadata.level())
+        {
             return;
         }
         let mut line = Map::new();
         let mut timestamp = String::new();
-        if SystemTime.format_time(&mut Writer::new(&mut timestamp)).is_ok() {
+        if SystemTime
+            .format_time(&mut Writer::new(&mut timestamp))
+            .is_ok()
+        {
             line.insert("timestamp".into(), Value::String(timestamp));
         }
         line.insert("level".into(), Value::String(metadata.level().to_string()));
@@ -99,7 +108,10 @@ where
         event.record(&mut visitor);
         line.insert(
             "message".into(),
-            visitor.fields.shift_remove("message").unwrap_or(Value::String(String::new())),
+            visitor
+                .fields
+                .shift_remove("message")
+                .unwrap_or(Value::String(String::new())),
         );
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
@@ -126,11 +138,17 @@ struct FieldVisitor {
 
 impl FieldVisitor {
     fn all() -> Self {
-        Self { fields: Map::new(), context_only: false }
+        Self {
+            fields: Map::new(),
+            context_only: false,
+        }
     }
 
     fn context_only() -> Self {
-        Self { fields: Map::new(), context_only: true }
+        Self {
+            fields: Map::new(),
+            context_only: true,
+        }
     }
 
     fn put(&mut self, field: &Field, value: Value) {

@@ -36,10 +36,16 @@ impl Telemetry {
 /// Installs the process-wide subscriber: JSON logs to stdout plus span export as configured.
 pub fn init(config: &TelemetryConfig) -> Result<Telemetry, crate::platform::BoxError> {
     let provider = tracing::provider(config)?;
-    let subscriber = subscriber(provider.clone(), std::io::stdout, logging::filter_from_env());
+    let subscriber = subscriber(
+        provider.clone(),
+        std::io::stdout,
+        logging::filter_from_env(),
+    );
     ::tracing::subscriber::set_global_default(subscriber)?;
     opentelemetry::global::set_tracer_provider(provider.clone());
-    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
     Ok(Telemetry { provider })
 }
 
@@ -55,7 +61,11 @@ where
     let tracer = provider.tracer(env!("CARGO_PKG_NAME"));
     Registry::default()
         .with(logging::JsonLayer::new(writer, filter))
-        .with(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(LevelFilter::INFO))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(LevelFilter::INFO),
+        )
 }
 
 /// The OpenTelemetry trace id of the current span, as 32 hex digits.
@@ -63,5 +73,7 @@ pub fn current_trace_id() -> Option<String> {
     let context = ::tracing::Span::current().context();
     let span = context.span();
     let span_context = span.span_context();
-    span_context.is_valid().then(|| span_context.trace_id().to_string())
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
 }

@@ -23,14 +23,21 @@ pub enum Export {
 }
 
 fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
 }
 
 pub fn export_target(config: &TelemetryConfig) -> Export {
-    if non_empty_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some() || non_empty_env("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+    if non_empty_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some()
+        || non_empty_env("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+    {
         Export::FromEnv
     } else if !config.otlp_endpoint.trim().is_empty() {
-        Export::Endpoint(format!("{}/v1/traces", config.otlp_endpoint.trim().trim_end_matches('/')))
+        Export::Endpoint(format!(
+            "{}/v1/traces",
+            config.otlp_endpoint.trim().trim_end_matches('/')
+        ))
     } else {
         Export::Off
     }
@@ -44,12 +51,17 @@ pub fn service_name(config: &TelemetryConfig) -> String {
 /// Builds the tracer provider. Spans always get ids (they appear in logs and problem bodies);
 /// they are exported only when an endpoint is configured.
 pub fn provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, crate::platform::BoxError> {
-    let resource = Resource::builder().with_service_name(service_name(config)).build();
+    let resource = Resource::builder()
+        .with_service_name(service_name(config))
+        .build();
     let builder = SdkTracerProvider::builder().with_resource(resource);
     let builder = match export_target(config) {
         Export::Off => builder,
         Export::FromEnv => builder.with_batch_exporter(
-            opentelemetry_otlp::SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary).build()?,
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .build()?,
         ),
         Export::Endpoint(url) => builder.with_batch_exporter(
             opentelemetry_otlp::SpanExporter::builder()
