@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{IndexAddOption, Repository, RepositoryInitOptions, Signature};
+use git2::{Repository, RepositoryInitOptions, Signature};
 
 use crate::error::{Error, Result};
 
@@ -41,65 +41,157 @@ pub struct Commit {
 const FALLBACK_NAME: &str = "cargo-platform";
 const FALLBACK_EMAIL: &str = "cargo-platform@localhost";
 
-/// Initialises a repository in `dir`, adds every file (honouring .gitignore) and commits.
-pub fn init_and_commit(dir: &Path, message: &str) -> Result<Commit> {
-    let fail = |what: &str, e: git2::Error| Error::new(format!("git: {what} in {}: {}", dir.display(), e.message()));
-    let mut opts = RepositoryInitOptions::new();
-    opts.mkdir(false);
-    let repo = Repository::init_opts(dir, &opts).map_err(|e| fail("cannot initialise a repository", e))?;
-    let mut index = repo.index().map_err(|e| fail("cannot open the index", e))?;
-    index
-        .add_all(["*"], IndexAddOption::DEFAULT, None)
-        .map_err(|e| fail("cannot add files", e))?;
-    index.write().map_err(|e| fail("cannot write the index", e))?;
-    let tree_id = index.write_tree().map_err(|e| fail("cannot write the tree", e))?;
-    let tree = repo.find_tree(tree_id).map_err(|e| fail("cannot read the tree", e))?;
-    let (sig, author) = match repo.signature() {
-        Ok(sig) => {
-            let author = Author {
-                name: sig.name().unwrap_or(FALLBACK_NAME).to_string(),
-                email: sig.email().unwrap_or(FALLBACK_EMAIL).to_string(),
-                from_config: true,
-            };
-            (sig, author)
-        }
-        Err(_) => {
-            let sig = Signature::now(FALLBACK_NAME, FALLBACK_EMAIL).map_err(|e| fail("cannot make a signature", e))?;
-            let author = Author {
-                name: FALLBACK_NAME.into(),
-                email: FALLBACK_EMAIL.into(),
-                from_config: false,
-            };
-            (sig, author)
-        }
+/// Initialises a repository in `dir` and commits `files` (relative paths and the exact bytes
+/// just written there). The index is built from memory, so nothing is read back from disk.
+pub fn init_and_commit(dir: &Path, files: &[(String, &[u8])], message: &str) -> Result<Commit> {
+    let fail = |what: &str, e: git2::Error| {
+        Error::new(format!("git: {what} in {}: {}", dir.display(), e.message()))
     };
+    let mut opts = RepositoryInitOptions::new();
+    // No sample hooks from the system template directory: a new service needs none of them.
+    opts.mkdir(false).external_template(false);
+    let repo =
+        Repository::init_opts(dir, &opts).map_err(|e| fail("cannot initialise a repository", e))?;
+    let mut index = repo.index().map_err(|e| fail("cannot open the index", e))?;
+    for (path, contents) in files {
+        let id = repo
+            .blob(contents)
+            .map_err(|e| fail(&format!("cannot store {path}"), e))?;
+        let meta = fs_err::metadata(dir.join(path))?;
+        index
+            .add(&index_entry(path, id, &meta))
+            .map_err(|e| fail(&format!("cannot add {path}"), e))?;
+    }
+    let tree_id = index
+        .write_tree()
+        .map_err(|e| fail("cannot write the tree", e))?;
+    let tree = repo
+        .find_tree(tree_id)
+        .map_err(|e| fail("cannot read the tree", e))?;
+    let (sig, author) = signature(&repo)?;
     crate::fsx::fault("new:git")?;
     let id = repo
-        .commit(Some("HEAD"), &sig, &sig, message, &tree, &[])
+        .commit(None, &sig, &sig, message, &tree, &[])
         .map_err(|e| fail("cannot commit", e))?;
+    let branch = repo
+        .find_reference("HEAD")
+        .ok()
+        .and_then(|r| r.symbolic_target().ok().flatten().map(str::to_string))
+        .unwrap_or_else(|| "refs/heads/main".to_string());
+    repo.reference(&branch, id, true, "commit (initial)")
+        .map_err(|e| fail("cannot point the branch at the commit", e))?;
+    index
+        .write()
+        .map_err(|e| fail("cannot write the index", e))?;
     Ok(Commit {
         id: id.to_string(),
         author,
     })
 }
 
+/// An index entry with the file's stat data, so `git status` need not re-hash it.
+fn index_entry(path: &str, id: git2::Oid, meta: &std::fs::Metadata) -> git2::IndexEntry {
+    #[cfg(unix)]
+    let (ctime, mtime, dev, ino, uid, gid, mode) = {
+        use std::os::unix::fs::MetadataExt;
+        let time = |secs: i64, nanos: i64| git2::IndexTime::new(secs as i32, nanos as u32);
+        let mode = if meta.mode() & 0o111 != 0 {
+            0o100755
+        } else {
+            0o100644
+        };
+        (
+            time(meta.ctime(), meta.ctime_nsec()),
+            time(meta.mtime(), meta.mtime_nsec()),
+            meta.dev() as u32,
+            meta.ino() as u32,
+            meta.uid(),
+            meta.gid(),
+            mode,
+        )
+    };
+    #[cfg(not(unix))]
+    let (ctime, mtime, dev, ino, uid, gid, mode) = (
+        git2::IndexTime::new(0, 0),
+        git2::IndexTime::new(0, 0),
+        0,
+        0,
+        0,
+        0,
+        0o100644,
+    );
+    git2::IndexEntry {
+        ctime,
+        mtime,
+        dev,
+        ino,
+        mode,
+        uid,
+        gid,
+        file_size: meta.len() as u32,
+        id,
+        flags: path.len().min(0xfff) as u16,
+        flags_extended: 0,
+        path: path.as_bytes().to_vec(),
+    }
+}
+
+/// The committer from git config, or the documented fallback.
+fn signature(repo: &Repository) -> Result<(Signature<'static>, Author)> {
+    match repo.signature() {
+        Ok(sig) => {
+            let author = Author {
+                name: sig.name().unwrap_or(FALLBACK_NAME).to_string(),
+                email: sig.email().unwrap_or(FALLBACK_EMAIL).to_string(),
+                from_config: true,
+            };
+            Ok((sig, author))
+        }
+        Err(_) => {
+            let sig = Signature::now(FALLBACK_NAME, FALLBACK_EMAIL).map_err(|e| {
+                Error::new(format!("git: cannot make a signature: {}", e.message()))
+            })?;
+            let author = Author {
+                name: FALLBACK_NAME.into(),
+                email: FALLBACK_EMAIL.into(),
+                from_config: false,
+            };
+            Ok((sig, author))
+        }
+    }
+}
+
 /// Uncommitted changes (modified, staged or untracked, not ignored) under `dir`, relative to the
 /// work tree root. `None` when `dir` is not inside a git work tree.
 pub fn dirty_paths(dir: &Path) -> Result<Option<Vec<String>>> {
-    let Ok(repo) = Repository::discover(dir) else { return Ok(None) };
-    let Some(workdir) = repo.workdir().map(Path::to_path_buf) else { return Ok(None) };
+    let Ok(repo) = Repository::discover(dir) else {
+        return Ok(None);
+    };
+    let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {
+        return Ok(None);
+    };
     let abs_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let workdir = workdir.canonicalize().unwrap_or(workdir);
     let abs_dir = abs_dir.canonicalize().unwrap_or(abs_dir);
-    let rel = abs_dir.strip_prefix(&workdir).unwrap_or(Path::new("")).to_string_lossy().replace('\\', "/");
+    let rel = abs_dir
+        .strip_prefix(&workdir)
+        .unwrap_or(Path::new(""))
+        .to_string_lossy()
+        .replace('\\', "/");
     let mut opts = git2::StatusOptions::new();
-    opts.include_untracked(true).recurse_untracked_dirs(false).exclude_submodules(true);
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(false)
+        .exclude_submodules(true);
     if !rel.is_empty() {
         opts.pathspec(format!("{rel}/"));
     }
-    let statuses = repo
-        .statuses(Some(&mut opts))
-        .map_err(|e| Error::new(format!("git: cannot read the status of {}: {}", dir.display(), e.message())))?;
+    let statuses = repo.statuses(Some(&mut opts)).map_err(|e| {
+        Error::new(format!(
+            "git: cannot read the status of {}: {}",
+            dir.display(),
+            e.message()
+        ))
+    })?;
     Ok(Some(
         statuses
             .iter()
@@ -118,40 +210,36 @@ pub fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Result<Commi
         .ok_or_else(|| Error::new("git: the repository has no work tree"))?
         .canonicalize()
         .map_err(|e| Error::new(format!("git: {e}")))?;
-    let abs_dir = dir.canonicalize().map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
-    let prefix = abs_dir.strip_prefix(&workdir).unwrap_or(Path::new("")).to_path_buf();
+    let abs_dir = dir
+        .canonicalize()
+        .map_err(|e| Error::new(format!("{}: {e}", dir.display())))?;
+    let prefix = abs_dir
+        .strip_prefix(&workdir)
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
     let mut index = repo.index().map_err(|e| fail("cannot open the index", e))?;
     for p in paths {
         let rel = prefix.join(p);
         if abs_dir.join(p).exists() {
-            index.add_path(&rel).map_err(|e| fail(&format!("cannot add {p}"), e))?;
+            index
+                .add_path(&rel)
+                .map_err(|e| fail(&format!("cannot add {p}"), e))?;
         } else {
             let _ = index.remove_path(&rel);
         }
     }
-    index.write().map_err(|e| fail("cannot write the index", e))?;
+    index
+        .write()
+        .map_err(|e| fail("cannot write the index", e))?;
     let tree = repo
-        .find_tree(index.write_tree().map_err(|e| fail("cannot write the tree", e))?)
+        .find_tree(
+            index
+                .write_tree()
+                .map_err(|e| fail("cannot write the tree", e))?,
+        )
         .map_err(|e| fail("cannot read the tree", e))?;
     let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let (sig, author) = match repo.signature() {
-        Ok(sig) => {
-            let author = Author {
-                name: sig.name().unwrap_or(FALLBACK_NAME).to_string(),
-                email: sig.email().unwrap_or(FALLBACK_EMAIL).to_string(),
-                from_config: true,
-            };
-            (sig, author)
-        }
-        Err(_) => (
-            Signature::now(FALLBACK_NAME, FALLBACK_EMAIL).map_err(|e| fail("cannot make a signature", e))?,
-            Author {
-                name: FALLBACK_NAME.into(),
-                email: FALLBACK_EMAIL.into(),
-                from_config: false,
-            },
-        ),
-    };
+    let (sig, author) = signature(&repo)?;
     let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
     let id = repo
         .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)

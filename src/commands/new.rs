@@ -101,10 +101,17 @@ pub fn run(args: Args) -> Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     let commit = fsx::create_dir_atomically(&plan.target, &to_write, |dir| match git_plan {
-        GitPlan::Init => git::init_and_commit(dir, &message).map(Some),
+        GitPlan::Init => git::init_and_commit(dir, &to_write, &message).map(Some),
         _ => Ok(None),
     })?;
-    report(&printer, &plan, &files, &git_plan, commit.as_ref());
+    report(
+        &printer,
+        &plan,
+        &files,
+        &manifest,
+        &git_plan,
+        commit.as_ref(),
+    );
     Ok(())
 }
 
@@ -240,38 +247,18 @@ fn report(
     printer: &Printer,
     plan: &Plan<'_>,
     files: &FileSet,
+    manifest: &Manifest,
     git_plan: &GitPlan,
     commit: Option<&git::Commit>,
 ) {
+    if printer.format == Format::Json {
+        report_json(printer, plan, manifest, git_plan, commit);
+        return;
+    }
     let count =
         |mode: crate::template::release::Mode| files.values().filter(|f| f.mode == mode).count();
     use crate::template::release::Mode::{Managed, Seeded, Structured};
     let target = plan.target.display().to_string();
-    let git_json = match (git_plan, commit) {
-        (GitPlan::Init, Some(c)) => json!({
-            "initialised": true, "commit": c.id,
-            "author": { "name": c.author.name, "email": c.author.email, "from_config": c.author.from_config },
-        }),
-        (GitPlan::InsideWorkTree(tree), _) => {
-            json!({ "initialised": false, "inside_work_tree": tree.display().to_string() })
-        }
-        _ => json!({ "initialised": false }),
-    };
-    printer.json(&json!({
-        "name": plan.name,
-        "path": target,
-        "template": plan.spec.template.name,
-        "version": plan.spec.version.to_string(),
-        "answers": plan.answers.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>(),
-        "components": plan.spec.components.keys().map(|c| {
-            let state = if plan.ejected.contains(c) { "ejected" } else { "managed" };
-            (c.clone(), json!(state))
-        }).collect::<serde_json::Map<_, _>>(),
-        "files": files.iter().map(|(p, f)| json!({
-            "path": p, "component": f.component, "mode": f.mode.as_str(), "sha256": f.sha256(),
-        })).collect::<Vec<_>>(),
-        "git": git_json,
-    }));
     printer.line(format!(
         "Created {} from template {} {} in {target}",
         plan.name, plan.spec.template.name, plan.spec.version
@@ -319,4 +306,39 @@ fn report(
     printer.line("  cargo run      # start it locally");
     printer.line("  cargo test     # run its tests");
     printer.line("  Its README.md says which files are yours and how to run, test and deploy it.");
+}
+
+fn report_json(
+    printer: &Printer,
+    plan: &Plan<'_>,
+    manifest: &Manifest,
+    git_plan: &GitPlan,
+    commit: Option<&git::Commit>,
+) {
+    let target = plan.target.display().to_string();
+    let git_json = match (git_plan, commit) {
+        (GitPlan::Init, Some(c)) => json!({
+            "initialised": true, "commit": c.id,
+            "author": { "name": c.author.name, "email": c.author.email, "from_config": c.author.from_config },
+        }),
+        (GitPlan::InsideWorkTree(tree), _) => {
+            json!({ "initialised": false, "inside_work_tree": tree.display().to_string() })
+        }
+        _ => json!({ "initialised": false }),
+    };
+    printer.json(&json!({
+        "name": plan.name,
+        "path": target,
+        "template": plan.spec.template.name,
+        "version": plan.spec.version.to_string(),
+        "answers": plan.answers.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>(),
+        "components": plan.spec.components.keys().map(|c| {
+            let state = if plan.ejected.contains(c) { "ejected" } else { "managed" };
+            (c.clone(), json!(state))
+        }).collect::<serde_json::Map<_, _>>(),
+        "files": manifest.files.iter().map(|(p, f)| json!({
+            "path": p, "component": f.component, "mode": f.mode.as_str(), "sha256": f.sha256,
+        })).collect::<Vec<_>>(),
+        "git": git_json,
+    }));
 }
