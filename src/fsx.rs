@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 /// test suite prove that a failure at any step leaves nothing half-written.
 pub fn fault(point: &str) -> Result<()> {
     match std::env::var("CARGO_PLATFORM_FAULT") {
-        Ok(p) if p == point => Err(Error::new(format!("injected fault at `{point}` (CARGO_PLATFORM_FAULT)"))),
+        Ok(p) if p == point => Err(Error::new(format!(
+            "injected fault at `{point}` (CARGO_PLATFORM_FAULT)"
+        ))),
         _ => Ok(()),
     }
 }
@@ -18,7 +20,10 @@ pub fn fault(point: &str) -> Result<()> {
 pub fn check_target_free(target: &Path) -> Result<()> {
     match std::fs::symlink_metadata(target) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::new(format!("cannot inspect {}: {e}", target.display()))),
+        Err(e) => Err(Error::new(format!(
+            "cannot inspect {}: {e}",
+            target.display()
+        ))),
         Ok(meta) if !meta.is_dir() => Err(Error::new(format!(
             "{} already exists and is not a directory",
             target.display()
@@ -27,8 +32,11 @@ pub fn check_target_free(target: &Path) -> Result<()> {
         Ok(_) => {
             let mut entries = fs_err::read_dir(target)?;
             if entries.next().is_some() {
-                Err(Error::new(format!("{} already exists and is not empty", target.display()))
-                    .hint("choose another name or --path, or remove the directory first"))
+                Err(Error::new(format!(
+                    "{} already exists and is not empty",
+                    target.display()
+                ))
+                .hint("choose another name or --path, or remove the directory first"))
             } else {
                 Ok(())
             }
@@ -64,11 +72,19 @@ fn write_and_rename<T>(
     files: &[(String, &[u8])],
     finish: impl FnOnce(&Path) -> Result<T>,
 ) -> Result<T> {
-    let base = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let base = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{base}.cargo-platform-"))
         .tempdir_in(parent)
-        .map_err(|e| Error::new(format!("cannot create a temporary directory in {}: {e}", parent.display())))?;
+        .map_err(|e| {
+            Error::new(format!(
+                "cannot create a temporary directory in {}: {e}",
+                parent.display()
+            ))
+        })?;
     for (i, (rel, contents)) in files.iter().enumerate() {
         let path = staging.path().join(rel);
         if let Some(dir) = path.parent() {
@@ -86,8 +102,11 @@ fn write_and_rename<T>(
         fs_err::remove_dir(target)?;
     }
     std::fs::rename(staging.path(), target).map_err(|e| {
-        Error::new(format!("cannot move the new service into {}: {e}", target.display()))
-            .hint("nothing was written; check that the directory is free and on the same filesystem")
+        Error::new(format!(
+            "cannot move the new service into {}: {e}",
+            target.display()
+        ))
+        .hint("nothing was written; check that the directory is free and on the same filesystem")
     })?;
     // The directory now lives at `target`; do not let the guard delete it.
     let _ = staging.keep();
@@ -183,18 +202,33 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let target = tmp.path().join("a/b/svc");
         let files = vec![("src/main.rs".to_string(), &b"fn main() {}\n"[..])];
-        let err = create_dir_atomically(&target, &files, |_| -> Result<()> { Err(Error::new("boom")) });
+        let err = create_dir_atomically(&target, &files, |_| -> Result<()> {
+            Err(Error::new("boom"))
+        });
         assert!(err.is_err());
-        assert!(!tmp.path().join("a").exists(), "created parents are removed on failure");
-        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "no staging dir left");
+        assert!(
+            !tmp.path().join("a").exists(),
+            "created parents are removed on failure"
+        );
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "no staging dir left"
+        );
 
         create_dir_atomically(&target, &files, |dir| {
             assert!(dir.join("src/main.rs").exists());
             Ok(())
         })
         .unwrap();
-        assert_eq!(std::fs::read(target.join("src/main.rs")).unwrap(), b"fn main() {}\n");
-        assert_eq!(std::fs::read_dir(target.parent().unwrap()).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read(target.join("src/main.rs")).unwrap(),
+            b"fn main() {}\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(target.parent().unwrap()).unwrap().count(),
+            1
+        );
     }
 
     #[test]

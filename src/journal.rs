@@ -86,7 +86,10 @@ fn stage(root: &Path, dir: &Path, writes: &[Write]) -> Result<Journal> {
                 fs_err::copy(&target, dir.join("backup").join(i.to_string()))?;
                 true
             }
-            Ok(_) => bail!("{} is not a regular file; refusing to replace it", target.display()),
+            Ok(_) => bail!(
+                "{} is not a regular file; refusing to replace it",
+                target.display()
+            ),
             Err(_) => false,
         };
         if let Write::Put { contents, .. } = w {
@@ -97,7 +100,11 @@ fn stage(root: &Path, dir: &Path, writes: &[Write]) -> Result<Journal> {
                 if d == root || d.exists() {
                     break;
                 }
-                let rel = d.strip_prefix(root).unwrap_or(d).to_string_lossy().replace('\\', "/");
+                let rel = d
+                    .strip_prefix(root)
+                    .unwrap_or(d)
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 if !created_dirs.contains(&rel) {
                     missing.push(rel);
                 }
@@ -111,8 +118,12 @@ fn stage(root: &Path, dir: &Path, writes: &[Write]) -> Result<Journal> {
             put: matches!(w, Write::Put { .. }),
         });
     }
-    let journal = Journal { entries, created_dirs };
-    let text = serde_json::to_vec_pretty(&journal).map_err(|e| Error::new(format!("journal: {e}")))?;
+    let journal = Journal {
+        entries,
+        created_dirs,
+    };
+    let text =
+        serde_json::to_vec_pretty(&journal).map_err(|e| Error::new(format!("journal: {e}")))?;
     crate::fsx::fault("upgrade:before-journal")?;
     // The journal appears atomically: before this rename the tree is untouched.
     write_synced(&dir.join("journal.json.tmp"), &text)?;
@@ -176,7 +187,10 @@ pub fn restore(root: &Path) -> Result<Restored> {
     if !journal_path.exists() {
         // Cut off while staging: the tree was never touched.
         fs_err::remove_dir_all(&dir)?;
-        return Ok(Restored { files: 0, had_journal: false });
+        return Ok(Restored {
+            files: 0,
+            had_journal: false,
+        });
     }
     let text = fs_err::read(&journal_path)?;
     let journal: Journal = serde_json::from_slice(&text)
@@ -199,7 +213,10 @@ pub fn restore(root: &Path) -> Result<Restored> {
         let _ = std::fs::remove_dir(root.join(d));
     }
     fs_err::remove_dir_all(&dir)?;
-    Ok(Restored { files, had_journal: true })
+    Ok(Restored {
+        files,
+        had_journal: true,
+    })
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -227,7 +244,11 @@ mod tests {
             .map(|e| e.unwrap())
             .map(|e| {
                 let rel = e.path().strip_prefix(root).unwrap().display().to_string();
-                let bytes = if e.file_type().is_file() { std::fs::read(e.path()).unwrap() } else { b"<dir>".to_vec() };
+                let bytes = if e.file_type().is_file() {
+                    std::fs::read(e.path()).unwrap()
+                } else {
+                    b"<dir>".to_vec()
+                };
                 (rel, bytes)
             })
             .collect();
@@ -245,9 +266,17 @@ mod tests {
 
     fn writes() -> Vec<Write> {
         vec![
-            Write::Put { path: "src/a.rs".into(), contents: b"a2".to_vec() },
-            Write::Put { path: "new/dir/b.rs".into(), contents: b"b".to_vec() },
-            Write::Remove { path: "gone.txt".into() },
+            Write::Put {
+                path: "src/a.rs".into(),
+                contents: b"a2".to_vec(),
+            },
+            Write::Put {
+                path: "new/dir/b.rs".into(),
+                contents: b"b".to_vec(),
+            },
+            Write::Remove {
+                path: "gone.txt".into(),
+            },
         ]
     }
 

@@ -124,13 +124,22 @@ impl Manifest {
             }
             Some(s) if s < 1 => bail!("{path}: [platform] schema = {s} is not a schema version"),
             Some(_) => {}
-            None => return Err(Error::new(format!("{path}: [platform] schema is missing")).hint(fix)),
+            None => {
+                return Err(Error::new(format!("{path}: [platform] schema is missing")).hint(fix));
+            }
         }
-        let raw: RawManifest = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::new(format!("{path}: {}", e.message().trim())).hint(fix))?;
+        let raw: RawManifest =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    Error::new(format!("{path}: {}", e.message().trim())).hint(fix)
+                })?;
         let version = Version::parse(&raw.platform.version).map_err(|e| {
-            Error::new(format!("{path}: [platform] version `{}` is not X.Y.Z: {e}", raw.platform.version)).hint(fix)
+            Error::new(format!(
+                "{path}: [platform] version `{}` is not X.Y.Z: {e}",
+                raw.platform.version
+            ))
+            .hint(fix)
         })?;
         let mut answers = Answers::new();
         for (key, v) in raw.answers {
@@ -138,7 +147,9 @@ impl Manifest {
                 toml::Value::String(s) => Answer::String(s),
                 toml::Value::Boolean(b) => Answer::Bool(b),
                 toml::Value::Integer(i) => Answer::Int(i),
-                other => bail!("{path}: [answers] {key} = {other} is not a string, bool or integer"),
+                other => {
+                    bail!("{path}: [answers] {key} = {other} is not a string, bool or integer")
+                }
             };
             answers.push((key, answer));
         }
@@ -147,7 +158,9 @@ impl Manifest {
             let state = match c.state.as_str() {
                 "managed" => ComponentState::Managed,
                 "ejected" => ComponentState::Ejected,
-                other => bail!("{path}: [components.{name}] state `{other}` is not `managed` or `ejected`"),
+                other => bail!(
+                    "{path}: [components.{name}] state `{other}` is not `managed` or `ejected`"
+                ),
             };
             components.insert(
                 name,
@@ -258,7 +271,9 @@ impl Manifest {
                 .entry(name)
                 .or_insert_with(|| Item::Table(Table::new()))
                 .as_table_mut()
-                .ok_or_else(|| Error::new(format!("{FILE_NAME}: [components.{name}] is not a table")))?;
+                .ok_or_else(|| {
+                    Error::new(format!("{FILE_NAME}: [components.{name}] is not a table"))
+                })?;
             t["state"] = value(match c.state {
                 ComponentState::Managed => "managed",
                 ComponentState::Ejected => "ejected",
@@ -275,7 +290,9 @@ impl Manifest {
                 .entry(path)
                 .or_insert_with(|| Item::Table(Table::new()))
                 .as_table_mut()
-                .ok_or_else(|| Error::new(format!("{FILE_NAME}: [files.\"{path}\"] is not a table")))?;
+                .ok_or_else(|| {
+                    Error::new(format!("{FILE_NAME}: [files.\"{path}\"] is not a table"))
+                })?;
             t["component"] = value(f.component.as_str());
             t["mode"] = value(f.mode.as_str());
             t["sha256"] = value(f.sha256.as_str());
@@ -376,17 +393,29 @@ mod tests {
     fn keeps_hand_comments_on_rewrite() {
         let m = sample();
         let text = m.to_toml(None).unwrap();
-        let edited = text.replace("[answers]", "# our answers, reviewed by the team\n[answers]");
+        let edited = text.replace(
+            "[answers]",
+            "# our answers, reviewed by the team\n[answers]",
+        );
         let mut m2 = m.clone();
         m2.version = Version::new(2, 0, 0);
         let rewritten = m2.to_toml(Some(&edited)).unwrap();
-        assert!(rewritten.contains("# our answers, reviewed by the team\n[answers]"), "{rewritten}");
-        assert_eq!(Manifest::parse(&rewritten, "p").unwrap().version, Version::new(2, 0, 0));
+        assert!(
+            rewritten.contains("# our answers, reviewed by the team\n[answers]"),
+            "{rewritten}"
+        );
+        assert_eq!(
+            Manifest::parse(&rewritten, "p").unwrap().version,
+            Version::new(2, 0, 0)
+        );
     }
 
     #[test]
     fn newer_schema_asks_to_upgrade_the_tool() {
-        let text = sample().to_toml(None).unwrap().replace("schema = 1", "schema = 99");
+        let text = sample()
+            .to_toml(None)
+            .unwrap()
+            .replace("schema = 1", "schema = 99");
         let err = Manifest::parse(&text, "platform.toml").unwrap_err();
         assert!(err.message.contains("schema 99"), "{}", err.message);
         assert!(err.hints[0].contains("upgrade the tool"));
@@ -397,7 +426,11 @@ mod tests {
         let text = sample().to_toml(None).unwrap();
         let err = Manifest::parse(&text.replace("\"managed\"", "\"owned\""), "p.toml").unwrap_err();
         assert!(err.message.contains("owned"), "{}", err.message);
-        let err = Manifest::parse(&text.replace("version = \"1.0.0\"", "version = \"one\""), "p.toml").unwrap_err();
+        let err = Manifest::parse(
+            &text.replace("version = \"1.0.0\"", "version = \"one\""),
+            "p.toml",
+        )
+        .unwrap_err();
         assert!(err.message.contains("version `one`"), "{}", err.message);
         for bad in ["../escape", "/etc/passwd", "a//b", "./a", "C:\\\\x"] {
             let err = Manifest::parse(&text.replace("src/main.rs", bad), "p.toml").unwrap_err();

@@ -4,11 +4,63 @@ use crate::error::{Error, Result};
 
 /// Names cargo or Rust reserve, which would make the generated crate fail to build.
 const RESERVED: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
-    "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "static",
-    "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do",
-    "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen", "std", "core",
-    "alloc", "proc-macro", "proc_macro", "test",
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "macro",
+    "override",
+    "priv",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "try",
+    "gen",
+    "std",
+    "core",
+    "alloc",
+    "proc-macro",
+    "proc_macro",
+    "test",
 ];
 
 /// Checks NAME before anything is written: lowercase letters, digits and `-`, starting with a
@@ -21,7 +73,10 @@ pub fn validate(name: &str) -> Result<()> {
         Some(format!("is {} characters long (at most 63)", name.len()))
     } else if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
         Some("does not start with a lowercase letter".to_string())
-    } else if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+    } else if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
         Some(format!("contains {c:?}"))
     } else if name.ends_with('-') {
         Some("ends with `-`".to_string())
@@ -31,7 +86,9 @@ pub fn validate(name: &str) -> Result<()> {
         None
     };
     match problem {
-        Some(problem) => Err(Error::new(format!("invalid service name {name:?}: it {problem}")).hint(rule)),
+        Some(problem) => {
+            Err(Error::new(format!("invalid service name {name:?}: it {problem}")).hint(rule))
+        }
         None => Ok(()),
     }
 }
@@ -50,11 +107,28 @@ mod tests {
     #[test]
     fn rejects_everything_else() {
         for bad in [
-            "", "..", "/", "a/b", "../x", "my service", "Orders", "2fast", "-x", "x-", "a_b", "ä", "fn", "test",
+            "",
+            "..",
+            "/",
+            "a/b",
+            "../x",
+            "my service",
+            "Orders",
+            "2fast",
+            "-x",
+            "x-",
+            "a_b",
+            "ä",
+            "fn",
+            "test",
             &"a".repeat(64),
         ] {
             let err = validate(bad).unwrap_err();
-            assert!(err.message.contains("invalid service name"), "{bad}: {}", err.message);
+            assert!(
+                err.message.contains("invalid service name"),
+                "{bad}: {}",
+                err.message
+            );
             assert!(!err.hints.is_empty());
         }
     }

@@ -32,7 +32,8 @@ impl Service {
                 dir.to_path_buf()
             }
             None => {
-                let cwd = std::env::current_dir().map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
+                let cwd = std::env::current_dir()
+                    .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
                 cwd.ancestors()
                     .find(|d| d.join(manifest::FILE_NAME).is_file())
                     .map(Path::to_path_buf)

@@ -11,10 +11,16 @@ fn templates_lists_versions_components_and_changelog() {
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("service — "), "{text}");
-    assert!(text.contains("1.0.0 (") && text.contains("core (not ejectable)"), "{text}");
+    assert!(
+        text.contains("1.0.0 (") && text.contains("core (not ejectable)"),
+        "{text}"
+    );
     assert!(text.contains("    - Initial release"), "{text}");
 
-    let out = platform(dir.path()).args(["templates", "--format", "json"]).output().unwrap();
+    let out = platform(dir.path())
+        .args(["templates", "--format", "json"])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let service = &v["templates"][0];
     assert_eq!(service["name"], "service");
@@ -22,24 +28,56 @@ fn templates_lists_versions_components_and_changelog() {
     assert_eq!(service["newest"], versions[0]["version"]);
     let oldest = versions.last().unwrap();
     assert_eq!(oldest["version"], "1.0.0");
-    let components: Vec<&str> = oldest["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    for c in ["core", "logging", "tracing", "metrics", "auth", "flags", "idempotency"] {
+    let components: Vec<&str> = oldest["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for c in [
+        "core",
+        "logging",
+        "tracing",
+        "metrics",
+        "auth",
+        "flags",
+        "idempotency",
+    ] {
         assert!(components.contains(&c), "{c} in {components:?}");
     }
-    assert!(oldest["questions"].as_array().unwrap().iter().any(|q| q["key"] == "idempotency_store"));
+    assert!(
+        oldest["questions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["key"] == "idempotency_store")
+    );
 }
 
 #[test]
 fn completions_for_every_shell() {
     let dir = scratch();
-    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef cargo-platform"), ("fish", "complete -c cargo-platform")] {
-        let out = platform(dir.path()).args(["completions", shell]).output().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef cargo-platform"),
+        ("fish", "complete -c cargo-platform"),
+    ] {
+        let out = platform(dir.path())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{shell}");
         let script = String::from_utf8_lossy(&out.stdout);
         assert!(script.contains(marker), "{shell}: {script:.200}");
-        assert!(script.contains("upgrade") && script.contains("template-version"), "{shell}");
+        assert!(
+            script.contains("upgrade") && script.contains("template-version"),
+            "{shell}"
+        );
     }
-    let out = platform(dir.path()).args(["completions", "tcsh"]).output().unwrap();
+    let out = platform(dir.path())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -48,16 +86,41 @@ fn help_shows_the_whole_surface_and_direct_invocation_works() {
     let dir = scratch();
     let out = platform(dir.path()).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["new", "upgrade", "eject", "status", "check", "templates", "completions"] {
+    for cmd in [
+        "new",
+        "upgrade",
+        "eject",
+        "status",
+        "check",
+        "templates",
+        "completions",
+    ] {
         assert!(help.contains(cmd), "{cmd} in help");
     }
-    let out = platform(dir.path()).args(["upgrade", "--help"]).output().unwrap();
+    let out = platform(dir.path())
+        .args(["upgrade", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--dry-run", "--to", "--skip", "--exclude", "--allow-dirty", "--abort", "--conflict", "--commit", "--eject"] {
+    for flag in [
+        "--dry-run",
+        "--to",
+        "--skip",
+        "--exclude",
+        "--allow-dirty",
+        "--abort",
+        "--conflict",
+        "--commit",
+        "--eject",
+    ] {
         assert!(help.contains(flag), "{flag} in upgrade help");
     }
     // `cargo-platform templates` (without the `platform` cargo passes) works too.
-    let out = assert_cmd::Command::cargo_bin("cargo-platform").unwrap().arg("templates").output().unwrap();
+    let out = assert_cmd::Command::cargo_bin("cargo-platform")
+        .unwrap()
+        .arg("templates")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("service"));
 }
@@ -65,12 +128,21 @@ fn help_shows_the_whole_surface_and_direct_invocation_works() {
 #[test]
 fn service_commands_outside_a_service_explain_and_change_nothing() {
     let dir = scratch();
-    for args in [&["upgrade"][..], &["upgrade", "--abort"], &["eject", "auth"], &["status"], &["check"]] {
+    for args in [
+        &["upgrade"][..],
+        &["upgrade", "--abort"],
+        &["eject", "auth"],
+        &["status"],
+        &["check"],
+    ] {
         let out = platform(dir.path()).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("no platform.toml in"), "{args:?}: {err}");
-        assert!(err.contains("hint: run this inside a service"), "{args:?}: {err}");
+        assert!(
+            err.contains("hint: run this inside a service"),
+            "{args:?}: {err}"
+        );
     }
     assert_eq!(tree(dir.path()), Vec::<String>::new());
 }

@@ -22,7 +22,15 @@ fn demo(cwd: &Path) -> Command {
 /// A demo 1.0.0 service in its own git repository with one commit. Returns its path.
 fn service(dir: &Path) -> std::path::PathBuf {
     let out = demo(dir)
-        .args(["new", "orders", "--template", "demo", "--template-version", "1.0.0", "--yes"])
+        .args([
+            "new",
+            "orders",
+            "--template",
+            "demo",
+            "--template-version",
+            "1.0.0",
+            "--yes",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
@@ -37,7 +45,12 @@ fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
         .filter_entry(|e| e.file_name() != ".git")
         .map(|e| e.unwrap())
         .map(|e| {
-            let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let content = if e.path_is_symlink() {
                 format!("-> {}", std::fs::read_link(e.path()).unwrap().display()).into_bytes()
             } else if e.file_type().is_dir() {
@@ -53,13 +66,16 @@ fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
 fn commit_all(root: &Path, message: &str) {
     let repo = git2::Repository::open(root).unwrap();
     let mut index = repo.index().unwrap();
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
     index.update_all(["*"], None).unwrap();
     index.write().unwrap();
     let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
     let sig = git2::Signature::now("Team", "team@example.com").unwrap();
     let parent = repo.head().unwrap().peel_to_commit().unwrap();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent]).unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent])
+        .unwrap();
 }
 
 fn read(root: &Path, rel: &str) -> String {
@@ -85,13 +101,21 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
-    let out = demo(&svc).args(["upgrade", "--dry-run", "--format", "json"]).output().unwrap();
+    let out = demo(&svc)
+        .args(["upgrade", "--dry-run", "--format", "json"])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["dry_run"], true);
     assert_eq!(v["from"], "1.0.0");
     assert_eq!(v["to"], "2.0.0");
     let files = v["files"].as_array().unwrap();
-    let status_of = |p: &str| files.iter().find(|f| f["path"] == p).map(|f| f["status"].clone());
+    let status_of = |p: &str| {
+        files
+            .iter()
+            .find(|f| f["path"] == p)
+            .map(|f| f["status"].clone())
+    };
     assert_eq!(status_of("new.txt"), Some("renamed".into()));
     assert_eq!(status_of("config/default.toml"), Some("updated".into()));
     assert_eq!(snapshot(&svc), before, "a dry run writes nothing");
@@ -109,7 +133,10 @@ fn dirty_tree_is_refused_unless_allowed() {
     assert!(err.contains("uncommitted changes: notes.txt"), "{err}");
     assert!(err.contains("--allow-dirty"), "{err}");
     assert_eq!(snapshot(&svc), before);
-    let out = demo(&svc).args(["upgrade", "--allow-dirty"]).output().unwrap();
+    let out = demo(&svc)
+        .args(["upgrade", "--allow-dirty"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     assert_eq!(read(&svc, "notes.txt"), "wip");
 }
@@ -127,8 +154,16 @@ fn upgrade_commits_and_a_rerun_is_a_noop() {
     assert!(!svc.join(".cargo-platform-journal").exists());
     let repo = git2::Repository::open(&svc).unwrap();
     let head = repo.head().unwrap().peel_to_commit().unwrap();
-    assert!(head.message().unwrap().starts_with("Upgrade orders: template demo 1.0.0 -> 2.0.0"));
-    assert_eq!(repo.statuses(None).unwrap().len(), 0, "the commit holds every change");
+    assert!(
+        head.message()
+            .unwrap()
+            .starts_with("Upgrade orders: template demo 1.0.0 -> 2.0.0")
+    );
+    assert_eq!(
+        repo.statuses(None).unwrap().len(),
+        0,
+        "the commit holds every change"
+    );
 
     let after = snapshot(&svc);
     let out = demo(&svc).arg("upgrade").output().unwrap();
@@ -142,9 +177,16 @@ fn conflicts_exit_3_with_markers_or_rej_files() {
     for (mode, expect_rej) in [("markers", false), ("reject", true)] {
         let dir = scratch();
         let svc = service(dir.path());
-        std::fs::write(svc.join("src/main.rs"), "fn main() {\n    println!(\"ours\");\n}\n").unwrap();
+        std::fs::write(
+            svc.join("src/main.rs"),
+            "fn main() {\n    println!(\"ours\");\n}\n",
+        )
+        .unwrap();
         commit_all(&svc, "team edit");
-        let out = demo(&svc).args(["upgrade", "--conflict", mode, "--commit"]).output().unwrap();
+        let out = demo(&svc)
+            .args(["upgrade", "--conflict", mode, "--commit"])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(3), "{mode}: {}", outcome(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("1 conflict(s) remain: src/main.rs"), "{err}");
@@ -152,12 +194,21 @@ fn conflicts_exit_3_with_markers_or_rej_files() {
         let main = read(&svc, "src/main.rs");
         if expect_rej {
             assert_eq!(main, "fn main() {\n    println!(\"ours\");\n}\n");
-            assert!(read(&svc, "src/main.rs.rej").contains("+    println!(\"orders v2.0.0 audit=true\");"));
+            assert!(
+                read(&svc, "src/main.rs.rej")
+                    .contains("+    println!(\"orders v2.0.0 audit=true\");")
+            );
         } else {
-            assert!(main.contains("<<<<<<< yours\n    println!(\"ours\");\n=======\n"), "{main}");
+            assert!(
+                main.contains("<<<<<<< yours\n    println!(\"ours\");\n=======\n"),
+                "{main}"
+            );
             assert!(!svc.join("src/main.rs.rej").exists());
         }
-        assert!(read(&svc, "platform.toml").contains("version = \"2.0.0\""), "the rest of the upgrade is applied");
+        assert!(
+            read(&svc, "platform.toml").contains("version = \"2.0.0\""),
+            "the rest of the upgrade is applied"
+        );
     }
 }
 
@@ -166,7 +217,11 @@ fn a_crash_mid_write_is_undone_exactly_by_abort() {
     let dir = scratch();
     let svc = service(dir.path());
     let before = snapshot(&svc);
-    let out = demo(&svc).env("CARGO_PLATFORM_FAULT", "upgrade:crash:3").arg("upgrade").output().unwrap();
+    let out = demo(&svc)
+        .env("CARGO_PLATFORM_FAULT", "upgrade:crash:3")
+        .arg("upgrade")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(101), "{}", outcome(&out));
     assert_ne!(snapshot(&svc), before, "the crash left a half-applied tree");
     assert!(svc.join(".cargo-platform-journal").exists());
@@ -187,10 +242,21 @@ fn an_error_mid_write_rolls_back_by_itself() {
     let dir = scratch();
     let svc = service(dir.path());
     let before = snapshot(&svc);
-    for point in ["upgrade:before-journal", "upgrade:error:0", "upgrade:error:4"] {
-        let out = demo(&svc).env("CARGO_PLATFORM_FAULT", point).arg("upgrade").output().unwrap();
+    for point in [
+        "upgrade:before-journal",
+        "upgrade:error:0",
+        "upgrade:error:4",
+    ] {
+        let out = demo(&svc)
+            .env("CARGO_PLATFORM_FAULT", point)
+            .arg("upgrade")
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{point}: {}", outcome(&out));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was changed"), "{point}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("nothing was changed"),
+            "{point}"
+        );
         assert_eq!(snapshot(&svc), before, "{point}: the tree is as it was");
     }
 }
@@ -201,12 +267,22 @@ fn binary_files_symlinks_and_crlf_survive() {
     let svc = service(dir.path());
     std::fs::write(svc.join("logo.png"), [0x89, b'P', b'N', b'G', 0, 0, 0xff]).unwrap();
     std::os::unix::fs::symlink("src/main.rs", svc.join("main-link.rs")).unwrap();
-    std::fs::write(svc.join("src/main.rs"), "// ours\r\nfn main() {\r\n    println!(\"orders v1.0.0\");\r\n}\r\n").unwrap();
+    std::fs::write(
+        svc.join("src/main.rs"),
+        "// ours\r\nfn main() {\r\n    println!(\"orders v1.0.0\");\r\n}\r\n",
+    )
+    .unwrap();
     commit_all(&svc, "team files");
     let out = demo(&svc).arg("upgrade").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
-    assert_eq!(std::fs::read(svc.join("logo.png")).unwrap(), [0x89, b'P', b'N', b'G', 0, 0, 0xff]);
-    assert_eq!(std::fs::read_link(svc.join("main-link.rs")).unwrap(), Path::new("src/main.rs"));
+    assert_eq!(
+        std::fs::read(svc.join("logo.png")).unwrap(),
+        [0x89, b'P', b'N', b'G', 0, 0, 0xff]
+    );
+    assert_eq!(
+        std::fs::read_link(svc.join("main-link.rs")).unwrap(),
+        Path::new("src/main.rs")
+    );
     assert_eq!(
         read(&svc, "src/main.rs"),
         "// ours\r\nfn main() {\r\n    println!(\"orders v2.0.0 audit=true\");\r\n}\r\n"
@@ -223,18 +299,40 @@ fn eject_during_upgrade_and_exclude() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("ejected    new.txt  (from old.txt: component `extra` is ejected)"), "{text}");
+    assert!(
+        text.contains("ejected    new.txt  (from old.txt: component `extra` is ejected)"),
+        "{text}"
+    );
     assert!(text.contains("excluded   src/main.rs"), "{text}");
-    assert!(svc.join("old.txt").exists() && svc.join("gone.txt").exists(), "ejected files untouched");
-    assert!(read(&svc, "src/main.rs").contains("v1.0.0"), "excluded file untouched");
+    assert!(
+        svc.join("old.txt").exists() && svc.join("gone.txt").exists(),
+        "ejected files untouched"
+    );
+    assert!(
+        read(&svc, "src/main.rs").contains("v1.0.0"),
+        "excluded file untouched"
+    );
     let manifest = read(&svc, "platform.toml");
-    assert!(manifest.contains("[components.extra]\nstate = \"ejected\""), "{manifest}");
+    assert!(
+        manifest.contains("[components.extra]\nstate = \"ejected\""),
+        "{manifest}"
+    );
 
-    let out = demo(&svc).args(["upgrade", "--eject", "core"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "flags are validated even when there is nothing to do");
+    let out = demo(&svc)
+        .args(["upgrade", "--eject", "core"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "flags are validated even when there is nothing to do"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be ejected"));
     // On an up-to-date service --eject is still recorded.
-    let out = demo(&svc).args(["upgrade", "--eject", "audit"]).output().unwrap();
+    let out = demo(&svc)
+        .args(["upgrade", "--eject", "audit"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     assert!(read(&svc, "platform.toml").contains("[components.audit]\nstate = \"ejected\""));
 }
@@ -247,16 +345,33 @@ fn bad_flags_are_refused_before_anything_changes() {
     for (args, msg) in [
         (&["upgrade", "--to", "9.0.0"][..], "has no release 9.0.0"),
         (&["upgrade", "--to", "1.0.0.0"], "is not a version"),
-        (&["upgrade", "--skip", "nope"], "--skip nope: no such migration"),
+        (
+            &["upgrade", "--skip", "nope"],
+            "--skip nope: no such migration",
+        ),
         (&["upgrade", "--exclude", "["], "not a valid glob"),
         (&["upgrade", "--eject", "core"], "cannot be ejected"),
-        (&["upgrade", "--eject", "kafka"], "unknown component `kafka`"),
+        (
+            &["upgrade", "--eject", "kafka"],
+            "unknown component `kafka`",
+        ),
     ] {
         let out = demo(&svc).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", outcome(&out));
-        assert!(String::from_utf8_lossy(&out.stderr).contains(msg), "{args:?}: {}", outcome(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(msg),
+            "{args:?}: {}",
+            outcome(&out)
+        );
         assert_eq!(snapshot(&svc), before, "{args:?}");
     }
-    let out = demo(&svc).args(["upgrade", "--abort", "--dry-run"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "--abort conflicts with other flags");
+    let out = demo(&svc)
+        .args(["upgrade", "--abort", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--abort conflicts with other flags"
+    );
 }

@@ -45,7 +45,11 @@ fn every_version_renders_and_matches_its_snapshot() {
                 .filter(|q| q.default.is_none())
                 .map(|q| Given {
                     key: q.key.clone(),
-                    value: toml::Value::String(required(&q.key).expect("a test answer for a required question").into()),
+                    value: toml::Value::String(
+                        required(&q.key)
+                            .expect("a test answer for a required question")
+                            .into(),
+                    ),
                     origin: "test".into(),
                 })
                 .collect();
@@ -67,13 +71,17 @@ fn every_version_renders_and_matches_its_snapshot() {
                         value: toml::Value::String(value.clone()),
                         origin: "test".into(),
                     });
-                    let resolved = answers::resolve(&spec.questions, &given, None).expect("answers");
+                    let resolved =
+                        answers::resolve(&spec.questions, &given, None).expect("answers");
                     let files = render::render(&spec, "orders", &resolved).expect("render");
                     let same_paths = files.keys().eq(defaults.keys());
                     if same_paths {
                         continue;
                     }
-                    let name = format!("render_{}@{}_{}={}", template.name, release.version, q.key, value);
+                    let name = format!(
+                        "render_{}@{}_{}={}",
+                        template.name, release.version, q.key, value
+                    );
                     settings.bind(|| insta::assert_snapshot!(name.clone(), show(&files)));
                 }
             }
@@ -90,15 +98,30 @@ fn every_release_is_consistent() {
     for template in &catalogue.templates {
         for release in &template.releases {
             let spec = template.spec(&release.version).expect("spec");
-            assert!(!release.meta.changelog.is_empty(), "{} {}: changelog", template.name, release.version);
-            for date in [Some(&release.meta.date), release.meta.support.deprecated.as_ref(), release.meta.support.end_of_support.as_ref()]
-                .into_iter()
-                .flatten()
+            assert!(
+                !release.meta.changelog.is_empty(),
+                "{} {}: changelog",
+                template.name,
+                release.version
+            );
+            for date in [
+                Some(&release.meta.date),
+                release.meta.support.deprecated.as_ref(),
+                release.meta.support.end_of_support.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
             {
-                assert!(jiff::civil::Date::strptime("%Y-%m-%d", date).is_ok(), "{date} is not YYYY-MM-DD");
+                assert!(
+                    jiff::civil::Date::strptime("%Y-%m-%d", date).is_ok(),
+                    "{date} is not YYYY-MM-DD"
+                );
             }
             for (path, source) in &spec.files {
-                assert!(spec.components.contains_key(&source.meta.component), "{path}");
+                assert!(
+                    spec.components.contains_key(&source.meta.component),
+                    "{path}"
+                );
             }
         }
     }

@@ -8,7 +8,9 @@ use cargo_platform::manifest::{ComponentRecord, ComponentState, FileRecord, Mani
 use cargo_platform::template::answers::Answer;
 use cargo_platform::template::render::{self, FileSet};
 use cargo_platform::template::{Catalogue, Template};
-use cargo_platform::upgrade::plan::{self, ConflictStyle, Disk, OnDisk, Options, Plan, Status, Write};
+use cargo_platform::upgrade::plan::{
+    self, ConflictStyle, Disk, OnDisk, Options, Plan, Status, Write,
+};
 use include_dir::{Dir, include_dir};
 use semver::Version;
 
@@ -72,7 +74,10 @@ fn service() -> (Template, Manifest, MemDisk) {
             .collect(),
         migrations: vec![],
     };
-    let disk = files.into_iter().map(|(p, f)| (p, OnDisk::File(f.contents))).collect();
+    let disk = files
+        .into_iter()
+        .map(|(p, f)| (p, OnDisk::File(f.contents)))
+        .collect();
     drop(spec);
     (t, manifest, MemDisk(disk))
 }
@@ -98,17 +103,22 @@ fn status(plan: &Plan, path: &str) -> Status {
 
 fn put<'p>(plan: &'p Plan, path: &str) -> Option<&'p str> {
     plan.writes.iter().find_map(|w| match w {
-        Write::Put { path: p, contents } if p == path => Some(std::str::from_utf8(contents).unwrap()),
+        Write::Put { path: p, contents } if p == path => {
+            Some(std::str::from_utf8(contents).unwrap())
+        }
         _ => None,
     })
 }
 
 fn removed(plan: &Plan, path: &str) -> bool {
-    plan.writes.iter().any(|w| matches!(w, Write::Remove { path: p } if p == path))
+    plan.writes
+        .iter()
+        .any(|w| matches!(w, Write::Remove { path: p } if p == path))
 }
 
 fn set(disk: &mut MemDisk, path: &str, text: &str) {
-    disk.0.insert(path.into(), OnDisk::File(text.as_bytes().to_vec()));
+    disk.0
+        .insert(path.into(), OnDisk::File(text.as_bytes().to_vec()));
 }
 
 #[test]
@@ -127,15 +137,34 @@ fn clean_upgrade_touches_every_kind_of_change() {
     assert_eq!(status(&plan, "src/orders.rs"), Status::Unchanged);
     assert_eq!(status(&plan, "Cargo.toml"), Status::Updated);
     let cargo = put(&plan, "Cargo.toml").unwrap();
-    assert!(cargo.contains("axum = \"0.8.4\"") && cargo.contains("uuid = \"1\""), "{cargo}");
+    assert!(
+        cargo.contains("axum = \"0.8.4\"") && cargo.contains("uuid = \"1\""),
+        "{cargo}"
+    );
     let config = put(&plan, "config/default.toml").unwrap();
-    assert!(config.contains("hs256_secret = \"local-dev\"") && !config.contains("\nsecret"), "{config}");
+    assert!(
+        config.contains("hs256_secret = \"local-dev\"") && !config.contains("\nsecret"),
+        "{config}"
+    );
     assert!(plan.conflicts().is_empty());
     // The manifest moves to 2.0.0 with the new render's hashes, the new component and the ledger.
     assert_eq!(plan.manifest.version, Version::new(2, 0, 0));
-    assert!(plan.manifest.files.contains_key("new.txt") && !plan.manifest.files.contains_key("old.txt"));
-    assert_eq!(plan.manifest.components["audit"].state, ComponentState::Managed);
-    assert_eq!(plan.manifest.answers.iter().find(|(k, _)| k == "audit").unwrap().1, Answer::Bool(true));
+    assert!(
+        plan.manifest.files.contains_key("new.txt") && !plan.manifest.files.contains_key("old.txt")
+    );
+    assert_eq!(
+        plan.manifest.components["audit"].state,
+        ComponentState::Managed
+    );
+    assert_eq!(
+        plan.manifest
+            .answers
+            .iter()
+            .find(|(k, _)| k == "audit")
+            .unwrap()
+            .1,
+        Answer::Bool(true)
+    );
     assert_eq!(plan.manifest.migrations[0].id, "demo-2.0.0-rename-key");
     assert_eq!(plan.manifest.migrations[0].status, "applied");
 }
@@ -144,7 +173,11 @@ fn clean_upgrade_touches_every_kind_of_change() {
 fn team_edits_are_merged_or_conflict() {
     let (t, m, mut disk) = service();
     // Far from the template's change: merged.
-    set(&mut disk, "src/main.rs", "// ours\nfn main() {\n    println!(\"orders v1.0.0\");\n}\n");
+    set(
+        &mut disk,
+        "src/main.rs",
+        "// ours\nfn main() {\n    println!(\"orders v1.0.0\");\n}\n",
+    );
     let plan = plan::plan(&t, &m, &disk, &opts()).unwrap();
     assert_eq!(status(&plan, "src/main.rs"), Status::Merged);
     assert_eq!(
@@ -153,21 +186,35 @@ fn team_edits_are_merged_or_conflict() {
     );
 
     // The same line: a conflict with markers, or a .rej with --conflict reject.
-    set(&mut disk, "src/main.rs", "fn main() {\n    println!(\"ours\");\n}\n");
+    set(
+        &mut disk,
+        "src/main.rs",
+        "fn main() {\n    println!(\"ours\");\n}\n",
+    );
     let plan = plan::plan(&t, &m, &disk, &opts()).unwrap();
     assert_eq!(status(&plan, "src/main.rs"), Status::Conflict);
     let text = put(&plan, "src/main.rs").unwrap();
-    assert!(text.contains("<<<<<<< yours\n    println!(\"ours\");\n=======\n"), "{text}");
+    assert!(
+        text.contains("<<<<<<< yours\n    println!(\"ours\");\n=======\n"),
+        "{text}"
+    );
     assert!(text.contains(">>>>>>> template demo 2.0.0\n"), "{text}");
 
     let mut reject = opts();
     reject.conflict = ConflictStyle::Reject;
     let plan = plan::plan(&t, &m, &disk, &reject).unwrap();
     assert_eq!(status(&plan, "src/main.rs"), Status::Conflict);
-    assert_eq!(put(&plan, "src/main.rs"), None, "reject mode keeps the team's file as it is");
+    assert_eq!(
+        put(&plan, "src/main.rs"),
+        None,
+        "reject mode keeps the team's file as it is"
+    );
     let rej = put(&plan, "src/main.rs.rej").unwrap();
     assert!(rej.contains("-    println!(\"orders v1.0.0\");"), "{rej}");
-    assert!(rej.contains("+    println!(\"orders v2.0.0 audit=true\");"), "{rej}");
+    assert!(
+        rej.contains("+    println!(\"orders v2.0.0 audit=true\");"),
+        "{rej}"
+    );
 }
 
 #[test]
@@ -196,7 +243,10 @@ fn deleted_files_stay_deleted_and_edited_deletions_are_kept() {
     assert!(put(&plan, "new.txt").is_none());
     assert_eq!(status(&plan, "gone.txt"), Status::Kept);
     assert!(!removed(&plan, "gone.txt"));
-    assert!(!plan.manifest.files.contains_key("gone.txt"), "a kept file is the team's now");
+    assert!(
+        !plan.manifest.files.contains_key("gone.txt"),
+        "a kept file is the team's now"
+    );
 }
 
 #[test]
@@ -207,27 +257,52 @@ fn team_toml_edits_survive_and_same_key_conflicts() {
         "Cargo.toml",
         "[package]\nname = \"orders\"\nversion = \"0.4.0\"\nedition = \"2024\"\n\n[dependencies]\naxum = \"0.8.0\"\nserde = { version = \"1\", features = [\"derive\"] }\nchrono = \"0.4\" # ours\n",
     );
-    set(&mut disk, "config/default.toml", "[server]\nport = 9090\n\n[auth]\n# from vault\nsecret = \"team-secret\"\nissuer = \"local\"\n");
-    set(&mut disk, "config/staging.toml", "[auth]\nsecret = \"staging-secret\"\n");
+    set(
+        &mut disk,
+        "config/default.toml",
+        "[server]\nport = 9090\n\n[auth]\n# from vault\nsecret = \"team-secret\"\nissuer = \"local\"\n",
+    );
+    set(
+        &mut disk,
+        "config/staging.toml",
+        "[auth]\nsecret = \"staging-secret\"\n",
+    );
     let plan = plan::plan(&t, &m, &disk, &opts()).unwrap();
     let cargo = put(&plan, "Cargo.toml").unwrap();
-    assert!(cargo.contains("version = \"0.4.0\"") && cargo.contains("chrono = \"0.4\" # ours"), "{cargo}");
-    assert!(cargo.contains("axum = \"0.8.4\"") && cargo.contains("uuid = \"1\""), "{cargo}");
+    assert!(
+        cargo.contains("version = \"0.4.0\"") && cargo.contains("chrono = \"0.4\" # ours"),
+        "{cargo}"
+    );
+    assert!(
+        cargo.contains("axum = \"0.8.4\"") && cargo.contains("uuid = \"1\""),
+        "{cargo}"
+    );
     assert_eq!(status(&plan, "Cargo.toml"), Status::Merged);
     let config = put(&plan, "config/default.toml").unwrap();
     assert!(config.contains("port = 9090"), "{config}");
-    assert!(config.contains("# from vault\nhs256_secret = \"team-secret\""), "{config}");
+    assert!(
+        config.contains("# from vault\nhs256_secret = \"team-secret\""),
+        "{config}"
+    );
     assert!(config.contains("[audit]\nenabled = true"), "{config}");
     assert_eq!(status(&plan, "config/staging.toml"), Status::Updated);
-    assert_eq!(put(&plan, "config/staging.toml"), Some("[auth]\nhs256_secret = \"staging-secret\"\n"));
+    assert_eq!(
+        put(&plan, "config/staging.toml"),
+        Some("[auth]\nhs256_secret = \"staging-secret\"\n")
+    );
 
     // The team pinned axum to another version: the same key changed both ways.
-    let base_like = cargo.replace("axum = \"0.8.4\"", "axum = \"0.7.9\"").replace("uuid = \"1\"\n", "");
+    let base_like = cargo
+        .replace("axum = \"0.8.4\"", "axum = \"0.7.9\"")
+        .replace("uuid = \"1\"\n", "");
     set(&mut disk, "Cargo.toml", &base_like);
     let plan = plan::plan(&t, &m, &disk, &opts()).unwrap();
     assert_eq!(status(&plan, "Cargo.toml"), Status::Conflict);
     let text = put(&plan, "Cargo.toml").unwrap();
-    assert!(text.contains("template demo 2.0.0 sets it to \"0.8.4\"; yours is kept"), "{text}");
+    assert!(
+        text.contains("template demo 2.0.0 sets it to \"0.8.4\"; yours is kept"),
+        "{text}"
+    );
     assert!(text.contains("axum = \"0.7.9\""), "{text}");
 }
 
@@ -245,18 +320,40 @@ fn ejected_excluded_and_skipped_are_never_touched() {
     assert_eq!(status(&plan, "src/main.rs"), Status::Excluded);
     assert_eq!(status(&plan, "src/audit.rs"), Status::Excluded);
     for w in &plan.writes {
-        assert!(!["new.txt", "old.txt", "gone.txt", "src/main.rs", "src/audit.rs"].contains(&w.path()), "{w:?}");
+        assert!(
+            ![
+                "new.txt",
+                "old.txt",
+                "gone.txt",
+                "src/main.rs",
+                "src/audit.rs"
+            ]
+            .contains(&w.path()),
+            "{w:?}"
+        );
     }
     assert_eq!(plan.manifest.migrations[0].status, "skipped");
     assert_eq!(plan.manifest.migrations[0].id, "demo-2.0.0-rename-key");
 
     // With the rename skipped, a team's value under the old key is not carried over: the
     // template dropping that key is a conflict, and the team's own config files are left alone.
-    set(&mut disk, "config/default.toml", "[server]\nport = 8080\n\n[auth]\nsecret = \"team\"\nissuer = \"local\"\n");
-    set(&mut disk, "config/staging.toml", "[auth]\nsecret = \"staging\"\n");
+    set(
+        &mut disk,
+        "config/default.toml",
+        "[server]\nport = 8080\n\n[auth]\nsecret = \"team\"\nissuer = \"local\"\n",
+    );
+    set(
+        &mut disk,
+        "config/staging.toml",
+        "[auth]\nsecret = \"staging\"\n",
+    );
     let plan = plan::plan(&t, &m, &disk, &o).unwrap();
     assert_eq!(status(&plan, "config/default.toml"), Status::Conflict);
-    assert!(put(&plan, "config/default.toml").unwrap().contains("secret = \"team\""));
+    assert!(
+        put(&plan, "config/default.toml")
+            .unwrap()
+            .contains("secret = \"team\"")
+    );
     assert!(plan.entries.iter().all(|e| e.path != "config/staging.toml"));
     let mut applied = opts();
     applied.exclude = o.exclude.clone();
@@ -267,10 +364,19 @@ fn ejected_excluded_and_skipped_are_never_touched() {
     let mut bad = opts();
     bad.skip = vec!["nope".into()];
     let err = plan::plan(&t, &m, &disk, &bad).unwrap_err();
-    assert!(err.hints[0].contains("demo-2.0.0-rename-key"), "{:?}", err.hints);
+    assert!(
+        err.hints[0].contains("demo-2.0.0-rename-key"),
+        "{:?}",
+        err.hints
+    );
     let mut bad = opts();
     bad.exclude = vec!["[".into()];
-    assert!(plan::plan(&t, &m, &disk, &bad).unwrap_err().message.contains("not a valid glob"));
+    assert!(
+        plan::plan(&t, &m, &disk, &bad)
+            .unwrap_err()
+            .message
+            .contains("not a valid glob")
+    );
 }
 
 #[test]
@@ -278,7 +384,11 @@ fn base_mismatch_is_reported_not_merged() {
     let (t, mut m, disk) = service();
     m.files.get_mut("src/main.rs").unwrap().sha256 = "0".repeat(64);
     let err = plan::plan(&t, &m, &disk, &opts()).unwrap_err();
-    assert!(err.message.contains("merge base does not match"), "{}", err.message);
+    assert!(
+        err.message.contains("merge base does not match"),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("src/main.rs"), "{}", err.message);
 }
 
@@ -290,15 +400,25 @@ fn rerun_is_a_noop_and_downgrade_is_refused() {
     assert!(plan.is_noop() && plan.writes.is_empty());
     let mut o = opts();
     o.to = Some(Version::new(1, 0, 0));
-    assert!(plan::plan(&t, &m, &disk, &o).unwrap_err().message.contains("cannot downgrade"));
+    assert!(
+        plan::plan(&t, &m, &disk, &o)
+            .unwrap_err()
+            .message
+            .contains("cannot downgrade")
+    );
 }
 
 #[test]
 fn crlf_binary_and_symlinked_files() {
     let (t, m, mut disk) = service();
-    set(&mut disk, "src/main.rs", "// ours\r\nfn main() {\r\n    println!(\"orders v1.0.0\");\r\n}\r\n");
+    set(
+        &mut disk,
+        "src/main.rs",
+        "// ours\r\nfn main() {\r\n    println!(\"orders v1.0.0\");\r\n}\r\n",
+    );
     disk.0.insert("old.txt".into(), OnDisk::Other);
-    disk.0.insert("logo.png".into(), OnDisk::File(vec![0x89, 0x50, 0, 0xff]));
+    disk.0
+        .insert("logo.png".into(), OnDisk::File(vec![0x89, 0x50, 0, 0xff]));
     let plan = plan::plan(&t, &m, &disk, &opts()).unwrap();
     assert_eq!(
         put(&plan, "src/main.rs").unwrap(),

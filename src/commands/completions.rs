@@ -26,7 +26,9 @@ pub fn run(args: Args) -> Result<()> {
     clap_complete::generate(args.shell, &mut cmd, "cargo-platform", &mut script);
     let mut out = std::io::stdout().lock();
     match out.write_all(&script).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::new(format!("cannot write the script: {e}"))),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::new(format!("cannot write the script: {e}")))
+        }
         _ => Ok(()),
     }
 }

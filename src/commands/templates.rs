@@ -49,14 +49,23 @@ pub fn run(args: Args) -> Result<()> {
             } else {
                 format!(" [{}]", flags.join(", "))
             };
-            printer.line(format!("  {} ({}){flags} — {}", release.version, meta.date, meta.summary));
+            printer.line(format!(
+                "  {} ({}){flags} — {}",
+                release.version, meta.date, meta.summary
+            ));
             for entry in &meta.changelog {
                 printer.line(format!("    - {entry}"));
             }
             let components: Vec<String> = spec
                 .components
                 .iter()
-                .map(|(name, c)| if c.ejectable { name.clone() } else { format!("{name} (not ejectable)") })
+                .map(|(name, c)| {
+                    if c.ejectable {
+                        name.clone()
+                    } else {
+                        format!("{name} (not ejectable)")
+                    }
+                })
                 .collect();
             printer.line(format!("    components: {}", components.join(", ")));
             versions.push(json!({

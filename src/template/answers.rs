@@ -61,7 +61,8 @@ pub fn parse_set(raw: &str) -> Result<Given> {
     })?;
     let key = key.trim();
     if key.is_empty() {
-        return Err(Error::new(format!("`--set {raw}` has an empty key")).hint("write it as --set port=9000"));
+        return Err(Error::new(format!("`--set {raw}` has an empty key"))
+            .hint("write it as --set port=9000"));
     }
     Ok(Given {
         key: key.to_string(),
@@ -104,8 +105,10 @@ pub fn resolve(
     for g in given {
         if !questions.iter().any(|q| q.key == g.key) {
             let valid: Vec<&str> = questions.iter().map(|q| q.key.as_str()).collect();
-            return Err(Error::new(format!("unknown question `{}` (from {})", g.key, g.origin))
-                .hint(format!("valid keys: {}", valid.join(", "))));
+            return Err(
+                Error::new(format!("unknown question `{}` (from {})", g.key, g.origin))
+                    .hint(format!("valid keys: {}", valid.join(", "))),
+            );
         }
     }
     let mut answers = Answers::new();
@@ -117,7 +120,9 @@ pub fn resolve(
                 let default = q
                     .default
                     .as_ref()
-                    .map(|d| validate(q, d).map_err(|e| e.context(format!("default of `{}`", q.key))))
+                    .map(|d| {
+                        validate(q, d).map_err(|e| e.context(format!("default of `{}`", q.key)))
+                    })
                     .transpose()?;
                 match (prompter.as_deref_mut(), default) {
                     (Some(p), default) => p.ask(q, default.as_ref())?,
@@ -127,7 +132,12 @@ pub fn resolve(
                             "question `{}` has no default and was not answered",
                             q.key
                         ))
-                        .hint(format!("answer it with --set {}=<{}> ({})", q.key, q.kind.as_str(), q.help)));
+                        .hint(format!(
+                            "answer it with --set {}=<{}> ({})",
+                            q.key,
+                            q.kind.as_str(),
+                            q.help
+                        )));
                     }
                 }
             }
@@ -150,15 +160,22 @@ pub fn validate(q: &Question, value: &toml::Value) -> Result<Answer> {
             "true" | "yes" | "y" | "on" => Answer::Bool(true),
             "false" | "no" | "n" | "off" => Answer::Bool(false),
             _ => {
-                return Err(Error::new(format!("`{}` must be true or false, got {shown}", q.key))
-                    .hint("valid values: true, false"));
+                return Err(
+                    Error::new(format!("`{}` must be true or false, got {shown}", q.key))
+                        .hint("valid values: true, false"),
+                );
             }
         },
         (QuestionKind::Int, toml::Value::Integer(i)) => Answer::Int(*i),
-        (QuestionKind::Int, toml::Value::String(s)) => Answer::Int(s.trim().parse().map_err(|_| {
-            Error::new(format!("`{}` must be a whole number, got {shown}", q.key)).hint(range_hint(q))
-        })?),
-        (QuestionKind::String | QuestionKind::Choice, toml::Value::String(s)) => Answer::String(s.clone()),
+        (QuestionKind::Int, toml::Value::String(s)) => {
+            Answer::Int(s.trim().parse().map_err(|_| {
+                Error::new(format!("`{}` must be a whole number, got {shown}", q.key))
+                    .hint(range_hint(q))
+            })?)
+        }
+        (QuestionKind::String | QuestionKind::Choice, toml::Value::String(s)) => {
+            Answer::String(s.clone())
+        }
         _ => {
             return Err(Error::new(format!(
                 "`{}` must be a {}, got {shown}",
@@ -168,20 +185,27 @@ pub fn validate(q: &Question, value: &toml::Value) -> Result<Answer> {
         }
     };
     match (&answer, q.kind) {
-        (Answer::Int(i), _) if q.min.is_some_and(|min| *i < min) || q.max.is_some_and(|max| *i > max) => {
-            return Err(Error::new(format!("`{}` = {i} is out of range", q.key)).hint(range_hint(q)));
+        (Answer::Int(i), _)
+            if q.min.is_some_and(|min| *i < min) || q.max.is_some_and(|max| *i > max) =>
+        {
+            return Err(
+                Error::new(format!("`{}` = {i} is out of range", q.key)).hint(range_hint(q))
+            );
         }
         (Answer::String(s), QuestionKind::Choice) => {
             let choices = q.choices.as_deref().unwrap_or_default();
             if !choices.iter().any(|c| c == s) {
-                return Err(Error::new(format!("`{}` = `{s}` is not one of its choices", q.key))
-                    .hint(format!("valid values: {}", choices.join(", "))));
+                return Err(
+                    Error::new(format!("`{}` = `{s}` is not one of its choices", q.key))
+                        .hint(format!("valid values: {}", choices.join(", "))),
+                );
             }
         }
         (Answer::String(s), QuestionKind::String) => {
             if let Some(pattern) = &q.pattern {
-                let re = Regex::new(pattern)
-                    .map_err(|e| Error::new(format!("question `{}` has an invalid pattern: {e}", q.key)))?;
+                let re = Regex::new(pattern).map_err(|e| {
+                    Error::new(format!("question `{}` has an invalid pattern: {e}", q.key))
+                })?;
                 if !re.is_match(s) {
                     return Err(Error::new(format!(
                         "`{}` = `{s}` does not match the pattern {pattern}",
@@ -213,11 +237,16 @@ impl Prompter for InquirePrompter {
     fn ask(&mut self, q: &Question, default: Option<&Answer>) -> Result<Answer> {
         let label = format!("{} ({})", q.help, q.key);
         let cancelled = |e: inquire::InquireError| match e {
-            inquire::InquireError::OperationCanceled | inquire::InquireError::OperationInterrupted => {
+            inquire::InquireError::OperationCanceled
+            | inquire::InquireError::OperationInterrupted => {
                 Error::new("cancelled at the prompt; nothing was written")
             }
-            other => Error::new(format!("could not prompt for `{}`: {other}", q.key))
-                .hint(format!("answer it with --set {}=…, or pass --yes to take the defaults", q.key)),
+            other => {
+                Error::new(format!("could not prompt for `{}`: {other}", q.key)).hint(format!(
+                    "answer it with --set {}=…, or pass --yes to take the defaults",
+                    q.key
+                ))
+            }
         };
         loop {
             let raw: toml::Value = match q.kind {
@@ -282,8 +311,16 @@ mod tests {
         vec![
             q("owner", QuestionKind::String, None),
             q("port", QuestionKind::Int, Some(toml::Value::Integer(8080))),
-            q("store", QuestionKind::Choice, Some(toml::Value::String("memory".into()))),
-            q("audit", QuestionKind::Bool, Some(toml::Value::Boolean(false))),
+            q(
+                "store",
+                QuestionKind::Choice,
+                Some(toml::Value::String("memory".into())),
+            ),
+            q(
+                "audit",
+                QuestionKind::Bool,
+                Some(toml::Value::Boolean(false)),
+            ),
         ]
     }
 
@@ -316,7 +353,11 @@ mod tests {
     #[test]
     fn missing_required_answer_names_the_set_key() {
         let err = resolve(&questions(), &[], None).unwrap_err();
-        assert!(err.message.contains("`owner` has no default"), "{}", err.message);
+        assert!(
+            err.message.contains("`owner` has no default"),
+            "{}",
+            err.message
+        );
         assert!(err.hints[0].contains("--set owner="), "{:?}", err.hints);
     }
 
@@ -324,7 +365,10 @@ mod tests {
     fn unknown_key_lists_valid_keys() {
         let err = resolve(&questions(), &[parse_set("colour=red").unwrap()], None).unwrap_err();
         assert!(err.message.contains("unknown question `colour`"));
-        assert_eq!(err.hints, vec!["valid keys: owner, port, store, audit".to_string()]);
+        assert_eq!(
+            err.hints,
+            vec!["valid keys: owner, port, store, audit".to_string()]
+        );
     }
 
     #[test]
@@ -355,17 +399,26 @@ mod tests {
     fn answers_file_accepts_flat_or_answers_table() {
         let flat = parse_answers_file("owner = \"x\"\nport = 1", "a.toml").unwrap();
         assert_eq!(flat.len(), 2);
-        let nested = parse_answers_file("[platform]\nname='x'\n[answers]\nowner = \"x\"", "p.toml").unwrap();
+        let nested =
+            parse_answers_file("[platform]\nname='x'\n[answers]\nowner = \"x\"", "p.toml").unwrap();
         assert_eq!(nested.len(), 1);
         assert_eq!(nested[0].key, "owner");
-        assert!(parse_answers_file("owner = ", "bad.toml").unwrap_err().message.contains("bad.toml"));
+        assert!(
+            parse_answers_file("owner = ", "bad.toml")
+                .unwrap_err()
+                .message
+                .contains("bad.toml")
+        );
     }
 
     #[test]
     fn set_without_equals_is_rejected() {
         assert!(parse_set("owner").is_err());
         assert!(parse_set("=x").is_err());
-        assert_eq!(parse_set("k=a=b").unwrap().value, toml::Value::String("a=b".into()));
+        assert_eq!(
+            parse_set("k=a=b").unwrap().value,
+            toml::Value::String("a=b".into())
+        );
     }
 
     struct Scripted(Vec<&'static str>);
@@ -382,7 +435,12 @@ mod tests {
     #[test]
     fn prompter_is_asked_only_for_unanswered_questions() {
         let mut p = Scripted(vec!["platform", "", "redis"]);
-        let answers = resolve(&questions(), &[parse_set("audit=true").unwrap()], Some(&mut p)).unwrap();
+        let answers = resolve(
+            &questions(),
+            &[parse_set("audit=true").unwrap()],
+            Some(&mut p),
+        )
+        .unwrap();
         assert_eq!(answers[0].1, Answer::String("platform".into()));
         assert_eq!(answers[1].1, Answer::Int(8080));
         assert_eq!(answers[2].1, Answer::String("redis".into()));

@@ -114,26 +114,33 @@ impl Catalogue {
 
 impl Template {
     pub fn newest(&self) -> &Release {
-        self.releases.last().expect("a template has at least one release")
+        self.releases
+            .last()
+            .expect("a template has at least one release")
     }
 
     pub fn versions(&self) -> Vec<String> {
-        self.releases.iter().map(|r| r.version.to_string()).collect()
+        self.releases
+            .iter()
+            .map(|r| r.version.to_string())
+            .collect()
     }
 
     /// The release with exactly this version, or an error listing the released ones.
     pub fn release(&self, version: &str) -> Result<&Release> {
         let parsed = Version::parse(version).map_err(|e| {
-            Error::new(format!("`{version}` is not a version (X.Y.Z): {e}"))
-                .hint(format!("released versions of `{}`: {}", self.name, self.versions().join(", ")))
+            Error::new(format!("`{version}` is not a version (X.Y.Z): {e}")).hint(format!(
+                "released versions of `{}`: {}",
+                self.name,
+                self.versions().join(", ")
+            ))
         })?;
         self.releases
             .iter()
             .find(|r| r.version == parsed)
             .ok_or_else(|| {
-                Error::new(format!("template `{}` has no release {version}", self.name)).hint(
-                    format!("released versions: {}", self.versions().join(", ")),
-                )
+                Error::new(format!("template `{}` has no release {version}", self.name))
+                    .hint(format!("released versions: {}", self.versions().join(", ")))
             })
     }
 
@@ -143,7 +150,9 @@ impl Template {
             .releases
             .iter()
             .position(|r| &r.version == version)
-            .ok_or_else(|| Error::new(format!("template `{}` has no release {version}", self.name)))?;
+            .ok_or_else(|| {
+                Error::new(format!("template `{}` has no release {version}", self.name))
+            })?;
         let mut questions: Vec<Question> = Vec::new();
         let mut components = BTreeMap::new();
         let mut files: BTreeMap<String, Source> = BTreeMap::new();
@@ -164,13 +173,17 @@ impl Template {
             components.extend(meta.components.iter().map(|(k, v)| (k.clone(), v.clone())));
             for path in &meta.deleted {
                 if files.remove(path).is_none() {
-                    return Err(at(format!("deletes `{path}`, which the previous release does not have")));
+                    return Err(at(format!(
+                        "deletes `{path}`, which the previous release does not have"
+                    )));
                 }
             }
             for (from, to) in &meta.renamed {
-                let source = files
-                    .remove(from)
-                    .ok_or_else(|| at(format!("renames `{from}`, which the previous release does not have")))?;
+                let source = files.remove(from).ok_or_else(|| {
+                    at(format!(
+                        "renames `{from}`, which the previous release does not have"
+                    ))
+                })?;
                 files.insert(to.clone(), source);
             }
             if let Some(dir) = release.files {
@@ -181,7 +194,9 @@ impl Template {
                         .get(&rel)
                         .cloned()
                         .or_else(|| files.get(&rel).map(|s| s.meta.clone()))
-                        .ok_or_else(|| at(format!("file `{rel}` has no [files.\"{rel}\"] entry")))?;
+                        .ok_or_else(|| {
+                            at(format!("file `{rel}` has no [files.\"{rel}\"] entry"))
+                        })?;
                     files.insert(
                         rel.clone(),
                         Source {
@@ -195,7 +210,11 @@ impl Template {
             for (path, file_meta) in &meta.files {
                 match files.get_mut(path) {
                     Some(source) => source.meta = file_meta.clone(),
-                    None => return Err(at(format!("[files.\"{path}\"] names a file that is not in the release"))),
+                    None => {
+                        return Err(at(format!(
+                            "[files.\"{path}\"] names a file that is not in the release"
+                        )));
+                    }
                 }
             }
         }
@@ -221,10 +240,18 @@ fn load_template(dir: &'static Dir<'static>) -> Result<Template> {
     let dir_name = dir.path().to_string_lossy().into_owned();
     let meta_file = dir
         .get_file(dir.path().join("template.toml"))
-        .ok_or_else(|| Error::new(format!("embedded template `{dir_name}` has no template.toml")))?;
-    let meta: TemplateMeta = parse_toml(meta_file.contents(), &format!("{dir_name}/template.toml"))?;
+        .ok_or_else(|| {
+            Error::new(format!(
+                "embedded template `{dir_name}` has no template.toml"
+            ))
+        })?;
+    let meta: TemplateMeta =
+        parse_toml(meta_file.contents(), &format!("{dir_name}/template.toml"))?;
     if meta.name != dir_name {
-        bail!("embedded template `{dir_name}`: template.toml names it `{}`", meta.name);
+        bail!(
+            "embedded template `{dir_name}`: template.toml names it `{}`",
+            meta.name
+        );
     }
     let mut releases = Vec::new();
     for release_dir in dir.dirs() {
@@ -237,7 +264,10 @@ fn load_template(dir: &'static Dir<'static>) -> Result<Template> {
         let version = Version::parse(&version_str)
             .map_err(|e| Error::new(format!("`{dir_name}/{version_str}` is not a version: {e}")))?;
         if meta.version != version_str {
-            bail!("{where_}: version `{}` does not match its directory", meta.version);
+            bail!(
+                "{where_}: version `{}` does not match its directory",
+                meta.version
+            );
         }
         releases.push(Release {
             version,
@@ -265,14 +295,19 @@ fn load_from_disk(root: &std::path::Path) -> Result<&'static Dir<'static>> {
         children.sort_by_key(|e| e.file_name());
         for child in children {
             let child_rel = rel.join(child.file_name());
-            let leaked_path: &'static str = Box::leak(child_rel.to_string_lossy().into_owned().into_boxed_str());
+            let leaked_path: &'static str =
+                Box::leak(child_rel.to_string_lossy().into_owned().into_boxed_str());
             let kind = child.file_type()?;
             if kind.is_dir() {
                 let sub = walk(&child.path(), &child_rel)?;
                 entries.push(include_dir::DirEntry::Dir(sub));
             } else if kind.is_file() {
-                let bytes: &'static [u8] = Box::leak(fs_err::read(child.path())?.into_boxed_slice());
-                entries.push(include_dir::DirEntry::File(include_dir::File::new(leaked_path, bytes)));
+                let bytes: &'static [u8] =
+                    Box::leak(fs_err::read(child.path())?.into_boxed_slice());
+                entries.push(include_dir::DirEntry::File(include_dir::File::new(
+                    leaked_path,
+                    bytes,
+                )));
             }
         }
         let path: &'static str = Box::leak(rel.to_string_lossy().into_owned().into_boxed_str());
@@ -285,7 +320,8 @@ fn load_from_disk(root: &std::path::Path) -> Result<&'static Dir<'static>> {
 }
 
 fn parse_toml<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
-    let text = std::str::from_utf8(bytes).map_err(|_| Error::new(format!("{what} is not UTF-8")))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| Error::new(format!("{what} is not UTF-8")))?;
     toml::from_str(text).map_err(|e| Error::new(format!("{what}: {e}")))
 }
 
@@ -335,7 +371,9 @@ mod tests {
         assert_eq!(t.versions(), vec!["1.0.0", "2.0.0"]);
         let files = render(&t, "1.0.0", vec![store("memory")]);
         let paths: Vec<&str> = files.keys().map(String::as_str).collect();
-        assert_eq!(paths, vec![
+        assert_eq!(
+            paths,
+            vec![
                 "Cargo.toml",
                 "README.md",
                 "config/default.toml",
@@ -344,9 +382,16 @@ mod tests {
                 "rules.yml",
                 "src/main.rs",
                 "src/my_svc.rs"
-            ]);
-        assert_eq!(files["src/main.rs"].contents, b"fn main() {\n    println!(\"my-svc v1.0.0\");\n}\n");
-        assert_eq!(files["rules.yml"].contents, b"expr: {{ $labels.x }} for my-svc\n");
+            ]
+        );
+        assert_eq!(
+            files["src/main.rs"].contents,
+            b"fn main() {\n    println!(\"my-svc v1.0.0\");\n}\n"
+        );
+        assert_eq!(
+            files["rules.yml"].contents,
+            b"expr: {{ $labels.x }} for my-svc\n"
+        );
         assert_eq!(files["README.md"].mode, release::Mode::Seeded);
         let pg = render(&t, "1.0.0", vec![store("postgres")]);
         assert_eq!(pg["src/pg.rs"].contents, b"// postgres store\n");
@@ -356,15 +401,34 @@ mod tests {
     fn overlays_deletes_renames_and_metadata() {
         let t = demo();
         let spec = t.spec(&Version::new(2, 0, 0)).unwrap();
-        assert_eq!(spec.questions.iter().map(|q| q.key.as_str()).collect::<Vec<_>>(), vec!["store", "audit"]);
+        assert_eq!(
+            spec.questions
+                .iter()
+                .map(|q| q.key.as_str())
+                .collect::<Vec<_>>(),
+            vec!["store", "audit"]
+        );
         assert!(spec.components.contains_key("audit"));
-        let files = render(&t, "2.0.0", vec![store("memory"), ("audit".into(), Answer::Bool(true))]);
+        let files = render(
+            &t,
+            "2.0.0",
+            vec![store("memory"), ("audit".into(), Answer::Bool(true))],
+        );
         assert!(!files.contains_key("gone.txt"));
         assert!(!files.contains_key("old.txt"));
-        assert_eq!(files["new.txt"].contents, b"old\n", "a renamed file keeps its content");
+        assert_eq!(
+            files["new.txt"].contents, b"old\n",
+            "a renamed file keeps its content"
+        );
         assert_eq!(files["src/audit.rs"].component, "audit");
-        assert_eq!(files["README.md"].component, "extra", "metadata-only change applies");
-        assert_eq!(files["src/main.rs"].contents, b"fn main() {\n    println!(\"my-svc v2.0.0 audit=true\");\n}\n");
+        assert_eq!(
+            files["README.md"].component, "extra",
+            "metadata-only change applies"
+        );
+        assert_eq!(
+            files["src/main.rs"].contents,
+            b"fn main() {\n    println!(\"my-svc v2.0.0 audit=true\");\n}\n"
+        );
         assert_eq!(t.releases[1].meta.migrations[0].id, "demo-2.0.0-rename-key");
     }
 
@@ -375,6 +439,11 @@ mod tests {
         let b = render(&t, "1.0.0", vec![store("memory")]);
         assert_eq!(a, b);
         assert!(t.release("3.0.0").unwrap_err().hints[0].contains("1.0.0, 2.0.0"));
-        assert!(t.release("one").unwrap_err().message.contains("not a version"));
+        assert!(
+            t.release("one")
+                .unwrap_err()
+                .message
+                .contains("not a version")
+        );
     }
 }

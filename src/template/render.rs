@@ -53,7 +53,10 @@ pub fn context(spec: &Spec<'_>, name: &str, answers: &Answers) -> BTreeMap<Strin
         .collect();
     ctx.insert("name".into(), Value::from(name));
     ctx.insert("crate_name".into(), Value::from(name.replace('-', "_")));
-    ctx.insert("template_version".into(), Value::from(spec.version.to_string()));
+    ctx.insert(
+        "template_version".into(),
+        Value::from(spec.version.to_string()),
+    );
     ctx
 }
 
@@ -65,13 +68,18 @@ fn environment(syntax: Syntax) -> Result<Environment<'static>> {
     env.set_formatter(|out, state, value| {
         if value.kind() == ValueKind::Bool {
             out.write_str(if value.is_true() { "true" } else { "false" })
-                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+                .map_err(|e| {
+                    minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string())
+                })
         } else {
             minijinja::escape_formatter(out, state, value)
         }
     });
     let mut config = SyntaxConfig::builder();
-    config.trim_blocks(true).lstrip_blocks(true).keep_trailing_newline(true);
+    config
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true);
     if syntax == Syntax::Alt {
         config
             .block_delimiters("[%", "%]")
@@ -90,7 +98,12 @@ pub fn render(spec: &Spec<'_>, name: &str, answers: &Answers) -> Result<FileSet>
     let ctx = context(spec, name, answers);
     let default_env = environment(Syntax::Default)?;
     let mut alt_env: Option<Environment<'static>> = None;
-    let where_ = |path: &str| format!("template `{}` {} file `{path}`", spec.template.name, spec.version);
+    let where_ = |path: &str| {
+        format!(
+            "template `{}` {} file `{path}`",
+            spec.template.name, spec.version
+        )
+    };
     let mut out = FileSet::new();
     for (path, source) in &spec.files {
         let meta = &source.meta;
@@ -124,8 +137,9 @@ pub fn render(spec: &Spec<'_>, name: &str, answers: &Answers) -> Result<FileSet>
         let contents = if meta.raw {
             source.contents.to_vec()
         } else {
-            let text = std::str::from_utf8(source.contents)
-                .map_err(|_| Error::new(format!("{}: not UTF-8; mark it `raw = true`", where_(path))))?;
+            let text = std::str::from_utf8(source.contents).map_err(|_| {
+                Error::new(format!("{}: not UTF-8; mark it `raw = true`", where_(path)))
+            })?;
             render_text(env, path, text, &ctx)
                 .map_err(|e| e.context(where_(path)))?
                 .into_bytes()
@@ -136,13 +150,21 @@ pub fn render(spec: &Spec<'_>, name: &str, answers: &Answers) -> Result<FileSet>
             mode: meta.mode,
         };
         if out.insert(rendered_path.clone(), file).is_some() {
-            bail!("{}: renders to `{rendered_path}`, which another file also renders to", where_(path));
+            bail!(
+                "{}: renders to `{rendered_path}`, which another file also renders to",
+                where_(path)
+            );
         }
     }
     Ok(out)
 }
 
-fn render_text(env: &Environment<'static>, name: &str, text: &str, ctx: &BTreeMap<String, Value>) -> Result<String> {
+fn render_text(
+    env: &Environment<'static>,
+    name: &str,
+    text: &str,
+    ctx: &BTreeMap<String, Value>,
+) -> Result<String> {
     env.render_named_str(name, text, ctx)
         .map_err(|e| Error::new(describe(&e)))
 }
@@ -172,7 +194,9 @@ fn check_rendered_path(path: &str) -> Result<()> {
     let bad = path.is_empty()
         || path.starts_with('/')
         || path.contains('\\')
-        || path.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
+        || path
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == "..");
     if bad {
         bail!("renders to the unsafe path `{path}`");
     }
@@ -204,7 +228,10 @@ mod tests {
         let env = environment(Syntax::Default).unwrap();
         let mut ctx = BTreeMap::new();
         ctx.insert("name".to_string(), Value::from("orders"));
-        assert_eq!(render_text(&env, "t", "{{ name }}\n", &ctx).unwrap(), "orders\n");
+        assert_eq!(
+            render_text(&env, "t", "{{ name }}\n", &ctx).unwrap(),
+            "orders\n"
+        );
         let err = render_text(&env, "t", "{{ nme }}", &ctx).unwrap_err();
         assert!(err.message.contains("undefined"), "{}", err.message);
         let blocks = "a\n{% if name == \"orders\" %}\nb\n{% endif %}\nc\n";
@@ -217,7 +244,10 @@ mod tests {
         let mut ctx = BTreeMap::new();
         ctx.insert("name".to_string(), Value::from("orders"));
         let text = "{{ $labels.route }} [[ name ]]";
-        assert_eq!(render_text(&env, "t", text, &ctx).unwrap(), "{{ $labels.route }} orders");
+        assert_eq!(
+            render_text(&env, "t", text, &ctx).unwrap(),
+            "{{ $labels.route }} orders"
+        );
     }
 
     #[test]
@@ -225,7 +255,10 @@ mod tests {
         let env = environment(Syntax::Default).unwrap();
         let mut ctx = BTreeMap::new();
         ctx.insert("on".to_string(), Value::from(true));
-        assert_eq!(render_text(&env, "t", "{{ on }} {{ not on }}", &ctx).unwrap(), "true false");
+        assert_eq!(
+            render_text(&env, "t", "{{ on }} {{ not on }}", &ctx).unwrap(),
+            "true false"
+        );
     }
 
     #[test]
@@ -233,6 +266,9 @@ mod tests {
         let env = environment(Syntax::Default).unwrap();
         let mut ctx = BTreeMap::new();
         ctx.insert("name".to_string(), Value::from("a<b>\"c\""));
-        assert_eq!(render_text(&env, "x.json", "{{ name }}", &ctx).unwrap(), "a<b>\"c\"");
+        assert_eq!(
+            render_text(&env, "x.json", "{{ name }}", &ctx).unwrap(),
+            "a<b>\"c\""
+        );
     }
 }

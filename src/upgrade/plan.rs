@@ -139,7 +139,10 @@ pub struct Plan {
 
 impl Plan {
     pub fn conflicts(&self) -> Vec<&Entry> {
-        self.entries.iter().filter(|e| e.status == Status::Conflict).collect()
+        self.entries
+            .iter()
+            .filter(|e| e.status == Status::Conflict)
+            .collect()
     }
 
     pub fn is_noop(&self) -> bool {
@@ -148,7 +151,12 @@ impl Plan {
 }
 
 /// Plans the upgrade of `manifest`'s service (of `template`) as `opts` ask.
-pub fn plan(template: &Template, manifest: &Manifest, disk: &dyn Disk, opts: &Options) -> Result<Plan> {
+pub fn plan(
+    template: &Template,
+    manifest: &Manifest,
+    disk: &dyn Disk,
+    opts: &Options,
+) -> Result<Plan> {
     let from = manifest.version.clone();
     let to = match &opts.to {
         Some(v) => template.release(&v.to_string())?.version.clone(),
@@ -255,7 +263,10 @@ pub fn plan(template: &Template, manifest: &Manifest, disk: &dyn Disk, opts: &Op
 
     let mut reached: BTreeSet<&str> = BTreeSet::new();
     for (p, base) in &old {
-        let q = renames.get(p.as_str()).map(String::as_str).unwrap_or(p.as_str());
+        let q = renames
+            .get(p.as_str())
+            .map(String::as_str)
+            .unwrap_or(p.as_str());
         match new.get(q) {
             Some(theirs) => {
                 reached.insert(q);
@@ -271,8 +282,19 @@ pub fn plan(template: &Template, manifest: &Manifest, disk: &dyn Disk, opts: &Op
     }
     planner.team_toml_edits(&old, &new)?;
 
-    let manifest_after = updated_manifest(manifest, &new, &new_answers, &ejected, opts, &to, &migrations, &planner);
-    let Planner { entries, writes, .. } = planner;
+    let manifest_after = updated_manifest(
+        manifest,
+        &new,
+        &new_answers,
+        &ejected,
+        opts,
+        &to,
+        &migrations,
+        &planner,
+    );
+    let Planner {
+        entries, writes, ..
+    } = planner;
     Ok(Plan {
         from,
         to,
@@ -287,16 +309,27 @@ pub fn plan(template: &Template, manifest: &Manifest, disk: &dyn Disk, opts: &Op
 fn globs(patterns: &[String]) -> Result<GlobSet> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
-        let glob = Glob::new(p)
-            .map_err(|e| Error::new(format!("--exclude {p}: not a valid glob: {e}")).hint("e.g. --exclude 'src/platform/**'"))?;
+        let glob = Glob::new(p).map_err(|e| {
+            Error::new(format!("--exclude {p}: not a valid glob: {e}"))
+                .hint("e.g. --exclude 'src/platform/**'")
+        })?;
         b.add(glob);
     }
     b.build().map_err(|e| Error::new(format!("--exclude: {e}")))
 }
 
-fn migration_steps(template: &Template, manifest: &Manifest, hops: &[Version], skip: &[String]) -> Result<Vec<MigrationStep>> {
+fn migration_steps(
+    template: &Template,
+    manifest: &Manifest,
+    hops: &[Version],
+    skip: &[String],
+) -> Result<Vec<MigrationStep>> {
     let mut steps = Vec::new();
-    for release in template.releases.iter().filter(|r| hops.contains(&r.version)) {
+    for release in template
+        .releases
+        .iter()
+        .filter(|r| hops.contains(&r.version))
+    {
         for m in &release.meta.migrations {
             let recorded = manifest.migrations.iter().find(|r| r.id == m.id);
             let action = match recorded {
@@ -317,11 +350,15 @@ fn migration_steps(template: &Template, manifest: &Manifest, hops: &[Version], s
     for id in skip {
         if !steps.iter().any(|s| &s.id == id) {
             let pending: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
-            return Err(Error::new(format!("--skip {id}: no such migration in this upgrade")).hint(if pending.is_empty() {
-                "this upgrade has no migrations".to_string()
-            } else {
-                format!("migrations in this upgrade: {}", pending.join(", "))
-            }));
+            return Err(
+                Error::new(format!("--skip {id}: no such migration in this upgrade")).hint(
+                    if pending.is_empty() {
+                        "this upgrade has no migrations".to_string()
+                    } else {
+                        format!("migrations in this upgrade: {}", pending.join(", "))
+                    },
+                ),
+            );
         }
     }
     Ok(steps)
@@ -330,7 +367,11 @@ fn migration_steps(template: &Template, manifest: &Manifest, hops: &[Version], s
 /// Old path → new path, composing every hop's renames in order.
 fn composed_renames(template: &Template, hops: &[Version]) -> BTreeMap<String, String> {
     let mut map: BTreeMap<String, String> = BTreeMap::new();
-    for release in template.releases.iter().filter(|r| hops.contains(&r.version)) {
+    for release in template
+        .releases
+        .iter()
+        .filter(|r| hops.contains(&r.version))
+    {
         for (from, to) in &release.meta.renamed {
             let mut hit = false;
             for target in map.values_mut() {
@@ -351,13 +392,21 @@ fn composed_renames(template: &Template, hops: &[Version]) -> BTreeMap<String, S
 fn verify_base(manifest: &Manifest, old: &FileSet, planner: &Planner<'_>) -> Result<()> {
     let mut mismatched = Vec::new();
     for (path, record) in &manifest.files {
-        if record.mode == Mode::Seeded || planner.ejected.contains(&record.component) || planner.excluded(path) {
+        if record.mode == Mode::Seeded
+            || planner.ejected.contains(&record.component)
+            || planner.excluded(path)
+        {
             continue;
         }
         match old.get(path) {
             Some(f) if f.sha256() == record.sha256 => {}
-            Some(_) => mismatched.push(format!("{path}: the render differs from the recorded hash")),
-            None => mismatched.push(format!("{path}: recorded, but {} does not render it", manifest.version)),
+            Some(_) => {
+                mismatched.push(format!("{path}: the render differs from the recorded hash"))
+            }
+            None => mismatched.push(format!(
+                "{path}: recorded, but {} does not render it",
+                manifest.version
+            )),
         }
     }
     if mismatched.is_empty() {
@@ -410,7 +459,12 @@ impl Planner<'_> {
     /// Off the golden path or excluded: record it and touch nothing.
     fn untouchable(&mut self, p: &str, q: &str, component: &str) -> bool {
         if self.ejected.contains(component) {
-            self.entry(q, Status::Ejected, (p != q).then_some(p), Some(format!("component `{component}` is ejected")));
+            self.entry(
+                q,
+                Status::Ejected,
+                (p != q).then_some(p),
+                Some(format!("component `{component}` is ejected")),
+            );
             true
         } else if self.excluded(p) || self.excluded(q) {
             self.entry(q, Status::Excluded, (p != q).then_some(p), None);
@@ -421,30 +475,60 @@ impl Planner<'_> {
     }
 
     /// A file in both versions (at `p` before, `q` after).
-    fn both(&mut self, p: &str, q: &str, base: &render::RenderedFile, theirs: &render::RenderedFile) -> Result<()> {
-        if self.untouchable(p, q, &theirs.component) || (base.component != theirs.component && self.untouchable(p, q, &base.component)) {
+    fn both(
+        &mut self,
+        p: &str,
+        q: &str,
+        base: &render::RenderedFile,
+        theirs: &render::RenderedFile,
+    ) -> Result<()> {
+        if self.untouchable(p, q, &theirs.component)
+            || (base.component != theirs.component && self.untouchable(p, q, &base.component))
+        {
             return Ok(());
         }
         let renamed = p != q;
         let from = renamed.then_some(p);
         if theirs.mode == Mode::Seeded {
-            self.entry(p, Status::Unchanged, None, Some("seeded: yours, never touched by upgrades".into()));
+            self.entry(
+                p,
+                Status::Unchanged,
+                None,
+                Some("seeded: yours, never touched by upgrades".into()),
+            );
             return Ok(());
         }
         let ours = match self.disk.read(p)? {
             OnDisk::Missing => {
-                self.entry(q, Status::Kept, from, Some("deleted by you: stays deleted".into()));
+                self.entry(
+                    q,
+                    Status::Kept,
+                    from,
+                    Some("deleted by you: stays deleted".into()),
+                );
                 return Ok(());
             }
             OnDisk::Other => {
-                self.entry(q, Status::Kept, from, Some("not a regular file on disk: left alone".into()));
+                self.entry(
+                    q,
+                    Status::Kept,
+                    from,
+                    Some("not a regular file on disk: left alone".into()),
+                );
                 return Ok(());
             }
             OnDisk::File(bytes) => bytes,
         };
         if renamed && self.disk.read(q)? != OnDisk::Missing {
             self.not_ours.insert(q.to_string());
-            self.entry(q, Status::Conflict, from, Some(format!("the template moves {p} here, but {q} already exists: both left as they are")));
+            self.entry(
+                q,
+                Status::Conflict,
+                from,
+                Some(format!(
+                    "the template moves {p} here, but {q} already exists: both left as they are"
+                )),
+            );
             return Ok(());
         }
         let (result, conflict_detail) = if theirs.mode == Mode::Structured {
@@ -453,7 +537,9 @@ impl Planner<'_> {
             self.merge_text(q, &base.contents, &ours, &theirs.contents)
         };
         if renamed {
-            self.writes.push(Write::Remove { path: p.to_string() });
+            self.writes.push(Write::Remove {
+                path: p.to_string(),
+            });
             self.put(q, result.clone());
         } else if result != ours {
             self.put(q, result.clone());
@@ -466,33 +552,66 @@ impl Planner<'_> {
             (None, false) => Status::Merged,
         };
         let detail = conflict_detail.or_else(|| {
-            renamed.then(|| if ours == base.contents { "moved by the template".to_string() } else { "moved by the template, with your edits".to_string() })
+            renamed.then(|| {
+                if ours == base.contents {
+                    "moved by the template".to_string()
+                } else {
+                    "moved by the template, with your edits".to_string()
+                }
+            })
         });
         self.entry(q, status, from, detail);
         Ok(())
     }
 
-    fn merge_text(&mut self, q: &str, base: &[u8], ours: &[u8], theirs: &[u8]) -> (Vec<u8>, Option<String>) {
+    fn merge_text(
+        &mut self,
+        q: &str,
+        base: &[u8],
+        ours: &[u8],
+        theirs: &[u8],
+    ) -> (Vec<u8>, Option<String>) {
         match text::merge3(base, ours, theirs, &self.labels) {
             Merged::Clean(c) => (c, None),
-            Merged::Conflict { with_markers, ours_resolved } => match self.conflict {
-                ConflictStyle::Markers => (with_markers, Some("conflict markers in the file".into())),
+            Merged::Conflict {
+                with_markers,
+                ours_resolved,
+            } => match self.conflict {
+                ConflictStyle::Markers => {
+                    (with_markers, Some("conflict markers in the file".into()))
+                }
                 ConflictStyle::Reject => {
                     let base = String::from_utf8_lossy(base);
                     let theirs = String::from_utf8_lossy(theirs);
                     let patch = diffy::create_patch(&base, &theirs).to_string();
                     self.put(&format!("{q}.rej"), patch.into_bytes());
-                    (ours_resolved, Some(format!("your side kept; the template's change is in {q}.rej")))
+                    (
+                        ours_resolved,
+                        Some(format!(
+                            "your side kept; the template's change is in {q}.rej"
+                        )),
+                    )
                 }
             },
             Merged::BinaryConflict => {
                 self.put(&format!("{q}.rej"), theirs.to_vec());
-                (ours.to_vec(), Some(format!("binary file changed on both sides: yours kept, the template's version is in {q}.rej")))
+                (
+                    ours.to_vec(),
+                    Some(format!(
+                        "binary file changed on both sides: yours kept, the template's version is in {q}.rej"
+                    )),
+                )
             }
         }
     }
 
-    fn merge_toml(&mut self, q: &str, base: &[u8], ours: &[u8], theirs: &[u8]) -> Result<(Vec<u8>, Option<String>)> {
+    fn merge_toml(
+        &mut self,
+        q: &str,
+        base: &[u8],
+        ours: &[u8],
+        theirs: &[u8],
+    ) -> Result<(Vec<u8>, Option<String>)> {
         let (mut base_s, mut ours_s, theirs_s) = (lossy(base), lossy(ours), lossy(theirs));
         let mut notes = Vec::new();
         for (m, edit) in self.edits {
@@ -510,8 +629,9 @@ impl Planner<'_> {
             }
         }
         let mark = (self.conflict == ConflictStyle::Markers).then_some(self.labels.theirs.as_str());
-        let merged = structured::merge(&base_s, &ours_s, &theirs_s, mark)
-            .map_err(|e| Error::new(format!("{q}: {e}")).hint(format!("fix {q} so it parses, or --exclude {q}")))?;
+        let merged = structured::merge(&base_s, &ours_s, &theirs_s, mark).map_err(|e| {
+            Error::new(format!("{q}: {e}")).hint(format!("fix {q} so it parses, or --exclude {q}"))
+        })?;
         for c in &merged.conflicts {
             notes.push(format!(
                 "`{}`: yours {}, template {}",
@@ -524,9 +644,22 @@ impl Planner<'_> {
             let rej: String = merged
                 .conflicts
                 .iter()
-                .map(|c| format!("{} = {}\n", c.key, c.theirs.as_deref().unwrap_or("(removed by the template)")))
+                .map(|c| {
+                    format!(
+                        "{} = {}\n",
+                        c.key,
+                        c.theirs.as_deref().unwrap_or("(removed by the template)")
+                    )
+                })
                 .collect();
-            self.put(&format!("{q}.rej"), format!("# {} wants these keys; yours were kept\n{rej}", self.labels.theirs).into_bytes());
+            self.put(
+                &format!("{q}.rej"),
+                format!(
+                    "# {} wants these keys; yours were kept\n{rej}",
+                    self.labels.theirs
+                )
+                .into_bytes(),
+            );
         }
         let detail = (!notes.is_empty()).then(|| notes.join("; "));
         Ok((merged.text.into_bytes(), detail))
@@ -538,14 +671,31 @@ impl Planner<'_> {
             return Ok(());
         }
         if base.mode == Mode::Seeded {
-            self.entry(p, Status::Unchanged, None, Some("seeded: yours, never touched by upgrades".into()));
+            self.entry(
+                p,
+                Status::Unchanged,
+                None,
+                Some("seeded: yours, never touched by upgrades".into()),
+            );
             return Ok(());
         }
         match self.disk.read(p)? {
-            OnDisk::Missing => self.entry(p, Status::Deleted, None, Some("removed by the template; already gone".into())),
+            OnDisk::Missing => self.entry(
+                p,
+                Status::Deleted,
+                None,
+                Some("removed by the template; already gone".into()),
+            ),
             OnDisk::File(ours) if ours == base.contents => {
-                self.writes.push(Write::Remove { path: p.to_string() });
-                self.entry(p, Status::Deleted, None, Some("removed by the template".into()));
+                self.writes.push(Write::Remove {
+                    path: p.to_string(),
+                });
+                self.entry(
+                    p,
+                    Status::Deleted,
+                    None,
+                    Some("removed by the template".into()),
+                );
             }
             _ => self.entry(
                 p,
@@ -567,18 +717,27 @@ impl Planner<'_> {
                 self.put(q, theirs.contents.clone());
                 self.entry(q, Status::New, None, None);
             }
-            OnDisk::File(ours) if ours == theirs.contents => self.entry(q, Status::Unchanged, None, None),
+            OnDisk::File(ours) if ours == theirs.contents => {
+                self.entry(q, Status::Unchanged, None, None)
+            }
             OnDisk::File(ours) if theirs.mode == Mode::Structured => {
                 let (result, detail) = self.merge_toml(q, b"", &ours, &theirs.contents)?;
-                let status = if detail.is_some() { Status::Conflict } else { Status::Merged };
+                let status = if detail.is_some() {
+                    Status::Conflict
+                } else {
+                    Status::Merged
+                };
                 if result != ours {
                     self.put(q, result);
                 }
                 self.entry(q, status, None, detail);
             }
-            _ if theirs.mode == Mode::Seeded => {
-                self.entry(q, Status::Unchanged, None, Some("seeded: you already have this file".into()))
-            }
+            _ if theirs.mode == Mode::Seeded => self.entry(
+                q,
+                Status::Unchanged,
+                None,
+                Some("seeded: you already have this file".into()),
+            ),
             _ => {
                 self.put(&format!("{q}.rej"), theirs.contents.clone());
                 self.entry(
@@ -604,7 +763,9 @@ impl Planner<'_> {
                 if old.contains_key(&path) || new.contains_key(&path) || self.excluded(&path) {
                     continue;
                 }
-                let OnDisk::File(bytes) = self.disk.read(&path)? else { continue };
+                let OnDisk::File(bytes) = self.disk.read(&path)? else {
+                    continue;
+                };
                 let mut text = lossy(&bytes);
                 let mut applied = Vec::new();
                 let mut problems = Vec::new();
@@ -626,7 +787,12 @@ impl Planner<'_> {
                     self.entry(&path, Status::Conflict, None, Some(problems.join("; ")));
                 } else if !applied.is_empty() {
                     self.put(&path, text.into_bytes());
-                    self.entry(&path, Status::Updated, None, Some(format!("your file: renamed {}", applied.join(", "))));
+                    self.entry(
+                        &path,
+                        Status::Updated,
+                        None,
+                        Some(format!("your file: renamed {}", applied.join(", "))),
+                    );
                 }
             }
         }
@@ -639,7 +805,9 @@ fn lossy(b: &[u8]) -> String {
 }
 
 fn glob_matches(pattern: &str, path: &str) -> bool {
-    Glob::new(pattern).map(|g| g.compile_matcher().is_match(path)).unwrap_or(false)
+    Glob::new(pattern)
+        .map(|g| g.compile_matcher().is_match(path))
+        .unwrap_or(false)
 }
 
 /// The directory part of a glob before its first wildcard (`config/*.toml` → `config`).
@@ -648,7 +816,9 @@ fn literal_dir(pattern: &str) -> String {
         .split('/')
         .take_while(|seg| !seg.contains(['*', '?', '[', '{']))
         .collect();
-    let n = literal.len().min(pattern.split('/').count().saturating_sub(1));
+    let n = literal
+        .len()
+        .min(pattern.split('/').count().saturating_sub(1));
     literal[..n].join("/")
 }
 
@@ -685,7 +855,11 @@ fn updated_manifest(
     m.version = to.clone();
     m.tool_version = env!("CARGO_PKG_VERSION").to_string();
     m.answers = new_answers.clone();
-    for name in new.values().map(|f| f.component.clone()).chain(manifest.components.keys().cloned()) {
+    for name in new
+        .values()
+        .map(|f| f.component.clone())
+        .chain(manifest.components.keys().cloned())
+    {
         m.components.entry(name).or_insert(ComponentRecord {
             state: ComponentState::Managed,
             reason: None,

@@ -22,12 +22,18 @@ pub struct TomlMerged {
 }
 
 fn parse(text: &str, what: &str) -> Result<DocumentMut, String> {
-    text.parse::<DocumentMut>().map_err(|e| format!("{what} is not valid TOML: {e}"))
+    text.parse::<DocumentMut>()
+        .map_err(|e| format!("{what} is not valid TOML: {e}"))
 }
 
 /// Merges the template's key changes (base → theirs) into ours. With `mark`, each conflicting
 /// key present in ours gets a comment line saying what the template wanted.
-pub fn merge(base: &str, ours: &str, theirs: &str, mark: Option<&str>) -> Result<TomlMerged, String> {
+pub fn merge(
+    base: &str,
+    ours: &str,
+    theirs: &str,
+    mark: Option<&str>,
+) -> Result<TomlMerged, String> {
     let base_doc = parse(base, "the template's previous version")?;
     let theirs_doc = parse(theirs, "the template's new version")?;
     let mut ours_doc = parse(ours, "your file")?;
@@ -48,7 +54,12 @@ pub fn merge(base: &str, ours: &str, theirs: &str, mark: Option<&str>) -> Result
         }
         if o == b {
             match theirs_leaves.get(key) {
-                Some(item) => set(ours_doc.as_table_mut(), theirs_doc.as_table(), key, item.clone()),
+                Some(item) => set(
+                    ours_doc.as_table_mut(),
+                    theirs_doc.as_table(),
+                    key,
+                    item.clone(),
+                ),
                 None => remove(ours_doc.as_table_mut(), theirs_doc.as_table(), key),
             }
             continue;
@@ -66,7 +77,9 @@ pub fn merge(base: &str, ours: &str, theirs: &str, mark: Option<&str>) -> Result
             annotate(
                 ours_doc.as_table_mut(),
                 key,
-                &format!("# CONFLICT (cargo-platform): {label} {wanted}; yours is kept. Resolve, then delete this line.\n"),
+                &format!(
+                    "# CONFLICT (cargo-platform): {label} {wanted}; yours is kept. Resolve, then delete this line.\n"
+                ),
             );
         }
         conflicts.push(conflict);
@@ -149,7 +162,11 @@ fn get<'a>(root: &'a Table, path: &Path) -> Option<&'a Item> {
 
 /// Walks to the container of `path` in `root`, creating missing containers shaped like those in
 /// `shape` (a table, or an inline table). Inside an inline table only inline tables can nest.
-fn container_mut<'a>(root: &'a mut Table, shape: &Table, path: &[String]) -> Option<&'a mut dyn TableLike> {
+fn container_mut<'a>(
+    root: &'a mut Table,
+    shape: &Table,
+    path: &[String],
+) -> Option<&'a mut dyn TableLike> {
     let mut t: &mut dyn TableLike = root;
     let mut s: Option<&dyn TableLike> = Some(shape);
     let mut inside_inline = false;
@@ -177,8 +194,12 @@ fn is_inline(item: &Item) -> bool {
 }
 
 fn set(root: &mut Table, shape: &Table, path: &Path, mut item: Item) {
-    let Some((last, parents)) = path.split_last() else { return };
-    let Some(t) = container_mut(root, shape, parents) else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let Some(t) = container_mut(root, shape, parents) else {
+        return;
+    };
     match t.get_mut(last) {
         Some(existing) => {
             // Keep the team's spacing and trailing comment around the value.
@@ -197,17 +218,23 @@ fn set(root: &mut Table, shape: &Table, path: &Path, mut item: Item) {
 }
 
 fn remove(root: &mut Table, theirs: &Table, path: &Path) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut t: &mut dyn TableLike = root;
     for seg in parents {
-        let Some(next) = t.get_mut(seg).and_then(Item::as_table_like_mut) else { return };
+        let Some(next) = t.get_mut(seg).and_then(Item::as_table_like_mut) else {
+            return;
+        };
         t = next;
     }
     t.remove(last);
     // Drop containers the removal emptied, unless the template still has them.
     for depth in (1..=parents.len()).rev() {
         let prefix: Path = parents[..depth].to_vec();
-        let empty = get(root, &prefix).and_then(Item::as_table_like).is_some_and(TableLike::is_empty);
+        let empty = get(root, &prefix)
+            .and_then(Item::as_table_like)
+            .is_some_and(TableLike::is_empty);
         if empty && get(theirs, &prefix).is_none() {
             remove_one(root, &prefix);
         } else {
@@ -217,10 +244,14 @@ fn remove(root: &mut Table, theirs: &Table, path: &Path) {
 }
 
 fn remove_one(root: &mut Table, path: &Path) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut t: &mut dyn TableLike = root;
     for seg in parents {
-        let Some(next) = t.get_mut(seg).and_then(Item::as_table_like_mut) else { return };
+        let Some(next) = t.get_mut(seg).and_then(Item::as_table_like_mut) else {
+            return;
+        };
         t = next;
     }
     t.remove(last);
@@ -243,7 +274,9 @@ fn leaf_prefix(root: &Table, path: &Path) -> Option<String> {
 
 /// Puts `comment` on the line(s) above the key at `path`.
 fn annotate(root: &mut Table, path: &Path, comment: &str) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut t: &mut dyn TableLike = root;
     for (i, seg) in parents.iter().enumerate() {
         let Some(next) = t.get_mut(seg) else { return };
@@ -252,7 +285,9 @@ fn annotate(root: &mut Table, path: &Path, comment: &str) {
             // holds the inline table instead.
             return annotate(root, &path[..=i].to_vec(), comment);
         }
-        let Some(next) = next.as_table_like_mut() else { return };
+        let Some(next) = next.as_table_like_mut() else {
+            return;
+        };
         t = next;
     }
     if let Some(mut key) = t.key_mut(last) {
@@ -262,7 +297,8 @@ fn annotate(root: &mut Table, path: &Path, comment: &str) {
             .and_then(|p| p.as_str())
             .unwrap_or("")
             .to_string();
-        key.leaf_decor_mut().set_prefix(format!("{existing}{comment}"));
+        key.leaf_decor_mut()
+            .set_prefix(format!("{existing}{comment}"));
     }
 }
 
@@ -336,7 +372,10 @@ tower = "0.5"
         assert!(merged.text.contains(
             "# CONFLICT (cargo-platform): template service 2.0.0 sets it to \"0.8.4\"; yours is kept. Resolve, then delete this line.\naxum = \"0.7.9\""
         ), "{}", merged.text);
-        assert!(merged.text.parse::<DocumentMut>().is_ok(), "still valid TOML");
+        assert!(
+            merged.text.parse::<DocumentMut>().is_ok(),
+            "still valid TOML"
+        );
         let unmarked = merge(BASE, &ours, &theirs, None).unwrap();
         assert_eq!(unmarked.text, ours);
     }
@@ -344,11 +383,20 @@ tower = "0.5"
     #[test]
     fn conflicts_inside_inline_tables_mark_the_enclosing_key() {
         let ours = BASE.replace("features = [\"derive\"]", "features = [\"derive\", \"rc\"]");
-        let theirs = BASE.replace("features = [\"derive\"]", "features = [\"derive\", \"std\"]");
+        let theirs = BASE.replace(
+            "features = [\"derive\"]",
+            "features = [\"derive\", \"std\"]",
+        );
         let merged = merge(BASE, &ours, &theirs, Some("template 2.0.0")).unwrap();
         assert_eq!(merged.conflicts.len(), 1);
         assert_eq!(merged.conflicts[0].key, "dependencies.serde.features");
-        assert!(merged.text.contains("; yours is kept. Resolve, then delete this line.\nserde = {"), "{}", merged.text);
+        assert!(
+            merged
+                .text
+                .contains("; yours is kept. Resolve, then delete this line.\nserde = {"),
+            "{}",
+            merged.text
+        );
     }
 
     #[test]
@@ -368,13 +416,33 @@ tower = "0.5"
     #[test]
     fn rename_key_moves_the_value_and_its_comment() {
         let text = "[auth]\n# rotated quarterly\nsecret = \"team-secret\"\nissuer = \"x\"\n";
-        let out = rename_key(text, "auth.secret", "auth.hs256_secret").unwrap().unwrap();
+        let out = rename_key(text, "auth.secret", "auth.hs256_secret")
+            .unwrap()
+            .unwrap();
         let v: toml::Table = toml::from_str(&out).unwrap();
         assert_eq!(v["auth"]["hs256_secret"].as_str(), Some("team-secret"));
         assert!(v["auth"].get("secret").is_none());
-        assert!(out.contains("# rotated quarterly\nhs256_secret = \"team-secret\""), "{out}");
-        assert_eq!(rename_key("[auth]\nissuer = \"x\"\n", "auth.secret", "auth.hs256_secret").unwrap(), None);
-        assert!(rename_key("[auth]\nsecret = 1\nhs256_secret = 2\n", "auth.secret", "auth.hs256_secret").is_err());
+        assert!(
+            out.contains("# rotated quarterly\nhs256_secret = \"team-secret\""),
+            "{out}"
+        );
+        assert_eq!(
+            rename_key(
+                "[auth]\nissuer = \"x\"\n",
+                "auth.secret",
+                "auth.hs256_secret"
+            )
+            .unwrap(),
+            None
+        );
+        assert!(
+            rename_key(
+                "[auth]\nsecret = 1\nhs256_secret = 2\n",
+                "auth.secret",
+                "auth.hs256_secret"
+            )
+            .is_err()
+        );
     }
 
     #[test]

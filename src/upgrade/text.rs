@@ -11,7 +11,10 @@ pub enum Merged {
     /// Conflicts remain. `with_markers` holds git-style markers; `ours_resolved` keeps the team's
     /// side in every conflicting hunk (used with `--conflict reject`, which writes the
     /// template's change to a `.rej` file instead).
-    Conflict { with_markers: Vec<u8>, ours_resolved: Vec<u8> },
+    Conflict {
+        with_markers: Vec<u8>,
+        ours_resolved: Vec<u8>,
+    },
     /// A binary file changed on both sides: nothing to merge line by line.
     BinaryConflict,
 }
@@ -45,15 +48,28 @@ pub fn merge3(base: &[u8], ours: &[u8], theirs: &[u8], labels: &Labels) -> Merge
     }
     let (base, ours, theirs) = (as_str(base), as_str(ours), as_str(theirs));
     let crlf = uses_crlf(ours);
-    let lf = |s: &str| if s.contains("\r\n") { s.replace("\r\n", "\n") } else { s.to_string() };
+    let lf = |s: &str| {
+        if s.contains("\r\n") {
+            s.replace("\r\n", "\n")
+        } else {
+            s.to_string()
+        }
+    };
     let (base, ours_lf, theirs) = (lf(base), lf(ours), lf(theirs));
     if ours_lf == theirs {
         return Merged::Clean(ours.as_bytes().to_vec());
     }
     let marker_len = marker_length(&[&base, &ours_lf, &theirs]);
     let mut opts = MergeOptions::new();
-    opts.set_conflict_style(ConflictStyle::Merge).set_conflict_marker_length(marker_len);
-    let restore = |s: String| if crlf { s.replace('\n', "\r\n").into_bytes() } else { s.into_bytes() };
+    opts.set_conflict_style(ConflictStyle::Merge)
+        .set_conflict_marker_length(marker_len);
+    let restore = |s: String| {
+        if crlf {
+            s.replace('\n', "\r\n").into_bytes()
+        } else {
+            s.into_bytes()
+        }
+    };
     match opts.merge(&base, &ours_lf, &theirs) {
         Ok(clean) => Merged::Clean(restore(clean)),
         Err(conflicted) => {
@@ -134,9 +150,18 @@ mod tests {
 
     #[test]
     fn unchanged_sides_short_circuit() {
-        assert_eq!(merge3(b"a\n", b"a\n", b"b\n", &labels()), Merged::Clean(b"b\n".to_vec()));
-        assert_eq!(merge3(b"a\n", b"c\n", b"a\n", &labels()), Merged::Clean(b"c\n".to_vec()));
-        assert_eq!(merge3(b"a\n", b"c\n", b"c\n", &labels()), Merged::Clean(b"c\n".to_vec()));
+        assert_eq!(
+            merge3(b"a\n", b"a\n", b"b\n", &labels()),
+            Merged::Clean(b"b\n".to_vec())
+        );
+        assert_eq!(
+            merge3(b"a\n", b"c\n", b"a\n", &labels()),
+            Merged::Clean(b"c\n".to_vec())
+        );
+        assert_eq!(
+            merge3(b"a\n", b"c\n", b"c\n", &labels()),
+            Merged::Clean(b"c\n".to_vec())
+        );
     }
 
     #[test]
@@ -145,15 +170,27 @@ mod tests {
         let ours = "1 ours\n2\n3\n4\n5\n6\n7\n8\n";
         let theirs = "1\n2\n3\n4\n5\n6\n7\n8 theirs\n";
         assert_eq!(
-            merge3(base.as_bytes(), ours.as_bytes(), theirs.as_bytes(), &labels()),
+            merge3(
+                base.as_bytes(),
+                ours.as_bytes(),
+                theirs.as_bytes(),
+                &labels()
+            ),
             Merged::Clean(b"1 ours\n2\n3\n4\n5\n6\n7\n8 theirs\n".to_vec())
         );
     }
 
     #[test]
     fn same_lines_conflict_with_labelled_markers() {
-        let Merged::Conflict { with_markers, ours_resolved } =
-            merge3(b"a\nb\nc\n", b"a\nB ours\nc\n", b"a\nB theirs\nc\n", &labels())
+        let Merged::Conflict {
+            with_markers,
+            ours_resolved,
+        } = merge3(
+            b"a\nb\nc\n",
+            b"a\nB ours\nc\n",
+            b"a\nB theirs\nc\n",
+            &labels(),
+        )
         else {
             panic!("expected a conflict")
         };
@@ -174,13 +211,22 @@ mod tests {
             Merged::Clean(b"1 ours\r\n2\r\n3\r\n4\r\n5 theirs\r\n".to_vec())
         );
         // The team only switched line endings: the template's change lands, in CRLF.
-        assert_eq!(merge3(b"a\n", b"a\r\n", b"b\n", &labels()), Merged::Clean(b"b\r\n".to_vec()));
+        assert_eq!(
+            merge3(b"a\n", b"a\r\n", b"b\n", &labels()),
+            Merged::Clean(b"b\r\n".to_vec())
+        );
     }
 
     #[test]
     fn binary_edits_on_both_sides_conflict() {
-        assert_eq!(merge3(b"\0a", b"\0b", b"\0c", &labels()), Merged::BinaryConflict);
-        assert_eq!(merge3(b"\0a", b"\0a", b"\0c", &labels()), Merged::Clean(b"\0c".to_vec()));
+        assert_eq!(
+            merge3(b"\0a", b"\0b", b"\0c", &labels()),
+            Merged::BinaryConflict
+        );
+        assert_eq!(
+            merge3(b"\0a", b"\0a", b"\0c", &labels()),
+            Merged::Clean(b"\0c".to_vec())
+        );
     }
 
     #[test]
