@@ -242,6 +242,7 @@ pub fn plan(
             theirs: format!("template {} {to}", template.name),
         },
         conflict: opts.conflict,
+        base_label: format!("template {} {from}", template.name),
         entries: Vec::new(),
         writes: Vec::new(),
         not_ours: BTreeSet::new(),
@@ -429,6 +430,8 @@ struct Planner<'a> {
     edits: &'a [(&'a MigrationStep, &'a Edit)],
     labels: Labels,
     conflict: ConflictStyle,
+    /// Names the merge base in `.rej` headers, e.g. `template service 1.0.0`.
+    base_label: String,
     entries: Vec<Entry>,
     writes: Vec<Write>,
     /// New-version paths the platform does not own after this upgrade (the team's file is there).
@@ -583,7 +586,15 @@ impl Planner<'_> {
                 ConflictStyle::Reject => {
                     let base = String::from_utf8_lossy(base);
                     let theirs = String::from_utf8_lossy(theirs);
-                    let patch = diffy::create_patch(&base, &theirs).to_string();
+                    let mut opts = diffy::DiffOptions::new();
+                    opts.set_original_filename(format!("a/{q}"))
+                        .set_modified_filename(format!("b/{q}"));
+                    let patch = format!(
+                        "# The change from {} to {} that could not be merged into {q}.\n{}",
+                        self.base_label,
+                        self.labels.theirs,
+                        opts.create_patch(&base, &theirs)
+                    );
                     self.put(&format!("{q}.rej"), patch.into_bytes());
                     (
                         ours_resolved,

@@ -1,0 +1,3 @@
+fn main() {
+    println!("orders v2.0.0 audit=true");
+}

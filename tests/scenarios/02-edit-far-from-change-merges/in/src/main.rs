@@ -1,0 +1,4 @@
+// orders: started by the payments team
+fn main() {
+    println!("orders v1.0.0");
+}

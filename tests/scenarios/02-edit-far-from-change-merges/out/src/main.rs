@@ -1,0 +1,4 @@
+// orders: started by the payments team
+fn main() {
+    println!("orders v2.0.0 audit=true");
+}

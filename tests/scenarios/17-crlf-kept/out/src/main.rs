@@ -1,0 +1,4 @@
+// ours
+fn main() {
+    println!("orders v2.0.0 audit=true");
+}

@@ -1,0 +1,4 @@
+// ours
+fn main() {
+    println!("orders v1.0.0");
+}

@@ -1,0 +1,3 @@
+fn main() {
+    println!("orders v1.0.0");
+}
