@@ -15,38 +15,40 @@ pub struct Service {
     pub manifest: Manifest,
 }
 
+/// The service root: `--path DIR` as given, else the current directory or the nearest parent
+/// holding platform.toml (or an interrupted upgrade's journal, so `--abort` works even then).
+pub fn find_root(path: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = path {
+        return Ok(dir.to_path_buf());
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
+    cwd.ancestors()
+        .find(|d| d.join(manifest::FILE_NAME).is_file() || d.join(crate::journal::DIR).is_dir())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            Error::new(format!(
+                "no {} in {} or any parent directory",
+                manifest::FILE_NAME,
+                cwd.display()
+            ))
+            .hint("run this inside a service created by `cargo platform new`, or pass --path DIR")
+        })
+}
+
 impl Service {
     /// `--path DIR` when given (it must hold platform.toml), else the current directory or the
     /// nearest parent that holds one.
     pub fn locate(path: Option<&Path>) -> Result<Service> {
-        let root = match path {
-            Some(dir) => {
-                if !dir.join(manifest::FILE_NAME).is_file() {
-                    return Err(Error::new(format!(
-                        "{} has no {}: it is not a service created by cargo-platform",
-                        dir.display(),
-                        manifest::FILE_NAME
-                    ))
-                    .hint("pass the service's root directory with --path, or create one with `cargo platform new`"));
-                }
-                dir.to_path_buf()
-            }
-            None => {
-                let cwd = std::env::current_dir()
-                    .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
-                cwd.ancestors()
-                    .find(|d| d.join(manifest::FILE_NAME).is_file())
-                    .map(Path::to_path_buf)
-                    .ok_or_else(|| {
-                        Error::new(format!(
-                            "no {} in {} or any parent directory",
-                            manifest::FILE_NAME,
-                            cwd.display()
-                        ))
-                        .hint("run this inside a service created by `cargo platform new`, or pass --path DIR")
-                    })?
-            }
-        };
+        let root = find_root(path)?;
+        if !root.join(manifest::FILE_NAME).is_file() {
+            return Err(Error::new(format!(
+                "{} has no {}: it is not a service created by cargo-platform",
+                root.display(),
+                manifest::FILE_NAME
+            ))
+            .hint("pass the service's root directory with --path, or create one with `cargo platform new`"));
+        }
         let file = root.join(manifest::FILE_NAME);
         let manifest_text = fs_err::read_to_string(&file)?;
         let manifest = Manifest::parse(&manifest_text, &file.display().to_string())?;

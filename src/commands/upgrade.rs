@@ -66,9 +66,9 @@ pub enum ConflictStyle {
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.format);
     if args.abort {
-        return abort(&printer, &find_root(args.path.as_deref())?);
+        return abort(&printer, &crate::service::find_root(args.path.as_deref())?);
     }
-    let root = find_root(args.path.as_deref())?;
+    let root = crate::service::find_root(args.path.as_deref())?;
     journal::check_clear(&root)?;
     let service = Service::locate(Some(&root))?;
     let catalogue = Catalogue::load()?;
@@ -175,26 +175,6 @@ pub fn run(args: Args) -> Result<()> {
         ConflictStyle::Reject => "apply what you need from the .rej files, delete them, then commit",
     })
     .hint("to undo the whole upgrade instead: git checkout -- . (and remove new files with git clean)"))
-}
-
-/// The service root for `--abort`: it must not depend on a readable manifest.
-fn find_root(path: Option<&Path>) -> Result<PathBuf> {
-    if let Some(p) = path {
-        return Ok(p.to_path_buf());
-    }
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::new(format!("cannot read the current directory: {e}")))?;
-    cwd.ancestors()
-        .find(|d| d.join(manifest::FILE_NAME).is_file() || d.join(journal::DIR).is_dir())
-        .map(Path::to_path_buf)
-        .ok_or_else(|| {
-            Error::new(format!(
-                "no {} in {} or any parent directory",
-                manifest::FILE_NAME,
-                cwd.display()
-            ))
-            .hint("run this inside a service created by `cargo platform new`, or pass --path DIR")
-        })
 }
 
 fn abort(printer: &Printer, root: &Path) -> Result<()> {

@@ -218,17 +218,10 @@ fn set(root: &mut Table, shape: &Table, path: &Path, mut item: Item) {
 }
 
 fn remove(root: &mut Table, theirs: &Table, path: &Path) {
-    let Some((last, parents)) = path.split_last() else {
+    let Some((_, parents)) = path.split_last() else {
         return;
     };
-    let mut t: &mut dyn TableLike = root;
-    for seg in parents {
-        let Some(next) = t.get_mut(seg).and_then(Item::as_table_like_mut) else {
-            return;
-        };
-        t = next;
-    }
-    t.remove(last);
+    remove_one(root, path);
     // Drop containers the removal emptied, unless the template still has them.
     for depth in (1..=parents.len()).rev() {
         let prefix: Path = parents[..depth].to_vec();
