@@ -1,0 +1,231 @@
+//! JWT bearer authentication: the algorithm is pinned by config; `exp`, `iss`, `aud` and `sub`
+//! are required. Handlers take a [`Principal`]; a missing or invalid token is a 401
+//! problem+json with `WWW-Authenticate: Bearer`. Every accepted or rejected token is an audit
+//! event (see [`crate::platform::audit`]).
+//!
+//! Managed by the platform. To verify tokens against another key source, implement
+//! [`KeySource`] and pass it in `src/app/mod.rs` (`customize`).
+
+pub mod dev_token;
+pub mod keys;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::Validation;
+use serde_json::{Map, Value};
+
+pub use keys::{Hs256Secret, JwksKeySource, KeyError, KeySource};
+
+use crate::platform::audit;
+use crate::platform::config::AuthConfig;
+use crate::platform::error::{Problem, kinds};
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// The token's `sub`.
+    pub subject: String,
+    /// Every claim of the token.
+    pub claims: Map<String, Value>,
+}
+
+impl Principal {
+    /// The token's space-separated `scope` claim contains `scope`; otherwise a 403.
+    pub fn require_scope(&self, scope: &str) -> Result<(), Problem> {
+        let granted = self
+            .claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .is_some_and(|scopes| scopes.split_whitespace().any(|s| s == scope));
+        if granted {
+            return Ok(());
+        }
+        let challenge = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
+        Err(
+            Problem::new(kinds::FORBIDDEN, StatusCode::FORBIDDEN, "Forbidden")
+                .with_detail(format!("this operation needs the `{scope}` scope"))
+                .with_header(header::WWW_AUTHENTICATE, header_value(&challenge)),
+        )
+    }
+}
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    #[error("no bearer token")]
+    Missing,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("signing keys unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let problem = match &self {
+            Self::Missing => Problem::new(
+                kinds::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+            )
+            .with_detail("a bearer token is required")
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
+            Self::Invalid(_) => Problem::new(
+                kinds::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+            )
+            .with_detail("the bearer token is invalid or expired")
+            .with_header(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            ),
+            Self::KeysUnavailable(_) => {
+                Problem::unavailable("token signing keys are unavailable; retry later")
+            }
+        };
+        if !matches!(self, Self::Missing) {
+            tracing::info!(reason = %self, "request not authenticated");
+        }
+        problem.into_response()
+    }
+}
+
+fn header_value(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+/// Verifies bearer tokens.
+pub struct Authenticator {
+    validation: Validation,
+    keys: Arc<dyn KeySource>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("validation", &self.validation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    pub fn new(config: &AuthConfig, keys: Arc<dyn KeySource>) -> Self {
+        let mut validation = Validation::new(config.algorithm.to_jwt());
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.leeway = config.leeway_secs;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        Self { validation, keys }
+    }
+
+    /// Verifies `token` (without the `Bearer ` prefix).
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        // `alg: none` and unknown algorithms fail to parse here.
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(AuthError::Invalid(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            )));
+        }
+        let key = self
+            .keys
+            .key(header.kid.as_deref())
+            .await
+            .map_err(|error| match error {
+                KeyError::Unknown(reason) => AuthError::Invalid(reason),
+                KeyError::Unavailable(reason) => AuthError::KeysUnavailable(reason),
+            })?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let subject = match data.claims.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+            _ => {
+                return Err(AuthError::Invalid(
+                    "`sub` must be a non-empty string".to_owned(),
+                ));
+            }
+        };
+        Ok(Principal {
+            subject,
+            claims: data.claims,
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header: `None` when there is no such header.
+fn bearer(headers: &HeaderMap) -> Option<Result<&str, AuthError>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    let parsed = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .map(|(_, token)| token.trim())
+        .ok_or_else(|| {
+            AuthError::Invalid("the Authorization header is not a bearer token".to_owned())
+        });
+    Some(parsed)
+}
+
+/// Middleware over your routes: a valid token becomes a [`Principal`] request extension; an
+/// invalid one is answered with 401; a request without a token goes on (the [`Principal`]
+/// extractor answers 401 on routes that need one).
+pub async fn middleware(
+    State(auth): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match bearer(request.headers()) {
+        None => next.run(request).await,
+        Some(Err(error)) => {
+            audit::token_rejected(&request, &error);
+            error.into_response()
+        }
+        Some(Ok(token)) => match auth.authenticate(token).await {
+            Ok(principal) => {
+                tracing::Span::current().record("enduser.id", principal.subject.as_str());
+                audit::token_accepted(&request, &principal);
+                request.extensions_mut().insert(principal);
+                next.run(request).await
+            }
+            Err(error) => {
+                audit::token_rejected(&request, &error);
+                error.into_response()
+            }
+        },
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or(AuthError::Missing)
+    }
+}
+
+/// `Option<Principal>`: for routes that serve anonymous callers too.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Principal>().cloned())
+    }
+}
