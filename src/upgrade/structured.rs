@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use toml_edit::{DocumentMut, InlineTable, Item, Table, TableLike};
+use toml_edit::{DocumentMut, Entry, InlineTable, Item, Key, Table, TableLike};
 
 type Path = Vec<String>;
 
@@ -37,6 +37,11 @@ pub fn merge(
     let base_doc = parse(base, "the template's previous version")?;
     let theirs_doc = parse(theirs, "the template's new version")?;
     let mut ours_doc = parse(ours, "your file")?;
+    add_new_containers(
+        base_doc.as_table(),
+        ours_doc.as_table_mut(),
+        theirs_doc.as_table(),
+    );
     let base_leaves = leaves(base_doc.as_table());
     let theirs_leaves = leaves(theirs_doc.as_table());
     let mut conflicts = Vec::new();
@@ -59,6 +64,7 @@ pub fn merge(
                     theirs_doc.as_table(),
                     key,
                     item.clone(),
+                    false,
                 ),
                 None => remove(ours_doc.as_table_mut(), theirs_doc.as_table(), key),
             }
@@ -102,14 +108,75 @@ pub fn rename_key(text: &str, from: &str, to: &str) -> Result<Option<String>, St
     if get(doc.as_table(), &to_path).is_some() {
         return Err(format!("both `{from}` and `{to}` are set; keep one"));
     }
+    let (from_last, from_parent) = from_path.split_last().expect("non-empty");
+    let (to_last, to_parent) = to_path.split_last().expect("non-empty");
+    if from_parent == to_parent {
+        // Same table: rename in place, so the key keeps its position, comments and spacing.
+        let empty = Table::new();
+        let Some(t) = container_mut(doc.as_table_mut(), &empty, from_parent) else {
+            return Ok(None);
+        };
+        let entries: Vec<(Key, Item)> = t
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|k| {
+                t.get_key_value(&k)
+                    .map(|(key, item)| (key.clone(), item.clone()))
+            })
+            .collect();
+        t.clear();
+        for (key, item) in entries {
+            let key = if key.get() == from_last.as_str() {
+                let mut renamed = Key::new(to_last.as_str());
+                *renamed.leaf_decor_mut() = key.leaf_decor().clone();
+                renamed
+            } else {
+                key
+            };
+            if let Entry::Vacant(slot) = t.entry_format(&key) {
+                slot.insert(item);
+            }
+        }
+        return Ok(Some(doc.to_string()));
+    }
     let prefix = leaf_prefix(doc.as_table(), &from_path);
     let empty = doc.as_table().clone();
     remove(doc.as_table_mut(), &empty, &from_path);
-    set(doc.as_table_mut(), &empty, &to_path, item);
+    set(doc.as_table_mut(), &empty, &to_path, item, true);
     if let Some(prefix) = prefix {
         annotate(doc.as_table_mut(), &to_path, &prefix);
     }
     Ok(Some(doc.to_string()))
+}
+
+/// Copies into `ours` every table the template adds wholesale (absent from base and from
+/// ours), as the template writes it: key order, comments and all.
+fn add_new_containers(base: &dyn TableLike, ours: &mut dyn TableLike, theirs: &dyn TableLike) {
+    for (key, item) in theirs.iter() {
+        let Some(their_sub) = item.as_table_like() else {
+            continue;
+        };
+        let in_base = base.get(key).and_then(Item::as_table_like);
+        match ours.get_mut(key) {
+            None if in_base.is_none() => {
+                let mut copy = item.clone();
+                if let Item::Table(t) = &mut copy {
+                    t.set_position(None);
+                }
+                ours.insert(key, copy);
+            }
+            Some(existing) => {
+                if let (Some(ours_sub), Some(base_sub)) = (existing.as_table_like_mut(), in_base) {
+                    add_new_containers(base_sub, ours_sub, their_sub);
+                } else if let Some(ours_sub) = existing.as_table_like_mut() {
+                    add_new_containers(&Table::new(), ours_sub, their_sub);
+                }
+            }
+            None => {}
+        }
+    }
 }
 
 /// Every leaf (a value that is not a table; an empty table counts as a leaf) by key path.
@@ -193,7 +260,9 @@ fn is_inline(item: &Item) -> bool {
     matches!(item, Item::Value(toml_edit::Value::InlineTable(_)))
 }
 
-fn set(root: &mut Table, shape: &Table, path: &Path, mut item: Item) {
+/// Sets the leaf at `path`. A new key gets the document's default spacing unless `keep_decor`
+/// (a key being moved, whose trailing comment must travel with it).
+fn set(root: &mut Table, shape: &Table, path: &Path, mut item: Item, keep_decor: bool) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
@@ -209,7 +278,7 @@ fn set(root: &mut Table, shape: &Table, path: &Path, mut item: Item) {
             *existing = item;
         }
         None => {
-            if let Some(v) = item.as_value_mut() {
+            if let (false, Some(v)) = (keep_decor, item.as_value_mut()) {
                 v.decor_mut().clear();
             }
             t.insert(last, item);
@@ -389,6 +458,19 @@ tower = "0.5"
                 .contains("; yours is kept. Resolve, then delete this line.\nserde = {"),
             "{}",
             merged.text
+        );
+    }
+
+    #[test]
+    fn wholesale_additions_arrive_as_the_template_writes_them() {
+        let base = "[dependencies]\naxum = \"0.8\"\n";
+        let ours = "[dependencies]\naxum = \"0.8\"\nchrono = \"0.4\"\n";
+        let theirs = "[dependencies]\naxum = \"0.8\"\nsecrecy = { version = \"0.10\", features = [\"serde\"] }\n\n# Audit events.\n[audit]\nenabled = true\n";
+        let merged = merge(base, ours, theirs, None).unwrap();
+        assert_eq!(merged.conflicts, vec![]);
+        assert_eq!(
+            merged.text,
+            "[dependencies]\naxum = \"0.8\"\nchrono = \"0.4\"\nsecrecy = { version = \"0.10\", features = [\"serde\"] }\n\n# Audit events.\n[audit]\nenabled = true\n"
         );
     }
 
