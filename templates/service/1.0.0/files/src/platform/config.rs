@@ -1,7 +1,7 @@
 //! Layered configuration: `config/default.toml`, then `config/$APP_ENV.toml`, then `APP_*`
 //! environment variables (`__` separates nesting: `APP_SERVER__PORT` sets `server.port`).
 //!
-//! Managed by the platform. Your own settings go in your own section (see `src/app/config.rs`);
+//! Managed by the platform. Your own settings go in your own section (see how `src/app/mod.rs` reads `items`);
 //! this module only validates the platform's sections and hands you the rest.
 
 use std::path::{Path, PathBuf};
