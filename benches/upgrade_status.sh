@@ -23,12 +23,12 @@ svc="$work/orders"
 # Put the tree back as `new` left it (target/ is ignored by git, so it stays).
 reset="git -C $svc checkout -q -- . && git -C $svc clean -fdq"
 
-measure() { # label
+measure() { # slug label
   hyperfine --shell=bash --warmup 3 --runs "$runs" --export-json "$work/$1-upgrade.json" \
     --prepare "$reset" "$bin platform upgrade --path $svc" >/dev/null
   hyperfine --shell=none --warmup 3 --runs "$runs" --export-json "$work/$1-status.json" \
     "$bin platform status --path $svc" >/dev/null
-  python3 - "$1" "$work/$1-upgrade.json" "$work/$1-status.json" <<'PY'
+  python3 - "$2" "$work/$1-upgrade.json" "$work/$1-status.json" <<'PY'
 import json, sys
 label = sys.argv[1]
 for what, path in (("upgrade", sys.argv[2]), ("status", sys.argv[3])):
@@ -38,11 +38,11 @@ PY
 }
 
 echo "service template $oldest -> newest, $runs runs each"
-measure "fresh"
+measure fresh "fresh"
 # A 1 GB target/ of 10,000 files, as a real build leaves behind.
 for d in $(seq 1 100); do
   mkdir -p "$svc/target/debug/deps/d$d"
   for f in $(seq 1 100); do fallocate -l 100K "$svc/target/debug/deps/d$d/f$f.rlib"; done
 done
 echo "target/: $(du -sh "$svc/target" | cut -f1) in $(find "$svc/target" -type f | wc -l) files"
-measure "with 1 GB target/"
+measure big "with 1 GB target/"

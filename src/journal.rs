@@ -2,7 +2,7 @@
 //! renames, then drop the journal. A crash at any moment leaves either the old tree or a
 //! journal from which `cargo platform upgrade --abort` restores the old tree exactly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -82,10 +82,7 @@ fn stage(root: &Path, dir: &Path, writes: &[Write]) -> Result<Journal> {
     for (i, w) in writes.iter().enumerate() {
         let target = root.join(w.path());
         let existed = match std::fs::symlink_metadata(&target) {
-            Ok(meta) if meta.is_file() => {
-                fs_err::copy(&target, dir.join("backup").join(i.to_string()))?;
-                true
-            }
+            Ok(meta) if meta.is_file() => true,
             Ok(_) => bail!(
                 "{} is not a regular file; refusing to replace it",
                 target.display()
@@ -138,18 +135,27 @@ fn apply_staged(root: &Path, dir: &Path, journal: &Journal) -> Result<()> {
     }
     for (i, e) in journal.entries.iter().enumerate() {
         crash_point(i)?;
-        let target = root.join(&e.path);
-        if e.put {
-            let staged = dir.join("new").join(i.to_string());
-            if let (true, Ok(meta)) = (e.existed, std::fs::metadata(&target)) {
-                let _ = std::fs::set_permissions(&staged, meta.permissions());
-            }
-            fs_err::rename(&staged, &target)?;
-        } else if e.existed {
-            fs_err::remove_file(&target)?;
-        }
+        apply_one(root, dir, i, e)?;
     }
     crash_point(journal.entries.len())?;
+    Ok(())
+}
+
+/// Applies entry `i`: the old file (if any) moves aside to `backup/i` — a rename, so restoring
+/// it brings back the very same file — and the new content moves into place.
+fn apply_one(root: &Path, dir: &Path, i: usize, e: &JournalEntry) -> Result<()> {
+    let target = root.join(&e.path);
+    let backup = dir.join("backup").join(i.to_string());
+    if e.existed {
+        fs_err::rename(&target, &backup)?;
+    }
+    if e.put {
+        let staged = dir.join("new").join(i.to_string());
+        if let (true, Ok(meta)) = (e.existed, std::fs::metadata(&backup)) {
+            let _ = std::fs::set_permissions(&staged, meta.permissions());
+        }
+        fs_err::rename(&staged, &target)?;
+    }
     Ok(())
 }
 
@@ -198,13 +204,16 @@ pub fn restore(root: &Path) -> Result<Restored> {
     let mut files = 0;
     for (i, e) in journal.entries.iter().enumerate().rev() {
         let target = root.join(&e.path);
+        let backup = dir.join("backup").join(i.to_string());
+        let staged = dir.join("new").join(i.to_string());
         if e.existed {
-            let backup = dir.join("backup").join(i.to_string());
-            let tmp = PathBuf::from(format!("{}.cargo-platform-restore", target.display()));
-            fs_err::copy(&backup, &tmp)?;
-            fs_err::rename(&tmp, &target)?;
-            files += 1;
-        } else if std::fs::symlink_metadata(&target).is_ok() {
+            // Moved aside by apply: put the original back (over any new content).
+            if backup.exists() {
+                fs_err::rename(&backup, &target)?;
+                files += 1;
+            }
+        } else if e.put && !staged.exists() && std::fs::symlink_metadata(&target).is_ok() {
+            // Created by apply: remove it.
             fs_err::remove_file(&target)?;
             files += 1;
         }
@@ -296,13 +305,14 @@ mod tests {
         let before = snapshot(t.path());
         let dir = t.path().join(DIR);
         let journal = stage(t.path(), &dir, &writes()).unwrap();
-        // Apply only the first two entries, as if the process died there.
+        // Apply only the first two entries, and half of the third, as if the process died there.
         for d in &journal.created_dirs {
             std::fs::create_dir_all(t.path().join(d)).unwrap();
         }
         for (i, e) in journal.entries.iter().enumerate().take(2) {
-            std::fs::rename(dir.join("new").join(i.to_string()), t.path().join(&e.path)).unwrap();
+            apply_one(t.path(), &dir, i, e).unwrap();
         }
+        std::fs::rename(t.path().join("gone.txt"), dir.join("backup/2")).unwrap();
         assert!(in_flight(t.path()));
         assert!(check_clear(t.path()).unwrap_err().hints[0].contains("--abort"));
         let restored = restore(t.path()).unwrap();
