@@ -5,7 +5,8 @@
 //!
 //! Slow, so `#[ignore]`d: `cargo test --test e2e_service -- --include-ignored`. Every
 //! generated-service build shares one target dir: `$CARGO_PLATFORM_E2E_TARGET`, default
-//! `target/e2e`. Peers and tools come from `.ci/e2e-setup`.
+//! `target/e2e`. The newest template release is tested unless
+//! `CARGO_PLATFORM_E2E_TEMPLATE_VERSION` pins one. Peers and tools come from `.ci/e2e-setup`.
 
 #[path = "e2e/harness.rs"]
 mod harness;

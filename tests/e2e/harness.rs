@@ -99,6 +99,7 @@ impl Drop for Service {
 
 impl Service {
     /// `cargo platform new <name> --yes --no-git --path <tmp>/<name> --set owner=e2e --set …`
+    /// (`--template-version $CARGO_PLATFORM_E2E_TEMPLATE_VERSION` when that is set).
     pub fn scaffold(name: &str, answers: &[(&str, &str)]) -> Service {
         let work = tempfile::Builder::new()
             .prefix("cargo-platform-e2e-")
@@ -109,6 +110,10 @@ impl Service {
         cmd.args(["platform", "new", name, "--yes", "--no-git", "--path"])
             .arg(&dir)
             .args(["--set", "owner=e2e"]);
+        // The newest release by default (what `new` gives a team); pin one to test an older one.
+        if let Some(version) = std::env::var_os("CARGO_PLATFORM_E2E_TEMPLATE_VERSION") {
+            cmd.arg("--template-version").arg(version);
+        }
         for (k, v) in answers {
             cmd.args(["--set", &format!("{k}={v}")]);
         }
