@@ -10,7 +10,11 @@ use assert_cmd::Command;
 pub fn home_with_identity() -> PathBuf {
     let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("home-with-identity");
     std::fs::create_dir_all(&home).expect("home");
-    std::fs::write(home.join(".gitconfig"), "[user]\n\tname = Test Author\n\temail = test@example.com\n").expect("gitconfig");
+    std::fs::write(
+        home.join(".gitconfig"),
+        "[user]\n\tname = Test Author\n\temail = test@example.com\n",
+    )
+    .expect("gitconfig");
     home
 }
 
@@ -56,7 +60,14 @@ pub fn tree(dir: &Path) -> Vec<String> {
     let mut out: Vec<String> = walkdir::WalkDir::new(dir)
         .min_depth(1)
         .into_iter()
-        .map(|e| e.expect("walk").path().strip_prefix(dir).expect("prefix").display().to_string())
+        .map(|e| {
+            e.expect("walk")
+                .path()
+                .strip_prefix(dir)
+                .expect("prefix")
+                .display()
+                .to_string()
+        })
         .collect();
     out.sort();
     out
@@ -64,7 +75,10 @@ pub fn tree(dir: &Path) -> Vec<String> {
 
 /// A fresh scratch directory that is not inside any git work tree.
 pub fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("cp-test-").tempdir_in(std::env::temp_dir()).expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("cp-test-")
+        .tempdir_in(std::env::temp_dir())
+        .expect("tempdir")
 }
 
 pub fn path_of(dir: &tempfile::TempDir, rel: &str) -> PathBuf {
