@@ -37,6 +37,17 @@ pub fn find_root(path: Option<&Path>) -> Result<PathBuf> {
 }
 
 impl Service {
+    /// Warns (on stderr) when an interrupted upgrade's journal is present: a report read now
+    /// may describe a half-written tree.
+    pub fn warn_if_upgrade_in_flight(&self, printer: &crate::ui::Printer) {
+        if crate::journal::in_flight(&self.root) {
+            printer.warn(format!(
+                "an interrupted upgrade left its journal in {}: this report may be stale; run `cargo platform upgrade --abort`",
+                self.root.join(crate::journal::DIR).display()
+            ));
+        }
+    }
+
     /// `--path DIR` when given (it must hold platform.toml), else the current directory or the
     /// nearest parent that holds one.
     pub fn locate(path: Option<&Path>) -> Result<Service> {

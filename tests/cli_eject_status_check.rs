@@ -439,17 +439,8 @@ fn check_on_an_old_release_follows_the_catalogue() {
 
 /// The demo fixture template (through `CARGO_PLATFORM_TEMPLATE_DIR`): its 1.0.0 is deprecated
 /// from 2026-06-01 and supported until 2026-12-31; its 2.0.0 ships a required migration.
-fn demo(cwd: &Path) -> assert_cmd::Command {
-    let mut cmd = platform(cwd);
-    cmd.env(
-        "CARGO_PLATFORM_TEMPLATE_DIR",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/templates"),
-    );
-    cmd
-}
-
 fn demo_on(root: &Path, cmd: &str, today: &str) -> std::process::Output {
-    demo(root)
+    common::demo(root)
         .arg(cmd)
         .env("CARGO_PLATFORM_TODAY", today)
         .output()
@@ -459,7 +450,7 @@ fn demo_on(root: &Path, cmd: &str, today: &str) -> std::process::Output {
 #[test]
 fn check_and_status_on_a_release_with_a_support_window_and_a_required_migration() {
     let dir = scratch();
-    let out = demo(dir.path())
+    let out = common::demo(dir.path())
         .args([
             "new",
             "orders",

@@ -7,35 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use assert_cmd::Command;
-use common::{outcome, scratch};
-
-fn demo(cwd: &Path) -> Command {
-    let mut cmd = common::platform(cwd);
-    cmd.env(
-        "CARGO_PLATFORM_TEMPLATE_DIR",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/templates"),
-    );
-    cmd
-}
-
-/// A demo 1.0.0 service in its own git repository with one commit. Returns its path.
-fn service(dir: &Path) -> std::path::PathBuf {
-    let out = demo(dir)
-        .args([
-            "new",
-            "orders",
-            "--template",
-            "demo",
-            "--template-version",
-            "1.0.0",
-            "--yes",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
-    dir.join("orders")
-}
+use common::{demo, demo_service as service, outcome, scratch};
 
 /// Every file (bytes) and symlink (target) below `root`, except `.git`.
 fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {

@@ -35,7 +35,6 @@ struct Step {
     fault: Option<String>,
 }
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/templates");
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scenarios");
 
 /// Every file (bytes) and symlink (`-> target`) below `root`, except `.git`.
@@ -135,32 +134,14 @@ fn run_scenario(dir: &Path) -> Result<(), String> {
     )
     .map_err(|e| format!("scenario.toml: {e}"))?;
     let work = common::scratch();
-    let out = common::platform(work.path())
-        .env("CARGO_PLATFORM_TEMPLATE_DIR", FIXTURES)
-        .env("CARGO_PLATFORM_TODAY", "2026-11-22")
-        .args([
-            "new",
-            "orders",
-            "--template",
-            "demo",
-            "--template-version",
-            "1.0.0",
-            "--yes",
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!("new failed: {}", common::outcome(&out)));
-    }
-    let svc = work.path().join("orders");
+    let svc = common::demo_service(work.path());
     overlay(&dir.join("in"), &svc);
     commit_all(&svc);
     overlay(&dir.join("dirty"), &svc);
 
     for (i, step) in scenario.steps.iter().enumerate() {
-        let mut cmd = common::platform(&svc);
-        cmd.env("CARGO_PLATFORM_TEMPLATE_DIR", FIXTURES)
-            .env("CARGO_PLATFORM_TODAY", "2026-11-22")
+        let mut cmd = common::demo(&svc);
+        cmd.env("CARGO_PLATFORM_TODAY", "2026-11-22")
             .args(&step.args);
         if let Some(fault) = &step.fault {
             cmd.env("CARGO_PLATFORM_FAULT", fault);

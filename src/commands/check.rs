@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, ExitKind, Result};
-use crate::journal;
 use crate::policy::{self, Severity};
 use crate::service::Service;
 use crate::template::Catalogue;
@@ -25,12 +24,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(Format::Human);
     let service = Service::locate(args.path.as_deref())?;
-    if journal::in_flight(&service.root) {
-        printer.warn(format!(
-            "an interrupted upgrade left its journal in {}: this report may be stale; run `cargo platform upgrade --abort`",
-            service.root.join(journal::DIR).display()
-        ));
-    }
+    service.warn_if_upgrade_in_flight(&printer);
     let catalogue = Catalogue::load()?;
     let template = service.template(&catalogue)?;
     let today = policy::today()?;

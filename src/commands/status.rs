@@ -31,12 +31,7 @@ pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.format);
     let service = Service::locate(args.path.as_deref())?;
     let in_flight = journal::in_flight(&service.root);
-    if in_flight {
-        printer.warn(format!(
-            "an interrupted upgrade left its journal in {}: this report may be stale; run `cargo platform upgrade --abort`",
-            service.root.join(journal::DIR).display()
-        ));
-    }
+    service.warn_if_upgrade_in_flight(&printer);
     let catalogue = Catalogue::load()?;
     let template = service.template(&catalogue)?;
     let today = policy::today()?;

@@ -84,3 +84,32 @@ pub fn scratch() -> tempfile::TempDir {
 pub fn path_of(dir: &tempfile::TempDir, rel: &str) -> PathBuf {
     dir.path().join(rel)
 }
+
+/// The demo template's directory (1.0.0 → 2.0.0 makes every kind of change an upgrade carries).
+pub const DEMO_TEMPLATES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/templates");
+
+/// The tool, with the demo template in place of the embedded ones.
+pub fn demo(cwd: &Path) -> Command {
+    let mut cmd = platform(cwd);
+    cmd.env("CARGO_PLATFORM_TEMPLATE_DIR", DEMO_TEMPLATES);
+    cmd
+}
+
+/// A demo 1.0.0 service `orders` created by the tool in `dir`: a git repository with one commit.
+pub fn demo_service(dir: &Path) -> PathBuf {
+    let out = demo(dir)
+        .env("CARGO_PLATFORM_TODAY", "2026-11-22")
+        .args([
+            "new",
+            "orders",
+            "--template",
+            "demo",
+            "--template-version",
+            "1.0.0",
+            "--yes",
+        ])
+        .output()
+        .expect("run new");
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    dir.join("orders")
+}
