@@ -19,11 +19,12 @@ use crate::{fsx, git, manifest, names};
 /// Prompts for every question when run in a terminal (unless --yes); --set and --answers answer
 /// questions up front. Everything is rendered in memory, written to a temporary directory beside
 /// the target and renamed into place, so a failure leaves nothing behind. Writes platform.toml
-/// and makes an initial git commit.
+/// and makes an initial git commit (not with --no-git, nor inside an existing git work tree,
+/// where nothing is added to that repository's index).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The service name: lowercase letters, digits and `-`, starting with a letter, at most 63
-    /// characters (a crate name and a DNS label).
+    /// The service name: lowercase letters, digits and `-`, starting with a letter, not ending
+    /// with `-`, at most 63 characters (a crate name and a DNS label).
     pub name: String,
     /// Directory to create (default: ./NAME). It must not exist or be empty.
     #[arg(long, value_name = "DIR")]
