@@ -32,6 +32,12 @@ use self::idempotency::{Idempotency, IdempotencyStore};
 
 pub use self::error::Problem;
 
+/// Installs the TLS crypto provider (ring) used by outgoing HTTPS clients (JWKS, OTLP export).
+/// Safe to call more than once.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Boxed error for startup paths.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -64,6 +64,7 @@ pub struct JwksKeySource {
 
 impl JwksKeySource {
     pub fn new(url: impl Into<String>, cooldown: Duration) -> Result<Self, reqwest::Error> {
+        crate::platform::install_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .user_agent(concat!(

@@ -55,7 +55,11 @@ pub fn provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, crate::pl
         .with_service_name(service_name(config))
         .build();
     let builder = SdkTracerProvider::builder().with_resource(resource);
-    let builder = match export_target(config) {
+    let target = export_target(config);
+    if !matches!(target, Export::Off) {
+        crate::platform::install_tls_provider();
+    }
+    let builder = match target {
         Export::Off => builder,
         Export::FromEnv => builder.with_batch_exporter(
             opentelemetry_otlp::SpanExporter::builder()
