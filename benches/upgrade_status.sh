@@ -20,8 +20,10 @@ runs=${RUNS:-30}
 oldest=$("$bin" platform templates --format json | python3 -c 'import json,sys; t=json.load(sys.stdin)["templates"]; print([x for x in t if x["name"]=="service"][0]["versions"][-1]["version"])')
 svc="$work/orders"
 "$bin" platform new orders --yes --set owner=bench --template-version "$oldest" --path "$svc" >/dev/null
-# Put the tree back as `new` left it (target/ is ignored by git, so it stays).
-reset="git -C $svc checkout -q -- . && git -C $svc clean -fdq"
+# Put the tree back as `new` left it (target/ is ignored by git, so it stays), then let the
+# index settle: right after a checkout every file has the index's mtime ("racy"), and git
+# status would re-hash them all — a state a real service, committed a while ago, is never in.
+reset="git -C $svc checkout -q -- . && git -C $svc clean -fdq && sleep 1.1 && git -C $svc update-index -q --refresh"
 
 measure() { # slug label
   hyperfine --shell=bash --warmup 3 --runs "$runs" --export-json "$work/$1-upgrade.json" \
