@@ -32,7 +32,8 @@ pub fn in_flight(root: &Path) -> bool {
     root.join(DIR).exists()
 }
 
-fn refuse_in_flight(root: &Path) -> Result<()> {
+/// Refuses to start while an interrupted upgrade's journal is present.
+pub fn check_clear(root: &Path) -> Result<()> {
     if in_flight(root) {
         return Err(Error::new(format!(
             "an interrupted upgrade left its journal in {}",
@@ -43,14 +44,10 @@ fn refuse_in_flight(root: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn check_clear(root: &Path) -> Result<()> {
-    refuse_in_flight(root)
-}
-
 /// Applies `writes` under `root` all-or-nothing. On an error the tree is restored before
 /// returning it.
 pub fn apply(root: &Path, writes: &[Write]) -> Result<()> {
-    refuse_in_flight(root)?;
+    check_clear(root)?;
     let dir = root.join(DIR);
     let staged = stage(root, &dir, writes);
     let journal = match staged {

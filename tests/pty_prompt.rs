@@ -56,3 +56,25 @@ fn interactive_prompts_answer_every_question() {
     assert_eq!(answer("port").as_deref(), Some("9090"));
     assert_eq!(answer("idempotency_store").as_deref(), Some("postgres"));
 }
+
+#[test]
+fn cancelling_at_a_prompt_writes_nothing() {
+    let dir = common::scratch();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-platform"));
+    cmd.current_dir(dir.path())
+        .args(["platform", "new", "orders", "--no-git"])
+        .env("HOME", common::home_with_identity())
+        .env("TERM", "xterm-256color")
+        .env_remove("CARGO_PLATFORM_FAULT");
+    let mut p = spawn_command(cmd, Some(20_000)).expect("spawn in a pty");
+    answer(&mut p, "(description)", "\x03"); // Ctrl-C
+    p.exp_string("cancelled at the prompt; nothing was written")
+        .expect("cancellation explained");
+    p.exp_eof().expect("exits");
+    let status = p.process().wait().expect("exit status");
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 1)),
+        "exit 1 expected, got {status:?}"
+    );
+    assert_eq!(common::tree(dir.path()), Vec::<String>::new());
+}

@@ -81,10 +81,6 @@ pub fn scratch() -> tempfile::TempDir {
         .expect("tempdir")
 }
 
-pub fn path_of(dir: &tempfile::TempDir, rel: &str) -> PathBuf {
-    dir.path().join(rel)
-}
-
 /// The demo template's directory (1.0.0 → 2.0.0 makes every kind of change an upgrade carries).
 pub const DEMO_TEMPLATES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/templates");
 
