@@ -244,7 +244,7 @@ impl Manifest {
                 let mut doc = DocumentMut::new();
                 doc.decor_mut().set_prefix(
                     "# Written by cargo-platform: the service's template, answers, components and the\n\
-                     # hashes of platform-owned files. Commit it. See golden-path.md.\n",
+                     # hashes of platform-owned files. Commit it; `cargo platform status` reads it.\n",
                 );
                 doc
             }
