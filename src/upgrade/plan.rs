@@ -192,6 +192,20 @@ pub fn plan(
 
     let migrations = migration_steps(template, manifest, &hops, &opts.skip)?;
 
+    if hops.is_empty() {
+        let mut after = manifest.clone();
+        eject_components(&mut after, opts);
+        return Ok(Plan {
+            from,
+            to,
+            hops,
+            migrations,
+            entries: Vec::new(),
+            writes: Vec::new(),
+            manifest: after,
+        });
+    }
+
     let given: Vec<Given> = manifest
         .answers
         .iter()
@@ -247,19 +261,6 @@ pub fn plan(
         writes: Vec::new(),
         not_ours: BTreeSet::new(),
     };
-    if hops.is_empty() {
-        let mut after = manifest.clone();
-        eject_components(&mut after, opts);
-        return Ok(Plan {
-            from,
-            to,
-            hops,
-            migrations,
-            entries: Vec::new(),
-            writes: Vec::new(),
-            manifest: after,
-        });
-    }
     verify_base(manifest, &old, &planner)?;
 
     let mut reached: BTreeSet<&str> = BTreeSet::new();
