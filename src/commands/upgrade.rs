@@ -221,15 +221,17 @@ fn guard_clean(root: &Path, allow_dirty: bool, printer: &Printer) -> Result<()> 
 }
 
 fn print_plan(printer: &Printer, plan: &Plan, name: &str, template: &str) {
+    // One write for the whole report rather than one per line.
+    let mut lines: Vec<String> = Vec::new();
     let hops: Vec<String> = plan.hops.iter().map(|v| v.to_string()).collect();
-    printer.line(format!(
+    lines.push(format!(
         "Upgrade {name}: {template} {} → {} (through {})",
         plan.from,
         plan.to,
         hops.join(", ")
     ));
     if !plan.migrations.is_empty() {
-        printer.line("Migrations:");
+        lines.push("Migrations:".to_string());
         for m in &plan.migrations {
             let action = match m.action {
                 plan::MigrationAction::Apply => "apply",
@@ -238,13 +240,13 @@ fn print_plan(printer: &Printer, plan: &Plan, name: &str, template: &str) {
                 plan::MigrationAction::AlreadySkipped => "skipped earlier",
             };
             let required = if m.required { ", required" } else { "" };
-            printer.line(format!(
+            lines.push(format!(
                 "  {action:<16} {} ({}{required}): {}",
                 m.id, m.version, m.description
             ));
         }
     }
-    printer.line("Files:");
+    lines.push("Files:".to_string());
     let mut entries: Vec<&plan::Entry> = plan.entries.iter().collect();
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     for e in entries {
@@ -260,7 +262,7 @@ fn print_plan(printer: &Printer, plan: &Plan, name: &str, template: &str) {
         } else {
             format!("  ({})", extra.join(": "))
         };
-        printer.line(format!("  {:<10} {}{extra}", e.status.as_str(), e.path));
+        lines.push(format!("  {:<10} {}{extra}", e.status.as_str(), e.path));
     }
     let count = |s: Status| plan.entries.iter().filter(|e| e.status == s).count();
     let summary: Vec<String> = [
@@ -279,7 +281,8 @@ fn print_plan(printer: &Printer, plan: &Plan, name: &str, template: &str) {
     .filter(|s| count(*s) > 0)
     .map(|s| format!("{} {}", count(s), s.as_str()))
     .collect();
-    printer.line(format!("Summary: {}", summary.join(", ")));
+    lines.push(format!("Summary: {}", summary.join(", ")));
+    printer.line(lines.join("\n"));
 }
 
 fn plan_json(plan: &Plan, template: &str, dry_run: bool, applied: bool) -> serde_json::Value {

@@ -140,9 +140,15 @@ pub fn render(spec: &Spec<'_>, name: &str, answers: &Answers) -> Result<FileSet>
             let text = std::str::from_utf8(source.contents).map_err(|_| {
                 Error::new(format!("{}: not UTF-8; mark it `raw = true`", where_(path)))
             })?;
-            render_text(env, path, text, &ctx)
-                .map_err(|e| e.context(where_(path)))?
-                .into_bytes()
+            let syntax = meta.syntax.unwrap_or(Syntax::Default);
+            if has_markup(text, syntax) {
+                render_text(env, path, text, &ctx)
+                    .map_err(|e| e.context(where_(path)))?
+                    .into_bytes()
+            } else {
+                // Nothing to render: the template engine would return the text unchanged.
+                source.contents.to_vec()
+            }
         };
         let file = RenderedFile {
             contents,
@@ -157,6 +163,15 @@ pub fn render(spec: &Spec<'_>, name: &str, answers: &Answers) -> Result<FileSet>
         }
     }
     Ok(out)
+}
+
+/// Whether `text` has any tag, variable or comment delimiter of `syntax`.
+fn has_markup(text: &str, syntax: Syntax) -> bool {
+    let open: [&str; 3] = match syntax {
+        Syntax::Default => ["{{", "{%", "{#"],
+        Syntax::Alt => ["[[", "[%", "[#"],
+    };
+    open.iter().any(|o| text.contains(o))
 }
 
 fn render_text(
@@ -270,5 +285,30 @@ mod tests {
             render_text(&env, "x.json", "{{ name }}", &ctx).unwrap(),
             "a<b>\"c\""
         );
+    }
+
+    /// Text without a delimiter of its syntax skips the engine; this checks that the engine
+    /// would indeed have returned such text unchanged (line endings, blank lines, indentation,
+    /// no trailing newline) and that any delimiter sends the text through the engine.
+    #[test]
+    fn text_without_markup_renders_to_itself() {
+        let ctx = BTreeMap::new();
+        for (syntax, plain, marked) in [
+            (
+                Syntax::Default,
+                "a [[ x ]] [% y %]\r\n\n  indented\t\nno newline",
+                "{# c #}",
+            ),
+            (
+                Syntax::Alt,
+                "fn main() { {}; }\r\n\n  {{ x }}\n  {% y %}",
+                "[# c #]",
+            ),
+        ] {
+            let env = environment(syntax).unwrap();
+            assert!(!has_markup(plain, syntax));
+            assert_eq!(render_text(&env, "t", plain, &ctx).unwrap(), plain);
+            assert!(has_markup(&format!("{plain}{marked}"), syntax));
+        }
     }
 }
