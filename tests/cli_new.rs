@@ -345,6 +345,41 @@ fn new_writes_the_service_manifest_and_initial_commit() {
     );
     let statuses = repo.statuses(None).unwrap();
     assert_eq!(statuses.len(), 0, "the initial commit holds every file");
+    // Every committed blob is the file on disk, byte for byte.
+    let tree = head.tree().unwrap();
+    let mut committed = 0;
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() == Some(git2::ObjectType::Blob) {
+            let path = format!("{dir}{}", entry.name().unwrap());
+            let blob = repo.find_blob(entry.id()).unwrap();
+            assert_eq!(
+                blob.content(),
+                std::fs::read(svc.join(&path)).unwrap(),
+                "{path}"
+            );
+            committed += 1;
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .unwrap();
+    assert_eq!(committed, m.files.len() + 1, "every file and platform.toml");
+    // And git itself (an independent reader) finds the repository sound and the tree clean.
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&svc)
+            .args(args)
+            .output()
+            .expect("git on PATH");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["fsck", "--full", "--strict", "--no-dangling"]);
+    assert_eq!(git(&["status", "--porcelain", "--untracked-files=all"]), "");
 }
 
 #[test]

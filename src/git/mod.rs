@@ -1,5 +1,7 @@
 //! The one module that talks to git (git2, no OpenSSL).
 
+mod pack;
+
 use std::path::{Path, PathBuf};
 
 use git2::{Repository, RepositoryInitOptions, Signature};
@@ -52,21 +54,29 @@ pub fn init_and_commit(dir: &Path, files: &[(String, &[u8])], message: &str) -> 
     opts.mkdir(false).external_template(false);
     let repo =
         Repository::init_opts(dir, &opts).map_err(|e| fail("cannot initialise a repository", e))?;
-    let mut index = repo.index().map_err(|e| fail("cannot open the index", e))?;
+    // Blobs and trees go into one pack; libgit2 then writes the commit, the branch and the
+    // index (with each file's stat data, so `git status` need not re-hash anything).
+    let mut pack = pack::Pack::new();
+    let mut entries = Vec::with_capacity(files.len());
+    let mut tree_entries = Vec::with_capacity(files.len());
     for (path, contents) in files {
-        let id = repo
-            .blob(contents)
-            .map_err(|e| fail(&format!("cannot store {path}"), e))?;
+        let blob = pack.add(pack::Kind::Blob, contents);
         let meta = fs_err::metadata(dir.join(path))?;
-        index
-            .add(&index_entry(path, id, &meta))
-            .map_err(|e| fail(&format!("cannot add {path}"), e))?;
+        let entry = index_entry(path, oid(blob), &meta);
+        tree_entries.push((path.as_str(), entry.mode, blob));
+        entries.push(entry);
     }
-    let tree_id = index
-        .write_tree()
-        .map_err(|e| fail("cannot write the tree", e))?;
+    let tree_id = pack.add_tree(&tree_entries)?;
+    pack.write(&repo.path().join("objects").join("pack"))?;
+    let mut index = repo.index().map_err(|e| fail("cannot open the index", e))?;
+    for entry in &entries {
+        index.add(entry).map_err(|e| {
+            let path = String::from_utf8_lossy(&entry.path);
+            fail(&format!("cannot add {path}"), e)
+        })?;
+    }
     let tree = repo
-        .find_tree(tree_id)
+        .find_tree(oid(tree_id))
         .map_err(|e| fail("cannot read the tree", e))?;
     let (sig, author) = signature(&repo)?;
     crate::fsx::fault("new:git")?;
@@ -89,6 +99,10 @@ pub fn init_and_commit(dir: &Path, files: &[(String, &[u8])], message: &str) -> 
     })
 }
 
+fn oid(id: pack::ObjectId) -> git2::Oid {
+    git2::Oid::from_bytes(&id.0).expect("20 bytes make an object id")
+}
+
 /// An index entry with the file's stat data, so `git status` need not re-hash it.
 fn index_entry(path: &str, id: git2::Oid, meta: &std::fs::Metadata) -> git2::IndexEntry {
     #[cfg(unix)]
@@ -96,9 +110,9 @@ fn index_entry(path: &str, id: git2::Oid, meta: &std::fs::Metadata) -> git2::Ind
         use std::os::unix::fs::MetadataExt;
         let time = |secs: i64, nanos: i64| git2::IndexTime::new(secs as i32, nanos as u32);
         let mode = if meta.mode() & 0o111 != 0 {
-            0o100755
+            pack::MODE_EXECUTABLE
         } else {
-            0o100644
+            pack::MODE_FILE
         };
         (
             time(meta.ctime(), meta.ctime_nsec()),
@@ -118,7 +132,7 @@ fn index_entry(path: &str, id: git2::Oid, meta: &std::fs::Metadata) -> git2::Ind
         0,
         0,
         0,
-        0o100644,
+        pack::MODE_FILE,
     );
     git2::IndexEntry {
         ctime,
