@@ -246,7 +246,13 @@ async fn every_log_line_in_a_request_carries_request_and_trace_ids() {
     let app = TestApp::with_routes(Router::new().route(
         "/work",
         get(|| async {
-            tracing::info!(answer = 42, "doing the work");
+            // A field named like a context field does not override it (nor repeat the key).
+            tracing::info!(
+                answer = 42,
+                note = "a \"quoted\"\nline ✓",
+                request_id = "spoofed",
+                "doing the work"
+            );
             "done"
         }),
     ))
@@ -285,6 +291,7 @@ async fn every_log_line_in_a_request_carries_request_and_trace_ids() {
         );
     }
     assert_eq!(work["answer"], 42);
+    assert_eq!(work["note"], "a \"quoted\"\nline ✓");
     assert_eq!(access["method"], "GET");
     assert_eq!(access["route"], "/work");
     assert_eq!(access["status"], 200);

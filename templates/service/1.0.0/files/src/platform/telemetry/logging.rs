@@ -5,7 +5,7 @@
 
 use std::io::Write as _;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -45,7 +45,18 @@ impl<W> JsonLayer<W> {
 
 /// The request context captured from span fields (`request_id`, `trace_id`).
 #[derive(Debug, Default, Clone)]
-struct SpanContext(Map<String, Value>);
+struct SpanContext(Vec<(&'static str, Value)>);
+
+impl SpanContext {
+    fn merge(&mut self, fields: Vec<(&'static str, Value)>) {
+        for (key, value) in fields {
+            match self.0.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => self.0.push((key, value)),
+            }
+        }
+    }
+}
 
 impl<S, W> tracing_subscriber::Layer<S> for JsonLayer<W>
 where
@@ -80,7 +91,7 @@ where
         if let Some(span) = ctx.span(id) {
             let mut extensions = span.extensions_mut();
             match extensions.get_mut::<SpanContext>() {
-                Some(context) => context.0.extend(visitor.fields),
+                Some(context) => context.merge(visitor.fields),
                 None => extensions.insert(SpanContext(visitor.fields)),
             }
         }
@@ -94,59 +105,83 @@ where
         {
             return;
         }
-        let mut line = Map::new();
-        let mut timestamp = String::new();
-        if SystemTime
-            .format_time(&mut Writer::new(&mut timestamp))
-            .is_ok()
-        {
-            line.insert("timestamp".into(), Value::String(timestamp));
-        }
-        line.insert("level".into(), Value::String(metadata.level().to_string()));
-        line.insert("target".into(), Value::String(metadata.target().to_owned()));
         let mut visitor = FieldVisitor::all();
         event.record(&mut visitor);
-        line.insert(
-            "message".into(),
-            visitor
-                .fields
-                .shift_remove("message")
-                .unwrap_or(Value::String(String::new())),
-        );
+        let message = visitor
+            .fields
+            .iter()
+            .position(|(key, _)| *key == "message")
+            .map(|at| visitor.fields.remove(at).1);
+
+        // The line is written straight into one buffer: fixed keys first, then the request
+        // context of the enclosing spans (innermost wins), then the event's own fields. A key
+        // already written is not written again.
+        let mut line = Vec::with_capacity(384);
+        line.extend_from_slice(b"{\"timestamp\":\"");
+        let mut timestamp = String::with_capacity(32);
+        let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
+        line.extend_from_slice(timestamp.as_bytes());
+        line.extend_from_slice(b"\",\"level\":\"");
+        line.extend_from_slice(metadata.level().as_str().as_bytes());
+        line.extend_from_slice(b"\",\"target\":");
+        write_json(&mut line, &metadata.target());
+        line.extend_from_slice(b",\"message\":");
+        match &message {
+            Some(value) => write_json(&mut line, value),
+            None => line.extend_from_slice(b"\"\""),
+        }
+        let mut written: Vec<&str> = vec!["timestamp", "level", "target", "message"];
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
                 if let Some(context) = span.extensions().get::<SpanContext>() {
                     for (key, value) in &context.0 {
-                        line.entry(key.clone()).or_insert_with(|| value.clone());
+                        if !written.contains(key) {
+                            write_field(&mut line, key, value);
+                            written.push(key);
+                        }
                     }
                 }
             }
         }
-        for (key, value) in visitor.fields {
-            line.entry(key).or_insert(value);
+        for (key, value) in &visitor.fields {
+            if !written.contains(key) {
+                write_field(&mut line, key, value);
+                written.push(key);
+            }
         }
-        let mut bytes = Value::Object(line).to_string().into_bytes();
-        bytes.push(b'\n');
-        let _ = self.writer.make_writer_for(metadata).write_all(&bytes);
+        line.extend_from_slice(b"}\n");
+        let _ = self.writer.make_writer_for(metadata).write_all(&line);
     }
 }
 
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Serialising a string or a `Value` into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, value);
+}
+
+fn write_field(out: &mut Vec<u8>, key: &str, value: &Value) {
+    out.push(b',');
+    write_json(out, key);
+    out.push(b':');
+    write_json(out, value);
+}
+
 struct FieldVisitor {
-    fields: Map<String, Value>,
+    fields: Vec<(&'static str, Value)>,
     context_only: bool,
 }
 
 impl FieldVisitor {
     fn all() -> Self {
         Self {
-            fields: Map::new(),
+            fields: Vec::with_capacity(8),
             context_only: false,
         }
     }
 
     fn context_only() -> Self {
         Self {
-            fields: Map::new(),
+            fields: Vec::new(),
             context_only: true,
         }
     }
@@ -158,7 +193,10 @@ impl FieldVisitor {
         }
         // `r#type` and friends arrive with the raw-identifier prefix.
         let name = name.strip_prefix("r#").unwrap_or(name);
-        self.fields.insert(name.to_owned(), value);
+        match self.fields.iter_mut().find(|(key, _)| *key == name) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((name, value)),
+        }
     }
 }
 

@@ -1,16 +1,20 @@
 //! Telemetry setup: JSON log lines on stdout and OpenTelemetry spans, installed as one
 //! `tracing` subscriber. `RUST_LOG` filters the log lines (default `info`).
 //!
+//! Log lines are handed to a writer thread and written to stdout in batches, so a request never
+//! waits on stdout; nothing is dropped (a full queue makes the caller wait) and every line is
+//! flushed at shutdown.
+//!
 //! Managed by the platform.
 
 pub mod logging;
 pub mod tracing;
 
-use ::tracing::Subscriber;
+use ::tracing::{Level, Subscriber};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
@@ -18,10 +22,12 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::platform::config::TelemetryConfig;
 
-/// Handle kept by `main`: flushes and stops span export on drop of the process.
+/// Handle kept by `main`: flushes and stops span export at shutdown, and the remaining log
+/// lines when dropped.
 #[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    _log_writer: tracing_appender::non_blocking::WorkerGuard,
 }
 
 impl Telemetry {
@@ -36,17 +42,23 @@ impl Telemetry {
 /// Installs the process-wide subscriber: JSON logs to stdout plus span export as configured.
 pub fn init(config: &TelemetryConfig) -> Result<Telemetry, crate::platform::BoxError> {
     let provider = tracing::provider(config)?;
-    let subscriber = subscriber(
-        provider.clone(),
-        std::io::stdout,
-        logging::filter_from_env(),
-    );
+    let (writer, log_writer) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
+    let subscriber = subscriber(provider.clone(), writer, logging::filter_from_env());
     ::tracing::subscriber::set_global_default(subscriber)?;
     opentelemetry::global::set_tracer_provider(provider.clone());
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    Ok(Telemetry { provider })
+    Ok(Telemetry {
+        provider,
+        _log_writer: log_writer,
+    })
 }
 
 /// The subscriber stack, also used by tests with their own writer and span exporter.
@@ -64,7 +76,15 @@ where
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
-                .with_filter(LevelFilter::INFO),
+                // Spans, and warnings and errors as span events; routine log lines (access,
+                // audit) are already in the logs and would only weigh down every span.
+                .with_filter(filter_fn(|metadata| {
+                    if metadata.is_span() {
+                        *metadata.level() <= Level::INFO
+                    } else {
+                        *metadata.level() <= Level::WARN
+                    }
+                })),
         )
 }
 
