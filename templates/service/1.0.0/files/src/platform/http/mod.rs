@@ -19,6 +19,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -28,15 +29,19 @@ use crate::platform::error::{PROBLEM_JSON, Problem};
 /// Wraps your routes with the platform's routes and middleware. Used by `main` and by tests.
 pub fn router(platform: &Platform, app: Router) -> Router {
     let config = &platform.config.server;
-    let app = app
-        .layer(middleware::from_fn_with_state(
-            platform.idempotency.clone(),
-            crate::platform::idempotency::middleware,
-        ))
-        .layer(middleware::from_fn_with_state(
-            platform.auth.clone(),
-            crate::platform::auth::middleware,
-        ));
+    // Each stack is applied as one layer (outermost first), so a request clones the stack's
+    // services once instead of re-boxing the rest of the chain at every layer.
+    let app = app.layer(
+        ServiceBuilder::new()
+            .layer(middleware::from_fn_with_state(
+                platform.auth.clone(),
+                crate::platform::auth::middleware,
+            ))
+            .layer(middleware::from_fn_with_state(
+                platform.idempotency.clone(),
+                crate::platform::idempotency::middleware,
+            )),
+    );
 
     Router::new()
         .route("/livez", get(health::livez))
@@ -51,16 +56,19 @@ pub fn router(platform: &Platform, app: Router) -> Router {
         .merge(app)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
-        .layer(middleware::from_fn_with_state(
-            Duration::from_secs(config.request_timeout_secs),
-            timeout,
-        ))
-        .layer(CatchPanicLayer::custom(panic_to_problem))
-        .layer(middleware::from_fn(problem_defaults))
-        .layer(middleware::from_fn(observe::middleware))
-        .layer(middleware::from_fn(request_id::middleware))
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn(request_id::middleware))
+                .layer(middleware::from_fn(observe::middleware))
+                .layer(middleware::from_fn(problem_defaults))
+                .layer(CatchPanicLayer::custom(panic_to_problem))
+                .layer(middleware::from_fn_with_state(
+                    Duration::from_secs(config.request_timeout_secs),
+                    timeout,
+                ))
+                .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+                .layer(DefaultBodyLimit::disable()),
+        )
 }
 
 async fn not_found() -> Problem {
