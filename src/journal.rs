@@ -76,6 +76,7 @@ fn stage(root: &Path, dir: &Path, writes: &[Write]) -> Result<Journal> {
     fs_err::create_dir_all(dir.join("backup"))?;
     let mut entries = Vec::new();
     let mut created_dirs: Vec<String> = Vec::new();
+    let mut staged = Vec::new();
     for (i, w) in writes.iter().enumerate() {
         let target = root.join(w.path());
         let existed = match std::fs::symlink_metadata(&target) {
@@ -87,7 +88,9 @@ fn stage(root: &Path, dir: &Path, writes: &[Write]) -> Result<Journal> {
             Err(_) => false,
         };
         if let Write::Put { contents, .. } = w {
-            write_staged(&dir.join("new").join(i.to_string()), contents)?;
+            let path = dir.join("new").join(i.to_string());
+            write_staged(&path, contents)?;
+            staged.push(path);
             let mut missing = Vec::new();
             let mut p = target.parent();
             while let Some(d) = p {
@@ -119,12 +122,11 @@ fn stage(root: &Path, dir: &Path, writes: &[Write]) -> Result<Journal> {
     let text =
         serde_json::to_vec_pretty(&journal).map_err(|e| Error::new(format!("journal: {e}")))?;
     crate::fsx::fault("upgrade:before-journal")?;
-    // The journal appears atomically: before this rename the tree is untouched. Its fsync is the
-    // one full flush of the staging phase: it commits the filesystem journal, which carries the
-    // staged files whose write-out `write_staged` started (git's `core.fsyncMethod=batch`).
-    write_synced(&dir.join("journal.json.tmp"), &text)?;
+    // The journal appears atomically: before this rename the tree is untouched. Then the one
+    // flush: staged files, journal and directory reach the disk before anything is applied.
+    write_staged(&dir.join("journal.json.tmp"), &text)?;
     fs_err::rename(dir.join("journal.json.tmp"), dir.join("journal.json"))?;
-    sync_dir(dir);
+    make_durable(dir, &staged)?;
     Ok(journal)
 }
 
@@ -227,39 +229,36 @@ pub fn restore(root: &Path) -> Result<Restored> {
     })
 }
 
-/// Writes a staged file. On Linux it only starts the write-out (`sync_file_range`, as git's
-/// `core.fsyncMethod=batch` does) and the journal's fsync that follows makes every staged file
-/// durable with one flush instead of one per file; elsewhere each file is fsynced.
-#[allow(unsafe_code)] // the one FFI call: sync_file_range has no safe wrapper in std or rustix
+/// Writes a staged file without waiting for the disk: [`make_durable`] flushes them all at once.
 fn write_staged(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     let mut f = fs_err::File::create(path)?;
     f.write_all(bytes)?;
+    Ok(())
+}
+
+/// Makes the staged files, the journal and the journal directory durable before the tree is
+/// touched. On Linux that is one `syncfs` of the service's filesystem — one flush instead of one
+/// per file, whatever the filesystem; elsewhere every file and the directory are fsynced.
+fn make_durable(dir: &Path, staged: &[std::path::PathBuf]) -> Result<()> {
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::AsRawFd as _;
-        // SAFETY: the descriptor is open for the whole call; the range 0..0 means "whole file".
-        let rc = unsafe {
-            libc::sync_file_range(f.file().as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE)
-        };
-        if rc != 0 {
-            // Not supported on this filesystem: fall back to a full fsync of this file.
-            f.sync_all()?;
-        }
+        let _ = staged;
+        let d = fs_err::File::open(dir)?;
+        rustix::fs::syncfs(&d)
+            .map_err(|e| Error::new(format!("cannot flush {} to disk: {e}", dir.display())))?;
     }
     #[cfg(not(target_os = "linux"))]
-    f.sync_all()?;
+    {
+        for path in staged.iter().chain([&dir.join("journal.json")]) {
+            fs_err::File::open(path)?.sync_all()?;
+        }
+        sync_dir(dir);
+    }
     Ok(())
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    let mut f = fs_err::File::create(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
-}
-
+#[cfg(not(target_os = "linux"))]
 fn sync_dir(dir: &Path) {
     if let Ok(f) = std::fs::File::open(dir) {
         let _ = f.sync_all();

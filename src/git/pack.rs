@@ -2,8 +2,10 @@
 //!
 //! A new service's first commit holds about a hundred blobs and trees. Stored loose, each is a
 //! compressed file of its own in a fan-out directory — hundreds of syscalls, most of the time
-//! `new` takes. A pack holds them all in two files. No delta search is done: the objects are
-//! all different files, and a later `git gc` repacks them anyway.
+//! `new` takes. A pack holds them all in two files. No delta search is done, and the objects
+//! are stored, not compressed (zlib streams of "stored" blocks, what git writes with
+//! `pack.compression = 0`): the service is a few hundred KiB, and the first `git gc` repacks
+//! and compresses it anyway.
 //!
 //! Formats: `Documentation/gitformat-pack.txt` in git (pack version 2, index version 2).
 
@@ -11,7 +13,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
 use std::path::Path;
 
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use sha1::{Digest, Sha1};
 
 use crate::error::{Error, Result};
@@ -71,8 +72,6 @@ struct Entry {
 /// A pack being built in memory.
 pub struct Pack {
     bytes: Vec<u8>,
-    /// One compressor for all objects: zlib's state is a few hundred KiB to set up.
-    deflate: Compress,
     entries: Vec<Entry>,
     seen: HashSet<ObjectId>,
 }
@@ -100,7 +99,6 @@ impl Pack {
         bytes.extend_from_slice(&0u32.to_be_bytes()); // object count, set in `write`
         Pack {
             bytes,
-            deflate: Compress::new(Compression::fast(), true),
             entries: Vec::new(),
             seen: HashSet::new(),
         }
@@ -123,24 +121,11 @@ impl Pack {
             size >>= 7;
         }
         self.bytes.push(byte);
-        self.deflate.reset();
-        loop {
-            // zlib's bound for one call: the data plus a little per 16 KiB block.
-            self.bytes.reserve(data.len() + data.len() / 1000 + 64);
-            let read = self.deflate.total_in() as usize;
-            let status = self
-                .deflate
-                .compress_vec(&data[read..], &mut self.bytes, FlushCompress::Finish)
-                .expect("deflate cannot fail on well-formed input");
-            if status == Status::StreamEnd {
-                break;
-            }
-        }
-        let mut crc = Crc::new();
-        crc.update(&self.bytes[offset..]);
+        zlib_stored(&mut self.bytes, data);
+        let crc = crc32fast::hash(&self.bytes[offset..]);
         self.entries.push(Entry {
             id,
-            crc: crc.sum(),
+            crc,
             offset: offset as u64,
         });
         id
@@ -205,6 +190,29 @@ impl Pack {
         write_read_only(&pack_dir.join(format!("{name}.idx")), &idx)?;
         Ok(())
     }
+}
+
+/// Appends `data` as a zlib stream of stored (uncompressed) deflate blocks (RFC 1950, 1951).
+fn zlib_stored(out: &mut Vec<u8>, data: &[u8]) {
+    const MAX_BLOCK: usize = 65_535;
+    out.reserve(data.len() + 6 + 5 * (data.len() / MAX_BLOCK + 1));
+    // CMF 0x78: deflate, 32 KiB window; FLG 0x01: fastest level, no dictionary, check bits.
+    out.extend_from_slice(&[0x78, 0x01]);
+    let mut rest = data;
+    loop {
+        let (block, tail) = rest.split_at(rest.len().min(MAX_BLOCK));
+        let last = tail.is_empty();
+        out.push(u8::from(last)); // BFINAL, BTYPE = 00 (stored)
+        let len = block.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+        if last {
+            break;
+        }
+        rest = tail;
+    }
+    out.extend_from_slice(&adler2::adler32_slice(data).to_be_bytes());
 }
 
 /// Packs are read-only, as git leaves them.
@@ -355,6 +363,20 @@ mod tests {
             flags: path.len() as u16,
             flags_extended: 0,
             path: path.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn stored_zlib_streams_inflate_back() {
+        // Empty, one block, exactly one full block, and several blocks.
+        for len in [0usize, 1, 100, 65_535, 65_536, 200_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let mut stream = Vec::new();
+            zlib_stored(&mut stream, &data);
+            let mut back = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&stream[..]), &mut back)
+                .unwrap();
+            assert_eq!(back, data, "{len} bytes");
         }
     }
 

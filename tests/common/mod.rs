@@ -8,13 +8,17 @@ use assert_cmd::Command;
 
 /// A HOME whose git config names `Test Author <test@example.com>`.
 pub fn home_with_identity() -> PathBuf {
+    const CONFIG: &str = "[user]\n\tname = Test Author\n\temail = test@example.com\n";
     let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("home-with-identity");
     std::fs::create_dir_all(&home).expect("home");
-    std::fs::write(
-        home.join(".gitconfig"),
-        "[user]\n\tname = Test Author\n\temail = test@example.com\n",
-    )
-    .expect("gitconfig");
+    let config = home.join(".gitconfig");
+    // Tests run in parallel and read this file while others set it up: never truncate it in
+    // place (a reader would see no identity), replace it atomically and only when it differs.
+    if std::fs::read_to_string(&config).ok().as_deref() != Some(CONFIG) {
+        let mut tmp = tempfile::NamedTempFile::new_in(&home).expect("temp gitconfig");
+        std::io::Write::write_all(&mut tmp, CONFIG.as_bytes()).expect("gitconfig");
+        tmp.persist(&config).expect("gitconfig");
+    }
     home
 }
 
