@@ -4,8 +4,9 @@
 //! compressed file of its own in a fan-out directory — hundreds of syscalls, most of the time
 //! `new` takes. A pack holds them all in two files. No delta search is done, and the objects
 //! are stored, not compressed (zlib streams of "stored" blocks, what git writes with
-//! `pack.compression = 0`): the service is a few hundred KiB, and the first `git gc` repacks
-//! and compresses it anyway.
+//! `pack.compression = 0`): a new service's objects take ~280 KB instead of ~110 KB. git reuses
+//! packed objects as they are when it repacks; `git repack -adF` (or `git gc --aggressive`)
+//! compresses them.
 //!
 //! Formats: `Documentation/gitformat-pack.txt` in git (pack version 2, index version 2).
 
