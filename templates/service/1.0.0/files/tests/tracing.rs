@@ -31,7 +31,11 @@ async fn server_span_continues_the_callers_trace() {
 
     let app = TestApp::with_routes(Router::new().route(
         "/v1/items/{id}",
-        get(|Path(id): Path<String>| async move { format!("item {id}") }),
+        get(|Path(id): Path<String>| async move {
+            tracing::info!("routine line");
+            tracing::warn!("something odd");
+            format!("item {id}")
+        }),
     ))
     .await;
     let request = Request::get("/v1/items/42")
@@ -68,6 +72,9 @@ async fn server_span_continues_the_callers_trace() {
         Some("200")
     );
     assert_eq!(attribute("url.path").as_deref(), Some("/v1/items/42"));
+    // Warnings and errors become span events; routine lines (and the access line) do not.
+    let events: Vec<&str> = span.events.iter().map(|e| e.name.as_ref()).collect();
+    assert_eq!(events, ["something odd"]);
 }
 
 #[tokio::test]

@@ -50,11 +50,16 @@ struct SpanContext(Vec<(&'static str, Value)>);
 impl SpanContext {
     fn merge(&mut self, fields: Vec<(&'static str, Value)>) {
         for (key, value) in fields {
-            match self.0.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = value,
-                None => self.0.push((key, value)),
-            }
+            upsert(&mut self.0, key, value);
         }
+    }
+}
+
+/// Sets `key` to `value`, replacing an earlier value of the same key.
+fn upsert(fields: &mut Vec<(&'static str, Value)>, key: &'static str, value: Value) {
+    match fields.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => fields.push((key, value)),
     }
 }
 
@@ -193,10 +198,7 @@ impl FieldVisitor {
         }
         // `r#type` and friends arrive with the raw-identifier prefix.
         let name = name.strip_prefix("r#").unwrap_or(name);
-        match self.fields.iter_mut().find(|(key, _)| *key == name) {
-            Some(slot) => slot.1 = value,
-            None => self.fields.push((name, value)),
-        }
+        upsert(&mut self.fields, name, value);
     }
 }
 
