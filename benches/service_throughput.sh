@@ -6,7 +6,8 @@
 #   1. the generated service: request ids, timeouts, body limit, auth, metrics, tracing,
 #      JSON logging (to a file), the handler;
 #   2. a baseline: a tiny axum app with the same axum/tokio versions (read from the service's
-#      Cargo.lock) whose handler returns the same JSON body, built into the same target dir.
+#      Cargo.lock) and the same [profile.release], whose handler returns the same JSON body,
+#      built into the same target dir.
 # Prints requests/s and p99 for both and the ratio (goal: >= 0.70).
 #
 #   benches/service_throughput.sh            # 10 s per side, 2 threads, 32 connections
@@ -63,6 +64,9 @@ publish = false
 axum = "=$axum_v"
 tokio = { version = "=$tokio_v", features = ["macros", "rt-multi-thread", "net"] }
 TOML
+# The same release profile as the service (LTO, codegen units), so the compiler is not what differs.
+awk '/^\[profile\.release\]/{p=1} /^\[/ && !/^\[profile\.release\]/{p=0} p' "$work/bench-svc/Cargo.toml" \
+  | sed 's/^\[profile.release\]/\n&/' >>"$work/bench-baseline/Cargo.toml"
 cat >"$work/bench-baseline/src/main.rs" <<'RS'
 //! Bare axum: one route, a fixed JSON body, nothing else. The throughput reference.
 use axum::{Router, http::header, routing::get};

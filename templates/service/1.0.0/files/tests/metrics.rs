@@ -85,3 +85,35 @@ async fn requests_are_labelled_by_route_template_never_raw_path() {
         "histogram with explicit buckets:\n{text}"
     );
 }
+
+#[tokio::test]
+async fn unknown_methods_share_one_label() {
+    let app =
+        TestApp::with_routes(Router::new().route("/metrics-methods", get(|| async { "ok" }))).await;
+    for method in ["BREW", "WHEN"] {
+        let response = app
+            .send(
+                Request::builder()
+                    .method(method)
+                    .uri("/metrics-methods")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let text = scrape(&app).await;
+    let counter = text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_server_requests_total{")
+                && l.contains("method=\"_OTHER\"")
+                && l.contains("status=\"405\"")
+        })
+        .unwrap_or_else(|| panic!("counter of the unknown methods in:\n{text}"));
+    assert!(counter.ends_with(" 2"), "{counter}");
+    assert!(
+        !text.contains("BREW") && !text.contains("WHEN"),
+        "a caller's method never becomes a label"
+    );
+}

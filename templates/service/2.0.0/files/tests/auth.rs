@@ -87,6 +87,27 @@ async fn expired_token_is_401() {
 }
 
 #[tokio::test]
+async fn a_token_accepted_before_is_refused_once_it_expires() {
+    // Accepted tokens are cached (`auth.token_cache_secs`), never past their `exp`.
+    let app = TestApp::build(
+        layers("[auth]\nleeway_secs = 0\ntoken_cache_secs = 60\n"),
+        |builder| builder,
+        |_| {
+            Ok(Router::new().route(
+                "/me",
+                get(|principal: Principal| async move { principal.subject }),
+            ))
+        },
+    )
+    .await;
+    let token = app.token_with(app.claims("alice", 1));
+    assert_eq!(app.send(me(Some(&token))).await.status(), StatusCode::OK);
+    assert_eq!(app.send(me(Some(&token))).await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_invalid_token(&app, &token).await;
+}
+
+#[tokio::test]
 async fn wrong_audience_is_401() {
     let app = app().await;
     let mut claims = app.claims("alice", 300);

@@ -3,12 +3,14 @@
 //!
 //! Managed by the platform.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::IntoResponse;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const REQUESTS_TOTAL: &str = "http_server_requests_total";
@@ -54,15 +56,66 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
+/// The method as metrics and span names carry it: one of the standard methods or `_OTHER`
+/// (as the semantic conventions say), so a caller cannot create unbounded label values.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "_OTHER",
+    }
+}
+
 /// Records one served request.
 pub fn record_request(method: &str, route: &str, status: StatusCode, elapsed: Duration) {
+    let (requests, duration) = request_metrics(method, route, status.as_u16());
+    requests.increment(1);
+    duration.record(elapsed.as_secs_f64());
+}
+
+/// The RED metric handles of one method, route and status. Looking a metric up by its labels
+/// allocates and hashes them, so the handles are kept: the label sets are bounded (route
+/// templates, not raw paths).
+fn request_metrics(method: &str, route: &str, status: u16) -> (Counter, Histogram) {
+    type Handles = HashMap<Box<str>, Vec<(Box<str>, u16, Counter, Histogram)>>;
+    static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
+    let handles = HANDLES.get_or_init(RwLock::default);
+    let find = |handles: &Handles| {
+        handles.get(route).and_then(|entries| {
+            entries
+                .iter()
+                .find(|(m, s, _, _)| &**m == method && *s == status)
+                .map(|(_, _, counter, histogram)| (counter.clone(), histogram.clone()))
+        })
+    };
+    if let Some(found) = find(&handles.read().unwrap_or_else(|e| e.into_inner())) {
+        return found;
+    }
+    let mut handles = handles.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = find(&handles) {
+        return found;
+    }
     let labels = [
         ("method", method.to_owned()),
         ("route", route.to_owned()),
-        ("status", status.as_u16().to_string()),
+        ("status", status.to_string()),
     ];
-    metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
-    metrics::histogram!(REQUEST_DURATION, &labels).record(elapsed.as_secs_f64());
+    let counter = metrics::counter!(REQUESTS_TOTAL, &labels);
+    let histogram = metrics::histogram!(REQUEST_DURATION, &labels);
+    handles.entry(route.into()).or_default().push((
+        method.into(),
+        status,
+        counter.clone(),
+        histogram.clone(),
+    ));
+    (counter, histogram)
 }
 
 /// `GET /metrics`: Prometheus text exposition format.

@@ -40,7 +40,6 @@ use crate::platform::auth::{AuthError, Principal};
 use crate::platform::config::AuditConfig;
 use crate::platform::http::telemetry::RequestId;
 use crate::platform::idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
-use crate::platform::telemetry::current_trace_id;
 
 /// The log target of audit events.
 pub const TARGET: &str = "audit";
@@ -148,12 +147,11 @@ impl Auditor {
         if !self.enabled {
             return;
         }
-        let trace_id = current_trace_id().unwrap_or_default();
+        // `trace_id` comes from the request's span, like on every log line.
         tracing::info!(
             target: TARGET,
-            request_id = %self.request_id,
-            trace_id = %trace_id,
-            principal = %self.principal(),
+            request_id = self.request_id.as_str(),
+            principal = self.principal(),
             action,
             resource,
             outcome = outcome.as_str(),
@@ -246,16 +244,14 @@ pub async fn middleware(State(audit): State<Audit>, mut request: Request, next: 
 
     let status = response.status();
     let replayed = response.headers().contains_key(&IDEMPOTENT_REPLAYED);
-    let trace_id = current_trace_id().unwrap_or_default();
     tracing::info!(
         target: TARGET,
-        request_id = %auditor.request_id,
-        trace_id = %trace_id,
-        principal = %auditor.principal(),
-        action = %format!("http.{}", method.as_str().to_ascii_lowercase()),
-        resource = %resource,
+        request_id = auditor.request_id.as_str(),
+        principal = auditor.principal(),
+        action = format!("http.{}", method.as_str().to_ascii_lowercase()).as_str(),
+        resource = resource.as_str(),
         outcome = Outcome::of_status(status).as_str(),
-        method = %method,
+        method = method.as_str(),
         route = route.as_deref(),
         status = status.as_u16(),
         idempotency_key = idempotency_key.as_deref(),

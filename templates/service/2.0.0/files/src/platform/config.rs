@@ -85,6 +85,14 @@ pub struct AuthConfig {
     pub jwks_refresh_cooldown_secs: u64,
     /// Clock skew tolerated on `exp`.
     pub leeway_secs: u64,
+    /// How long an accepted token is accepted again without checking its signature (never
+    /// past its `exp`); 0 checks every request.
+    #[serde(default = "default_token_cache_secs")]
+    pub token_cache_secs: u64,
+}
+
+fn default_token_cache_secs() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -79,7 +79,7 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         span.record("otel.status_code", "ERROR");
     }
     let elapsed = started.elapsed();
-    metrics::record_request(method.as_str(), &route, status, elapsed);
+    metrics::record_request(metrics::method_label(&method), &route, status, elapsed);
     span.in_scope(|| {
         tracing::info!(
             target: "access",

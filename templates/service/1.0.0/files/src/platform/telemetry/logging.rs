@@ -3,7 +3,10 @@
 //!
 //! Managed by the platform.
 
-use std::io::Write as _;
+use std::cell::RefCell;
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -11,8 +14,6 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -78,7 +79,7 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut visitor = FieldVisitor::context_only();
+        let mut visitor = ContextVisitor::default();
         attrs.record(&mut visitor);
         if let Some(span) = ctx.span(id)
             && !visitor.fields.is_empty()
@@ -88,7 +89,7 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let mut visitor = FieldVisitor::context_only();
+        let mut visitor = ContextVisitor::default();
         values.record(&mut visitor);
         if visitor.fields.is_empty() {
             return;
@@ -110,118 +111,569 @@ where
         {
             return;
         }
-        let mut visitor = FieldVisitor::all();
-        event.record(&mut visitor);
-        let message = visitor
-            .fields
-            .iter()
-            .position(|(key, _)| *key == "message")
-            .map(|at| visitor.fields.remove(at).1);
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.write_event(event, &ctx, &mut scratch),
+            // Logging from inside a field's `Debug` while a line is being written.
+            Err(_) => self.write_event(event, &ctx, &mut Scratch::default()),
+        });
+    }
+}
 
-        // The line is written straight into one buffer: fixed keys first, then the request
-        // context of the enclosing spans (innermost wins), then the event's own fields. A key
-        // already written is not written again.
-        let mut line = Vec::with_capacity(384);
-        line.extend_from_slice(b"{\"timestamp\":\"");
-        let mut timestamp = String::with_capacity(32);
-        let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
-        line.extend_from_slice(timestamp.as_bytes());
-        line.extend_from_slice(b"\",\"level\":\"");
-        line.extend_from_slice(metadata.level().as_str().as_bytes());
-        line.extend_from_slice(b"\",\"target\":");
-        write_json(&mut line, &metadata.target());
-        line.extend_from_slice(b",\"message\":");
-        match &message {
-            Some(value) => write_json(&mut line, value),
-            None => line.extend_from_slice(b"\"\""),
-        }
-        let mut written: Vec<&str> = vec!["timestamp", "level", "target", "message"];
+impl<W> JsonLayer<W>
+where
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn write_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, scratch: &mut Scratch)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Scratch {
+            written,
+            seen,
+            context,
+            message,
+            fields,
+            line,
+            clock,
+        } = scratch;
+        // Keys already on the line are not written again: the fixed keys, then the request
+        // context of the enclosing spans (innermost wins), then the event's own fields.
+        written.clear();
+        written.extend(FIXED_FIELDS);
+        context.clear();
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
-                if let Some(context) = span.extensions().get::<SpanContext>() {
-                    for (key, value) in &context.0 {
+                if let Some(span_context) = span.extensions().get::<SpanContext>() {
+                    for (key, value) in &span_context.0 {
                         if !written.contains(key) {
-                            write_field(&mut line, key, value);
+                            write_field(context, key, value);
                             written.push(key);
                         }
                     }
                 }
             }
         }
-        for (key, value) in &visitor.fields {
-            if !written.contains(key) {
-                write_field(&mut line, key, value);
-                written.push(key);
-            }
+        seen.clear();
+        message.clear();
+        fields.clear();
+        event.record(&mut EventWriter {
+            taken: written,
+            seen,
+            message,
+            fields,
+        });
+
+        let metadata = event.metadata();
+        line.clear();
+        line.extend_from_slice(b"{\"timestamp\":\"");
+        clock.write_now(line);
+        line.extend_from_slice(b"\",\"level\":\"");
+        line.extend_from_slice(metadata.level().as_str().as_bytes());
+        line.extend_from_slice(b"\",\"target\":");
+        write_str(line, metadata.target());
+        line.extend_from_slice(b",\"message\":");
+        if message.is_empty() {
+            line.extend_from_slice(b"\"\"");
+        } else {
+            line.extend_from_slice(message);
         }
+        line.extend_from_slice(context);
+        line.extend_from_slice(fields);
         line.extend_from_slice(b"}\n");
-        let _ = self.writer.make_writer_for(metadata).write_all(&line);
+        let _ = self.writer.make_writer_for(metadata).write_all(line);
     }
 }
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
+/// The buffers a thread writes its log lines with, kept from line to line.
+#[derive(Default)]
+struct Scratch {
+    written: Vec<&'static str>,
+    seen: Vec<&'static str>,
+    context: Vec<u8>,
+    message: Vec<u8>,
+    fields: Vec<u8>,
+    line: Vec<u8>,
+    clock: Clock,
+}
+
+/// RFC 3339 UTC timestamps with microseconds (`2026-01-31T09:05:00.123456Z`); the part up to
+/// the seconds is formatted once per second.
+#[derive(Default)]
+struct Clock {
+    second: Option<i64>,
+    prefix: Vec<u8>,
+}
+
+impl Clock {
+    fn write_now(&mut self, out: &mut Vec<u8>) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.write_at(out, now);
+    }
+
+    /// Writes the timestamp `since_epoch` after the Unix epoch.
+    fn write_at(&mut self, out: &mut Vec<u8>, now: Duration) {
+        let second = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        if self.second != Some(second) {
+            let at = time::OffsetDateTime::from_unix_timestamp(second)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            self.prefix.clear();
+            let _ = write!(
+                self.prefix,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                at.year(),
+                u8::from(at.month()),
+                at.day(),
+                at.hour(),
+                at.minute(),
+                at.second()
+            );
+            self.second = Some(second);
+        }
+        out.extend_from_slice(&self.prefix);
+        let mut micros = now.subsec_micros();
+        let mut digits = *b".000000Z";
+        for digit in digits[1..7].iter_mut().rev() {
+            *digit = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        out.extend_from_slice(&digits);
+    }
+}
+
+/// The keys every line starts with.
+const FIXED_FIELDS: [&str; 4] = ["timestamp", "level", "target", "message"];
 
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     // Serialising a string or a `Value` into a Vec cannot fail.
     let _ = serde_json::to_writer(out, value);
 }
 
+fn write_str(out: &mut Vec<u8>, value: &str) {
+    out.reserve(value.len() + 2);
+    out.push(b'"');
+    escape_into(out, value);
+    out.push(b'"');
+}
+
 fn write_field(out: &mut Vec<u8>, key: &str, value: &Value) {
     out.push(b',');
-    write_json(out, key);
+    write_str(out, key);
     out.push(b':');
-    write_json(out, value);
+    match value {
+        Value::String(text) => write_str(out, text),
+        other => write_json(out, other),
+    }
 }
 
-struct FieldVisitor {
-    fields: Vec<(&'static str, Value)>,
-    context_only: bool,
+/// Writes an event's fields straight into JSON (`message` apart, it goes first), skipping keys
+/// already on the line and repeats of a key (the first value wins).
+struct EventWriter<'a> {
+    taken: &'a [&'static str],
+    seen: &'a mut Vec<&'static str>,
+    message: &'a mut Vec<u8>,
+    fields: &'a mut Vec<u8>,
 }
 
-impl FieldVisitor {
-    fn all() -> Self {
-        Self {
-            fields: Vec::with_capacity(8),
-            context_only: false,
-        }
-    }
-
-    fn context_only() -> Self {
-        Self {
-            fields: Vec::new(),
-            context_only: true,
-        }
-    }
-
-    fn put(&mut self, field: &Field, value: Value) {
+impl EventWriter<'_> {
+    /// The buffer for `field`'s value with its key written, or `None` to skip it.
+    fn slot(&mut self, field: &Field) -> Option<&mut Vec<u8>> {
         let name = field.name();
-        if self.context_only && !CONTEXT_FIELDS.contains(&name) {
-            return;
+        if name == "message" {
+            return self.message.is_empty().then_some(&mut *self.message);
         }
         // `r#type` and friends arrive with the raw-identifier prefix.
         let name = name.strip_prefix("r#").unwrap_or(name);
-        upsert(&mut self.fields, name, value);
+        if self.taken.contains(&name) || self.seen.contains(&name) {
+            return None;
+        }
+        self.seen.push(name);
+        self.fields.push(b',');
+        write_str(self.fields, name);
+        self.fields.push(b':');
+        Some(&mut *self.fields)
     }
 }
 
-impl Visit for FieldVisitor {
+impl Visit for EventWriter<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, Value::String(value.to_owned()));
+        if let Some(out) = self.slot(field) {
+            write_str(out, value);
+        }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, Value::Bool(value));
+        if let Some(out) = self.slot(field) {
+            write_json(out, &value);
+        }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, value.into());
+        if let Some(out) = self.slot(field) {
+            write_json(out, &value);
+        }
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, value.into());
+        if let Some(out) = self.slot(field) {
+            write_json(out, &value);
+        }
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, value.into());
+        if let Some(out) = self.slot(field) {
+            // NaN and infinities have no JSON number: `null`, as serde_json writes them.
+            write_json(out, &value);
+        }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.put(field, Value::String(value.to_string()));
+        if let Some(out) = self.slot(field) {
+            write_escaped(out, format_args!("{value}"));
+        }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.put(field, Value::String(format!("{value:?}")));
+        if let Some(out) = self.slot(field) {
+            write_escaped(out, format_args!("{value:?}"));
+        }
+    }
+}
+
+/// Writes formatted text as a JSON string without an intermediate `String`.
+fn write_escaped(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
+    struct Escaper<'a>(&'a mut Vec<u8>);
+    impl std::fmt::Write for Escaper<'_> {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            escape_into(self.0, text);
+            Ok(())
+        }
+    }
+    out.push(b'"');
+    let _ = std::fmt::Write::write_fmt(&mut Escaper(out), args);
+    out.push(b'"');
+}
+
+/// Appends `text` escaped for a JSON string, as serde_json escapes: `"`, `\\` and control
+/// characters; everything else (all of UTF-8) as it is.
+fn escape_into(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    // Most values need no escaping: one pass without early exit (the compiler vectorises it),
+    // then one copy.
+    let plain = !bytes.iter().fold(false, |found, &byte| {
+        found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+    });
+    if plain {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    let mut start = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        if byte >= 0x20 && byte != b'"' && byte != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..at]);
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(byte >> 4)]);
+                out.push(HEX[usize::from(byte & 0xf)]);
+            }
+        }
+        start = at + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+/// Collects the request-context fields (`request_id`, `trace_id`) of a span.
+#[derive(Default)]
+struct ContextVisitor {
+    fields: Vec<(&'static str, Value)>,
+}
+
+impl ContextVisitor {
+    /// Keeps `value()` when `field` is a context field (the value is built only then).
+    fn put(&mut self, field: &Field, value: impl FnOnce() -> Value) {
+        let name = field.name();
+        if CONTEXT_FIELDS.contains(&name) {
+            upsert(&mut self.fields, name, value());
+        }
+    }
+}
+
+impl Visit for ContextVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, || Value::String(value.to_owned()));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, || Value::Bool(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, || value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, || value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, || value.into());
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, || Value::String(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.put(field, || Value::String(format!("{value:?}")));
+    }
+}
+
+/// How long a log line may wait before it is written.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
+/// Written without waiting for [`FLUSH_INTERVAL`] once this much is pending.
+const BATCH_BYTES: usize = 64 * 1024;
+/// Threads that log wait (nothing is dropped) while this much is pending.
+const MAX_PENDING: usize = 8 * 1024 * 1024;
+
+/// Log lines on their way to stdout: appended to a shared buffer by the threads that log and
+/// written by one `log-writer` thread in batches, at most [`FLUSH_INTERVAL`] after they were
+/// logged. A request never waits on stdout, and a busy service makes a few hundred `write`
+/// calls a second instead of one per line. Nothing is dropped: past [`MAX_PENDING`] bytes a
+/// logging thread waits for the writer. Dropping the [`LogWriterGuard`] writes what is left.
+#[derive(Clone, Debug)]
+pub struct LogWriter {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<Pending>,
+    /// The writer waits here for lines, and for a batch to fill.
+    lines: Condvar,
+    /// Logging threads wait here while too much is pending.
+    drained: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    closed: bool,
+}
+
+/// Stops the writer thread once everything pending is written (keep it until shutdown).
+#[derive(Debug)]
+pub struct LogWriterGuard {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LogWriter {
+    /// Starts the writer thread, writing to `out`.
+    pub fn spawn<O: Write + Send + 'static>(mut out: O) -> std::io::Result<(Self, LogWriterGuard)> {
+        let shared = Arc::new(Shared::default());
+        let thread = std::thread::Builder::new()
+            .name("log-writer".to_owned())
+            .spawn({
+                let shared = shared.clone();
+                move || {
+                    let mut spare = Vec::with_capacity(BATCH_BYTES);
+                    while let Some(batch) = shared.next_batch(std::mem::take(&mut spare)) {
+                        let _ = out.write_all(&batch).and_then(|()| out.flush());
+                        spare = batch;
+                        spare.clear();
+                    }
+                }
+            })?;
+        let guard = LogWriterGuard {
+            shared: shared.clone(),
+            thread: Some(thread),
+        };
+        Ok((Self { shared }, guard))
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for lines, lets a batch gather, and swaps it for `spare`. `None`: closed and
+    /// everything written.
+    fn next_batch(&self, spare: Vec<u8>) -> Option<Vec<u8>> {
+        let mut state = self.lock();
+        while state.bytes.is_empty() && !state.closed {
+            state = self.lines.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        if state.bytes.is_empty() {
+            return None;
+        }
+        let deadline = Instant::now() + FLUSH_INTERVAL;
+        while state.bytes.len() < BATCH_BYTES && !state.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .lines
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let batch = std::mem::replace(&mut state.bytes, spare);
+        drop(state);
+        self.drained.notify_all();
+        Some(batch)
+    }
+}
+
+impl Write for &LogWriter {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        while state.bytes.len() >= MAX_PENDING && !state.closed {
+            state = shared
+                .drained
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        if state.closed {
+            // Logged after shutdown: straight to stdout.
+            drop(state);
+            return std::io::stdout().write_all(line).map(|()| line.len());
+        }
+        let before = state.bytes.len();
+        state.bytes.extend_from_slice(line);
+        let after = state.bytes.len();
+        drop(state);
+        // Wake the writer for the first line of a batch and when a batch is full.
+        if before == 0 || (before < BATCH_BYTES && after >= BATCH_BYTES) {
+            shared.lines.notify_one();
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogWriter {
+    type Writer = &'a LogWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self
+    }
+}
+
+impl Drop for LogWriterGuard {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.lines.notify_one();
+        self.shared.drained.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut samples: Vec<String> = (0u8..0x80).map(|b| char::from(b).to_string()).collect();
+        samples.extend(
+            [
+                "",
+                "plain",
+                "a \"quoted\"\nline ✓",
+                "back\\slash\ttab\r\u{7f}\u{1}",
+                "\u{1f600} ünïcödé",
+            ]
+            .map(str::to_owned),
+        );
+        for sample in samples {
+            let mut ours = Vec::new();
+            write_str(&mut ours, &sample);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&sample).unwrap(),
+                "{sample:?}"
+            );
+            let mut formatted = Vec::new();
+            write_escaped(&mut formatted, format_args!("{sample}"));
+            assert_eq!(
+                String::from_utf8(formatted).unwrap(),
+                serde_json::to_string(&sample).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_microseconds() {
+        let mut clock = Clock::default();
+        let mut at = |secs: u64, micros: u32| {
+            let mut out = Vec::new();
+            clock.write_at(&mut out, Duration::new(secs, micros * 1000));
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(at(1_700_000_000, 123_456), "2023-11-14T22:13:20.123456Z");
+        // The cached part follows the second.
+        assert_eq!(at(1_709_251_199, 999_999), "2024-02-29T23:59:59.999999Z");
+        assert_eq!(at(1_709_251_200, 1), "2024-03-01T00:00:00.000001Z");
+    }
+
+    /// A destination that takes its time, as a slow pipe would.
+    #[derive(Clone, Default)]
+    struct Slow(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Slow {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            std::thread::sleep(Duration::from_millis(2));
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_log_writer_loses_nothing_and_keeps_each_threads_order() {
+        let out = Slow::default();
+        let (writer, guard) = LogWriter::spawn(out.clone()).unwrap();
+        // 4 threads x 12 MB in all: more than MAX_PENDING, so loggers also wait for the writer.
+        const LINES: usize = 30_000;
+        let threads: Vec<_> = (0..4)
+            .map(|thread| {
+                let writer = writer.clone();
+                std::thread::spawn(move || {
+                    for line in 0..LINES {
+                        let text = format!("{thread} {line:06} {}\n", "x".repeat(85));
+                        (&writer).write_all(text.as_bytes()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        drop(guard);
+
+        let written = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let mut next = [0usize; 4];
+        for line in written.lines() {
+            let mut parts = line.split(' ');
+            let thread: usize = parts.next().unwrap().parse().unwrap();
+            let number: usize = parts.next().unwrap().parse().unwrap();
+            assert_eq!(number, next[thread], "thread {thread}'s lines are in order");
+            next[thread] += 1;
+        }
+        assert_eq!(next, [LINES; 4], "every line was written");
     }
 }

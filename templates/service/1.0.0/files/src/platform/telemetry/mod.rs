@@ -27,7 +27,7 @@ use crate::platform::config::TelemetryConfig;
 #[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
-    _log_writer: tracing_appender::non_blocking::WorkerGuard,
+    _log_writer: logging::LogWriterGuard,
 }
 
 impl Telemetry {
@@ -42,13 +42,7 @@ impl Telemetry {
 /// Installs the process-wide subscriber: JSON logs to stdout plus span export as configured.
 pub fn init(config: &TelemetryConfig) -> Result<Telemetry, crate::platform::BoxError> {
     let provider = tracing::provider(config)?;
-    let (writer, log_writer) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
+    let (writer, log_writer) = logging::LogWriter::spawn(std::io::stdout())?;
     let subscriber = subscriber(provider.clone(), writer, logging::filter_from_env());
     ::tracing::subscriber::set_global_default(subscriber)?;
     opentelemetry::global::set_tracer_provider(provider.clone());
@@ -76,6 +70,11 @@ where
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
+                // The request span's attributes say where it comes from; source locations,
+                // thread names and busy/idle times would cost every request for nothing.
+                .with_location(false)
+                .with_threads(false)
+                .with_tracked_inactivity(false)
                 // Spans, and warnings and errors as span events; routine log lines (access,
                 // audit) are already in the logs and would only weigh down every span.
                 .with_filter(filter_fn(|metadata| {

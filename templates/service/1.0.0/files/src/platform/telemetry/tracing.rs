@@ -8,7 +8,7 @@ use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 
 use crate::platform::config::TelemetryConfig;
 
@@ -49,7 +49,9 @@ pub fn service_name(config: &TelemetryConfig) -> String {
 }
 
 /// Builds the tracer provider. Spans always get ids (they appear in logs and problem bodies);
-/// they are exported only when an endpoint is configured.
+/// they are recorded and exported only when an endpoint is configured, sampled as the standard
+/// `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` say (default: every trace, and a caller's
+/// decision is followed).
 pub fn provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, crate::platform::BoxError> {
     let resource = Resource::builder()
         .with_service_name(service_name(config))
@@ -60,7 +62,9 @@ pub fn provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, crate::pl
         crate::platform::install_tls_provider();
     }
     let builder = match target {
-        Export::Off => builder,
+        // Nothing would receive the spans: they still get ids (logs and problem bodies carry
+        // the trace id, callers' traces continue) but are not recorded.
+        Export::Off => builder.with_sampler(Sampler::AlwaysOff),
         Export::FromEnv => builder.with_batch_exporter(
             opentelemetry_otlp::SpanExporter::builder()
                 .with_http()

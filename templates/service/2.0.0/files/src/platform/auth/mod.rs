@@ -9,7 +9,9 @@
 pub mod dev_token;
 pub mod keys;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -30,8 +32,8 @@ use crate::platform::error::{Problem, kinds};
 pub struct Principal {
     /// The token's `sub`.
     pub subject: String,
-    /// Every claim of the token.
-    pub claims: Map<String, Value>,
+    /// Every claim of the token (shared: cloning a `Principal` does not copy them).
+    pub claims: Arc<Map<String, Value>>,
 }
 
 impl Principal {
@@ -104,6 +106,7 @@ fn header_value(value: &str) -> HeaderValue {
 pub struct Authenticator {
     validation: Validation,
     keys: Arc<dyn KeySource>,
+    cache: TokenCache,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -123,11 +126,36 @@ impl Authenticator {
         validation.leeway = config.leeway_secs;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        Self { validation, keys }
+        Self {
+            validation,
+            keys,
+            cache: TokenCache::new(Duration::from_secs(config.token_cache_secs)),
+        }
     }
 
-    /// Verifies `token` (without the `Bearer ` prefix).
+    /// Verifies `token` (without the `Bearer ` prefix). A token accepted in the last
+    /// `auth.token_cache_secs` is accepted again without checking its signature, until it
+    /// expires.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = unix_now();
+        if let Some(principal) = self.cache.get(token, now) {
+            return Ok(principal);
+        }
+        let principal = self.verify(token).await?;
+        // `exp` is a required claim, so an accepted token has one; the same leeway as the
+        // check above applies.
+        if let Some(exp) = principal.claims.get("exp").and_then(Value::as_u64) {
+            self.cache.insert(
+                token,
+                principal.clone(),
+                exp.saturating_add(self.validation.leeway),
+                now,
+            );
+        }
+        Ok(principal)
+    }
+
+    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         // `alg: none` and unknown algorithms fail to parse here.
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
@@ -157,8 +185,79 @@ impl Authenticator {
         };
         Ok(Principal {
             subject,
-            claims: data.claims,
+            claims: Arc::new(data.claims),
         })
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Tokens accepted recently, so that a client sending the same token with every request pays
+/// for its signature check once (as Envoy's `jwt_authn` cache does). Only accepted tokens are
+/// kept; an entry is used until the token expires (`exp` plus the leeway) or `max_age` has
+/// passed since it was checked, whichever comes first. So a token signed by a key that was
+/// since removed from the JWKS document is still accepted for at most `max_age`.
+struct TokenCache {
+    /// Zero: no caching.
+    max_age: Duration,
+    entries: RwLock<HashMap<Box<str>, CachedToken>>,
+}
+
+struct CachedToken {
+    principal: Principal,
+    /// Unix seconds after which the token is expired.
+    valid_until: u64,
+    checked_at: Instant,
+}
+
+impl TokenCache {
+    /// At most this many tokens are kept (a few MB at most).
+    const CAPACITY: usize = 10_000;
+
+    fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, token: &str, now: u64) -> Option<Principal> {
+        if self.max_age.is_zero() {
+            return None;
+        }
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(token)
+            .filter(|entry| now <= entry.valid_until && entry.checked_at.elapsed() < self.max_age)
+            .map(|entry| entry.principal.clone())
+    }
+
+    fn insert(&self, token: &str, principal: Principal, valid_until: u64, now: u64) {
+        if self.max_age.is_zero() || now > valid_until {
+            return;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= Self::CAPACITY {
+            let max_age = self.max_age;
+            entries.retain(|_, entry| {
+                now <= entry.valid_until && entry.checked_at.elapsed() < max_age
+            });
+            if entries.len() >= Self::CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            token.into(),
+            CachedToken {
+                principal,
+                valid_until,
+                checked_at: Instant::now(),
+            },
+        );
     }
 }
 
@@ -227,5 +326,63 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Principal {
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<Principal>().cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(subject: &str) -> Principal {
+        Principal {
+            subject: subject.to_owned(),
+            claims: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn a_cached_token_is_used_until_it_expires() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        cache.insert("token-a", principal("alice"), 1_000, 900);
+        assert_eq!(cache.get("token-a", 900), Some(principal("alice")));
+        assert_eq!(cache.get("token-a", 1_000), Some(principal("alice")));
+        assert_eq!(cache.get("token-a", 1_001), None, "expired");
+        assert_eq!(cache.get("token-b", 900), None, "another token");
+    }
+
+    #[test]
+    fn a_cached_token_is_checked_again_after_max_age() {
+        let cache = TokenCache::new(Duration::from_millis(50));
+        cache.insert("token-a", principal("alice"), u64::MAX, 0);
+        assert!(cache.get("token-a", 0).is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(cache.get("token-a", 0), None);
+    }
+
+    #[test]
+    fn zero_max_age_caches_nothing_and_expired_tokens_are_not_cached() {
+        let off = TokenCache::new(Duration::ZERO);
+        off.insert("token-a", principal("alice"), u64::MAX, 0);
+        assert_eq!(off.get("token-a", 0), None);
+
+        let cache = TokenCache::new(Duration::from_secs(60));
+        cache.insert("token-a", principal("alice"), 99, 100);
+        assert_eq!(cache.get("token-a", 0), None);
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        for n in 0..TokenCache::CAPACITY + 10 {
+            cache.insert(&format!("token-{n}"), principal("alice"), u64::MAX, 0);
+        }
+        let len = cache.entries.read().unwrap().len();
+        assert!(len <= TokenCache::CAPACITY, "{len} entries");
+        assert!(
+            cache
+                .get(&format!("token-{}", TokenCache::CAPACITY + 9), 0)
+                .is_some(),
+            "the newest token is cached"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP stack: platform routes (`/livez`, `/readyz`, `/metrics`), your routes, and the
 //! middleware every request goes through, outermost first:
-//! request id → span/access log/metrics → problem+json for bare errors → panic → 500 →
-//! timeout → 503 → body limit → 413 → (your routes only) audit → authentication →
+//! request id → span/access log/metrics → problem+json for bare errors → timeout → 503 →
+//! panic → 500 → body limit → 413 → (your routes only) audit → authentication →
 //! idempotency.
 //!
 //! Managed by the platform.
@@ -10,6 +10,7 @@ pub mod health;
 pub mod telemetry;
 
 use std::any::Any;
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -62,17 +63,24 @@ pub fn router(platform: &Platform, app: Router) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
             ServiceBuilder::new()
-                .layer(middleware::from_fn(telemetry::request_id))
-                .layer(middleware::from_fn(telemetry::middleware))
-                .layer(middleware::from_fn(problem_defaults))
-                .layer(CatchPanicLayer::custom(panic_to_problem))
                 .layer(middleware::from_fn_with_state(
                     Duration::from_secs(config.request_timeout_secs),
-                    timeout,
+                    outer,
                 ))
+                .layer(CatchPanicLayer::custom(panic_to_problem))
                 .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
                 .layer(DefaultBodyLimit::disable()),
         )
+}
+
+/// The outer steps, in one layer (each `from_fn` layer costs a request several allocations):
+/// request id, span, access log and metrics (see [`telemetry`]) around problem+json for bare
+/// errors around the timeout.
+async fn outer(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    telemetry::observe(request, |request| async move {
+        problem_defaults(timeout(limit, next.run(request)).await).await
+    })
+    .await
 }
 
 async fn not_found() -> Problem {
@@ -83,8 +91,8 @@ async fn method_not_allowed() -> Problem {
     Problem::from_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
-async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
+async fn timeout(limit: Duration, response: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(limit, response).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(timeout_secs = limit.as_secs(), "request timed out");
@@ -106,8 +114,7 @@ fn panic_to_problem(payload: Box<dyn Any + Send + 'static>) -> Response {
 /// Turns an error response that is not problem+json (from axum's rejections, the body limit,
 /// a 405, …) into one, keeping its headers (`Allow`, `WWW-Authenticate`, …). Only 4xx texts
 /// are kept as `detail`; a 5xx never shows what a lower layer said.
-async fn problem_defaults(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+async fn problem_defaults(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_problem(&response) {
         return response;

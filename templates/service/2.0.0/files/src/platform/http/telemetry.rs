@@ -10,11 +10,11 @@
 //!
 //! Managed by the platform.
 
+use std::future::Future;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::Next;
+use axum::http::{HeaderName, HeaderValue, Version, header};
 use axum::response::Response;
 use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
@@ -38,64 +38,51 @@ pub fn is_sane(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Outermost layer: gives the request its id (see the module docs).
-pub async fn request_id(mut request: Request, next: Next) -> Response {
+/// The outermost step of every request, around `inner` (the rest of the stack): the request
+/// id, the span, the access log line and the metrics (see the module docs).
+pub async fn observe<F, Fut>(mut request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    let started = Instant::now();
     let id = request
         .headers()
         .get(&REQUEST_ID)
         .and_then(|value| value.to_str().ok())
         .filter(|value| is_sane(value))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let value = HeaderValue::from_str(&id).expect("request ids are visible ASCII");
-    request.headers_mut().insert(REQUEST_ID, value.clone());
-    request.extensions_mut().insert(RequestId(id));
-    let mut response = next.run(request).await;
-    response.headers_mut().insert(REQUEST_ID, value);
-    response
-}
+        .map_or_else(new_request_id, str::to_owned);
+    let id_header = HeaderValue::from_str(&id).expect("request ids are visible ASCII");
+    request.headers_mut().insert(REQUEST_ID, id_header.clone());
 
-/// The span, the access log line and the metrics of one request.
-pub async fn middleware(request: Request, next: Next) -> Response {
-    let started = Instant::now();
     let method = request.method().clone();
-    let matched = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned());
+    let method_label = metrics::method_label(&method);
+    let matched = request.extensions().get::<MatchedPath>().cloned();
     let route = matched
-        .clone()
-        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_default();
-    let path = request.uri().path().to_owned();
-    let user_agent = request
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+        .as_ref()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
     let span_name = match &matched {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_string(),
+        Some(route) => format!("{method_label} {}", route.as_str()),
+        None => method_label.to_owned(),
     };
-
     let span = tracing::info_span!(
         "http.server.request",
-        otel.name = %span_name,
+        otel.name = span_name.as_str(),
         otel.kind = "server",
         otel.status_code = Empty,
-        http.request.method = %method,
-        http.route = matched.as_deref().unwrap_or_default(),
+        http.request.method = method_label,
+        http.route = matched.as_ref().map_or("", MatchedPath::as_str),
         http.response.status_code = Empty,
-        url.path = %path,
+        url.path = request.uri().path(),
         url.scheme = "http",
-        network.protocol.version = ?request.version(),
-        user_agent.original = %user_agent,
+        network.protocol.version = protocol_version(request.version()),
+        user_agent.original = request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default(),
         enduser.id = Empty,
-        request_id = %request_id,
+        request_id = id.as_str(),
         trace_id = Empty,
     );
     // A missing or invalid traceparent yields an empty context: a new trace starts.
@@ -104,26 +91,53 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     if span_context.is_valid() {
         span.record("trace_id", span_context.trace_id().to_string().as_str());
     }
+    let path = request.uri().path().to_owned();
+    request.extensions_mut().insert(RequestId(id));
 
-    let response = next.run(request).instrument(span.clone()).await;
-
-    let status = response.status();
-    span.record("http.response.status_code", status.as_u16());
-    if status.is_server_error() {
-        span.record("otel.status_code", "ERROR");
-    }
-    let elapsed = started.elapsed();
-    metrics::record_request(method.as_str(), &route, status, elapsed);
-    span.in_scope(|| {
+    // The access line is written while the span is entered, so it carries the request context.
+    let finished = span.clone();
+    let mut response = async move {
+        let response = inner(request).await;
+        let status = response.status();
+        finished.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            finished.record("otel.status_code", "ERROR");
+        }
+        let elapsed = started.elapsed();
+        metrics::record_request(method_label, route, status, elapsed);
         tracing::info!(
             target: "access",
-            method = %method,
-            route = %route,
-            path = %path,
+            method = method.as_str(),
+            route,
+            path = path.as_str(),
             status = status.as_u16(),
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request completed"
         );
-    });
+        response
+    }
+    .instrument(span)
+    .await;
+    response.headers_mut().insert(REQUEST_ID, id_header);
     response
+}
+
+/// A fresh request id: a random (version 4) UUID drawn from the thread's CSPRNG, so making one
+/// costs no system call.
+fn new_request_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
+}
+
+/// `network.protocol.version` as the semantic conventions spell it.
+fn protocol_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_11 => "1.1",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "",
+    }
 }
