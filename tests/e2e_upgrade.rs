@@ -121,15 +121,15 @@ fn team_edits(dir: &Path) {
     edit(
         dir,
         "src/platform/http/mod.rs",
-        "async fn timeout(",
-        "// orders: timeouts page us through the access log (runbook ORD-17).\nasync fn timeout(",
+        "fn is_problem(",
+        "// orders: our gateway sends problem+json too; keep this check in sync (runbook ORD-23).\nfn is_problem(",
     );
     // The managed file the release renames.
     edit(
         dir,
         "src/platform/http/observe.rs",
-        "            path = %path,\n",
-        "            path = %path,\n            user_agent = %user_agent,\n",
+        "            latency_ms = elapsed.as_secs_f64() * 1000.0,\n",
+        "            latency_ms = elapsed.as_secs_f64() * 1000.0,\n            service = env!(\"CARGO_PKG_NAME\"),\n",
     );
     // A dependency of their own, with a comment.
     edit(
@@ -205,7 +205,7 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
             "commit",
             "-q",
             "-m",
-            "orders: ping route, user agent in the access log, shorter idempotency TTL, staging profile",
+            "orders: ping route, service name in the access log, shorter idempotency TTL, staging profile",
         ],
     );
 
@@ -284,18 +284,18 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
     assert!(!dir.join("src/platform/http/request_id.rs").exists());
     let telemetry = read(&dir, "src/platform/http/telemetry.rs");
     assert!(
-        telemetry.contains("            user_agent = %user_agent,\n"),
+        telemetry.contains("            service = env!(\"CARGO_PKG_NAME\"),\n"),
         "{telemetry}"
     );
     assert!(
-        telemetry.contains("pub async fn request_id("),
+        telemetry.contains("pub fn is_sane(") && telemetry.contains("pub struct RequestId("),
         "{telemetry}"
     );
     // Both changes to the edited managed file.
     let http = read(&dir, "src/platform/http/mod.rs");
-    assert!(
-        http.contains("// orders: timeouts page us through the access log (runbook ORD-17).\n")
-    );
+    assert!(http.contains(
+        "// orders: our gateway sends problem+json too; keep this check in sync (runbook ORD-23).\n"
+    ));
     assert!(
         http.contains("crate::platform::audit::middleware"),
         "{http}"

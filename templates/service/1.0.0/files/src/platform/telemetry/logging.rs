@@ -461,20 +461,24 @@ struct Shared {
 struct Pending {
     bytes: Vec<u8>,
     closed: bool,
+    /// The writer thread has written everything and stopped.
+    finished: bool,
 }
 
 /// Stops the writer thread once everything pending is written (keep it until shutdown).
 #[derive(Debug)]
 pub struct LogWriterGuard {
     shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
+
+/// How long shutdown waits for the last lines (stdout may be a pipe nobody reads any more).
+const FINAL_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl LogWriter {
     /// Starts the writer thread, writing to `out`.
     pub fn spawn<O: Write + Send + 'static>(mut out: O) -> std::io::Result<(Self, LogWriterGuard)> {
         let shared = Arc::new(Shared::default());
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("log-writer".to_owned())
             .spawn({
                 let shared = shared.clone();
@@ -485,11 +489,12 @@ impl LogWriter {
                         spare = batch;
                         spare.clear();
                     }
+                    shared.lock().finished = true;
+                    shared.drained.notify_all();
                 }
             })?;
         let guard = LogWriterGuard {
             shared: shared.clone(),
-            thread: Some(thread),
         };
         Ok((Self { shared }, guard))
     }
@@ -570,11 +575,22 @@ impl<'a> MakeWriter<'a> for LogWriter {
 
 impl Drop for LogWriterGuard {
     fn drop(&mut self) {
-        self.shared.lock().closed = true;
-        self.shared.lines.notify_one();
-        self.shared.drained.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let shared = &self.shared;
+        shared.lock().closed = true;
+        shared.lines.notify_one();
+        shared.drained.notify_all();
+        let deadline = Instant::now() + FINAL_FLUSH_TIMEOUT;
+        let mut state = shared.lock();
+        while !state.finished {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = shared
+                .drained
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
@@ -675,5 +691,31 @@ mod tests {
             next[thread] += 1;
         }
         assert_eq!(next, [LINES; 4], "every line was written");
+    }
+
+    /// A destination that never returns, as a pipe nobody reads.
+    struct Stuck;
+
+    impl Write for Stuck {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            std::thread::sleep(Duration::from_secs(3600));
+            Ok(0)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn shutdown_does_not_hang_on_a_stuck_stdout() {
+        let (writer, guard) = LogWriter::spawn(Stuck).unwrap();
+        (&writer).write_all(b"a line\n").unwrap();
+        let started = Instant::now();
+        drop(guard);
+        let waited = started.elapsed();
+        assert!(
+            waited >= FINAL_FLUSH_TIMEOUT && waited < FINAL_FLUSH_TIMEOUT * 2,
+            "waited {waited:?}"
+        );
     }
 }
