@@ -11,7 +11,9 @@ use axum::routing::get;
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 
-use {{ crate_name }}::platform::testing::{TestApp, json_body};
+use {{ crate_name }}::platform::config::TelemetryConfig;
+use {{ crate_name }}::platform::telemetry::tracing::{Export, export_target, provider};
+use {{ crate_name }}::platform::testing::{CapturedLogs, TestApp, json_body};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
@@ -96,4 +98,54 @@ async fn problem_bodies_carry_the_trace_id() {
         .unwrap();
     let body = json_body(app.send(request).await).await;
     assert_eq!(body["trace_id"], TRACE_ID);
+}
+
+#[tokio::test]
+async fn without_an_exporter_spans_still_carry_the_callers_trace_id() {
+    let config = TelemetryConfig {
+        service_name: "tracing-test".to_owned(),
+        otlp_endpoint: String::new(),
+    };
+    if export_target(&config) != Export::Off {
+        eprintln!("skipped: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set in this environment");
+        return;
+    }
+    // The service's own provider: nothing exports, so nothing is recorded, but ids remain.
+    let logs = CapturedLogs::default();
+    let subscriber = {{ crate_name }}::platform::telemetry::subscriber(
+        provider(&config).unwrap(),
+        logs.clone(),
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+    );
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::with_routes(Router::new()).await;
+
+    let request = Request::get("/nowhere")
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.send(request).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_body(response).await["trace_id"], TRACE_ID);
+
+    let response = app
+        .send(Request::get("/nowhere").body(Body::empty()).unwrap())
+        .await;
+    let fresh = json_body(response).await["trace_id"]
+        .as_str()
+        .expect("a trace id without a caller's trace too")
+        .to_owned();
+    assert!(
+        fresh.len() == 32 && fresh != "0".repeat(32) && fresh != TRACE_ID,
+        "{fresh}"
+    );
+
+    let access: Vec<_> = logs
+        .lines()
+        .into_iter()
+        .filter(|line| line["target"] == "access")
+        .collect();
+    assert_eq!(access.len(), 2, "{access:?}");
+    assert_eq!(access[0]["trace_id"], TRACE_ID);
+    assert_eq!(access[1]["trace_id"], fresh.as_str());
 }
