@@ -251,7 +251,11 @@ fn make_durable(dir: &Path, staged: &[std::path::PathBuf]) -> Result<()> {
     #[cfg(not(target_os = "linux"))]
     {
         for path in staged.iter().chain([&dir.join("journal.json")]) {
-            fs_err::File::open(path)?.sync_all()?;
+            // Opened for writing: some platforms (Windows) flush only a writable handle.
+            fs_err::OpenOptions::new()
+                .write(true)
+                .open(path)?
+                .sync_all()?;
         }
         sync_dir(dir);
     }

@@ -364,22 +364,11 @@ fn new_writes_the_service_manifest_and_initial_commit() {
     .unwrap();
     assert_eq!(committed, m.files.len() + 1, "every file and platform.toml");
     // And git itself (an independent reader) finds the repository sound and the tree clean.
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(&svc)
-            .args(args)
-            .output()
-            .expect("git on PATH");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    git(&["fsck", "--full", "--strict", "--no-dangling"]);
-    assert_eq!(git(&["status", "--porcelain", "--untracked-files=all"]), "");
+    common::git(&svc, &["fsck", "--full", "--strict", "--no-dangling"]);
+    assert_eq!(
+        common::git(&svc, &["status", "--porcelain", "--untracked-files=all"]),
+        ""
+    );
 }
 
 #[test]

@@ -44,21 +44,6 @@ fn platform(args: &[&str]) -> Output {
         .expect("run cargo-platform")
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let home = common::home_with_identity();
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("HOME", home)
-        .output()
-        .expect("run git");
-    assert!(out.status.success(), "git {args:?}\n{}", describe(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn cargo(dir: &Path, args: &[&str]) -> Output {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     Command::new(cargo)
@@ -192,14 +177,14 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
     ]);
     assert!(out.status.success(), "new\n{}", describe(&out));
     assert_eq!(
-        git(&dir, &["rev-list", "--count", "HEAD"]).trim(),
+        common::git(&dir, &["rev-list", "--count", "HEAD"]).trim(),
         "1",
         "new commits the scaffold"
     );
 
     team_edits(&dir);
-    git(&dir, &["add", "-A"]);
-    git(
+    common::git(&dir, &["add", "-A"]);
+    common::git(
         &dir,
         &[
             "commit",
@@ -259,7 +244,7 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
         ]
     );
     assert!(
-        git(&dir, &["status", "--porcelain"]).is_empty(),
+        common::git(&dir, &["status", "--porcelain"]).is_empty(),
         "a dry run writes nothing"
     );
 
@@ -271,11 +256,11 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
         describe(&out)
     );
     assert!(
-        git(&dir, &["status", "--porcelain"]).is_empty(),
+        common::git(&dir, &["status", "--porcelain"]).is_empty(),
         "everything committed"
     );
     assert_eq!(
-        git(&dir, &["log", "-1", "--format=%s"]).trim(),
+        common::git(&dir, &["log", "-1", "--format=%s"]).trim(),
         format!("Upgrade {NAME}: template service 1.0.0 -> 2.0.0")
     );
 

@@ -81,10 +81,11 @@ fn environment(syntax: Syntax) -> Result<Environment<'static>> {
         .lstrip_blocks(true)
         .keep_trailing_newline(true);
     if syntax == Syntax::Alt {
+        let [block, variable, comment] = delimiters(syntax);
         config
-            .block_delimiters("[%", "%]")
-            .variable_delimiters("[[", "]]")
-            .comment_delimiters("[#", "#]");
+            .block_delimiters(block.0, block.1)
+            .variable_delimiters(variable.0, variable.1)
+            .comment_delimiters(comment.0, comment.1);
     }
     let config = config
         .build()
@@ -165,13 +166,20 @@ pub fn render(spec: &Spec<'_>, name: &str, answers: &Answers) -> Result<FileSet>
     Ok(out)
 }
 
-/// Whether `text` has any tag, variable or comment delimiter of `syntax`.
+/// The block, variable and comment delimiters of `syntax` (minijinja's defaults for
+/// `Syntax::Default`).
+fn delimiters(syntax: Syntax) -> [(&'static str, &'static str); 3] {
+    match syntax {
+        Syntax::Default => [("{%", "%}"), ("{{", "}}"), ("{#", "#}")],
+        Syntax::Alt => [("[%", "%]"), ("[[", "]]"), ("[#", "#]")],
+    }
+}
+
+/// Whether `text` opens any block, variable or comment of `syntax`.
 fn has_markup(text: &str, syntax: Syntax) -> bool {
-    let open: [&str; 3] = match syntax {
-        Syntax::Default => ["{{", "{%", "{#"],
-        Syntax::Alt => ["[[", "[%", "[#"],
-    };
-    open.iter().any(|o| text.contains(o))
+    delimiters(syntax)
+        .iter()
+        .any(|(open, _)| text.contains(open))
 }
 
 fn render_text(

@@ -6,6 +6,27 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
+/// Runs the git CLI in `dir` with the test identity, outside any repository the test runner
+/// is in (`GIT_DIR`, `GIT_WORK_TREE` cleared); panics with git's stderr when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let home = home_with_identity();
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("HOME", home)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A HOME whose git config names `Test Author <test@example.com>`.
 pub fn home_with_identity() -> PathBuf {
     const CONFIG: &str = "[user]\n\tname = Test Author\n\temail = test@example.com\n";

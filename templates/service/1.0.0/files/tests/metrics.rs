@@ -30,6 +30,15 @@ async fn scrape(app: &TestApp) -> String {
     .unwrap()
 }
 
+/// The `http_server_requests_total` sample whose labels contain every one of `labels`.
+fn requests_counter<'a>(text: &'a str, labels: &[&str]) -> &'a str {
+    text.lines()
+        .find(|l| {
+            l.starts_with("http_server_requests_total{") && labels.iter().all(|s| l.contains(s))
+        })
+        .unwrap_or_else(|| panic!("no http_server_requests_total with {labels:?} in:\n{text}"))
+}
+
 #[tokio::test]
 async fn requests_are_labelled_by_route_template_never_raw_path() {
     let app = TestApp::with_routes(Router::new().route(
@@ -55,13 +64,7 @@ async fn requests_are_labelled_by_route_template_never_raw_path() {
     .await;
 
     let text = scrape(&app).await;
-    let counter = text
-        .lines()
-        .find(|l| {
-            l.starts_with("http_server_requests_total{")
-                && l.contains("route=\"/metrics-test/{id}\"")
-        })
-        .unwrap_or_else(|| panic!("counter by route template in:\n{text}"));
+    let counter = requests_counter(&text, &["route=\"/metrics-test/{id}\""]);
     assert!(
         counter.contains("method=\"GET\"") && counter.contains("status=\"200\""),
         "{counter}"
@@ -103,14 +106,7 @@ async fn unknown_methods_share_one_label() {
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
     let text = scrape(&app).await;
-    let counter = text
-        .lines()
-        .find(|l| {
-            l.starts_with("http_server_requests_total{")
-                && l.contains("method=\"_OTHER\"")
-                && l.contains("status=\"405\"")
-        })
-        .unwrap_or_else(|| panic!("counter of the unknown methods in:\n{text}"));
+    let counter = requests_counter(&text, &["method=\"_OTHER\"", "status=\"405\""]);
     assert!(counter.ends_with(" 2"), "{counter}");
     assert!(
         !text.contains("BREW") && !text.contains("WHEN"),

@@ -18,18 +18,25 @@ use {{ crate_name }}::platform::testing::{CapturedLogs, TestApp, json_body};
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
 
+/// The service's subscriber stack for the current test, with `provider` and log `writer`.
+fn install<W>(provider: SdkTracerProvider, writer: W) -> tracing::subscriber::DefaultGuard
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing::subscriber::set_default({{ crate_name }}::platform::telemetry::subscriber(
+        provider,
+        writer,
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+    ))
+}
+
 #[tokio::test]
 async fn server_span_continues_the_callers_trace() {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
-    let subscriber = {{ crate_name }}::platform::telemetry::subscriber(
-        provider.clone(),
-        std::io::sink,
-        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = install(provider.clone(), std::io::sink);
 
     let app = TestApp::with_routes(Router::new().route(
         "/v1/items/{id}",
@@ -85,12 +92,7 @@ async fn problem_bodies_carry_the_trace_id() {
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
-    let subscriber = {{ crate_name }}::platform::telemetry::subscriber(
-        provider,
-        std::io::sink,
-        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = install(provider, std::io::sink);
     let app = TestApp::with_routes(Router::new()).await;
     let request = Request::get("/missing")
         .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01"))
@@ -112,12 +114,7 @@ async fn without_an_exporter_spans_still_carry_the_callers_trace_id() {
     }
     // The service's own provider: nothing exports, so nothing is recorded, but ids remain.
     let logs = CapturedLogs::default();
-    let subscriber = {{ crate_name }}::platform::telemetry::subscriber(
-        provider(&config).unwrap(),
-        logs.clone(),
-        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = install(provider(&config).unwrap(), logs.clone());
     let app = TestApp::with_routes(Router::new()).await;
 
     let request = Request::get("/nowhere")

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -129,7 +129,6 @@ where
     {
         let Scratch {
             written,
-            seen,
             context,
             message,
             fields,
@@ -153,12 +152,10 @@ where
                 }
             }
         }
-        seen.clear();
         message.clear();
         fields.clear();
         event.record(&mut EventWriter {
-            taken: written,
-            seen,
+            written,
             message,
             fields,
         });
@@ -192,7 +189,6 @@ thread_local! {
 #[derive(Default)]
 struct Scratch {
     written: Vec<&'static str>,
-    seen: Vec<&'static str>,
     context: Vec<u8>,
     message: Vec<u8>,
     fields: Vec<u8>,
@@ -216,7 +212,7 @@ impl Clock {
         self.write_at(out, now);
     }
 
-    /// Writes the timestamp `since_epoch` after the Unix epoch.
+    /// Writes the timestamp `now` (time since the Unix epoch).
     fn write_at(&mut self, out: &mut Vec<u8>, now: Duration) {
         let second = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         if self.second != Some(second) {
@@ -272,10 +268,9 @@ fn write_field(out: &mut Vec<u8>, key: &str, value: &Value) {
 }
 
 /// Writes an event's fields straight into JSON (`message` apart, it goes first), skipping keys
-/// already on the line and repeats of a key (the first value wins).
+/// already on the line, repeats of a key included (the first value wins).
 struct EventWriter<'a> {
-    taken: &'a [&'static str],
-    seen: &'a mut Vec<&'static str>,
+    written: &'a mut Vec<&'static str>,
     message: &'a mut Vec<u8>,
     fields: &'a mut Vec<u8>,
 }
@@ -289,10 +284,10 @@ impl EventWriter<'_> {
         }
         // `r#type` and friends arrive with the raw-identifier prefix.
         let name = name.strip_prefix("r#").unwrap_or(name);
-        if self.taken.contains(&name) || self.seen.contains(&name) {
+        if self.written.contains(&name) {
             return None;
         }
-        self.seen.push(name);
+        self.written.push(name);
         self.fields.push(b',');
         write_str(self.fields, name);
         self.fields.push(b':');
@@ -391,6 +386,7 @@ fn escape_into(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
 }
+
 /// Collects the request-context fields (`request_id`, `trace_id`) of a span.
 #[derive(Default)]
 struct ContextVisitor {
@@ -508,25 +504,19 @@ impl Shared {
     /// Waits for lines, lets a batch gather, and swaps it for `spare`. `None`: closed and
     /// everything written.
     fn next_batch(&self, spare: Vec<u8>) -> Option<Vec<u8>> {
-        let mut state = self.lock();
-        while state.bytes.is_empty() && !state.closed {
-            state = self.lines.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
+        let state = self
+            .lines
+            .wait_while(self.lock(), |state| state.bytes.is_empty() && !state.closed)
+            .unwrap_or_else(|e| e.into_inner());
         if state.bytes.is_empty() {
             return None;
         }
-        let deadline = Instant::now() + FLUSH_INTERVAL;
-        while state.bytes.len() < BATCH_BYTES && !state.closed {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            state = self
-                .lines
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let (mut state, _) = self
+            .lines
+            .wait_timeout_while(state, FLUSH_INTERVAL, |state| {
+                state.bytes.len() < BATCH_BYTES && !state.closed
+            })
+            .unwrap_or_else(|e| e.into_inner());
         let batch = std::mem::replace(&mut state.bytes, spare);
         drop(state);
         self.drained.notify_all();
@@ -537,15 +527,14 @@ impl Shared {
 impl Write for &LogWriter {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
         let shared = &self.shared;
-        let mut state = shared.lock();
-        while state.bytes.len() >= MAX_PENDING && !state.closed {
-            state = shared
-                .drained
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
-        }
+        let mut state = shared
+            .drained
+            .wait_while(shared.lock(), |state| {
+                state.bytes.len() >= MAX_PENDING && !state.closed
+            })
+            .unwrap_or_else(|e| e.into_inner());
         if state.closed {
-            // Logged after shutdown: straight to stdout.
+            // Logged after shutdown (the writer thread is gone): straight to stdout.
             drop(state);
             return std::io::stdout().write_all(line).map(|()| line.len());
         }
@@ -579,24 +568,16 @@ impl Drop for LogWriterGuard {
         shared.lock().closed = true;
         shared.lines.notify_one();
         shared.drained.notify_all();
-        let deadline = Instant::now() + FINAL_FLUSH_TIMEOUT;
-        let mut state = shared.lock();
-        while !state.finished {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            state = shared
-                .drained
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let _ = shared
+            .drained
+            .wait_timeout_while(shared.lock(), FINAL_FLUSH_TIMEOUT, |state| !state.finished);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     #[test]

@@ -142,8 +142,8 @@ impl Authenticator {
             return Ok(principal);
         }
         let principal = self.verify(token).await?;
-        // `exp` is a required claim, so an accepted token has one; the same leeway as the
-        // check above applies.
+        // `exp` is a required claim, so an accepted token has one; the cached entry expires
+        // with the same leeway the signature check allows.
         if let Some(exp) = principal.claims.get("exp").and_then(Value::as_u64) {
             self.cache.insert(
                 token,
@@ -214,6 +214,13 @@ struct CachedToken {
     checked_at: Instant,
 }
 
+impl CachedToken {
+    /// Still usable at `now` (Unix seconds): not expired, and checked less than `max_age` ago.
+    fn is_fresh(&self, now: u64, max_age: Duration) -> bool {
+        now <= self.valid_until && self.checked_at.elapsed() < max_age
+    }
+}
+
 impl TokenCache {
     /// At most this many tokens are kept (a few MB at most).
     const CAPACITY: usize = 10_000;
@@ -232,7 +239,7 @@ impl TokenCache {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries
             .get(token)
-            .filter(|entry| now <= entry.valid_until && entry.checked_at.elapsed() < self.max_age)
+            .filter(|entry| entry.is_fresh(now, self.max_age))
             .map(|entry| entry.principal.clone())
     }
 
@@ -242,10 +249,7 @@ impl TokenCache {
         }
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= Self::CAPACITY {
-            let max_age = self.max_age;
-            entries.retain(|_, entry| {
-                now <= entry.valid_until && entry.checked_at.elapsed() < max_age
-            });
+            entries.retain(|_, entry| entry.is_fresh(now, self.max_age));
             if entries.len() >= Self::CAPACITY {
                 entries.clear();
             }
