@@ -15,6 +15,13 @@
 #
 #   benches/service_throughput.sh            # 3 rounds, 10 s per side, 2 threads, 32 connections
 #   ROUNDS=5 DURATION=30s CONNECTIONS=64 benches/service_throughput.sh
+#   BUDGET=1 benches/service_throughput.sh   # also: what the goal leaves for the platform
+#
+# Budget mode (BUDGET=1) then runs the baseline with a fixed amount of extra arithmetic per
+# request (BUDGET_ITERS, rounds of a multiply-add) against the plain baseline, back to back,
+# and prints the extra user CPU per request each level costs and the ratio it leaves: how many
+# microseconds per request the whole platform stack and handler may spend on this machine for
+# the ratio to reach the goal.
 #
 # Needs wrk (.ci/e2e-setup installs it). Target dir: $CARGO_PLATFORM_E2E_TARGET or target/e2e.
 set -euo pipefail
@@ -25,6 +32,8 @@ THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-32}"
 GOAL="${GOAL:-0.70}"
 ROUNDS="${ROUNDS:-3}"
+BUDGET="${BUDGET:-0}"
+BUDGET_ITERS="${BUDGET_ITERS:-1500 3000 4500 6000 9000}"
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_PLATFORM_E2E_TARGET:-$repo/target/e2e}"
@@ -73,15 +82,24 @@ awk '/^\[profile\.release\]/{p=1} /^\[/ && !/^\[profile\.release\]/{p=0} p' "$wo
   | sed 's/^\[profile.release\]/\n&/' >>"$work/bench-baseline/Cargo.toml"
 cat >"$work/bench-baseline/src/main.rs" <<'RS'
 //! Bare axum: one route, a fixed JSON body, nothing else. The throughput reference.
+//! `WORK_ITERS` (budget mode only) adds that many rounds of integer arithmetic per request.
 use axum::{Router, http::header, routing::get};
 
 #[tokio::main]
 async fn main() {
     let port: u16 = std::env::var("PORT").expect("PORT").parse().expect("PORT is a number");
     let body: &'static str = std::env::var("BODY").expect("BODY").leak();
+    let work: u64 = std::env::var("WORK_ITERS").map_or(0, |v| v.parse().expect("WORK_ITERS is a number"));
     let app = Router::new().route(
         "/v1/items/{id}",
-        get(move || async move { ([(header::CONTENT_TYPE, "application/json")], body) }),
+        get(move || async move {
+            let mut x = 1u64;
+            for _ in 0..work {
+                x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+            }
+            std::hint::black_box(x);
+            ([(header::CONTENT_TYPE, "application/json")], body)
+        }),
     );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     axum::serve(listener, app).await.expect("serve");
@@ -163,3 +181,19 @@ print(f"throughput ratio per round: {' '.join(f'{r:.2f}' for r in ratios)}")
 print(f"throughput ratio (median of {len(ratios)}): {median:.2f} ({verdict} the goal of {goal:.2f}); "
       f"body {body_len} bytes; {wrk} per run")
 PY
+
+[ "$BUDGET" = 1 ] || exit 0
+echo >&2
+echo "== budget: the baseline with extra work per request, against the plain baseline" >&2
+printf '\n%-12s %12s %16s %8s\n' "work iters" "requests/s" "extra user us" "ratio"
+for iters in $BUDGET_ITERS; do
+  work_port="$(free_port)"
+  PORT="$work_port" BODY="$body" WORK_ITERS="$iters" "$base_bin" >/dev/null 2>&1 &
+  work_pid="$!"
+  pids+=("$work_pid")
+  wait_http "http://127.0.0.1:$work_port$path"
+  read -r base_rps _ base_user _ < <(run_wrk "$base_pid" "http://127.0.0.1:$base_port$path")
+  read -r work_rps _ work_user _ < <(run_wrk "$work_pid" "http://127.0.0.1:$work_port$path")
+  kill "$work_pid"; wait "$work_pid" 2>/dev/null || true
+  python3 -c "print(f'{$iters:<12} {$work_rps:>12.0f} {$work_user - $base_user:>16.1f} {$work_rps / $base_rps:>8.2f}')"
+done
