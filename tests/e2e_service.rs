@@ -249,6 +249,15 @@ fn end_to_end(store: Store) {
         "`cargo build` of the generated service printed warnings:\n{}",
         warnings.join("\n")
     );
+    // One copy of each crate where the template can choose: no version only the service uses
+    // beside another version the rest of the tree already builds.
+    let duplicates = svc.avoidable_duplicates();
+    assert!(
+        duplicates.is_empty(),
+        "the generated service builds a second copy of crates it could share (pick the version \
+         the rest of the tree uses in the template's Cargo.toml):\n{}",
+        duplicates.join("\n")
+    );
     let own_tests = svc.run_own_tests();
     assert!(
         own_tests.contains("test result: ok"),

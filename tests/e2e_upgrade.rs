@@ -294,7 +294,7 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
     assert!(read(&dir, "src/platform/audit.rs").contains("pub const TARGET: &str = \"audit\";"));
     assert!(dir.join("tests/audit.rs").is_file());
 
-    // Cargo.toml: the team's dependency (and its comment) kept, the platform's added and bumped.
+    // Cargo.toml: the team's dependency (and its comment) kept, the platform's new crates added.
     let manifest_text = read(&dir, "Cargo.toml");
     assert!(
         manifest_text.contains("bytes = \"1\" # orders: ping body"),
@@ -302,7 +302,11 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
     );
     let deps = toml_of(&dir, "Cargo.toml")["dependencies"].clone();
     assert_eq!(deps["bytes"].as_str(), Some("1"));
-    assert_eq!(deps["sha2"].as_str(), Some("0.11"), "the platform's bump");
+    assert_eq!(
+        deps["rand"]["version"].as_str(),
+        Some("0.9"),
+        "the platform's new crate"
+    );
     assert_eq!(
         deps["secrecy"]["version"].as_str(),
         Some("0.10"),

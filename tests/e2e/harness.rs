@@ -3,6 +3,7 @@
 //! front of a store, the OTLP receiver, the PyJWT minter).
 
 use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Read};
@@ -161,6 +162,90 @@ impl Service {
             .filter(|l| l.trim_start().starts_with("warning"))
             .map(str::to_owned)
             .collect()
+    }
+
+    /// Crate versions in the service's dependency tree (this host's platform) that only the
+    /// service itself depends on while the rest of the tree uses another version of the same
+    /// crate: a second copy the template could avoid by picking the version the tree already has.
+    /// Returns one line per such version, naming the other versions and who uses them.
+    pub fn avoidable_duplicates(&self) -> Vec<String> {
+        let host = Command::new("rustc")
+            .args(["-vV"])
+            .output()
+            .ok()
+            .and_then(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+            })
+            .expect("rustc -vV names the host");
+        let out = self.cargo(&[
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            &host,
+        ]);
+        assert!(
+            out.status.success(),
+            "cargo metadata failed\n{}",
+            describe(&out)
+        );
+        let metadata: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
+        let resolve = &metadata["resolve"];
+        let root = resolve["root"].as_str().expect("a root package");
+        let label = |id: &str| {
+            let package = metadata["packages"]
+                .as_array()
+                .and_then(|all| all.iter().find(|p| p["id"] == id))
+                .expect("every resolved id is a package");
+            let name = package["name"].as_str().expect("name");
+            (
+                name.to_owned(),
+                package["version"].as_str().expect("version").to_owned(),
+            )
+        };
+        let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut dependents: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for node in resolve["nodes"].as_array().expect("resolve nodes") {
+            let id = node["id"].as_str().expect("node id");
+            versions.entry(label(id).0).or_default().push(id.to_owned());
+            for dep in node["deps"].as_array().expect("node deps") {
+                let dep = dep["pkg"].as_str().expect("dep pkg");
+                dependents
+                    .entry(dep.to_owned())
+                    .or_default()
+                    .insert(id.to_owned());
+            }
+        }
+        let mut found = Vec::new();
+        for (name, ids) in versions.iter().filter(|(_, ids)| ids.len() > 1) {
+            for id in ids {
+                let users = dependents.get(id).cloned().unwrap_or_default();
+                if users.len() == 1 && users.contains(root) {
+                    let others: Vec<String> = ids
+                        .iter()
+                        .filter(|other| *other != id)
+                        .map(|other| {
+                            let users: Vec<String> = dependents
+                                .get(other)
+                                .into_iter()
+                                .flatten()
+                                .map(|user| label(user).0)
+                                .collect();
+                            format!("{} (used by {})", label(other).1, users.join(", "))
+                        })
+                        .collect();
+                    found.push(format!(
+                        "{name} {} is used only by {} while the tree also has {}",
+                        label(id).1,
+                        self.name,
+                        others.join("; ")
+                    ));
+                }
+            }
+        }
+        found
     }
 
     /// `cargo test` of the generated service's own tests.
