@@ -543,3 +543,64 @@ fn an_empty_existing_directory_is_used() {
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     assert!(dir.path().join("orders/platform.toml").exists());
 }
+
+/// A new service passes `cargo fmt --check` whatever its name: no rendered line wraps
+/// differently for a short or a long name (the generated service's CI formats-checks from its
+/// first commit). Every release and idempotency store, names of 1, 6 and 63 characters.
+#[test]
+fn rendered_rust_is_rustfmt_clean_for_every_name_length() {
+    let catalogue = cargo_platform::template::Catalogue::load().unwrap();
+    let releases: Vec<String> = catalogue
+        .get("service")
+        .unwrap()
+        .releases
+        .iter()
+        .map(|release| release.version.to_string())
+        .collect();
+    let long_name = format!("payments-{}", "x".repeat(54));
+    assert_eq!(long_name.len(), 63, "the longest name `new` accepts");
+    let dir = scratch();
+    let mut checked = 0;
+    for version in &releases {
+        for store in ["memory", "postgres", "redis"] {
+            for name in ["a", "orders", long_name.as_str()] {
+                let path = dir.path().join(format!("{version}-{store}-{}", name.len()));
+                let out = platform(dir.path())
+                    .args([
+                        "new",
+                        name,
+                        "--yes",
+                        "--no-git",
+                        "--template-version",
+                        version,
+                    ])
+                    .args(["--set", "owner=t", "--set"])
+                    .arg(format!("idempotency_store={store}"))
+                    .arg("--path")
+                    .arg(&path)
+                    .output()
+                    .unwrap();
+                assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+                let files: Vec<_> = walkdir::WalkDir::new(&path)
+                    .into_iter()
+                    .map(|entry| entry.unwrap().into_path())
+                    .filter(|file| file.extension().is_some_and(|ext| ext == "rs"))
+                    .collect();
+                assert!(!files.is_empty(), "no Rust files in {}", path.display());
+                let rustfmt = std::process::Command::new("rustfmt")
+                    .args(["--check", "--edition", "2024"])
+                    .args(&files)
+                    .output()
+                    .expect("rustfmt runs (rustup component add rustfmt)");
+                assert!(
+                    rustfmt.status.success(),
+                    "template {version}, store {store}, name `{name}` is not rustfmt-clean:\n{}{}",
+                    String::from_utf8_lossy(&rustfmt.stdout),
+                    String::from_utf8_lossy(&rustfmt.stderr)
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, releases.len() * 9);
+}

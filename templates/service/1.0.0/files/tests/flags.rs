@@ -5,8 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use {{ crate_name }}::platform::flags::file::{FileFlagProvider, Reload};
-use {{ crate_name }}::platform::flags::{EvaluationContext, FlagError, FlagProvider, Flags, Reason};
+use {{ crate_name }} as service;
+
+use service::platform::flags::file::{FileFlagProvider, Reload};
+use service::platform::flags::{EvaluationContext, FlagError, FlagProvider, Flags, Reason};
 
 const FLAGS_V1: &str = r#"{
   "flags": {

@@ -13,10 +13,12 @@ use axum::http::{Method, Request, StatusCode, header};
 use axum::routing::{get, post};
 use serde_json::Value;
 
-use {{ crate_name }}::platform::idempotency::{
+use {{ crate_name }} as service;
+
+use service::platform::idempotency::{
     Claim, ClaimToken, IdempotencyStore, StoreError, StoredResponse,
 };
-use {{ crate_name }}::platform::testing::{CapturedLogs, TestApp, json_body, layers};
+use service::platform::testing::{CapturedLogs, TestApp, json_body, layers};
 
 fn routes() -> Router {
     Router::new()
@@ -237,7 +239,7 @@ async fn readyz_is_503_problem_json_when_the_store_is_down() {
 async fn every_log_line_in_a_request_carries_request_and_trace_ids() {
     let logs = CapturedLogs::default();
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let subscriber = {{ crate_name }}::platform::telemetry::subscriber(
+    let subscriber = service::platform::telemetry::subscriber(
         provider,
         logs.clone(),
         tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),

@@ -14,12 +14,14 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use tokio::sync::{Notify, mpsc};
 
-use {{ crate_name }}::platform::Problem;
-use {{ crate_name }}::platform::auth::Principal;
-use {{ crate_name }}::platform::idempotency::{
+use {{ crate_name }} as service;
+
+use service::platform::Problem;
+use service::platform::auth::Principal;
+use service::platform::idempotency::{
     Claim, ClaimToken, IdempotencyStore, MemoryStore, StoreError, StoredResponse,
 };
-use {{ crate_name }}::platform::testing::{TestApp, json_body};
+use service::platform::testing::{TestApp, json_body};
 
 /// A POST route that counts its executions; `{"fail": true}` answers 422, `{"panic": true}`
 /// panics, `{"wait": true}` blocks until released.
@@ -367,7 +369,7 @@ async fn store_outage_fails_closed_with_503_and_the_handler_never_runs() {
         .route("/things", post(handler))
         .with_state(probe.clone());
     let app = TestApp::build(
-        {{ crate_name }}::platform::testing::layers(""),
+        service::platform::testing::layers(""),
         |b| b.with_idempotency_store(Arc::new(Down)),
         |_| Ok(routes),
     )

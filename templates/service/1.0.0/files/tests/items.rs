@@ -7,8 +7,10 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use {{ crate_name }}::app::APP;
-use {{ crate_name }}::platform::testing::{TestApp, json_body, layers};
+use {{ crate_name }} as service;
+
+use service::app::APP;
+use service::platform::testing::{TestApp, json_body, layers};
 
 /// `items_created_total` is process-wide: tests that read it run one at a time.
 static SERIAL: Mutex<()> = Mutex::const_new(());

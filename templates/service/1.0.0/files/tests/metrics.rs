@@ -8,7 +8,9 @@ use axum::extract::Path;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
 
-use {{ crate_name }}::platform::testing::TestApp;
+use {{ crate_name }} as service;
+
+use service::platform::testing::TestApp;
 
 async fn scrape(app: &TestApp) -> String {
     let response = app

@@ -11,9 +11,11 @@ use axum::routing::get;
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 
-use {{ crate_name }}::platform::config::TelemetryConfig;
-use {{ crate_name }}::platform::telemetry::tracing::{Export, export_target, provider};
-use {{ crate_name }}::platform::testing::{CapturedLogs, TestApp, json_body};
+use {{ crate_name }} as service;
+
+use service::platform::config::TelemetryConfig;
+use service::platform::telemetry::tracing::{Export, export_target, provider};
+use service::platform::testing::{CapturedLogs, TestApp, json_body};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
@@ -23,7 +25,7 @@ fn install<W>(provider: SdkTracerProvider, writer: W) -> tracing::subscriber::De
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing::subscriber::set_default({{ crate_name }}::platform::telemetry::subscriber(
+    tracing::subscriber::set_default(service::platform::telemetry::subscriber(
         provider,
         writer,
         tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),

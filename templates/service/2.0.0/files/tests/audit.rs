@@ -9,9 +9,11 @@ use axum::http::{Method, Request, StatusCode, header};
 use axum::routing::{get, post};
 use serde_json::Value;
 
-use {{ crate_name }}::platform::audit::{Auditor, Outcome, fingerprint};
-use {{ crate_name }}::platform::auth::Principal;
-use {{ crate_name }}::platform::testing::{CapturedLogs, TestApp, layers};
+use {{ crate_name }} as service;
+
+use service::platform::audit::{Auditor, Outcome, fingerprint};
+use service::platform::auth::Principal;
+use service::platform::testing::{CapturedLogs, TestApp, layers};
 
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const IDEMPOTENCY_KEY: &str = "order-7f3a-very-private-key";
@@ -44,7 +46,7 @@ where
 {
     let logs = CapturedLogs::default();
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let subscriber = {{ crate_name }}::platform::telemetry::subscriber(
+    let subscriber = service::platform::telemetry::subscriber(
         provider,
         logs.clone(),
         tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),

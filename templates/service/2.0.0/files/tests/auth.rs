@@ -14,8 +14,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use {{ crate_name }}::platform::auth::{JwksKeySource, KeyError, KeySource, Principal};
-use {{ crate_name }}::platform::testing::{TestApp, json_body, layers};
+use {{ crate_name }} as service;
+
+use service::platform::auth::{JwksKeySource, KeyError, KeySource, Principal};
+use service::platform::testing::{TestApp, json_body, layers};
 
 async fn app() -> TestApp {
     TestApp::with_routes(Router::new().route(

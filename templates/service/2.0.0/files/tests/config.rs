@@ -8,13 +8,15 @@ use std::process::{Command, Output};
 
 use secrecy::ExposeSecret;
 
-use {{ crate_name }}::platform::auth::{Authenticator, Hs256Secret};
-use {{ crate_name }}::platform::config::Layers;
-use {{ crate_name }}::platform::testing::layers;
+use {{ crate_name }} as service;
+
+use service::platform::auth::{Authenticator, Hs256Secret};
+use service::platform::config::Layers;
+use service::platform::testing::layers;
 
 /// Runs the binary with only these environment variables.
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_{{ name }}"))
+    Command::new(env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME"))))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
@@ -99,7 +101,7 @@ fn profiles_layer_over_defaults() {
         .unwrap();
     assert_eq!(local.server.host, "127.0.0.1");
     assert_eq!(local.auth.issuer, "local-dev");
-    assert_eq!(local.auth.audience, "{{ name }}");
+    assert_eq!(local.auth.audience, env!("CARGO_PKG_NAME"));
     assert_eq!(local.server.port, {{ port }});
 }
 

@@ -18,8 +18,9 @@ use crate::platform::flags::EvaluationContext;
 /// Flag: when on for the caller, new item names are upper-cased (see `config/flags.json`).
 pub const UPPERCASE_NAMES: &str = "items-uppercase-names";
 
-/// Problem type of a missing item (stable: clients may match on it).
-pub const ITEM_NOT_FOUND: &str = "urn:problem:{{ name }}:item-not-found";
+/// Problem type of a missing item, `urn:problem:{{ name }}:item-not-found` (stable: clients may
+/// match on it; it follows the package name, so write it out before renaming the package).
+pub const ITEM_NOT_FOUND: &str = concat!("urn:problem:", env!("CARGO_PKG_NAME"), ":item-not-found");
 
 /// `POST /v1/items` → 201 with the item and its `Location`.
 pub async fn create(
