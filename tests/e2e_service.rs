@@ -249,6 +249,9 @@ fn end_to_end(store: Store) {
         "`cargo build` of the generated service printed warnings:\n{}",
         warnings.join("\n")
     );
+    if let Err(report) = svc.doc() {
+        panic!("`cargo doc` of the generated service reported problems:\n{report}");
+    }
     // One copy of each crate where the template can choose: no version only the service uses
     // beside another version the rest of the tree already builds.
     let duplicates = svc.avoidable_duplicates();

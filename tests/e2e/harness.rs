@@ -164,6 +164,25 @@ impl Service {
             .collect()
     }
 
+    /// `cargo doc --no-deps` with rustdoc warnings denied: the service's own documentation
+    /// builds without broken or private links. Returns rustdoc's report when it does not.
+    pub fn doc(&self) -> Result<(), String> {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let out = Command::new(cargo)
+            .args(["doc", "--no-deps", "--color", "never"])
+            .current_dir(&self.dir)
+            .env("CARGO_TARGET_DIR", &self.target)
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .env_remove("CARGO_MANIFEST_DIR")
+            .output()
+            .expect("run cargo doc");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(describe(&out))
+        }
+    }
+
     /// Crate versions in the service's dependency tree (this host's platform) that only the
     /// service itself depends on while the rest of the tree uses another version of the same
     /// crate: a second copy the template could avoid by picking the version the tree already has.

@@ -435,9 +435,9 @@ const BATCH_BYTES: usize = 64 * 1024;
 const MAX_PENDING: usize = 8 * 1024 * 1024;
 
 /// Log lines on their way to stdout: appended to a shared buffer by the threads that log and
-/// written by one `log-writer` thread in batches, at most [`FLUSH_INTERVAL`] after they were
+/// written by one `log-writer` thread in batches, at most 10 ms (`FLUSH_INTERVAL`) after they were
 /// logged. A request never waits on stdout, and a busy service makes a few hundred `write`
-/// calls a second instead of one per line. Nothing is dropped: past [`MAX_PENDING`] bytes a
+/// calls a second instead of one per line. Nothing is dropped: past 8 MiB (`MAX_PENDING`) a
 /// logging thread waits for the writer. Dropping the [`LogWriterGuard`] writes what is left.
 #[derive(Clone, Debug)]
 pub struct LogWriter {
