@@ -154,7 +154,7 @@ pids+=("$base_pid")
 wait_http "http://127.0.0.1:$base_port$path"
 [ "$(curl -fsS "http://127.0.0.1:$base_port$path")" = "$body" ] || { echo "baseline body differs" >&2; exit 1; }
 
-# Rounds alternate which side goes first; a VM's throughput drifts by 10-15 % from one run to
+# Rounds alternate which side goes first; a VM's throughput drifts by 10-30 % from one run to
 # the next, so one pair of runs says little. The verdict uses the median of the rounds' ratios.
 printf '\n%-8s %-20s %12s %9s %14s %14s\n' "round" "GET /v1/items/{id}" "requests/s" "p99 (ms)" "user us/req" "kernel us/req"
 ratios=()

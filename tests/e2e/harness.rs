@@ -138,12 +138,18 @@ impl Service {
     }
 
     pub fn cargo(&self, args: &[&str]) -> Output {
+        self.cargo_with_env(args, &[])
+    }
+
+    /// `cargo` in the service's directory and the shared target dir, with extra variables.
+    pub fn cargo_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         Command::new(cargo)
             .args(args)
             .current_dir(&self.dir)
             .env("CARGO_TARGET_DIR", &self.target)
             .env_remove("CARGO_MANIFEST_DIR")
+            .envs(env.iter().copied())
             .output()
             .expect("run cargo")
     }
@@ -167,15 +173,10 @@ impl Service {
     /// `cargo doc --no-deps` with rustdoc warnings denied: the service's own documentation
     /// builds without broken or private links. Returns rustdoc's report when it does not.
     pub fn doc(&self) -> Result<(), String> {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let out = Command::new(cargo)
-            .args(["doc", "--no-deps", "--color", "never"])
-            .current_dir(&self.dir)
-            .env("CARGO_TARGET_DIR", &self.target)
-            .env("RUSTDOCFLAGS", "-D warnings")
-            .env_remove("CARGO_MANIFEST_DIR")
-            .output()
-            .expect("run cargo doc");
+        let out = self.cargo_with_env(
+            &["doc", "--no-deps", "--color", "never"],
+            &[("RUSTDOCFLAGS", "-D warnings")],
+        );
         if out.status.success() {
             Ok(())
         } else {
@@ -211,53 +212,51 @@ impl Service {
             describe(&out)
         );
         let metadata: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
+        // Package id -> (name, version).
+        let packages: BTreeMap<&str, (&str, &str)> = metadata["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .map(|p| {
+                let field = |key: &str| p[key].as_str().expect("package id, name and version");
+                (field("id"), (field("name"), field("version")))
+            })
+            .collect();
         let resolve = &metadata["resolve"];
         let root = resolve["root"].as_str().expect("a root package");
-        let label = |id: &str| {
-            let package = metadata["packages"]
-                .as_array()
-                .and_then(|all| all.iter().find(|p| p["id"] == id))
-                .expect("every resolved id is a package");
-            let name = package["name"].as_str().expect("name");
-            (
-                name.to_owned(),
-                package["version"].as_str().expect("version").to_owned(),
-            )
-        };
-        let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut dependents: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut versions: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut dependents: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for node in resolve["nodes"].as_array().expect("resolve nodes") {
             let id = node["id"].as_str().expect("node id");
-            versions.entry(label(id).0).or_default().push(id.to_owned());
+            versions.entry(packages[id].0).or_default().push(id);
             for dep in node["deps"].as_array().expect("node deps") {
                 let dep = dep["pkg"].as_str().expect("dep pkg");
-                dependents
-                    .entry(dep.to_owned())
-                    .or_default()
-                    .insert(id.to_owned());
+                dependents.entry(dep).or_default().insert(id);
             }
         }
         let mut found = Vec::new();
         for (name, ids) in versions.iter().filter(|(_, ids)| ids.len() > 1) {
-            for id in ids {
-                let users = dependents.get(id).cloned().unwrap_or_default();
-                if users.len() == 1 && users.contains(root) {
+            for &id in ids {
+                if dependents
+                    .get(id)
+                    .is_some_and(|users| users.len() == 1 && users.contains(root))
+                {
                     let others: Vec<String> = ids
                         .iter()
-                        .filter(|other| *other != id)
-                        .map(|other| {
-                            let users: Vec<String> = dependents
+                        .filter(|&&other| other != id)
+                        .map(|&other| {
+                            let users: Vec<&str> = dependents
                                 .get(other)
                                 .into_iter()
                                 .flatten()
-                                .map(|user| label(user).0)
+                                .map(|&user| packages[user].0)
                                 .collect();
-                            format!("{} (used by {})", label(other).1, users.join(", "))
+                            format!("{} (used by {})", packages[other].1, users.join(", "))
                         })
                         .collect();
                     found.push(format!(
                         "{name} {} is used only by {} while the tree also has {}",
-                        label(id).1,
+                        packages[id].1,
                         self.name,
                         others.join("; ")
                     ));

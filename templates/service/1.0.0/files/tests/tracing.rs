@@ -20,6 +20,14 @@ use service::platform::testing::{CapturedLogs, TestApp, json_body};
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
 
+/// A GET of `uri` sent from inside the caller's trace (`traceparent` with [`TRACE_ID`]).
+fn get_in_callers_trace(uri: &str) -> Request<Body> {
+    Request::get(uri)
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01"))
+        .body(Body::empty())
+        .unwrap()
+}
+
 /// The service's subscriber stack for the current test, with `provider` and log `writer`.
 fn install<W>(provider: SdkTracerProvider, writer: W) -> tracing::subscriber::DefaultGuard
 where
@@ -49,10 +57,7 @@ async fn server_span_continues_the_callers_trace() {
         }),
     ))
     .await;
-    let request = Request::get("/v1/items/42")
-        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01"))
-        .body(Body::empty())
-        .unwrap();
+    let request = get_in_callers_trace("/v1/items/42");
     let response = app.send(request).await;
     assert_eq!(response.status(), StatusCode::OK);
     let _ = provider.force_flush();
@@ -96,10 +101,7 @@ async fn problem_bodies_carry_the_trace_id() {
         .build();
     let _guard = install(provider, std::io::sink);
     let app = TestApp::with_routes(Router::new()).await;
-    let request = Request::get("/missing")
-        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01"))
-        .body(Body::empty())
-        .unwrap();
+    let request = get_in_callers_trace("/missing");
     let body = json_body(app.send(request).await).await;
     assert_eq!(body["trace_id"], TRACE_ID);
 }
@@ -119,10 +121,7 @@ async fn without_an_exporter_spans_still_carry_the_callers_trace_id() {
     let _guard = install(provider(&config).unwrap(), logs.clone());
     let app = TestApp::with_routes(Router::new()).await;
 
-    let request = Request::get("/nowhere")
-        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01"))
-        .body(Body::empty())
-        .unwrap();
+    let request = get_in_callers_trace("/nowhere");
     let response = app.send(request).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(json_body(response).await["trace_id"], TRACE_ID);
