@@ -2,23 +2,23 @@
 
 use std::fmt;
 
-/// Exit codes of the public surface (see README "Exit codes").
+/// Exit codes of failures (see README "Exit codes"). Outcomes that are not failures — an upgrade
+/// that left conflicts (3), a `check` that found the service out of policy (4) — are
+/// `commands::ExitStatus`, never errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitKind {
     /// 1: bad input, refused precondition, IO error — nothing changed.
     Failure,
-    /// 3: an upgrade was applied but conflicts remain.
-    Conflicts,
-    /// 4: `check` found the service out of policy.
-    OutOfPolicy,
+    /// 141: stdout was closed before the report was written (`… | head`), as for a tool killed
+    /// by SIGPIPE; nothing is printed.
+    StdoutClosed,
 }
 
 impl ExitKind {
     pub fn code(self) -> u8 {
         match self {
             ExitKind::Failure => 1,
-            ExitKind::Conflicts => 3,
-            ExitKind::OutOfPolicy => 4,
+            ExitKind::StdoutClosed => 141,
         }
     }
 }
@@ -39,6 +39,15 @@ impl Error {
         Error {
             kind: ExitKind::Failure,
             message: message.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    /// Stdout was closed under us: end quietly with exit 141.
+    pub fn stdout_closed() -> Self {
+        Error {
+            kind: ExitKind::StdoutClosed,
+            message: "stdout was closed".to_string(),
             hints: Vec::new(),
         }
     }

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod manifest;
 pub mod names;
 pub mod policy;
+pub mod report;
 pub mod service;
 pub mod template;
 pub mod ui;
@@ -32,7 +33,8 @@ pub enum CargoCli {
 /// stands.
 ///
 /// Exit codes: 0 success · 1 failure, nothing changed · 2 usage error · 3 upgrade applied with
-/// conflicts left · 4 `check` found the service out of policy.
+/// conflicts left · 4 `check` found the service out of policy · 141 stdout closed before the
+/// report was written.
 #[derive(Debug, clap::Args)]
 #[command(version, author, propagate_version = true)]
 pub struct PlatformCli {
@@ -67,7 +69,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     let CargoCli::Platform(platform) = cli;
     match commands::dispatch(platform.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(status.code()),
         Err(err) => {
             ui::print_error(&err);
             ExitCode::from(err.kind.code())

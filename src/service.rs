@@ -37,15 +37,15 @@ pub fn find_root(path: Option<&Path>) -> Result<PathBuf> {
 }
 
 impl Service {
-    /// Warns (on stderr) when an interrupted upgrade's journal is present: a report read now
-    /// may describe a half-written tree.
-    pub fn warn_if_upgrade_in_flight(&self, printer: &crate::ui::Printer) {
-        if crate::journal::in_flight(&self.root) {
-            printer.warn(format!(
+    /// The warning to show when an interrupted upgrade's journal is present (a report read now
+    /// may describe a half-written tree), or `None`. The caller prints it.
+    pub fn upgrade_in_flight_warning(&self) -> Option<String> {
+        crate::journal::in_flight(&self.root).then(|| {
+            format!(
                 "an interrupted upgrade left its journal in {}: this report may be stale; run `cargo platform upgrade --abort`",
                 self.root.join(crate::journal::DIR).display()
-            ));
-        }
+            )
+        })
     }
 
     /// `--path DIR` when given (it must hold platform.toml), else the current directory or the

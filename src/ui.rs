@@ -1,8 +1,17 @@
 //! The one output path: commands print through a `Printer`, never with `println!` directly.
+//!
+//! Stdout carries the command's report (human text or one JSON document); a failed write there
+//! is an error, never dropped: a closed pipe (`… | head`) ends the run quietly with exit 141,
+//! as for a tool killed by SIGPIPE, and any other write error is reported (exit 1). Stderr
+//! carries warnings and notes; a failure to write those has nowhere to be reported, so it is
+//! ignored.
 
 use std::io::{self, Write};
 
 use clap::ValueEnum;
+
+use crate::error::{Error, Result};
+use crate::report::Report;
 
 /// How results are printed on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -10,7 +19,7 @@ pub enum Format {
     /// Text for people.
     #[default]
     Human,
-    /// One JSON document, for scripts and CI.
+    /// One JSON document, for scripts and CI (schema: golden-path.md "Machine-readable output").
     Json,
 }
 
@@ -25,21 +34,28 @@ impl Printer {
         Printer { format }
     }
 
-    /// A line of human output (suppressed in JSON mode).
-    pub fn line(&self, text: impl AsRef<str>) {
-        if self.format == Format::Human {
-            let mut out = io::stdout().lock();
-            let _ = writeln!(out, "{}", text.as_ref());
-        }
+    /// Writes a command's report to stdout in the chosen format: its human text, or one JSON
+    /// document carrying `"schema"`.
+    pub fn report<R: Report>(&self, report: &R) -> Result<()> {
+        self.write_stdout(|out| match self.format {
+            Format::Human => report.human(out),
+            Format::Json => crate::report::write_json(report, out),
+        })
     }
 
-    /// A JSON document (only in JSON mode).
-    pub fn json(&self, value: &serde_json::Value) {
-        if self.format == Format::Json {
-            let mut out = io::stdout().lock();
-            let _ = serde_json::to_writer_pretty(&mut out, value);
-            let _ = writeln!(out);
+    /// A line of human output (suppressed in JSON mode), for commands without a report.
+    pub fn line(&self, text: impl AsRef<str>) -> Result<()> {
+        if self.format != Format::Human {
+            return Ok(());
         }
+        self.write_stdout(|out| writeln!(out, "{}", text.as_ref()))
+    }
+
+    fn write_stdout(&self, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+        let mut out = io::stdout().lock();
+        write(&mut out)
+            .and_then(|()| out.flush())
+            .map_err(stdout_error)
     }
 
     /// A warning or note on stderr, whatever the format.
@@ -55,8 +71,22 @@ impl Printer {
     }
 }
 
-/// Prints an error the way every command reports one: message, then hints.
-pub fn print_error(err: &crate::error::Error) {
+/// A failed write to stdout: a closed pipe ends the run quietly, anything else is reported.
+pub fn stdout_error(err: io::Error) -> Error {
+    if err.kind() == io::ErrorKind::BrokenPipe {
+        Error::stdout_closed()
+    } else {
+        Error::new(format!("cannot write the report to stdout: {err}"))
+            .hint("check where stdout goes (a full disk, a closed file); nothing else went wrong")
+    }
+}
+
+/// Prints an error the way every command reports one: message, then hints. A closed stdout is
+/// not reported: whoever closed it stopped listening.
+pub fn print_error(err: &Error) {
+    if err.kind == crate::error::ExitKind::StdoutClosed {
+        return;
+    }
     let mut out = io::stderr().lock();
     let _ = writeln!(out, "error: {}", err.message);
     for hint in &err.hints {

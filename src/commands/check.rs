@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, ExitKind, Result};
-use crate::policy::{self, Severity};
+use super::ExitStatus;
+use crate::error::Result;
+use crate::policy;
+use crate::report::Finding;
+use crate::report::check::CheckReport;
 use crate::service::Service;
 use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
@@ -13,46 +16,48 @@ use crate::ui::{Format, Printer};
 ///
 /// Findings go to stdout, one per line, prefixed with a stable code: `out-of-support` and
 /// `pending-required-migration` fail; `deprecated` and `skipped-required-migration` are warnings
-/// that do not. Exit 0 within policy, 4 out of policy, 1 when the service cannot be read.
+/// that do not. A last line says `ok: …` or `out of policy: …` (with what to do next). Exit 0
+/// within policy, 4 out of policy, 1 when the service cannot be read.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The service directory (default: the nearest directory with platform.toml, upwards).
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
-pub fn run(args: Args) -> Result<()> {
-    let printer = Printer::new(Format::Human);
+pub fn run(args: Args) -> Result<ExitStatus> {
+    let printer = Printer::new(args.format);
     let service = Service::locate(args.path.as_deref())?;
-    service.warn_if_upgrade_in_flight(&printer);
+    if let Some(warning) = service.upgrade_in_flight_warning() {
+        printer.warn(warning);
+    }
     let catalogue = Catalogue::load()?;
     let template = service.template(&catalogue)?;
     let today = policy::today()?;
     let m = &service.manifest;
     let findings = policy::findings(m, template, today)?;
-    for finding in &findings {
-        printer.line(finding.to_string());
-    }
-    let failures = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Failure)
-        .count();
-    if failures == 0 {
-        printer.line(format!(
-            "ok: {} on {} {} is within policy",
-            m.name, m.template, m.version
-        ));
-        return Ok(());
-    }
-    let plural = if failures == 1 { "finding" } else { "findings" };
-    Err(Error::new(format!(
-        "{} on {} {} is out of policy: {failures} failing {plural} (listed on stdout)",
-        m.name, m.template, m.version
-    ))
-    .hint(if template.newest().version > m.version {
-        "run `cargo platform upgrade` (`cargo platform status` shows what it involves)"
+    let newest = &template.newest().version;
+    let findings: Vec<Finding> = findings.iter().map(Into::into).collect();
+    let failures = CheckReport::failures(&findings);
+    let report = CheckReport {
+        name: m.name.clone(),
+        path: service.root.display().to_string(),
+        template: m.template.clone(),
+        version: m.version.to_string(),
+        newest: newest.to_string(),
+        today: today.to_string(),
+        ok: failures == 0,
+        failures,
+        findings,
+        next_step: CheckReport::next_step(failures, *newest > m.version),
+    };
+    printer.report(&report)?;
+    Ok(if report.ok {
+        ExitStatus::Success
     } else {
-        "update cargo-platform for a newer template release, then run `cargo platform upgrade`"
+        ExitStatus::OutOfPolicy
     })
-    .with_kind(ExitKind::OutOfPolicy))
 }

@@ -5,7 +5,7 @@ use clap_complete::Shell;
 
 use std::io::Write as _;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Print a shell completion script.
 ///
@@ -25,10 +25,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "cargo-platform", &mut script);
     let mut out = std::io::stdout().lock();
-    match out.write_all(&script).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::new(format!("cannot write the script: {e}")))
-        }
-        _ => Ok(()),
-    }
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .map_err(crate::ui::stdout_error)
 }

@@ -71,7 +71,7 @@ pub fn run(args: Args) -> Result<()> {
                 .unwrap_or_default();
             printer.line(format!(
                 "{name} is already ejected{since}{why}; its record is kept as it was"
-            ));
+            ))?;
             continue;
         }
         manifest.components.insert(
@@ -102,9 +102,9 @@ pub fn run(args: Args) -> Result<()> {
         printer.line(format!(
             "Ejected {name}{why} on {today}: off the golden path, recorded in {}",
             manifest::FILE_NAME
-        ));
+        ))?;
         if files.is_empty() {
-            printer.line("  it has no files in this service");
+            printer.line("  it has no files in this service")?;
         } else {
             let (count, them) = if files.len() == 1 {
                 ("1 file is".to_string(), "it")
@@ -113,9 +113,9 @@ pub fn run(args: Args) -> Result<()> {
             };
             printer.line(format!(
                 "  its {count} yours now; upgrades will skip {them}:"
-            ));
+            ))?;
             for path in files {
-                printer.line(format!("    {path}"));
+                printer.line(format!("    {path}"))?;
             }
         }
     }
@@ -124,6 +124,6 @@ pub fn run(args: Args) -> Result<()> {
             "note: no --reason given; `cargo platform status` will show the ejection without one",
         );
     }
-    printer.line("Commit platform.toml to keep the record.");
+    printer.line("Commit platform.toml to keep the record.")?;
     Ok(())
 }

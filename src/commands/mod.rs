@@ -11,14 +11,36 @@ pub mod upgrade;
 use crate::Command;
 use crate::error::Result;
 
-pub fn dispatch(command: Command) -> Result<()> {
+/// How a command that ran ended. Findings are outcomes, printed in the command's report; only
+/// failures are `Err` (and print `error:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: done, nothing needs attention.
+    Success,
+    /// 3: the upgrade was applied and left conflicts to resolve.
+    Conflicts,
+    /// 4: `check` found the service out of policy.
+    OutOfPolicy,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Conflicts => 3,
+            ExitStatus::OutOfPolicy => 4,
+        }
+    }
+}
+
+pub fn dispatch(command: Command) -> Result<ExitStatus> {
     match command {
-        Command::New(args) => new::run(args),
+        Command::New(args) => new::run(args).map(|()| ExitStatus::Success),
         Command::Upgrade(args) => upgrade::run(args),
-        Command::Eject(args) => eject::run(args),
-        Command::Status(args) => status::run(args),
+        Command::Eject(args) => eject::run(args).map(|()| ExitStatus::Success),
+        Command::Status(args) => status::run(args).map(|()| ExitStatus::Success),
         Command::Check(args) => check::run(args),
-        Command::Templates(args) => templates::run(args),
-        Command::Completions(args) => completions::run(args),
+        Command::Templates(args) => templates::run(args).map(|()| ExitStatus::Success),
+        Command::Completions(args) => completions::run(args).map(|()| ExitStatus::Success),
     }
 }

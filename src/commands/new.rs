@@ -4,10 +4,9 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
-
 use crate::error::{Error, Result};
 use crate::manifest::{ComponentRecord, ComponentState, FileRecord, Manifest, SCHEMA};
+use crate::report::new::{self as report, NewReport};
 use crate::template::answers::{self, Answers, Given, InquirePrompter, Prompter};
 use crate::template::render::{self, FileSet};
 use crate::template::{Catalogue, DEFAULT_TEMPLATE, Spec};
@@ -105,15 +104,13 @@ pub fn run(args: Args) -> Result<()> {
         GitPlan::Init => git::init_and_commit(dir, &to_write, &message).map(Some),
         _ => Ok(None),
     })?;
-    report(
-        &printer,
-        &plan,
-        &files,
-        &manifest,
-        &git_plan,
-        commit.as_ref(),
-    );
-    Ok(())
+    if let Some(c) = commit.as_ref().filter(|c| !c.author.from_config) {
+        printer.warn(format!(
+            "git has no user.name/user.email configured; committed as `{} <{}>`. Set them with `git config --global user.name …` and amend if you like.",
+            c.author.name, c.author.email
+        ));
+    }
+    printer.report(&report(&plan, &manifest, &git_plan, commit.as_ref()))
 }
 
 enum GitPlan {
@@ -245,101 +242,56 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 fn report(
-    printer: &Printer,
-    plan: &Plan<'_>,
-    files: &FileSet,
-    manifest: &Manifest,
-    git_plan: &GitPlan,
-    commit: Option<&git::Commit>,
-) {
-    if printer.format == Format::Json {
-        report_json(printer, plan, manifest, git_plan, commit);
-        return;
-    }
-    let count =
-        |mode: crate::template::release::Mode| files.values().filter(|f| f.mode == mode).count();
-    use crate::template::release::Mode::{Managed, Seeded, Structured};
-    let target = plan.target.display().to_string();
-    printer.line(format!(
-        "Created {} from template {} {} in {target}",
-        plan.name, plan.spec.template.name, plan.spec.version
-    ));
-    printer.line(format!(
-        "  {} files: {} managed, {} structured, {} seeded (yours), plus {}",
-        files.len(),
-        count(Managed),
-        count(Structured),
-        count(Seeded),
-        manifest::FILE_NAME
-    ));
-    let components: Vec<String> = plan
-        .spec
-        .components
-        .keys()
-        .map(|c| {
-            if plan.ejected.contains(c) {
-                format!("{c} (ejected)")
-            } else {
-                c.clone()
-            }
-        })
-        .collect();
-    printer.line(format!("  components: {}", components.join(", ")));
-    match (git_plan, commit) {
-        (GitPlan::Init, Some(c)) => {
-            printer.line(format!("  git: new repository, initial commit {}", &c.id[..12.min(c.id.len())]));
-            if !c.author.from_config {
-                printer.warn(format!(
-                    "git has no user.name/user.email configured; committed as `{} <{}>`. Set them with `git config --global user.name …` and amend if you like.",
-                    c.author.name, c.author.email
-                ));
-            }
-        }
-        (GitPlan::InsideWorkTree(tree), _) => printer.line(format!(
-            "  git: {target} is inside the work tree at {}; no repository created and nothing added to its index",
-            tree.display()
-        )),
-        _ => printer.line("  git: skipped (--no-git)"),
-    }
-    printer.line("");
-    printer.line("Next steps:");
-    printer.line(format!("  cd {target}"));
-    printer.line("  cargo run      # start it locally");
-    printer.line("  cargo test     # run its tests");
-    printer.line("  Its README.md says which files are yours and how to run, test and deploy it.");
-}
-
-fn report_json(
-    printer: &Printer,
     plan: &Plan<'_>,
     manifest: &Manifest,
     git_plan: &GitPlan,
     commit: Option<&git::Commit>,
-) {
-    let target = plan.target.display().to_string();
-    let git_json = match (git_plan, commit) {
-        (GitPlan::Init, Some(c)) => json!({
-            "initialised": true, "commit": c.id,
-            "author": { "name": c.author.name, "email": c.author.email, "from_config": c.author.from_config },
-        }),
-        (GitPlan::InsideWorkTree(tree), _) => {
-            json!({ "initialised": false, "inside_work_tree": tree.display().to_string() })
-        }
-        _ => json!({ "initialised": false }),
-    };
-    printer.json(&json!({
-        "name": plan.name,
-        "path": target,
-        "template": plan.spec.template.name,
-        "version": plan.spec.version.to_string(),
-        "answers": plan.answers.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>(),
-        "components": plan.spec.components.keys().map(|c| {
-            let state = if plan.ejected.contains(c) { "ejected" } else { "managed" };
-            (c.clone(), json!(state))
-        }).collect::<serde_json::Map<_, _>>(),
-        "files": manifest.files.iter().map(|(p, f)| json!({
-            "path": p, "component": f.component, "mode": f.mode.as_str(), "sha256": f.sha256,
-        })).collect::<Vec<_>>(),
-        "git": git_json,
-    }));
+) -> NewReport {
+    NewReport {
+        name: plan.name.clone(),
+        path: plan.target.display().to_string(),
+        template: plan.spec.template.name.clone(),
+        version: plan.spec.version.to_string(),
+        answers: plan
+            .answers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect(),
+        components: plan
+            .spec
+            .components
+            .keys()
+            .map(|c| {
+                let state = if plan.ejected.contains(c) {
+                    ComponentState::Ejected
+                } else {
+                    ComponentState::Managed
+                };
+                (c.clone(), state.into())
+            })
+            .collect(),
+        files: manifest
+            .files
+            .iter()
+            .map(|(p, f)| report::File {
+                path: p.clone(),
+                component: f.component.clone(),
+                mode: f.mode.into(),
+                sha256: f.sha256.clone(),
+            })
+            .collect(),
+        git: report::Git {
+            initialised: matches!(git_plan, GitPlan::Init) && commit.is_some(),
+            commit: commit.map(|c| c.id.clone()),
+            author: commit.map(|c| report::GitAuthor {
+                name: c.author.name.clone(),
+                email: c.author.email.clone(),
+                from_config: c.author.from_config,
+            }),
+            inside_work_tree: match git_plan {
+                GitPlan::InsideWorkTree(tree) => Some(tree.display().to_string()),
+                _ => None,
+            },
+        },
+    }
 }

@@ -1,8 +1,7 @@
 //! `cargo platform templates`: the embedded templates, their versions, components and changelogs.
 
-use serde_json::json;
-
 use crate::error::Result;
+use crate::report::templates::{ComponentInfo, TemplateInfo, TemplatesReport, VersionInfo};
 use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
 
@@ -27,72 +26,39 @@ pub fn run(args: Args) -> Result<()> {
         }
         resolved.push((template, specs));
     }
-    let mut out = Vec::new();
-    for (template, specs) in resolved {
-        let newest = template.newest().version.clone();
-        printer.line(format!("{} — {}", template.name, template.description));
-        let mut versions = Vec::new();
-        for (release, spec) in specs {
-            let meta = &release.meta;
-            let mut flags = Vec::new();
-            if release.version == newest {
-                flags.push("newest".to_string());
-            }
-            if let Some(d) = &meta.support.deprecated {
-                flags.push(format!("deprecated {d}"));
-            }
-            if let Some(d) = &meta.support.end_of_support {
-                flags.push(format!("end of support {d}"));
-            }
-            let flags = if flags.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", flags.join(", "))
-            };
-            printer.line(format!(
-                "  {} ({}){flags} — {}",
-                release.version, meta.date, meta.summary
-            ));
-            for entry in &meta.changelog {
-                printer.line(format!("    - {entry}"));
-            }
-            let components: Vec<String> = spec
-                .components
-                .iter()
-                .map(|(name, c)| {
-                    if c.ejectable {
-                        name.clone()
-                    } else {
-                        format!("{name} (not ejectable)")
-                    }
-                })
-                .collect();
-            printer.line(format!("    components: {}", components.join(", ")));
-            versions.push(json!({
-                "version": release.version.to_string(),
-                "date": meta.date,
-                "summary": meta.summary,
-                "changelog": meta.changelog,
-                "support": meta.support,
-                "newest": release.version == newest,
-                "components": spec.components.iter().map(|(name, c)| json!({
-                    "name": name, "description": c.description, "ejectable": c.ejectable,
-                })).collect::<Vec<_>>(),
-                "questions": spec.questions.iter().map(|q| json!({
-                    "key": q.key, "type": q.kind.as_str(), "help": q.help,
-                    "default": q.default.as_ref().map(|d| serde_json::to_value(d).unwrap_or_default()),
-                    "choices": q.choices,
-                })).collect::<Vec<_>>(),
-                "migrations": meta.migrations,
-            }));
-        }
-        out.push(json!({
-            "name": template.name,
-            "description": template.description,
-            "newest": newest.to_string(),
-            "versions": versions,
-        }));
-    }
-    printer.json(&json!({ "templates": out }));
-    Ok(())
+    let report = TemplatesReport {
+        templates: resolved
+            .into_iter()
+            .map(|(template, specs)| {
+                let newest = &template.newest().version;
+                TemplateInfo {
+                    name: template.name.clone(),
+                    description: template.description.clone(),
+                    newest: newest.to_string(),
+                    versions: specs
+                        .into_iter()
+                        .map(|(release, spec)| {
+                            let components = spec
+                                .components
+                                .iter()
+                                .map(|(name, c)| ComponentInfo {
+                                    name: name.clone(),
+                                    description: c.description.clone(),
+                                    ejectable: c.ejectable,
+                                })
+                                .collect();
+                            VersionInfo::new(
+                                release.version.to_string(),
+                                &release.meta,
+                                &release.version == newest,
+                                components,
+                                &spec.questions,
+                            )
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    };
+    printer.report(&report)
 }

@@ -3,13 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use serde_json::json;
 
-use crate::error::{Error, ExitKind, Result};
+use super::ExitStatus;
+use crate::error::{Error, Result};
+use crate::report::upgrade::{self as report, AbortReport, UpgradeReport};
 use crate::service::Service;
 use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
-use crate::upgrade::plan::{self, Disk, OnDisk, Plan, Status, Write};
+use crate::upgrade::plan::{self, Disk, OnDisk, Write};
 use crate::{git, journal, manifest};
 
 /// Upgrade the service to a newer template version, never losing the team's edits.
@@ -63,10 +64,11 @@ pub enum ConflictStyle {
     Reject,
 }
 
-pub fn run(args: Args) -> Result<()> {
+pub fn run(args: Args) -> Result<ExitStatus> {
     let printer = Printer::new(args.format);
     if args.abort {
-        return abort(&printer, &crate::service::find_root(args.path.as_deref())?);
+        abort(&printer, &crate::service::find_root(args.path.as_deref())?)?;
+        return Ok(ExitStatus::Success);
     }
     let root = crate::service::find_root(args.path.as_deref())?;
     journal::check_clear(&root)?;
@@ -92,12 +94,19 @@ pub fn run(args: Args) -> Result<()> {
     let disk = ServiceDisk { root: &root };
     let plan = plan::plan(template, &service.manifest, &disk, &opts)?;
     let name = &service.manifest.name;
+    let mut report = UpgradeReport::new(
+        name,
+        &root.display().to_string(),
+        &template.name,
+        &plan,
+        match args.conflict {
+            ConflictStyle::Markers => report::ConflictStyle::Markers,
+            ConflictStyle::Reject => report::ConflictStyle::Reject,
+        },
+    );
+    report.dry_run = args.dry_run;
 
     if plan.is_noop() {
-        printer.line(format!(
-            "{name} is already on {} {}; nothing to do",
-            template.name, plan.to
-        ));
         if plan.manifest != service.manifest && !args.dry_run {
             // --eject on an up-to-date service: record it all the same.
             let text = plan.manifest.to_toml(Some(&service.manifest_text))?;
@@ -108,16 +117,15 @@ pub fn run(args: Args) -> Result<()> {
                     contents: text.into_bytes(),
                 }],
             )?;
-            printer.line(format!("Ejected: {}", args.eject.join(", ")));
+            report.ejected = args.eject.clone();
+            report.applied();
         }
-        printer.json(&plan_json(&plan, &template.name, args.dry_run, false));
-        return Ok(());
+        printer.report(&report)?;
+        return Ok(report.exit_status());
     }
     if args.dry_run {
-        print_plan(&printer, &plan, name, &template.name);
-        printer.line("\nDry run: nothing was written.");
-        printer.json(&plan_json(&plan, &template.name, true, false));
-        return Ok(());
+        printer.report(&report)?;
+        return Ok(report.exit_status());
     }
     guard_clean(&root, args.allow_dirty, &printer)?;
 
@@ -128,12 +136,10 @@ pub fn run(args: Args) -> Result<()> {
         contents: manifest_text.into_bytes(),
     });
     journal::apply(&root, &writes)?;
+    report.ejected = args.eject.clone();
 
-    print_plan(&printer, &plan, name, &template.name);
-    let conflicts = plan.conflicts();
-    let mut committed = None;
     if args.commit {
-        if conflicts.is_empty() {
+        if report.conflicts.is_empty() {
             let paths: Vec<String> = writes.iter().map(|w| w.path().to_string()).collect();
             let message = format!(
                 "Upgrade {name}: template {} {} -> {}\n\nApplied by cargo-platform {}.",
@@ -143,54 +149,23 @@ pub fn run(args: Args) -> Result<()> {
                 env!("CARGO_PKG_VERSION")
             );
             let commit = git::commit_paths(&root, &paths, &message)?;
-            printer.line(format!("Committed {}", &commit.id[..12]));
-            committed = Some(commit.id);
+            report.commit = Some(commit.id);
         } else {
             printer.warn("not committing (--commit): resolve the conflicts first, then commit");
         }
     }
-    printer.json(&{
-        let mut v = plan_json(&plan, &template.name, false, true);
-        v["commit"] = json!(committed);
-        v
-    });
-    if conflicts.is_empty() {
-        printer.line(format!(
-            "\nUpgraded {name} to {} {}.",
-            template.name, plan.to
-        ));
-        return Ok(());
-    }
-    let list: Vec<String> = conflicts.iter().map(|e| e.path.clone()).collect();
-    Err(Error::new(format!(
-        "upgraded {name} to {} {}, but {} conflict(s) remain: {}",
-        template.name,
-        plan.to,
-        list.len(),
-        list.join(", ")
-    ))
-    .with_kind(ExitKind::Conflicts)
-    .hint(match args.conflict {
-        ConflictStyle::Markers => "resolve the <<<<<<< markers (and the `# CONFLICT (cargo-platform)` lines in TOML files), then commit",
-        ConflictStyle::Reject => "apply what you need from the .rej files, delete them, then commit",
-    })
-    .hint("to undo the whole upgrade instead: git checkout -- . (and remove new files with git clean)"))
+    report.applied();
+    printer.report(&report)?;
+    Ok(report.exit_status())
 }
 
 fn abort(printer: &Printer, root: &Path) -> Result<()> {
     let restored = journal::restore(root)?;
-    if restored.had_journal {
-        printer.line(format!(
-            "Aborted the interrupted upgrade: restored {} file(s); the tree is as it was before it.",
-            restored.files
-        ));
-    } else {
-        printer.line(
-            "The interrupted upgrade had not changed any file; its staging area was removed.",
-        );
-    }
-    printer.json(&json!({ "aborted": true, "restored_files": restored.files }));
-    Ok(())
+    printer.report(&AbortReport {
+        aborted: true,
+        had_journal: restored.had_journal,
+        restored_files: restored.files,
+    })
 }
 
 fn guard_clean(root: &Path, allow_dirty: bool, printer: &Printer) -> Result<()> {
@@ -218,85 +193,6 @@ fn guard_clean(root: &Path, allow_dirty: bool, printer: &Printer) -> Result<()> 
             .hint("or pass --allow-dirty to upgrade anyway"))
         }
     }
-}
-
-fn print_plan(printer: &Printer, plan: &Plan, name: &str, template: &str) {
-    // One write for the whole report rather than one per line.
-    let mut lines: Vec<String> = Vec::new();
-    let hops: Vec<String> = plan.hops.iter().map(|v| v.to_string()).collect();
-    lines.push(format!(
-        "Upgrade {name}: {template} {} → {} (through {})",
-        plan.from,
-        plan.to,
-        hops.join(", ")
-    ));
-    if !plan.migrations.is_empty() {
-        lines.push("Migrations:".to_string());
-        for m in &plan.migrations {
-            let action = match m.action {
-                plan::MigrationAction::Apply => "apply",
-                plan::MigrationAction::Skip => "skip (--skip)",
-                plan::MigrationAction::AlreadyApplied => "already applied",
-                plan::MigrationAction::AlreadySkipped => "skipped earlier",
-            };
-            let required = if m.required { ", required" } else { "" };
-            lines.push(format!(
-                "  {action:<16} {} ({}{required}): {}",
-                m.id, m.version, m.description
-            ));
-        }
-    }
-    lines.push("Files:".to_string());
-    let mut entries: Vec<&plan::Entry> = plan.entries.iter().collect();
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
-    for e in entries {
-        let mut extra = Vec::new();
-        if let Some(from) = &e.from {
-            extra.push(format!("from {from}"));
-        }
-        if let Some(d) = &e.detail {
-            extra.push(d.clone());
-        }
-        let extra = if extra.is_empty() {
-            String::new()
-        } else {
-            format!("  ({})", extra.join(": "))
-        };
-        lines.push(format!("  {:<10} {}{extra}", e.status.as_str(), e.path));
-    }
-    let count = |s: Status| plan.entries.iter().filter(|e| e.status == s).count();
-    let summary: Vec<String> = [
-        Status::New,
-        Status::Updated,
-        Status::Merged,
-        Status::Renamed,
-        Status::Deleted,
-        Status::Conflict,
-        Status::Kept,
-        Status::Ejected,
-        Status::Excluded,
-        Status::Unchanged,
-    ]
-    .into_iter()
-    .filter(|s| count(*s) > 0)
-    .map(|s| format!("{} {}", count(s), s.as_str()))
-    .collect();
-    lines.push(format!("Summary: {}", summary.join(", ")));
-    printer.line(lines.join("\n"));
-}
-
-fn plan_json(plan: &Plan, template: &str, dry_run: bool, applied: bool) -> serde_json::Value {
-    json!({
-        "template": template,
-        "from": plan.from.to_string(),
-        "to": plan.to.to_string(),
-        "hops": plan.hops.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
-        "dry_run": dry_run,
-        "applied": applied,
-        "migrations": plan.migrations,
-        "files": plan.entries,
-        "conflicts": plan.conflicts().iter().map(|e| e.path.clone()).collect::<Vec<_>>(),
-    })
 }
 
 /// The service's files as the planner sees them.

@@ -1,0 +1,417 @@
+//! The report of `cargo platform upgrade` (and of `upgrade --abort`): the plan, what was written,
+//! and what is left for the team.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::commands::ExitStatus;
+use crate::upgrade::plan;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UpgradeReport {
+    pub name: String,
+    /// The service root.
+    pub path: String,
+    pub template: String,
+    /// The version the service was on.
+    pub from: String,
+    /// The target version.
+    pub to: String,
+    /// Every release stepped through, oldest first; empty when already on `to`.
+    pub hops: Vec<String>,
+    /// `--dry-run`: planned, nothing written.
+    pub dry_run: bool,
+    /// The files and platform.toml were written.
+    pub applied: bool,
+    pub outcome: Outcome,
+    pub migrations: Vec<Migration>,
+    /// One entry per file the plan looked at, sorted by path.
+    pub files: Vec<FileChange>,
+    /// Paths left in conflict (a subset of `files`).
+    pub conflicts: Vec<String>,
+    /// How conflicts are left: `markers` in the file or `reject` (`<file>.rej` beside it).
+    pub conflict_style: ConflictStyle,
+    /// Components this run ejected (`--eject`).
+    pub ejected: Vec<String>,
+    /// The commit made with `--commit`.
+    pub commit: Option<String>,
+    /// What the team must do by hand: breaks the releases declare for components this service
+    /// ejected. Any entry makes the outcome `needs_attention`.
+    pub actions: Vec<Action>,
+    /// The result of `--verify`; `null` when not asked for.
+    pub verify: Option<Verify>,
+}
+
+/// How the run ended (JSON: `up_to_date`, `planned`, `upgraded`, `needs_attention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Already on the target: nothing to upgrade.
+    UpToDate,
+    /// `--dry-run`: the plan only.
+    Planned,
+    /// Written; nothing left to do (exit 0).
+    Upgraded,
+    /// Written, with conflicts, actions or a failed verification left to the team (exit 3).
+    NeedsAttention,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Migration {
+    pub id: String,
+    /// The release that ships it.
+    pub version: String,
+    pub description: String,
+    pub required: bool,
+    pub action: MigrationAction,
+}
+
+/// JSON: `apply`, `skip`, `already_applied`, `already_skipped`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigrationAction {
+    Apply,
+    Skip,
+    AlreadyApplied,
+    AlreadySkipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileChange {
+    pub path: String,
+    pub status: FileStatus,
+    /// The path it was renamed from, else `null`.
+    pub from: Option<String>,
+    /// Why, in words (e.g. "deleted by you: stays deleted"), else `null`.
+    pub detail: Option<String>,
+}
+
+/// What happens to one file (JSON: the lowercase name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    New,
+    Unchanged,
+    Updated,
+    Merged,
+    Conflict,
+    Renamed,
+    Deleted,
+    Kept,
+    Ejected,
+    Excluded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictStyle {
+    Markers,
+    Reject,
+}
+
+/// A change the team must make by hand, declared by a release for one component.
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    pub component: String,
+    /// What changed in the platform.
+    pub change: String,
+    /// What the team must do.
+    pub todo: String,
+}
+
+/// `--verify`: `cargo check --all-targets` in the service after writing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verify {
+    /// The check passed.
+    pub ok: bool,
+    /// The command run, as a shell would show it.
+    pub command: String,
+    /// The compiler's first errors when it failed (empty when `ok`).
+    pub errors: Vec<String>,
+}
+
+/// The report of `upgrade --abort`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AbortReport {
+    /// Always `true`: tells this shape from an upgrade's.
+    pub aborted: bool,
+    /// A journal was found (else only a staging area was removed).
+    pub had_journal: bool,
+    /// Files put back as they were.
+    pub restored_files: usize,
+}
+
+impl From<plan::MigrationAction> for MigrationAction {
+    fn from(a: plan::MigrationAction) -> Self {
+        match a {
+            plan::MigrationAction::Apply => MigrationAction::Apply,
+            plan::MigrationAction::Skip => MigrationAction::Skip,
+            plan::MigrationAction::AlreadyApplied => MigrationAction::AlreadyApplied,
+            plan::MigrationAction::AlreadySkipped => MigrationAction::AlreadySkipped,
+        }
+    }
+}
+
+impl From<plan::Status> for FileStatus {
+    fn from(s: plan::Status) -> Self {
+        match s {
+            plan::Status::New => FileStatus::New,
+            plan::Status::Unchanged => FileStatus::Unchanged,
+            plan::Status::Updated => FileStatus::Updated,
+            plan::Status::Merged => FileStatus::Merged,
+            plan::Status::Conflict => FileStatus::Conflict,
+            plan::Status::Renamed => FileStatus::Renamed,
+            plan::Status::Deleted => FileStatus::Deleted,
+            plan::Status::Kept => FileStatus::Kept,
+            plan::Status::Ejected => FileStatus::Ejected,
+            plan::Status::Excluded => FileStatus::Excluded,
+        }
+    }
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::New => "new",
+            FileStatus::Unchanged => "unchanged",
+            FileStatus::Updated => "updated",
+            FileStatus::Merged => "merged",
+            FileStatus::Conflict => "conflict",
+            FileStatus::Renamed => "renamed",
+            FileStatus::Deleted => "deleted",
+            FileStatus::Kept => "kept",
+            FileStatus::Ejected => "ejected",
+            FileStatus::Excluded => "excluded",
+        }
+    }
+}
+
+impl UpgradeReport {
+    /// The report of `plan`: its migrations and files, nothing applied yet (`outcome` is
+    /// `up_to_date` or `planned`; [`UpgradeReport::applied`] records the write).
+    pub fn new(
+        name: &str,
+        path: &str,
+        template: &str,
+        plan: &plan::Plan,
+        conflict_style: ConflictStyle,
+    ) -> Self {
+        let mut files: Vec<FileChange> = plan
+            .entries
+            .iter()
+            .map(|e| FileChange {
+                path: e.path.clone(),
+                status: e.status.into(),
+                from: e.from.clone(),
+                detail: e.detail.clone(),
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let conflicts = files
+            .iter()
+            .filter(|f| f.status == FileStatus::Conflict)
+            .map(|f| f.path.clone())
+            .collect();
+        UpgradeReport {
+            name: name.to_string(),
+            path: path.to_string(),
+            template: template.to_string(),
+            from: plan.from.to_string(),
+            to: plan.to.to_string(),
+            hops: plan.hops.iter().map(ToString::to_string).collect(),
+            dry_run: false,
+            applied: false,
+            outcome: if plan.hops.is_empty() {
+                Outcome::UpToDate
+            } else {
+                Outcome::Planned
+            },
+            migrations: plan
+                .migrations
+                .iter()
+                .map(|m| Migration {
+                    id: m.id.clone(),
+                    version: m.version.clone(),
+                    description: m.description.clone(),
+                    required: m.required,
+                    action: m.action.into(),
+                })
+                .collect(),
+            files,
+            conflicts,
+            conflict_style,
+            ejected: Vec::new(),
+            commit: None,
+            actions: Vec::new(),
+            verify: None,
+        }
+    }
+
+    /// Records that the plan was written, and sets the outcome from what is left to do.
+    pub fn applied(&mut self) {
+        self.applied = true;
+        if self.hops.is_empty() {
+            return;
+        }
+        let failed_verify = self.verify.as_ref().is_some_and(|v| !v.ok);
+        self.outcome = if self.conflicts.is_empty() && self.actions.is_empty() && !failed_verify {
+            Outcome::Upgraded
+        } else {
+            Outcome::NeedsAttention
+        };
+    }
+
+    /// 3 when the team has something left to do, else 0.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self.outcome {
+            Outcome::NeedsAttention => ExitStatus::Conflicts,
+            _ => ExitStatus::Success,
+        }
+    }
+
+    fn plan_lines(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "Upgrade {}: {} {} → {} (through {})",
+            self.name,
+            self.template,
+            self.from,
+            self.to,
+            self.hops.join(", ")
+        )?;
+        if !self.migrations.is_empty() {
+            writeln!(out, "Migrations:")?;
+            for m in &self.migrations {
+                let action = match m.action {
+                    MigrationAction::Apply => "apply",
+                    MigrationAction::Skip => "skip (--skip)",
+                    MigrationAction::AlreadyApplied => "already applied",
+                    MigrationAction::AlreadySkipped => "skipped earlier",
+                };
+                let required = if m.required { ", required" } else { "" };
+                writeln!(
+                    out,
+                    "  {action:<16} {} ({}{required}): {}",
+                    m.id, m.version, m.description
+                )?;
+            }
+        }
+        writeln!(out, "Files:")?;
+        for f in &self.files {
+            let mut extra = Vec::new();
+            if let Some(from) = &f.from {
+                extra.push(format!("from {from}"));
+            }
+            if let Some(d) = &f.detail {
+                extra.push(d.clone());
+            }
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", extra.join(": "))
+            };
+            writeln!(out, "  {:<10} {}{extra}", f.status.as_str(), f.path)?;
+        }
+        let count = |s: FileStatus| self.files.iter().filter(|f| f.status == s).count();
+        let summary: Vec<String> = [
+            FileStatus::New,
+            FileStatus::Updated,
+            FileStatus::Merged,
+            FileStatus::Renamed,
+            FileStatus::Deleted,
+            FileStatus::Conflict,
+            FileStatus::Kept,
+            FileStatus::Ejected,
+            FileStatus::Excluded,
+            FileStatus::Unchanged,
+        ]
+        .into_iter()
+        .filter(|s| count(*s) > 0)
+        .map(|s| format!("{} {}", count(s), s.as_str()))
+        .collect();
+        writeln!(out, "Summary: {}", summary.join(", "))
+    }
+}
+
+impl super::Report for UpgradeReport {
+    const COMMAND: &'static str = "upgrade";
+
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.outcome == Outcome::UpToDate {
+            writeln!(
+                out,
+                "{} is already on {} {}; nothing to do",
+                self.name, self.template, self.to
+            )?;
+            if self.applied && !self.ejected.is_empty() {
+                writeln!(out, "Ejected: {}", self.ejected.join(", "))?;
+            }
+            return Ok(());
+        }
+        self.plan_lines(out)?;
+        if self.dry_run {
+            return writeln!(out, "\nDry run: nothing was written.");
+        }
+        if let Some(id) = &self.commit {
+            writeln!(out, "Committed {}", &id[..12.min(id.len())])?;
+        }
+        if !self.actions.is_empty() {
+            writeln!(out, "\nActions the team must take:")?;
+            for a in &self.actions {
+                writeln!(out, "  {}: {} — {}", a.component, a.change, a.todo)?;
+            }
+        }
+        if let Some(v) = &self.verify {
+            if v.ok {
+                writeln!(out, "\nVerified: `{}` passed.", v.command)?;
+            } else {
+                writeln!(out, "\nVerification failed: `{}`:", v.command)?;
+                for e in &v.errors {
+                    writeln!(out, "  {e}")?;
+                }
+            }
+        }
+        let upgraded = format!("Upgraded {} to {} {}", self.name, self.template, self.to);
+        if self.outcome == Outcome::Upgraded {
+            return writeln!(out, "\n{upgraded}.");
+        }
+        writeln!(out, "\n{upgraded}; it needs attention.")?;
+        if !self.conflicts.is_empty() {
+            let n = self.conflicts.len();
+            let remain = if n == 1 { "conflict remains" } else { "conflicts remain" };
+            writeln!(out, "{n} {remain}: {}", self.conflicts.join(", "))?;
+            writeln!(
+                out,
+                "next: {}",
+                match self.conflict_style {
+                    ConflictStyle::Markers => "resolve the <<<<<<< markers (and the `# CONFLICT (cargo-platform)` lines in TOML files), then commit",
+                    ConflictStyle::Reject => "apply what you need from the .rej files, delete them, then commit",
+                }
+            )?;
+        }
+        writeln!(
+            out,
+            "to undo the whole upgrade instead: git checkout -- . (and remove new files with git clean)"
+        )
+    }
+}
+
+impl super::Report for AbortReport {
+    const COMMAND: &'static str = "upgrade";
+
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.had_journal {
+            writeln!(
+                out,
+                "Aborted the interrupted upgrade: restored {} file(s); the tree is as it was before it.",
+                self.restored_files
+            )
+        } else {
+            writeln!(
+                out,
+                "The interrupted upgrade had not changed any file; its staging area was removed."
+            )
+        }
+    }
+}
