@@ -406,11 +406,12 @@ fn check_on_an_old_release_follows_the_catalogue() {
     }
     if end_of_support.is_some() || !required.is_empty() {
         assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+        // An outcome, not an error: said on stdout, nothing on stderr.
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("is out of policy"),
-            "{}",
-            outcome(&out)
+            text.contains("\nout of policy: orders on service 1.0.0 has "),
+            "{text}"
         );
+        assert!(out.stderr.is_empty(), "{}", outcome(&out));
     } else {
         assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     }
@@ -470,7 +471,13 @@ fn check_and_status_on_a_release_with_a_support_window_and_a_required_migration(
     // Before deprecation: only the pending required migration fails it.
     let out = demo_on(&root, "check", "2026-03-01");
     assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
-    assert_eq!(stdout(&out), pending);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{pending}out of policy: orders on demo 1.0.0 has 1 failing finding\nnext: run `cargo platform upgrade` (`cargo platform status` shows what it involves)\n"
+        )
+    );
+    assert!(out.stderr.is_empty(), "{}", outcome(&out));
     let text = stdout(&demo_on(&root, "status", "2026-03-01"));
     assert!(text.starts_with("orders: template demo 1.0.0 (newest is 2.0.0, 1 release behind: cargo platform upgrade)\n"), "{text}");
     assert!(text.contains("support: supported; deprecated from 2026-06-01, supported until 2026-12-31 (305 days left)\n"), "{text}");

@@ -160,8 +160,11 @@ fn conflicts_exit_3_with_markers_or_rej_files() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(3), "{mode}: {}", outcome(&out));
+        // An outcome, not an error: reported on stdout, no `error:` on stderr.
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("1 conflict remains: src/main.rs"), "{text}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("1 conflict(s) remain: src/main.rs"), "{err}");
+        assert!(!err.contains("error:"), "{err}");
         assert!(err.contains("not committing"), "{err}");
         let main = read(&svc, "src/main.rs");
         if expect_rej {

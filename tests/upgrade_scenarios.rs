@@ -168,6 +168,10 @@ fn run_scenario(dir: &Path) -> Result<(), String> {
                 return Err(format!("stderr lacks {s:?}\n{what}"));
             }
         }
+        // Exit 0, 3 and 4 are outcomes, reported as such: `error:` is for failures only.
+        if [0, 3, 4].contains(&step.exit) && stderr.contains("error:") {
+            return Err(format!("an outcome printed as an error\n{what}"));
+        }
     }
 
     let actual = tree(&svc);

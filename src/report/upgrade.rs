@@ -379,14 +379,20 @@ impl super::Report for UpgradeReport {
         writeln!(out, "\n{upgraded}; it needs attention.")?;
         if !self.conflicts.is_empty() {
             let n = self.conflicts.len();
-            let remain = if n == 1 { "conflict remains" } else { "conflicts remain" };
+            let remain = if n == 1 {
+                "conflict remains"
+            } else {
+                "conflicts remain"
+            };
             writeln!(out, "{n} {remain}: {}", self.conflicts.join(", "))?;
             writeln!(
                 out,
                 "next: {}",
                 match self.conflict_style {
-                    ConflictStyle::Markers => "resolve the <<<<<<< markers (and the `# CONFLICT (cargo-platform)` lines in TOML files), then commit",
-                    ConflictStyle::Reject => "apply what you need from the .rej files, delete them, then commit",
+                    ConflictStyle::Markers =>
+                        "resolve the <<<<<<< markers (and the `# CONFLICT (cargo-platform)` lines in TOML files), then commit",
+                    ConflictStyle::Reject =>
+                        "apply what you need from the .rej files, delete them, then commit",
                 }
             )?;
         }

@@ -1,0 +1,328 @@
+//! What commands report: every `--format json` document carries `"schema": 1` and exactly the
+//! fields golden-path.md ("Machine-readable output") documents; outcomes are reported, not
+//! errors; a write error on stdout is never swallowed.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use common::{demo, demo_service, git, outcome, platform, scratch};
+
+/// Field paths documented per heading of golden-path.md's "Machine-readable output" section
+/// (`a.b`, `a[].b`), the common `schema` and `command` included in each.
+fn documented() -> BTreeMap<String, BTreeSet<String>> {
+    let doc = include_str!("../golden-path.md");
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with("9. Machine-readable output"))
+        .expect("golden-path.md has a \"Machine-readable output\" section");
+    let mut common = BTreeSet::new();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in section.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            current = Some(heading.trim().trim_matches('`').to_string());
+            continue;
+        }
+        let Some(row) = line.strip_prefix("| `") else {
+            continue;
+        };
+        let field = row.split('`').next().unwrap().to_string();
+        match &current {
+            None => common.insert(field),
+            Some(h) => out.entry(h.clone()).or_default().insert(field),
+        };
+    }
+    assert_eq!(
+        common,
+        BTreeSet::from(["schema".to_string(), "command".to_string()])
+    );
+    for fields in out.values_mut() {
+        fields.extend(common.iter().cloned());
+    }
+    out
+}
+
+/// Every field path in `v`; and the paths whose value was `null` or an empty array (what is
+/// documented below them cannot show up in this document).
+fn paths(
+    v: &serde_json::Value,
+    prefix: &str,
+    seen: &mut BTreeSet<String>,
+    hollow: &mut BTreeSet<String>,
+) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, child) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                seen.insert(path.clone());
+                paths(child, &path, seen, hollow);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            if items.is_empty() {
+                hollow.insert(prefix.to_string());
+            }
+            for item in items {
+                paths(item, &format!("{prefix}[]"), seen, hollow);
+            }
+        }
+        serde_json::Value::Null => {
+            hollow.insert(prefix.to_string());
+        }
+        _ => {}
+    }
+}
+
+/// `path` is the documented field `doc`, where a `*` segment stands for any key of a map.
+fn matches(doc: &str, path: &str) -> bool {
+    let (d, p): (Vec<_>, Vec<_>) = (doc.split('.').collect(), path.split('.').collect());
+    d.len() == p.len() && d.iter().zip(&p).all(|(d, p)| d == p || *d == "*")
+}
+
+/// The document on stdout, checked against the docs of `heading`: its `schema` is 1, its
+/// `command` is `command`, and it has no field the docs do not list.
+fn document(
+    out: &Output,
+    heading: &str,
+    command: &str,
+    docs: &BTreeMap<String, BTreeSet<String>>,
+    coverage: &mut BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>,
+) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{heading}: stdout is not one JSON document ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            outcome(out)
+        )
+    });
+    assert_eq!(v["schema"], 1, "{heading}: {v}");
+    assert_eq!(v["command"], command, "{heading}: {v}");
+    let documented = docs
+        .get(heading)
+        .unwrap_or_else(|| panic!("golden-path.md documents no `{heading}` report"));
+    let (seen, hollow) = coverage.entry(heading.to_string()).or_default();
+    let mut here = BTreeSet::new();
+    paths(&v, "", &mut here, hollow);
+    let undocumented: Vec<_> = here
+        .iter()
+        .filter(|p| !documented.iter().any(|d| matches(d, p)))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "{heading}: fields missing from golden-path.md: {undocumented:?}"
+    );
+    seen.extend(here);
+    v
+}
+
+fn run(cmd: &mut assert_cmd::Command) -> Output {
+    cmd.output().unwrap()
+}
+
+/// Every command's JSON against the docs, over services that fill every array at least once:
+/// each field the docs list shows up (unless it sits below a value that was `null` or an empty
+/// array in every document), and no field is undocumented.
+#[test]
+fn every_json_report_has_schema_1_and_matches_the_documentation() {
+    let docs = documented();
+    let mut cov = BTreeMap::new();
+    let dir = scratch();
+
+    let out = run(platform(dir.path()).args(["templates", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    document(&out, "templates", "templates", &docs, &mut cov);
+
+    // new: once with git, once without, once ejecting a component.
+    let out = run(platform(dir.path()).args([
+        "new",
+        "orders",
+        "--yes",
+        "--set",
+        "owner=t",
+        "--template-version",
+        "1.0.0",
+        "--eject",
+        "auth",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v = document(&out, "new", "new", &docs, &mut cov);
+    assert_eq!(v["components"]["auth"], "ejected", "{v}");
+    assert_eq!(v["git"]["initialised"], true, "{v}");
+    let inner = dir.path().join("orders");
+    let out = run(platform(&inner).args([
+        "new",
+        "billing",
+        "--yes",
+        "--set",
+        "owner=t",
+        "--path",
+        "nested/billing",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v = document(&out, "new", "new", &docs, &mut cov);
+    assert_eq!(v["git"]["initialised"], false, "{v}");
+    assert!(v["git"]["inside_work_tree"].is_string(), "{v}");
+
+    // status and check of a 1.0.0 service with an ejected component and a local edit, far in
+    // the future (pending migrations, out of support).
+    let svc = dir.path().join("orders");
+    std::fs::write(svc.join("Cargo.toml"), "# edited\n").unwrap();
+    for today in ["2026-12-01", "2999-01-01"] {
+        let out = run(platform(&svc)
+            .env("CARGO_PLATFORM_TODAY", today)
+            .args(["status", "--format", "json"]));
+        assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+        let v = document(&out, "status", "status", &docs, &mut cov);
+        assert_eq!(v["local_edits"][0]["path"], "Cargo.toml", "{v}");
+        let out = run(platform(&svc)
+            .env("CARGO_PLATFORM_TODAY", today)
+            .args(["check", "--format", "json"]));
+        let v = document(&out, "check", "check", &docs, &mut cov);
+        let code = if v["ok"] == true { 0 } else { 4 };
+        assert_eq!(out.status.code(), Some(code), "{v}\n{}", outcome(&out));
+    }
+    let out = run(platform(&svc).args(["upgrade", "--dry-run", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v = document(&out, "upgrade", "upgrade", &docs, &mut cov);
+    assert_eq!(v["outcome"], "planned", "{v}");
+    assert_eq!(v["applied"], false, "{v}");
+
+    // upgrade (demo template): a skipped migration, a rename, a conflict, then status again.
+    let demo_dir = scratch();
+    let d = demo_service(demo_dir.path());
+    std::fs::write(
+        d.join("src/main.rs"),
+        "fn main() {\n    println!(\"ours\");\n}\n",
+    )
+    .unwrap();
+    git(&d, &["commit", "-qam", "team edit"]);
+    let out = run(demo(&d).args([
+        "upgrade",
+        "--skip",
+        "demo-2.0.0-rename-key",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let v = document(&out, "upgrade", "upgrade", &docs, &mut cov);
+    assert_eq!(v["outcome"], "needs_attention", "{v}");
+    assert_eq!(v["conflicts"], serde_json::json!(["src/main.rs"]), "{v}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("error"),
+        "{}",
+        outcome(&out)
+    );
+    let out = run(demo(&d).args(["status", "--format", "json"]));
+    let v = document(&out, "status", "status", &docs, &mut cov);
+    assert_eq!(
+        v["skipped_migrations"][0]["id"], "demo-2.0.0-rename-key",
+        "{v}"
+    );
+    let out = run(demo(&d).args(["upgrade", "--format", "json"]));
+    let v = document(&out, "upgrade", "upgrade", &docs, &mut cov);
+    assert_eq!(v["outcome"], "up_to_date", "{v}");
+
+    // upgrade --commit, and --abort after a crash.
+    let demo_dir = scratch();
+    let d = demo_service(demo_dir.path());
+    let out = run(demo(&d).args(["upgrade", "--commit", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v = document(&out, "upgrade", "upgrade", &docs, &mut cov);
+    assert_eq!(v["outcome"], "upgraded", "{v}");
+    assert!(v["commit"].is_string(), "{v}");
+    let demo_dir = scratch();
+    let d = demo_service(demo_dir.path());
+    let out = run(demo(&d)
+        .env("CARGO_PLATFORM_FAULT", "upgrade:crash:3")
+        .arg("upgrade"));
+    assert_eq!(out.status.code(), Some(101), "{}", outcome(&out));
+    let out = run(demo(&d).args(["upgrade", "--abort", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v = document(&out, "upgrade --abort", "upgrade", &docs, &mut cov);
+    assert_eq!(v["aborted"], true, "{v}");
+
+    // Every documented field was seen, unless it can only sit below a null or an empty array.
+    for (heading, fields) in &docs {
+        let (seen, hollow) = cov
+            .get(heading)
+            .unwrap_or_else(|| panic!("no `{heading}` document was checked"));
+        let unseen: Vec<_> = fields
+            .iter()
+            .filter(|f| !seen.iter().any(|p| matches(f, p)))
+            .filter(|f| {
+                !hollow
+                    .iter()
+                    .any(|h| f.starts_with(&format!("{h}.")) || f.starts_with(&format!("{h}[]")))
+            })
+            .collect();
+        assert!(
+            unseen.is_empty(),
+            "{heading}: golden-path.md documents fields no document has: {unseen:?}"
+        );
+    }
+}
+
+/// The tool with stdout connected to `stdout`, as a user's shell would connect it.
+fn with_stdout(cwd: &Path, args: &[&str], stdout: impl Into<Stdio>) -> Output {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("cargo-platform"));
+    cmd.current_dir(cwd)
+        .arg("platform")
+        .args(args)
+        .env_remove("CARGO_PLATFORM_FAULT")
+        .env("CARGO_PLATFORM_TEMPLATE_DIR", common::DEMO_TEMPLATES)
+        .stdout(stdout)
+        .stderr(Stdio::piped());
+    cmd.output().unwrap()
+}
+
+/// `cargo platform status | head -0`: the reader is gone before the report is written. The tool
+/// ends quietly with 141 (as a tool killed by SIGPIPE), not 0 as if the report was delivered.
+#[test]
+fn a_closed_stdout_ends_quietly_with_141() {
+    let dir = scratch();
+    let svc = demo_service(dir.path());
+    for args in [
+        &["templates"][..],
+        &["status", "--format", "json"],
+        &["check"],
+        &["upgrade", "--dry-run"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = with_stdout(&svc, args, writer);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {}", outcome(&out));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", outcome(&out));
+    }
+}
+
+/// Any other write error on stdout is a failure, reported on stderr.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_full_stdout_is_reported() {
+    let dir = scratch();
+    let svc = demo_service(dir.path());
+    for args in [&["templates"][..], &["status", "--format", "json"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = with_stdout(&svc, args, full);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", outcome(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error: cannot write the report to stdout: No space left on device"),
+            "{args:?}: {err}"
+        );
+    }
+}
