@@ -17,8 +17,9 @@ use crate::error::Result;
 pub enum ExitStatus {
     /// 0: done, nothing needs attention.
     Success,
-    /// 3: the upgrade was applied and left conflicts to resolve.
-    Conflicts,
+    /// 3: the upgrade was applied and left the team something to do: conflicts to resolve,
+    /// declared actions, a failed `--verify`.
+    NeedsAttention,
     /// 4: `check` found the service out of policy.
     OutOfPolicy,
 }
@@ -27,7 +28,7 @@ impl ExitStatus {
     pub fn code(self) -> u8 {
         match self {
             ExitStatus::Success => 0,
-            ExitStatus::Conflicts => 3,
+            ExitStatus::NeedsAttention => 3,
             ExitStatus::OutOfPolicy => 4,
         }
     }

@@ -265,7 +265,7 @@ impl UpgradeReport {
     /// 3 when the team has something left to do, else 0.
     pub fn exit_status(&self) -> ExitStatus {
         match self.outcome {
-            Outcome::NeedsAttention => ExitStatus::Conflicts,
+            Outcome::NeedsAttention => ExitStatus::NeedsAttention,
             _ => ExitStatus::Success,
         }
     }
@@ -419,5 +419,97 @@ impl super::Report for AbortReport {
                 "The interrupted upgrade had not changed any file; its staging area was removed."
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Report;
+
+    fn applied(
+        actions: Vec<Action>,
+        verify: Option<Verify>,
+        conflicts: Vec<String>,
+    ) -> UpgradeReport {
+        let mut r = UpgradeReport {
+            name: "orders".into(),
+            path: "orders".into(),
+            template: "service".into(),
+            from: "1.0.0".into(),
+            to: "2.0.0".into(),
+            hops: vec!["2.0.0".into()],
+            dry_run: false,
+            applied: false,
+            outcome: Outcome::Planned,
+            migrations: Vec::new(),
+            files: Vec::new(),
+            conflicts,
+            conflict_style: ConflictStyle::Markers,
+            ejected: Vec::new(),
+            commit: None,
+            actions,
+            verify,
+        };
+        r.applied();
+        r
+    }
+
+    fn human(r: &UpgradeReport) -> String {
+        let mut out = Vec::new();
+        r.human(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_clean_upgrade_exits_0() {
+        let r = applied(Vec::new(), None, Vec::new());
+        assert_eq!(r.outcome, Outcome::Upgraded);
+        assert_eq!(r.exit_status(), ExitStatus::Success);
+        assert!(human(&r).ends_with("\nUpgraded orders to service 2.0.0.\n"));
+    }
+
+    #[test]
+    fn conflicts_actions_or_a_failed_verify_need_attention() {
+        let action = Action {
+            component: "auth".into(),
+            change: "core reads auth.hs256_secret as a SecretString".into(),
+            todo: "call .expose_secret() in src/platform/auth/dev_token.rs".into(),
+        };
+        let failed = Verify {
+            ok: false,
+            command: "cargo check --all-targets".into(),
+            errors: vec!["error[E0308]: mismatched types".into()],
+        };
+        for r in [
+            applied(Vec::new(), None, vec!["src/main.rs".into()]),
+            applied(vec![action.clone()], None, Vec::new()),
+            applied(Vec::new(), Some(failed.clone()), Vec::new()),
+        ] {
+            assert_eq!(r.outcome, Outcome::NeedsAttention);
+            assert_eq!(r.exit_status(), ExitStatus::NeedsAttention);
+            let text = human(&r);
+            assert!(
+                text.contains("Upgraded orders to service 2.0.0; it needs attention.\n"),
+                "{text}"
+            );
+            assert!(!text.contains("error:"), "{text}");
+        }
+        let text = human(&applied(vec![action], Some(failed), Vec::new()));
+        assert!(text.contains("Actions the team must take:\n  auth: core reads auth.hs256_secret as a SecretString — call .expose_secret() in src/platform/auth/dev_token.rs\n"), "{text}");
+        assert!(text.contains("Verification failed: `cargo check --all-targets`:\n  error[E0308]: mismatched types\n"), "{text}");
+    }
+
+    #[test]
+    fn the_json_carries_schema_command_and_every_field() {
+        let mut out = Vec::new();
+        crate::report::write_json(&applied(Vec::new(), None, Vec::new()), &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["command"], "upgrade");
+        assert_eq!(v["outcome"], "upgraded");
+        assert_eq!(v["actions"], serde_json::json!([]));
+        assert_eq!(v["verify"], serde_json::Value::Null);
+        assert_eq!(v["conflict_style"], "markers");
     }
 }
