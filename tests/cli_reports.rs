@@ -11,15 +11,16 @@ use std::process::{Output, Stdio};
 use common::{demo, demo_service, git, outcome, platform, scratch};
 
 /// Field paths documented per heading of golden-path.md's "Machine-readable output" section
-/// (`a.b`, `a[].b`), the common `schema` and `command` included in each.
-fn documented() -> BTreeMap<String, BTreeSet<String>> {
+/// (`a.b`, `a[].b`) with their documented type, the common `schema` and `command` included in
+/// each.
+fn documented() -> BTreeMap<String, BTreeMap<String, String>> {
     let doc = include_str!("../golden-path.md");
     let section = doc
         .split("\n## ")
         .find(|s| s.starts_with("9. Machine-readable output"))
         .expect("golden-path.md has a \"Machine-readable output\" section");
-    let mut common = BTreeSet::new();
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut common = BTreeMap::new();
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut current: Option<String> = None;
     for line in section.lines() {
         if let Some(heading) = line.strip_prefix("### ") {
@@ -30,19 +31,68 @@ fn documented() -> BTreeMap<String, BTreeSet<String>> {
             continue;
         };
         let field = row.split('`').next().unwrap().to_string();
+        let kind = row.split(" | ").nth(1).unwrap_or("").trim().to_string();
         match &current {
-            None => common.insert(field),
-            Some(h) => out.entry(h.clone()).or_default().insert(field),
+            None => common.insert(field, kind),
+            Some(h) => out.entry(h.clone()).or_default().insert(field, kind),
         };
     }
     assert_eq!(
-        common,
-        BTreeSet::from(["schema".to_string(), "command".to_string()])
+        common.keys().collect::<Vec<_>>(),
+        ["command", "schema"],
+        "the fields every document starts with"
     );
     for fields in out.values_mut() {
-        fields.extend(common.iter().cloned());
+        fields.extend(common.clone());
     }
     out
+}
+
+/// `value` has the documented type `kind`: `string`, `boolean`, `integer`, `object`, `array`,
+/// `array of strings`, or several joined with `, ` and ` or ` (`string or null`).
+fn has_type(value: &serde_json::Value, kind: &str) -> bool {
+    use serde_json::Value;
+    kind.split(" or ")
+        .flat_map(|k| k.split(", "))
+        .any(|k| match k.trim() {
+            "string" => value.is_string(),
+            "boolean" => value.is_boolean(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "array of strings" => value
+                .as_array()
+                .is_some_and(|items| items.iter().all(Value::is_string)),
+            "null" => value.is_null(),
+            other => panic!("golden-path.md uses an unknown type `{other}` in `{kind}`"),
+        })
+}
+
+/// Every field path of `v` with its value.
+fn values<'v>(
+    v: &'v serde_json::Value,
+    prefix: &str,
+    out: &mut Vec<(String, &'v serde_json::Value)>,
+) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, child) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.push((path.clone(), child));
+                values(child, &path, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                values(item, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Every field path in `v`; and the paths whose value was `null` or an empty array (what is
@@ -92,7 +142,7 @@ fn document(
     out: &Output,
     heading: &str,
     command: &str,
-    docs: &BTreeMap<String, BTreeSet<String>>,
+    docs: &BTreeMap<String, BTreeMap<String, String>>,
     coverage: &mut BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>,
 ) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -112,12 +162,24 @@ fn document(
     paths(&v, "", &mut here, hollow);
     let undocumented: Vec<_> = here
         .iter()
-        .filter(|p| !documented.iter().any(|d| matches(d, p)))
+        .filter(|p| !documented.keys().any(|d| matches(d, p)))
         .collect();
     assert!(
         undocumented.is_empty(),
         "{heading}: fields missing from golden-path.md: {undocumented:?}"
     );
+    let mut all = Vec::new();
+    values(&v, "", &mut all);
+    for (path, value) in all {
+        let (_, kind) = documented
+            .iter()
+            .find(|(d, _)| matches(d, &path))
+            .expect("documented");
+        assert!(
+            has_type(value, kind),
+            "{heading}: `{path}` is {value}, golden-path.md says {kind}"
+        );
+    }
     seen.extend(here);
     v
 }
@@ -258,7 +320,7 @@ fn every_json_report_has_schema_1_and_matches_the_documentation() {
             .get(heading)
             .unwrap_or_else(|| panic!("no `{heading}` document was checked"));
         let unseen: Vec<_> = fields
-            .iter()
+            .keys()
             .filter(|f| !seen.iter().any(|p| matches(f, p)))
             .filter(|f| {
                 !hollow
