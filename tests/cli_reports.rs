@@ -11,16 +11,16 @@ use std::process::{Output, Stdio};
 use common::{demo, demo_service, git, outcome, platform, scratch};
 
 /// Field paths documented per heading of golden-path.md's "Machine-readable output" section
-/// (`a.b`, `a[].b`) with their documented type, the common `schema` and `command` included in
-/// each.
-fn documented() -> BTreeMap<String, BTreeMap<String, String>> {
+/// (`a.b`, `a[].b`) with their documented type and meaning, the common `schema` and `command`
+/// included in each.
+fn documented() -> BTreeMap<String, Fields> {
     let doc = include_str!("../golden-path.md");
     let section = doc
         .split("\n## ")
         .find(|s| s.starts_with("9. Machine-readable output"))
         .expect("golden-path.md has a \"Machine-readable output\" section");
     let mut common = BTreeMap::new();
-    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut out: BTreeMap<String, Fields> = BTreeMap::new();
     let mut current: Option<String> = None;
     for line in section.lines() {
         if let Some(heading) = line.strip_prefix("### ") {
@@ -31,7 +31,10 @@ fn documented() -> BTreeMap<String, BTreeMap<String, String>> {
             continue;
         };
         let field = row.split('`').next().unwrap().to_string();
-        let kind = row.split(" | ").nth(1).unwrap_or("").trim().to_string();
+        let mut columns = row.split(" | ").skip(1);
+        let kind = columns.next().unwrap_or("").trim().to_string();
+        let meaning = columns.next().unwrap_or("").trim_end_matches('|').trim();
+        let kind = (kind, meaning.to_string());
         match &current {
             None => common.insert(field, kind),
             Some(h) => out.entry(h.clone()).or_default().insert(field, kind),
@@ -47,6 +50,9 @@ fn documented() -> BTreeMap<String, BTreeMap<String, String>> {
     }
     out
 }
+
+/// Documented fields: path → (type, meaning).
+type Fields = BTreeMap<String, (String, String)>;
 
 /// `value` has the documented type `kind`: `string`, `boolean`, `integer`, `object`, `array`,
 /// `array of strings`, or several joined with `, ` and ` or ` (`string or null`).
@@ -142,7 +148,7 @@ fn document(
     out: &Output,
     heading: &str,
     command: &str,
-    docs: &BTreeMap<String, BTreeMap<String, String>>,
+    docs: &BTreeMap<String, Fields>,
     coverage: &mut BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>,
 ) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -171,7 +177,7 @@ fn document(
     let mut all = Vec::new();
     values(&v, "", &mut all);
     for (path, value) in all {
-        let (_, kind) = documented
+        let (_, (kind, _)) = documented
             .iter()
             .find(|(d, _)| matches(d, &path))
             .expect("documented");
@@ -387,4 +393,123 @@ fn a_full_stdout_is_reported() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// The JSON Schema (draft 2020-12) of one report, derived from its golden-path.md table: every
+/// documented field is required where it sits (maps aside), with its type and meaning; unknown
+/// fields are allowed, as the versioning rule promises readers.
+fn json_schema(heading: &str, fields: &Fields) -> serde_json::Value {
+    use serde_json::{Value, json};
+    fn types(kind: &str) -> Value {
+        let mut types: Vec<&str> = Vec::new();
+        let mut items = None;
+        for k in kind.split(" or ").flat_map(|k| k.split(", ")) {
+            match k.trim() {
+                "array of strings" => {
+                    types.push("array");
+                    items = Some(json!({ "type": "string" }));
+                }
+                other => types.push(other),
+            }
+        }
+        let mut schema = json!({
+            "type": if types.len() == 1 { json!(types[0]) } else { json!(types) },
+        });
+        if let Some(items) = items {
+            schema["items"] = items;
+        }
+        schema
+    }
+    let mut root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": format!("cargo platform {heading} --format json"),
+        "description": "Generated from golden-path.md, section 9 (tests/cli_reports.rs); schema 1.",
+        "type": "object",
+    });
+    for (path, (kind, meaning)) in fields {
+        // Walk to the parent of the field, creating `properties`, `items` and
+        // `additionalProperties` on the way.
+        let mut node = &mut root;
+        let segments: Vec<&str> = path.split('.').collect();
+        for (i, seg) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            let (name, in_array) = match seg.strip_suffix("[]") {
+                Some(name) => (name, true),
+                None => (*seg, false),
+            };
+            let child = if name == "*" {
+                node.as_object_mut()
+                    .unwrap()
+                    .entry("additionalProperties")
+                    .or_insert_with(|| json!({}))
+            } else {
+                let obj = node.as_object_mut().unwrap();
+                let required = obj.entry("required").or_insert_with(|| json!([]));
+                if !required.as_array().unwrap().contains(&json!(name)) {
+                    required.as_array_mut().unwrap().push(json!(name));
+                }
+                obj.entry("properties")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .unwrap()
+                    .entry(name)
+                    .or_insert_with(|| json!({}))
+            };
+            node = if in_array {
+                child
+                    .as_object_mut()
+                    .unwrap()
+                    .entry("items")
+                    .or_insert_with(|| json!({}))
+            } else {
+                child
+            };
+            if last {
+                let typed = types(kind);
+                let obj = node.as_object_mut().unwrap();
+                for (k, v) in typed.as_object().unwrap() {
+                    obj.insert(k.clone(), v.clone());
+                }
+                obj.insert("description".into(), json!(meaning));
+                if path == "schema" {
+                    obj.insert("const".into(), json!(1));
+                }
+            }
+        }
+    }
+    root
+}
+
+/// `schemas/report/<command>.json`, one JSON Schema per report, are generated from the
+/// documentation and must match it: `REPORT_SCHEMAS_BLESS=1 cargo test --test cli_reports`
+/// rewrites them after a documented change.
+#[test]
+fn shipped_json_schemas_match_the_documentation() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/report");
+    let bless = std::env::var_os("REPORT_SCHEMAS_BLESS").is_some();
+    let mut expected = BTreeSet::new();
+    for (heading, fields) in documented() {
+        let file = format!("{}.json", heading.replace(' ', "").replace("--", "-"));
+        let text = serde_json::to_string_pretty(&json_schema(&heading, &fields)).unwrap() + "\n";
+        let path = dir.join(&file);
+        if bless {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            shipped == text,
+            "{} is not what golden-path.md documents; run REPORT_SCHEMAS_BLESS=1 cargo test --test cli_reports and review the diff",
+            path.display()
+        );
+        expected.insert(file);
+    }
+    let shipped: BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        shipped, expected,
+        "a schema file for every documented report, no other"
+    );
 }
