@@ -12,6 +12,7 @@ use crate::template::answers::{self, Answers, Given, InquirePrompter, Prompter};
 use crate::template::render::{self, FileSet};
 use crate::template::{Catalogue, DEFAULT_TEMPLATE, Spec};
 use crate::ui::{Format, Printer};
+use crate::workspace::{self, Workspace};
 use crate::{fsx, git, manifest, names};
 
 /// Create a new service from a template.
@@ -79,6 +80,8 @@ pub fn run(args: Args) -> Result<()> {
             manifest::FILE_NAME
         );
     }
+    // The cargo workspace the service joins, read (and its edit checked) before any write.
+    let workspace = workspace::find(&plan.target)?;
     let manifest = build_manifest(&plan, &files, &crate::policy::today()?.to_string());
     let manifest_text = manifest.to_toml(None)?;
     let mut to_write: Vec<(String, &[u8])> = files
@@ -101,10 +104,25 @@ pub fn run(args: Args) -> Result<()> {
         plan.spec.version,
         env!("CARGO_PKG_VERSION")
     );
-    let commit = fsx::create_dir_atomically(&plan.target, &to_write, |dir| match git_plan {
-        GitPlan::Init => git::init_and_commit(dir, &to_write, &message).map(Some),
-        _ => Ok(None),
-    })?;
+    let created = fsx::create_dir_atomically(&plan.target, &to_write, |dir| {
+        let commit = match git_plan {
+            GitPlan::Init => Some(git::init_and_commit(dir, &to_write, &message)?),
+            _ => None,
+        };
+        // The root manifest's edit is the last step before the rename: undone below on failure.
+        workspace.as_ref().map(Workspace::apply).transpose()?;
+        Ok(commit)
+    });
+    let commit = match (created, &workspace) {
+        (Err(err), Some(ws)) => return Err(undo_workspace(ws, err)),
+        (created, _) => created?,
+    };
+    let workspace = workspace.map(|ws| {
+        let cargo_toml = files
+            .get(workspace::MANIFEST)
+            .map(|f| f.contents.as_slice());
+        ws.report(&String::from_utf8_lossy(cargo_toml.unwrap_or_default()))
+    });
     report(
         &printer,
         &plan,
@@ -112,8 +130,22 @@ pub fn run(args: Args) -> Result<()> {
         &manifest,
         &git_plan,
         commit.as_ref(),
+        workspace.as_ref(),
     );
     Ok(())
+}
+
+/// Puts the workspace's root manifest back after `new` failed, and says so if it cannot.
+fn undo_workspace(ws: &Workspace, err: Error) -> Error {
+    match ws.undo() {
+        Ok(()) => err,
+        Err(undo) => err.hint(format!(
+            "restoring {} failed too ({}): remove `{}` from its [workspace] members",
+            ws.manifest.display(),
+            undo.message,
+            ws.member
+        )),
+    }
 }
 
 enum GitPlan {
@@ -251,9 +283,10 @@ fn report(
     manifest: &Manifest,
     git_plan: &GitPlan,
     commit: Option<&git::Commit>,
+    workspace: Option<&workspace::Report>,
 ) {
     if printer.format == Format::Json {
-        report_json(printer, plan, manifest, git_plan, commit);
+        report_json(printer, plan, manifest, git_plan, commit, workspace);
         return;
     }
     let count =
@@ -301,6 +334,9 @@ fn report(
         )),
         _ => printer.line("  git: skipped (--no-git)"),
     }
+    for line in workspace.map(workspace::Report::lines).unwrap_or_default() {
+        printer.line(format!("  {line}"));
+    }
     printer.line("");
     printer.line("Next steps:");
     printer.line(format!("  cd {target}"));
@@ -315,6 +351,7 @@ fn report_json(
     manifest: &Manifest,
     git_plan: &GitPlan,
     commit: Option<&git::Commit>,
+    workspace: Option<&workspace::Report>,
 ) {
     let target = plan.target.display().to_string();
     let git_json = match (git_plan, commit) {
@@ -341,5 +378,6 @@ fn report_json(
             "path": p, "component": f.component, "mode": f.mode.as_str(), "sha256": f.sha256,
         })).collect::<Vec<_>>(),
         "git": git_json,
+        "workspace": workspace,
     }));
 }
