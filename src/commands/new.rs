@@ -21,7 +21,9 @@ use crate::{fsx, git, manifest, names};
 /// questions up front. Everything is rendered in memory, written to a temporary directory beside
 /// the target and renamed into place, so a failure leaves nothing behind. Writes platform.toml
 /// and makes an initial git commit (not with --no-git, nor inside an existing git work tree,
-/// where nothing is added to that repository's index).
+/// where nothing is added to that repository's index). Inside a cargo workspace the service is
+/// added to the root Cargo.toml's [workspace] members, as `cargo new` does (unless a members glob
+/// already covers it or `exclude` lists it); that edit is undone if anything fails.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The service name: lowercase letters, digits and `-`, starting with a letter, not ending
