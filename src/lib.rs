@@ -15,6 +15,7 @@ pub mod service;
 pub mod template;
 pub mod ui;
 pub mod upgrade;
+pub mod workspace;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

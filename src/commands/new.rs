@@ -11,6 +11,7 @@ use crate::template::answers::{self, Answers, Given, InquirePrompter, Prompter};
 use crate::template::render::{self, FileSet};
 use crate::template::{Catalogue, DEFAULT_TEMPLATE, Spec};
 use crate::ui::{Format, Printer};
+use crate::workspace::{self, Workspace};
 use crate::{fsx, git, manifest, names};
 
 /// Create a new service from a template.
@@ -19,7 +20,9 @@ use crate::{fsx, git, manifest, names};
 /// questions up front. Everything is rendered in memory, written to a temporary directory beside
 /// the target and renamed into place, so a failure leaves nothing behind. Writes platform.toml
 /// and makes an initial git commit (not with --no-git, nor inside an existing git work tree,
-/// where nothing is added to that repository's index).
+/// where nothing is added to that repository's index). Inside a cargo workspace the service is
+/// added to the root Cargo.toml's [workspace] members, as `cargo new` does (unless a members glob
+/// already covers it or `exclude` lists it); that edit is undone if anything fails.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The service name: lowercase letters, digits and `-`, starting with a letter, not ending
@@ -78,6 +81,8 @@ pub fn run(args: Args) -> Result<()> {
             manifest::FILE_NAME
         );
     }
+    // The cargo workspace the service joins, read (and its edit checked) before any write.
+    let workspace = workspace::find(&plan.target)?;
     let manifest = build_manifest(&plan, &files, &crate::policy::today()?.to_string());
     let manifest_text = manifest.to_toml(None)?;
     let mut to_write: Vec<(String, &[u8])> = files
@@ -100,17 +105,51 @@ pub fn run(args: Args) -> Result<()> {
         plan.spec.version,
         env!("CARGO_PKG_VERSION")
     );
-    let commit = fsx::create_dir_atomically(&plan.target, &to_write, |dir| match git_plan {
-        GitPlan::Init => git::init_and_commit(dir, &to_write, &message).map(Some),
-        _ => Ok(None),
-    })?;
+    let created = fsx::create_dir_atomically(&plan.target, &to_write, |dir| {
+        let commit = match git_plan {
+            GitPlan::Init => Some(git::init_and_commit(dir, &to_write, &message)?),
+            _ => None,
+        };
+        // The root manifest's edit is the last step before the rename: undone below on failure.
+        workspace.as_ref().map(Workspace::apply).transpose()?;
+        Ok(commit)
+    });
+    let commit = match (created, &workspace) {
+        (Err(err), Some(ws)) => return Err(undo_workspace(ws, err)),
+        (created, _) => created?,
+    };
     if let Some(c) = commit.as_ref().filter(|c| !c.author.from_config) {
         printer.warn(format!(
             "git has no user.name/user.email configured; committed as `{} <{}>`. Set them with `git config --global user.name …` and amend if you like.",
             c.author.name, c.author.email
         ));
     }
-    printer.report(&report(&plan, &manifest, &git_plan, commit.as_ref()))
+    let workspace = workspace.map(|ws| {
+        let cargo_toml = files
+            .get(workspace::MANIFEST)
+            .map(|f| f.contents.as_slice());
+        ws.report(&String::from_utf8_lossy(cargo_toml.unwrap_or_default()))
+    });
+    printer.report(&report(
+        &plan,
+        &manifest,
+        &git_plan,
+        commit.as_ref(),
+        workspace,
+    ))
+}
+
+/// Puts the workspace's root manifest back after `new` failed, and says so if it cannot.
+fn undo_workspace(ws: &Workspace, err: Error) -> Error {
+    match ws.undo() {
+        Ok(()) => err,
+        Err(undo) => err.hint(format!(
+            "restoring {} failed too ({}): remove `{}` from its [workspace] members",
+            ws.manifest.display(),
+            undo.message,
+            ws.member
+        )),
+    }
 }
 
 enum GitPlan {
@@ -246,6 +285,7 @@ fn report(
     manifest: &Manifest,
     git_plan: &GitPlan,
     commit: Option<&git::Commit>,
+    workspace: Option<workspace::Report>,
 ) -> NewReport {
     NewReport {
         name: plan.name.clone(),
@@ -293,5 +333,6 @@ fn report(
                 _ => None,
             },
         },
+        workspace,
     }
 }
