@@ -61,7 +61,6 @@ pub fn run(args: Args) -> Result<()> {
         {
             let since = existing
                 .date
-                .as_deref()
                 .map(|d| format!(" on {d}"))
                 .unwrap_or_default();
             let why = existing
@@ -79,7 +78,7 @@ pub fn run(args: Args) -> Result<()> {
             ComponentRecord {
                 state: ComponentState::Ejected,
                 reason: reason.map(str::to_string),
-                date: Some(today.to_string()),
+                date: Some(today),
             },
         );
         newly.push(name);

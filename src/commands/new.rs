@@ -79,7 +79,7 @@ pub fn run(args: Args) -> Result<()> {
             manifest::FILE_NAME
         );
     }
-    let manifest = build_manifest(&plan, &files, &crate::policy::today()?.to_string());
+    let manifest = build_manifest(&plan, &files, crate::policy::today()?);
     let manifest_text = manifest.to_toml(None)?;
     let mut to_write: Vec<(String, &[u8])> = files
         .iter()
@@ -195,8 +195,7 @@ pub fn check_ejectable(spec: &Spec<'_>, component: &str) -> Result<()> {
     }
 }
 
-fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: &str) -> Manifest {
-    let today = today.to_string();
+fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: jiff::civil::Date) -> Manifest {
     let components: BTreeMap<String, ComponentRecord> = plan
         .spec
         .components
@@ -211,7 +210,7 @@ fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: &str) -> Manifest {
                 },
                 reason: ejected
                     .then(|| "ejected at creation (cargo platform new --eject)".to_string()),
-                date: ejected.then(|| today.clone()),
+                date: ejected.then_some(today),
             };
             (name.clone(), record)
         })

@@ -146,11 +146,7 @@ pub fn run(args: Args) -> Result<()> {
             ejected.len()
         ));
         for (name, c) in &ejected {
-            let date = c
-                .date
-                .as_deref()
-                .map(|d| format!(" on {d}"))
-                .unwrap_or_default();
+            let date = c.date.map(|d| format!(" on {d}")).unwrap_or_default();
             let reason = c.reason.as_deref().unwrap_or("no reason recorded");
             printer.line(format!("  {name}: ejected{date} — {reason}"));
         }

@@ -3,14 +3,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use semver::Version;
 use serde::Serialize;
 
 use super::structured;
 use super::text::{self, Labels, Merged};
 use crate::error::{Error, Result};
-use crate::manifest::{ComponentRecord, ComponentState, FileRecord, Manifest, MigrationRecord};
+use crate::manifest::{
+    ComponentRecord, ComponentState, FileRecord, Manifest, MigrationRecord, MigrationStatus,
+};
 use crate::template::Template;
 use crate::template::answers::{self, Answers, Given};
 use crate::template::release::{Edit, Mode};
@@ -20,7 +22,8 @@ use crate::template::render::{self, FileSet, sha256_hex};
 pub trait Disk {
     /// The file at `path` (relative to the service root).
     fn read(&self, path: &str) -> Result<OnDisk>;
-    /// Regular files directly inside `dir` (relative, `/`-separated), not recursive.
+    /// Regular files under `dir` (relative, `/`-separated), recursively; `target/` and `.git/`
+    /// are not entered.
     fn list(&self, dir: &str) -> Result<Vec<String>>;
 }
 
@@ -45,7 +48,7 @@ pub struct Options {
     pub exclude: Vec<String>,
     pub eject: Vec<String>,
     pub conflict: ConflictStyle,
-    pub today: String,
+    pub today: jiff::civil::Date,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -233,18 +236,7 @@ pub fn plan(
     let new = render::render(&new_spec, &manifest.name, &new_answers)?;
 
     let renames = composed_renames(template, &hops);
-    let edits: Vec<(&MigrationStep, &Edit)> = migrations
-        .iter()
-        .filter(|m| m.action == MigrationAction::Apply)
-        .flat_map(|m| {
-            template
-                .releases
-                .iter()
-                .flat_map(|r| r.meta.migrations.iter())
-                .filter(move |meta| meta.id == m.id)
-                .flat_map(move |meta| meta.edits.iter().map(move |e| (m, e)))
-        })
-        .collect();
+    let edits = compiled_edits(template, &migrations)?;
 
     let mut planner = Planner {
         disk,
@@ -308,16 +300,66 @@ pub fn plan(
     })
 }
 
+/// A glob over service paths: `*` and `?` stay within one directory, `**` crosses them.
+fn glob(pattern: &str) -> std::result::Result<Glob, globset::Error> {
+    GlobBuilder::new(pattern).literal_separator(true).build()
+}
+
 fn globs(patterns: &[String]) -> Result<GlobSet> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
-        let glob = Glob::new(p).map_err(|e| {
+        let glob = glob(p).map_err(|e| {
             Error::new(format!("--exclude {p}: not a valid glob: {e}"))
                 .hint("e.g. --exclude 'src/platform/**'")
         })?;
         b.add(glob);
     }
     b.build().map_err(|e| Error::new(format!("--exclude: {e}")))
+}
+
+/// A structured edit of a migration this upgrade applies, its file glob compiled once.
+struct MigrationEdit<'a> {
+    step: &'a MigrationStep,
+    /// The glob as the release wrote it (`config/*.toml`).
+    pattern: &'a str,
+    files: GlobMatcher,
+    from: &'a str,
+    to: &'a str,
+}
+
+fn compiled_edits<'a>(
+    template: &'a Template,
+    migrations: &'a [MigrationStep],
+) -> Result<Vec<MigrationEdit<'a>>> {
+    let mut out = Vec::new();
+    for step in migrations
+        .iter()
+        .filter(|m| m.action == MigrationAction::Apply)
+    {
+        let metas = template
+            .releases
+            .iter()
+            .flat_map(|r| r.meta.migrations.iter())
+            .filter(|meta| meta.id == step.id);
+        for edit in metas.flat_map(|meta| meta.edits.iter()) {
+            let Edit::RenameKey { files, from, to } = edit;
+            let matcher = glob(files).map_err(|e| {
+                Error::new(format!(
+                    "migration `{}` of template {}: files `{files}` is not a valid glob: {e}",
+                    step.id, template.name
+                ))
+                .hint("this is a defect in the template release; skip the migration with --skip, or report it to the platform team")
+            })?;
+            out.push(MigrationEdit {
+                step,
+                pattern: files,
+                files: matcher.compile_matcher(),
+                from,
+                to,
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn migration_steps(
@@ -335,7 +377,7 @@ fn migration_steps(
         for m in &release.meta.migrations {
             let recorded = manifest.migrations.iter().find(|r| r.id == m.id);
             let action = match recorded {
-                Some(r) if r.status == "skipped" => MigrationAction::AlreadySkipped,
+                Some(r) if r.status == MigrationStatus::Skipped => MigrationAction::AlreadySkipped,
                 Some(_) => MigrationAction::AlreadyApplied,
                 None if skip.contains(&m.id) => MigrationAction::Skip,
                 None => MigrationAction::Apply,
@@ -428,7 +470,7 @@ struct Planner<'a> {
     disk: &'a dyn Disk,
     ejected: &'a BTreeSet<String>,
     excludes: &'a GlobSet,
-    edits: &'a [(&'a MigrationStep, &'a Edit)],
+    edits: &'a [MigrationEdit<'a>],
     labels: Labels,
     conflict: ConflictStyle,
     /// Names the merge base in `.rej` headers, e.g. `template service 1.0.0`.
@@ -626,18 +668,17 @@ impl Planner<'_> {
     ) -> Result<(Vec<u8>, Option<String>)> {
         let (mut base_s, mut ours_s, theirs_s) = (lossy(base), lossy(ours), lossy(theirs));
         let mut notes = Vec::new();
-        for (m, edit) in self.edits {
-            let Edit::RenameKey { files, from, to } = edit;
-            if !glob_matches(files, q) {
+        for edit in self.edits {
+            if !edit.files.is_match(q) {
                 continue;
             }
-            if let Ok(Some(t)) = structured::rename_key(&base_s, from, to) {
+            if let Ok(Some(t)) = structured::rename_key(&base_s, edit.from, edit.to) {
                 base_s = t;
             }
-            match structured::rename_key(&ours_s, from, to) {
+            match structured::rename_key(&ours_s, edit.from, edit.to) {
                 Ok(Some(t)) => ours_s = t,
                 Ok(None) => {}
-                Err(e) => notes.push(format!("{}: {e}", m.id)),
+                Err(e) => notes.push(format!("{}: {e}", edit.step.id)),
             }
         }
         let mark = (self.conflict == ConflictStyle::Markers).then_some(self.labels.theirs.as_str());
@@ -766,46 +807,50 @@ impl Planner<'_> {
     /// Migration edits on the team's own TOML files (those the template does not render).
     fn team_toml_edits(&mut self, old: &FileSet, new: &FileSet) -> Result<()> {
         let mut dirs: BTreeSet<String> = BTreeSet::new();
-        for (_, edit) in self.edits {
-            let Edit::RenameKey { files, .. } = edit;
-            dirs.insert(literal_dir(files));
+        for edit in self.edits {
+            dirs.insert(literal_dir(edit.pattern));
         }
+        let mut paths: BTreeSet<String> = BTreeSet::new();
         for dir in dirs {
-            for path in self.disk.list(&dir)? {
-                if old.contains_key(&path) || new.contains_key(&path) || self.excluded(&path) {
+            paths.extend(self.disk.list(&dir)?);
+        }
+        for path in paths {
+            if old.contains_key(&path)
+                || new.contains_key(&path)
+                || self.excluded(&path)
+                || !self.edits.iter().any(|e| e.files.is_match(&path))
+            {
+                continue;
+            }
+            let OnDisk::File(bytes) = self.disk.read(&path)? else {
+                continue;
+            };
+            let mut text = lossy(&bytes);
+            let mut applied = Vec::new();
+            let mut problems = Vec::new();
+            for edit in self.edits {
+                if !edit.files.is_match(&path) {
                     continue;
                 }
-                let OnDisk::File(bytes) = self.disk.read(&path)? else {
-                    continue;
-                };
-                let mut text = lossy(&bytes);
-                let mut applied = Vec::new();
-                let mut problems = Vec::new();
-                for (m, edit) in self.edits {
-                    let Edit::RenameKey { files, from, to } = edit;
-                    if !glob_matches(files, &path) {
-                        continue;
+                match structured::rename_key(&text, edit.from, edit.to) {
+                    Ok(Some(t)) => {
+                        text = t;
+                        applied.push(format!("{} → {} ({})", edit.from, edit.to, edit.step.id));
                     }
-                    match structured::rename_key(&text, from, to) {
-                        Ok(Some(t)) => {
-                            text = t;
-                            applied.push(format!("{from} → {to} ({})", m.id));
-                        }
-                        Ok(None) => {}
-                        Err(e) => problems.push(format!("{}: {e}", m.id)),
-                    }
+                    Ok(None) => {}
+                    Err(e) => problems.push(format!("{}: {e}", edit.step.id)),
                 }
-                if !problems.is_empty() {
-                    self.entry(&path, Status::Conflict, None, Some(problems.join("; ")));
-                } else if !applied.is_empty() {
-                    self.put(&path, text.into_bytes());
-                    self.entry(
-                        &path,
-                        Status::Updated,
-                        None,
-                        Some(format!("your file: renamed {}", applied.join(", "))),
-                    );
-                }
+            }
+            if !problems.is_empty() {
+                self.entry(&path, Status::Conflict, None, Some(problems.join("; ")));
+            } else if !applied.is_empty() {
+                self.put(&path, text.into_bytes());
+                self.entry(
+                    &path,
+                    Status::Updated,
+                    None,
+                    Some(format!("your file: renamed {}", applied.join(", "))),
+                );
             }
         }
         Ok(())
@@ -814,12 +859,6 @@ impl Planner<'_> {
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn glob_matches(pattern: &str, path: &str) -> bool {
-    Glob::new(pattern)
-        .map(|g| g.compile_matcher().is_match(path))
-        .unwrap_or(false)
 }
 
 /// The directory part of a glob before its first wildcard (`config/*.toml` → `config`).
@@ -846,7 +885,7 @@ fn eject_components(m: &mut Manifest, opts: &Options) {
             *record = ComponentRecord {
                 state: ComponentState::Ejected,
                 reason: Some("ejected by cargo platform upgrade --eject".into()),
-                date: Some(opts.today.clone()),
+                date: Some(opts.today),
             };
         }
     }
@@ -904,14 +943,14 @@ fn updated_manifest(
     m.files = files;
     for step in migrations {
         let status = match step.action {
-            MigrationAction::Apply => "applied",
-            MigrationAction::Skip => "skipped",
+            MigrationAction::Apply => MigrationStatus::Applied,
+            MigrationAction::Skip => MigrationStatus::Skipped,
             _ => continue,
         };
         m.migrations.push(MigrationRecord {
             id: step.id.clone(),
-            status: status.into(),
-            date: opts.today.clone(),
+            status,
+            date: opts.today,
         });
     }
     m
