@@ -312,6 +312,9 @@ impl Manifest {
         for (key, answer) in &self.answers {
             answers[key.as_str()] = Item::Value(answer.to_toml());
         }
+        // In question order, as `new` writes them (a new question's answer is not appended).
+        let rank = |k: &str| keep.iter().position(|have| *have == k);
+        answers.sort_values_by(|a, _, b, _| rank(a.get()).cmp(&rank(b.get())));
 
         let components = table_at(&mut doc, "components");
         components.set_implicit(true);
@@ -328,6 +331,9 @@ impl Manifest {
             set_opt(t, "reason", c.reason.as_deref());
             set_opt(t, "date", c.date.map(|d| d.to_string()).as_deref());
         }
+        // Sorted, as `new` writes them: a table added by an upgrade lands where a fresh
+        // manifest has it, not at the end.
+        components.sort_values();
 
         let files = table_at(&mut doc, "files");
         files.set_implicit(true);
@@ -344,6 +350,7 @@ impl Manifest {
             t["mode"] = value(f.mode.as_str());
             t["sha256"] = value(f.sha256.as_str());
         }
+        files.sort_values();
 
         let mut ledger = ArrayOfTables::new();
         for m in &self.migrations {

@@ -666,6 +666,11 @@ impl Planner<'_> {
         ours: &[u8],
         theirs: &[u8],
     ) -> Result<(Vec<u8>, Option<String>)> {
+        if ours == base {
+            // The team never edited it: the template's new version, byte for byte (a key-level
+            // merge would keep the old layout and put the template's additions elsewhere).
+            return Ok((theirs.to_vec(), None));
+        }
         let (mut base_s, mut ours_s, theirs_s) = (lossy(base), lossy(ours), lossy(theirs));
         let mut notes = Vec::new();
         for edit in self.edits {
