@@ -563,3 +563,35 @@ fn status_after_an_upgrade_lists_exactly_the_teams_edits() {
     assert!(read(&svc, "Cargo.toml").contains("itoa = \"1\""));
     assert!(read(&svc, "src/platform/mod.rs").starts_with("// ours: platform wiring\n"));
 }
+
+#[test]
+fn status_after_an_upgrade_with_excluded_files_reports_no_edit() {
+    let catalogue = cargo_platform::template::Catalogue::load().unwrap();
+    let template = catalogue.get("service").unwrap();
+    let versions = template.versions();
+    let dir = scratch();
+    let svc = dir.path().join("orders");
+    let answers = vec![("owner".to_string(), "payments".to_string())];
+    run_ok(
+        dir.path(),
+        &new_args("orders", &svc, &versions[0], &answers),
+    );
+    let before = snapshot(&svc);
+    let up = vec![
+        "upgrade".to_string(),
+        "--path".into(),
+        svc.display().to_string(),
+        "--exclude".into(),
+        "src/platform/**".into(),
+    ];
+    let out = run_ok(dir.path(), &up);
+    assert!(out.contains("excluded   src/platform/mod.rs"), "{out}");
+    let after = snapshot(&svc);
+    assert_eq!(
+        after.get("src/platform/mod.rs"),
+        before.get("src/platform/mod.rs"),
+        "excluded: untouched"
+    );
+    // The platform did not write the excluded files: they are not edits the team made.
+    assert_eq!(local_edits(&svc), vec![]);
+}

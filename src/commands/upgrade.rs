@@ -36,7 +36,8 @@ pub struct Args {
     #[arg(long, value_name = "MIGRATION_ID")]
     pub skip: Vec<String>,
     /// Never touch paths matching this glob (repeatable). `*` stays within one directory, `**`
-    /// crosses directories: `config/**` is everything under config/.
+    /// crosses directories: `config/**` is everything under config/. platform.toml keeps what the
+    /// platform last wrote there, so later upgrades need the same --exclude.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
     /// Eject a component before upgrading (repeatable).

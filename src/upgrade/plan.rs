@@ -923,9 +923,17 @@ fn updated_manifest(
         });
     }
     eject_components(&mut m, opts);
+    // Excluded files were not written: their record stays what the platform last wrote there
+    // (at the path they stay at), so `status` does not report them as the team's edits.
+    let excluded: Vec<(&str, &str)> = planner
+        .entries
+        .iter()
+        .filter(|e| e.status == Status::Excluded)
+        .map(|e| (e.from.as_deref().unwrap_or(&e.path), e.path.as_str()))
+        .collect();
     let mut files = BTreeMap::new();
     for (path, record) in &manifest.files {
-        if ejected.contains(&record.component) {
+        if ejected.contains(&record.component) || excluded.iter().any(|(p, _)| p == path) {
             files.insert(path.clone(), record.clone());
         }
     }
@@ -933,7 +941,7 @@ fn updated_manifest(
         if ejected.contains(&f.component) {
             continue;
         }
-        if planner.not_ours.contains(path) {
+        if planner.not_ours.contains(path) || excluded.iter().any(|(_, q)| q == path) {
             continue;
         }
         files.insert(
