@@ -177,10 +177,18 @@ pub fn validate(q: &Question, value: &toml::Value) -> Result<Answer> {
             Answer::String(s.clone())
         }
         _ => {
+            let wanted = match q.kind {
+                QuestionKind::String => "a string".to_string(),
+                QuestionKind::Bool => "true or false".to_string(),
+                QuestionKind::Int => "a whole number".to_string(),
+                QuestionKind::Choice => format!(
+                    "one of {}",
+                    q.choices.as_deref().unwrap_or_default().join(", ")
+                ),
+            };
             return Err(Error::new(format!(
-                "`{}` must be a {}, got {shown}",
-                q.key,
-                q.kind.as_str()
+                "`{}` must be {wanted}, got {shown}",
+                q.key
             )));
         }
     };
@@ -384,6 +392,21 @@ mod tests {
         assert!(err.message.contains("true or false"));
         let err = validate(&qs[0], &toml::Value::Integer(3)).unwrap_err();
         assert!(err.message.contains("must be a string"));
+        let err = validate(
+            &q("audit", QuestionKind::Bool, None),
+            &toml::Value::Integer(1),
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "`audit` must be true or false, got `1`");
+        let err = validate(
+            &q("store", QuestionKind::Choice, None),
+            &toml::Value::Boolean(true),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "`store` must be one of memory, redis, got `true`"
+        );
     }
 
     #[test]
