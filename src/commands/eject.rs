@@ -40,7 +40,7 @@ pub fn run(args: Args) -> Result<()> {
     // Validate every name before touching anything.
     let mut requested: Vec<&str> = Vec::new();
     for name in &args.components {
-        super::new::check_ejectable(&spec, name)?;
+        spec.check_ejectable(name)?;
         if !requested.contains(&name.as_str()) {
             requested.push(name);
         }

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use super::prompt::InquirePrompter;
 use crate::error::{Error, Result};
 use crate::manifest::{ComponentRecord, ComponentState, FileRecord, Manifest, SCHEMA};
-use crate::template::answers::{self, Answers, Given, InquirePrompter, Prompter};
+use crate::template::answers::{self, Answers, Given, Prompter};
 use crate::template::render::{self, FileSet};
 use crate::template::{Catalogue, DEFAULT_TEMPLATE, Spec};
 use crate::ui::{Format, Printer};
@@ -131,7 +132,7 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
     let spec = template.spec(&release.version)?;
     let mut ejected = Vec::new();
     for component in &args.eject {
-        check_ejectable(&spec, component)?;
+        spec.check_ejectable(component)?;
         if !ejected.contains(component) {
             ejected.push(component.clone());
         }
@@ -171,28 +172,6 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
         answers,
         ejected,
     })
-}
-
-/// A component name that exists in the spec and may be ejected, or an error listing those that may.
-pub fn check_ejectable(spec: &Spec<'_>, component: &str) -> Result<()> {
-    let valid: Vec<&str> = spec
-        .components
-        .iter()
-        .filter(|(_, c)| c.ejectable)
-        .map(|(n, _)| n.as_str())
-        .collect();
-    match spec.components.get(component) {
-        Some(c) if c.ejectable => Ok(()),
-        Some(_) => Err(Error::new(format!(
-            "component `{component}` cannot be ejected: every service needs it"
-        ))
-        .hint(format!("ejectable components: {}", valid.join(", ")))),
-        None => Err(Error::new(format!(
-            "unknown component `{component}` in template `{}` {}",
-            spec.template.name, spec.version
-        ))
-        .hint(format!("ejectable components: {}", valid.join(", ")))),
-    }
 }
 
 fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: jiff::civil::Date) -> Manifest {

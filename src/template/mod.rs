@@ -236,6 +236,31 @@ impl Template {
     }
 }
 
+impl Spec<'_> {
+    /// A component name that exists in this version and may be ejected, or an error listing
+    /// those that may.
+    pub fn check_ejectable(&self, component: &str) -> Result<()> {
+        let valid: Vec<&str> = self
+            .components
+            .iter()
+            .filter(|(_, c)| c.ejectable)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        match self.components.get(component) {
+            Some(c) if c.ejectable => Ok(()),
+            Some(_) => Err(Error::new(format!(
+                "component `{component}` cannot be ejected: every service needs it"
+            ))
+            .hint(format!("ejectable components: {}", valid.join(", ")))),
+            None => Err(Error::new(format!(
+                "unknown component `{component}` in template `{}` {}",
+                self.template.name, self.version
+            ))
+            .hint(format!("ejectable components: {}", valid.join(", ")))),
+        }
+    }
+}
+
 fn load_template(dir: &'static Dir<'static>) -> Result<Template> {
     let dir_name = dir.path().to_string_lossy().into_owned();
     let meta_file = dir

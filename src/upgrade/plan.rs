@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use super::structured;
 use super::text::{self, Labels, Merged};
+pub use crate::fsx::Write;
+
 use crate::error::{Error, Result};
 use crate::manifest::{
     ComponentRecord, ComponentState, FileRecord, Manifest, MigrationRecord, MigrationStatus,
@@ -94,21 +96,6 @@ pub struct Entry {
     pub detail: Option<String>,
 }
 
-/// One change to the tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Write {
-    Put { path: String, contents: Vec<u8> },
-    Remove { path: String },
-}
-
-impl Write {
-    pub fn path(&self) -> &str {
-        match self {
-            Write::Put { path, .. } | Write::Remove { path } => path,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MigrationAction {
@@ -182,7 +169,7 @@ pub fn plan(
     let old_spec = template.spec(&from)?;
     let new_spec = template.spec(&to)?;
     for c in &opts.eject {
-        crate::commands::new::check_ejectable(&new_spec, c)?;
+        new_spec.check_ejectable(c)?;
     }
     let ejected: BTreeSet<String> = manifest
         .components
