@@ -50,10 +50,7 @@ pub struct PendingMigration {
 /// release first, whose id is not in the service's ledger (applied or skipped).
 pub fn pending_migrations(manifest: &Manifest, template: &Template) -> Vec<PendingMigration> {
     template
-        .releases
-        .iter()
-        .filter(|r| r.version > manifest.version)
-        .flat_map(|r| r.meta.migrations.iter().map(move |m| (r, m)))
+        .migrations_between(&manifest.version, &template.newest().version)
         .filter(|(_, m)| !manifest.migrations.iter().any(|entry| entry.id == m.id))
         .map(|(r, m)| PendingMigration {
             id: m.id.clone(),
@@ -83,13 +80,7 @@ pub fn skipped_migrations(manifest: &Manifest, template: &Template) -> Vec<Skipp
         .iter()
         .filter(|entry| entry.status == MigrationStatus::Skipped)
         .map(|entry| {
-            let declared = template.releases.iter().find_map(|r| {
-                r.meta
-                    .migrations
-                    .iter()
-                    .find(|m| m.id == entry.id)
-                    .map(|m| (r, m))
-            });
+            let declared = template.migration(&entry.id);
             SkippedMigration {
                 id: entry.id.clone(),
                 date: entry.date,

@@ -11,7 +11,7 @@ use semver::Version;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use release::{ComponentMeta, FileMeta, Question, ReleaseMeta};
+use release::{ComponentMeta, FileMeta, MigrationMeta, Question, ReleaseMeta};
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
@@ -142,6 +142,40 @@ impl Template {
                 Error::new(format!("template `{}` has no release {version}", self.name))
                     .hint(format!("released versions: {}", self.versions().join(", ")))
             })
+    }
+
+    /// The releases after `from` up to and including `to`, oldest first: an upgrade's hops.
+    pub fn releases_between<'t>(
+        &'t self,
+        from: &'t Version,
+        to: &'t Version,
+    ) -> impl Iterator<Item = &'t Release> + 't {
+        self.releases
+            .iter()
+            .filter(move |r| r.version > *from && r.version <= *to)
+    }
+
+    /// Every migration the releases after `from` up to `to` ship, oldest release first, with the
+    /// release that ships it. The one walk `upgrade` (what it runs) and `status`/`check` (what is
+    /// pending) share.
+    pub fn migrations_between<'t>(
+        &'t self,
+        from: &'t Version,
+        to: &'t Version,
+    ) -> impl Iterator<Item = (&'t Release, &'t MigrationMeta)> + 't {
+        self.releases_between(from, to)
+            .flat_map(|r| r.meta.migrations.iter().map(move |m| (r, m)))
+    }
+
+    /// The migration with this id, and the release that ships it.
+    pub fn migration(&self, id: &str) -> Option<(&Release, &MigrationMeta)> {
+        self.releases.iter().find_map(|r| {
+            r.meta
+                .migrations
+                .iter()
+                .find(|m| m.id == id)
+                .map(|m| (r, m))
+        })
     }
 
     /// Overlays releases oldest-first up to and including `version`.
