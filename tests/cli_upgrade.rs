@@ -595,3 +595,35 @@ fn status_after_an_upgrade_with_excluded_files_reports_no_edit() {
     // The platform did not write the excluded files: they are not edits the team made.
     assert_eq!(local_edits(&svc), vec![]);
 }
+
+#[test]
+fn a_release_with_an_invalid_migration_glob_is_refused_naming_it() {
+    let dir = scratch();
+    let templates = dir.path().join("templates");
+    for entry in walkdir::WalkDir::new(common::DEMO_TEMPLATES) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(common::DEMO_TEMPLATES).unwrap();
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(templates.join(rel)).unwrap();
+        } else {
+            std::fs::copy(entry.path(), templates.join(rel)).unwrap();
+        }
+    }
+    let release = templates.join("demo/2.0.0/release.toml");
+    let text = std::fs::read_to_string(&release).unwrap();
+    assert!(text.contains("files = \"config/*.toml\""));
+    std::fs::write(&release, text.replace("config/*.toml", "config/[*.toml")).unwrap();
+    let out = common::platform(dir.path())
+        .env("CARGO_PLATFORM_TEMPLATE_DIR", &templates)
+        .arg("templates")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "demo/2.0.0/release.toml: migration `demo-2.0.0-rename-key`: files `config/[*.toml` is not a valid glob"
+        ),
+        "{err}"
+    );
+}

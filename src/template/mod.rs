@@ -328,6 +328,16 @@ fn load_template(dir: &'static Dir<'static>) -> Result<Template> {
                 meta.version
             );
         }
+        for m in &meta.migrations {
+            for release::Edit::RenameKey { files, .. } in &m.edits {
+                if let Err(e) = release::path_glob(files) {
+                    bail!(
+                        "{where_}: migration `{}`: files `{files}` is not a valid glob: {e}",
+                        m.id
+                    );
+                }
+            }
+        }
         releases.push(Release {
             version,
             meta,

@@ -173,6 +173,14 @@ pub struct MigrationMeta {
     pub edits: Vec<Edit>,
 }
 
+/// A glob over service paths (`--exclude`, a migration's `files`): `*` and `?` stay within one
+/// directory, `**` crosses directories.
+pub fn path_glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+}
+
 /// A structured edit to the team's TOML files.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]

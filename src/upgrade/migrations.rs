@@ -1,14 +1,14 @@
 //! The migrations of an upgrade: which ones it applies or skips (against the service's ledger),
 //! and their structured edits with file globs compiled once.
 
-use globset::{Glob, GlobBuilder, GlobMatcher};
+use globset::GlobMatcher;
 use semver::Version;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, MigrationStatus};
 use crate::template::Template;
-use crate::template::release::Edit;
+use crate::template::release::{Edit, path_glob};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -26,11 +26,6 @@ pub struct MigrationStep {
     pub description: String,
     pub required: bool,
     pub action: MigrationAction,
-}
-
-/// A glob over service paths: `*` and `?` stay within one directory, `**` crosses them.
-pub(super) fn glob(pattern: &str) -> std::result::Result<Glob, globset::Error> {
-    GlobBuilder::new(pattern).literal_separator(true).build()
 }
 
 /// A structured edit of a migration this upgrade applies, its file glob compiled once.
@@ -59,7 +54,7 @@ pub(super) fn compiled_edits<'a>(
         };
         for edit in &meta.edits {
             let Edit::RenameKey { files, from, to } = edit;
-            let matcher = glob(files).map_err(|e| {
+            let matcher = path_glob(files).map_err(|e| {
                 Error::new(format!(
                     "migration `{}` of template {}: files `{files}` is not a valid glob: {e}",
                     step.id, template.name

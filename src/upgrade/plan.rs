@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::conflicts::Style;
 use super::files::Planner;
 pub use super::migrations::{MigrationAction, MigrationStep};
-use super::migrations::{compiled_edits, glob, migration_steps};
+use super::migrations::{compiled_edits, migration_steps};
 use super::record::{eject_components, updated_manifest};
 use super::text::Labels;
 pub use crate::fsx::Write;
@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{ComponentState, Manifest};
 use crate::template::Template;
 use crate::template::answers::{self, Given};
-use crate::template::release::Mode;
+use crate::template::release::{Mode, path_glob};
 use crate::template::render::{self, FileSet};
 
 /// What the planner may read of the service.
@@ -278,7 +278,7 @@ pub fn plan(
 fn globs(patterns: &[String]) -> Result<GlobSet> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
-        let glob = glob(p).map_err(|e| {
+        let glob = path_glob(p).map_err(|e| {
             Error::new(format!("--exclude {p}: not a valid glob: {e}"))
                 .hint("e.g. --exclude 'src/platform/**'")
         })?;
