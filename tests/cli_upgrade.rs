@@ -456,18 +456,26 @@ fn upgrading_an_unedited_service_gives_exactly_what_new_gives_at_the_target() {
     assert!(versions.len() >= 2, "{versions:?}");
     let dir = scratch();
     let mut cases = 0;
+    // A fresh `new` per target and answers, shared by every release upgrading to it.
+    let mut fresh_for: std::collections::BTreeMap<String, std::path::PathBuf> = Default::default();
     for (i, from) in versions.iter().enumerate() {
         let spec = template.spec(&from.parse().unwrap()).unwrap();
         for answers in answer_combinations(&spec.questions) {
             for to in &versions[i + 1..] {
                 cases += 1;
                 let upgraded = dir.path().join(format!("u{cases}"));
-                let fresh = dir.path().join(format!("f{cases}"));
                 run_ok(dir.path(), &new_args("orders", &upgraded, from, &answers));
                 let mut up = vec!["upgrade".to_string(), "--to".into(), to.clone()];
                 up.extend(["--path".into(), upgraded.display().to_string()]);
                 run_ok(dir.path(), &up);
-                run_ok(dir.path(), &new_args("orders", &fresh, to, &answers));
+                let fresh = fresh_for
+                    .entry(format!("{to} {answers:?}"))
+                    .or_insert_with(|| {
+                        let fresh = dir.path().join(format!("f{cases}"));
+                        run_ok(dir.path(), &new_args("orders", &fresh, to, &answers));
+                        fresh
+                    })
+                    .clone();
 
                 let case = format!("{from} → {to} with {answers:?}");
                 let manifest: toml::Table = toml::from_str(&read(&fresh, "platform.toml")).unwrap();
