@@ -1,9 +1,26 @@
-//! The one module that writes files: whole directories and single files appear atomically or
-//! not at all.
+//! Files written atomically: a new service's directory appears whole or not at all (`new`), a
+//! single file is replaced by a rename (platform.toml on `eject`). An upgrade's many files go
+//! through [`crate::journal`] (all-or-nothing, with `--abort`); git objects through [`crate::git`].
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+/// One change to a service tree, relative to its root (`/`-separated): what an upgrade plans and
+/// the journal applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Put { path: String, contents: Vec<u8> },
+    Remove { path: String },
+}
+
+impl Write {
+    pub fn path(&self) -> &str {
+        match self {
+            Write::Put { path, .. } | Write::Remove { path } => path,
+        }
+    }
+}
 
 /// Test-only fault injection: when `CARGO_PLATFORM_FAULT` equals `point`, fail there. Lets the
 /// test suite prove that a failure at any step leaves nothing half-written.

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::upgrade::plan::Write;
+use crate::fsx::Write;
 
 /// The journal directory, at the service root, present only while a change is in flight.
 pub const DIR: &str = ".cargo-platform-journal";

@@ -7,6 +7,8 @@ pub mod commands;
 pub mod fsx;
 pub mod git;
 pub mod journal;
+#[cfg(test)]
+mod layers;
 pub mod manifest;
 pub mod names;
 pub mod policy;

@@ -3,44 +3,126 @@
 
 use std::collections::BTreeMap;
 
+use jiff::civil::Date;
 use semver::Version;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
 
 use crate::error::{Error, Result};
 use crate::template::answers::{Answer, Answers};
-use crate::template::release::Mode;
+use crate::template::release::{self, Mode};
 
 pub const FILE_NAME: &str = "platform.toml";
 /// The manifest schema this tool reads and writes.
 pub const SCHEMA: i64 = 1;
 
+/// Whether the platform still manages a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ComponentState {
     Managed,
     Ejected,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl ComponentState {
+    const WORDS: &[(&str, ComponentState)] = &[
+        ("managed", ComponentState::Managed),
+        ("ejected", ComponentState::Ejected),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentState::Managed => "managed",
+            ComponentState::Ejected => "ejected",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ComponentState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        release::one_of(d, Self::WORDS)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ComponentRecord {
     pub state: ComponentState,
     pub reason: Option<String>,
-    pub date: Option<String>,
+    #[serde(default, deserialize_with = "date::optional")]
+    pub date: Option<Date>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileRecord {
     pub component: String,
     pub mode: Mode,
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What became of a migration in the service's ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationStatus {
+    Applied,
+    /// The team chose not to apply it (`upgrade --skip`); it stays on the record.
+    Skipped,
+}
+
+impl MigrationStatus {
+    const WORDS: &[(&str, MigrationStatus)] = &[
+        ("applied", MigrationStatus::Applied),
+        ("skipped", MigrationStatus::Skipped),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrationStatus::Applied => "applied",
+            MigrationStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MigrationStatus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        release::one_of(d, Self::WORDS)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MigrationRecord {
     pub id: String,
-    /// `applied` or `skipped`.
-    pub status: String,
-    pub date: String,
+    pub status: MigrationStatus,
+    #[serde(deserialize_with = "date::required")]
+    pub date: Date,
+}
+
+/// A date written exactly as `YYYY-MM-DD` (no time, no offset).
+pub fn parse_date(text: &str) -> Option<Date> {
+    let b = text.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if shaped { text.parse().ok() } else { None }
+}
+
+/// Dates in the manifest: `YYYY-MM-DD` strings.
+mod date {
+    use jiff::civil::Date;
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_date(&text)
+            .ok_or_else(|| D::Error::custom(format!("\"{text}\" is not a date (YYYY-MM-DD)")))
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+        required(d).map(Some)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,11 +145,11 @@ struct RawManifest {
     #[serde(default)]
     answers: toml::Table,
     #[serde(default)]
-    components: BTreeMap<String, RawComponent>,
+    components: BTreeMap<String, ComponentRecord>,
     #[serde(default)]
-    files: BTreeMap<String, RawFile>,
+    files: BTreeMap<String, FileRecord>,
     #[serde(default)]
-    migrations: Vec<RawMigration>,
+    migrations: Vec<MigrationRecord>,
 }
 
 #[derive(Deserialize)]
@@ -80,28 +162,31 @@ struct RawPlatform {
     name: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawComponent {
-    state: String,
-    reason: Option<String>,
-    date: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    component: String,
-    mode: String,
-    sha256: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMigration {
-    id: String,
-    status: String,
-    date: String,
+/// The key a deserialisation error is about, as TOML spells it: `files."src/main.rs".mode`.
+fn key_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                let bare = !key.is_empty()
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if bare {
+                    out.push_str(key);
+                } else {
+                    out.push_str(&format!("{key:?}"));
+                }
+            }
+            Segment::Unknown => out.push_str(".?"),
+        }
+    }
+    out
 }
 
 impl Manifest {
@@ -128,12 +213,17 @@ impl Manifest {
                 return Err(Error::new(format!("{path}: [platform] schema is missing")).hint(fix));
             }
         }
-        let raw: RawManifest =
-            toml::Value::Table(table)
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    Error::new(format!("{path}: {}", e.message().trim())).hint(fix)
-                })?;
+        let raw: RawManifest = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| {
+                let key = key_path(e.path());
+                let message = e.inner().message().trim().to_string();
+                let at = if key.is_empty() || key == "." {
+                    String::new()
+                } else {
+                    format!("{key}: ")
+                };
+                Error::new(format!("{path}: {at}{message}")).hint(fix)
+            })?;
         let version = Version::parse(&raw.platform.version).map_err(|e| {
             Error::new(format!(
                 "{path}: [platform] version `{}` is not X.Y.Z: {e}",
@@ -153,24 +243,6 @@ impl Manifest {
             };
             answers.push((key, answer));
         }
-        let mut components = BTreeMap::new();
-        for (name, c) in raw.components {
-            let state = match c.state.as_str() {
-                "managed" => ComponentState::Managed,
-                "ejected" => ComponentState::Ejected,
-                other => bail!(
-                    "{path}: [components.{name}] state `{other}` is not `managed` or `ejected`"
-                ),
-            };
-            components.insert(
-                name,
-                ComponentRecord {
-                    state,
-                    reason: c.reason,
-                    date: c.date,
-                },
-            );
-        }
         let mut files = BTreeMap::new();
         for (file, f) in raw.files {
             // Commands read (and upgrade writes) these paths: they must stay inside the service.
@@ -187,33 +259,11 @@ impl Manifest {
                 ))
                 .hint(fix));
             }
-            let mode = Mode::parse(&f.mode).ok_or_else(|| {
-                Error::new(format!(
-                    "{path}: [files.\"{file}\"] mode `{}` is not managed, seeded or structured",
-                    f.mode
-                ))
-            })?;
             if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
                 bail!("{path}: [files.\"{file}\"] sha256 is not a SHA-256 hex digest");
             }
-            files.insert(
-                file,
-                FileRecord {
-                    component: f.component,
-                    mode,
-                    sha256: f.sha256,
-                },
-            );
+            files.insert(file, f);
         }
-        let migrations = raw
-            .migrations
-            .into_iter()
-            .map(|m| MigrationRecord {
-                id: m.id,
-                status: m.status,
-                date: m.date,
-            })
-            .collect();
         Ok(Manifest {
             schema: raw.platform.schema,
             template: raw.platform.template,
@@ -221,9 +271,9 @@ impl Manifest {
             tool_version: raw.platform.tool_version,
             name: raw.platform.name,
             answers,
-            components,
+            components: raw.components,
             files,
-            migrations,
+            migrations: raw.migrations,
         })
     }
 
@@ -262,6 +312,9 @@ impl Manifest {
         for (key, answer) in &self.answers {
             answers[key.as_str()] = Item::Value(answer.to_toml());
         }
+        // In question order, as `new` writes them (a new question's answer is not appended).
+        let rank = |k: &str| keep.iter().position(|have| *have == k);
+        answers.sort_values_by(|a, _, b, _| rank(a.get()).cmp(&rank(b.get())));
 
         let components = table_at(&mut doc, "components");
         components.set_implicit(true);
@@ -274,13 +327,13 @@ impl Manifest {
                 .ok_or_else(|| {
                     Error::new(format!("{FILE_NAME}: [components.{name}] is not a table"))
                 })?;
-            t["state"] = value(match c.state {
-                ComponentState::Managed => "managed",
-                ComponentState::Ejected => "ejected",
-            });
+            t["state"] = value(c.state.as_str());
             set_opt(t, "reason", c.reason.as_deref());
-            set_opt(t, "date", c.date.as_deref());
+            set_opt(t, "date", c.date.map(|d| d.to_string()).as_deref());
         }
+        // Sorted, as `new` writes them: a table added by an upgrade lands where a fresh
+        // manifest has it, not at the end.
+        components.sort_values();
 
         let files = table_at(&mut doc, "files");
         files.set_implicit(true);
@@ -297,13 +350,14 @@ impl Manifest {
             t["mode"] = value(f.mode.as_str());
             t["sha256"] = value(f.sha256.as_str());
         }
+        files.sort_values();
 
         let mut ledger = ArrayOfTables::new();
         for m in &self.migrations {
             let mut t = Table::new();
             t["id"] = value(m.id.as_str());
             t["status"] = value(m.status.as_str());
-            t["date"] = value(m.date.as_str());
+            t["date"] = value(m.date.to_string());
             ledger.push(t);
         }
         if ledger.is_empty() {
@@ -350,7 +404,7 @@ mod tests {
             ComponentRecord {
                 state: ComponentState::Ejected,
                 reason: Some("we use mTLS".into()),
-                date: Some("2026-11-22".into()),
+                date: parse_date("2026-11-22"),
             },
         );
         let mut files = BTreeMap::new();
@@ -376,8 +430,8 @@ mod tests {
             files,
             migrations: vec![MigrationRecord {
                 id: "service-2.0.0-audit".into(),
-                status: "applied".into(),
-                date: "2026-11-22".into(),
+                status: MigrationStatus::Applied,
+                date: parse_date("2026-11-22").unwrap(),
             }],
         }
     }
@@ -419,6 +473,52 @@ mod tests {
         let err = Manifest::parse(&text, "platform.toml").unwrap_err();
         assert!(err.message.contains("schema 99"), "{}", err.message);
         assert!(err.hints[0].contains("upgrade the tool"));
+    }
+
+    /// Parses `sample()` with `from` replaced by `to` and returns the error message.
+    fn parse_err(from: &str, to: &str) -> String {
+        let text = sample().to_toml(None).unwrap();
+        assert!(text.contains(from), "{from} not in {text}");
+        Manifest::parse(&text.replacen(from, to, 1), "platform.toml")
+            .unwrap_err()
+            .message
+    }
+
+    #[test]
+    fn unknown_status_date_mode_and_state_are_errors_naming_the_key() {
+        assert_eq!(
+            parse_err("status = \"applied\"", "status = \"skiped\""),
+            "platform.toml: migrations[0].status: unknown value \"skiped\"; expected applied or skipped"
+        );
+        assert_eq!(
+            parse_err(
+                "status = \"applied\"\ndate = \"2026-11-22\"",
+                "status = \"applied\"\ndate = \"22/11/2026\""
+            ),
+            "platform.toml: migrations[0].date: \"22/11/2026\" is not a date (YYYY-MM-DD)"
+        );
+        assert_eq!(
+            parse_err("mode = \"managed\"", "mode = \"manged\""),
+            "platform.toml: files.\"src/main.rs\".mode: unknown value \"manged\"; expected managed, seeded or structured"
+        );
+        assert_eq!(
+            parse_err("state = \"ejected\"", "state = \"eject\""),
+            "platform.toml: components.auth.state: unknown value \"eject\"; expected managed or ejected"
+        );
+        assert_eq!(
+            parse_err("date = \"2026-11-22\"\n", "date = \"2026-02-30\"\n"),
+            "platform.toml: components.auth.date: \"2026-02-30\" is not a date (YYYY-MM-DD)"
+        );
+    }
+
+    #[test]
+    fn a_skipped_migration_is_typed_skipped() {
+        let text = sample()
+            .to_toml(None)
+            .unwrap()
+            .replace("\"applied\"", "\"skipped\"");
+        let m = Manifest::parse(&text, "platform.toml").unwrap();
+        assert_eq!(m.migrations[0].status, MigrationStatus::Skipped);
     }
 
     #[test]

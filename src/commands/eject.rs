@@ -40,7 +40,7 @@ pub fn run(args: Args) -> Result<()> {
     // Validate every name before touching anything.
     let mut requested: Vec<&str> = Vec::new();
     for name in &args.components {
-        super::new::check_ejectable(&spec, name)?;
+        spec.check_ejectable(name)?;
         if !requested.contains(&name.as_str()) {
             requested.push(name);
         }
@@ -61,7 +61,6 @@ pub fn run(args: Args) -> Result<()> {
         {
             let since = existing
                 .date
-                .as_deref()
                 .map(|d| format!(" on {d}"))
                 .unwrap_or_default();
             let why = existing
@@ -79,7 +78,7 @@ pub fn run(args: Args) -> Result<()> {
             ComponentRecord {
                 state: ComponentState::Ejected,
                 reason: reason.map(str::to_string),
-                date: Some(today.to_string()),
+                date: Some(today),
             },
         );
         newly.push(name);

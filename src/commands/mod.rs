@@ -4,6 +4,7 @@ pub mod check;
 pub mod completions;
 pub mod eject;
 pub mod new;
+pub mod prompt;
 pub mod status;
 pub mod templates;
 pub mod upgrade;

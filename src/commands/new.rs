@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use super::prompt::InquirePrompter;
 use crate::error::{Error, Result};
 use crate::manifest::{ComponentRecord, ComponentState, FileRecord, Manifest, SCHEMA};
 use crate::report::new::{self as report, NewReport};
-use crate::template::answers::{self, Answers, Given, InquirePrompter, Prompter};
+use crate::template::answers::{self, Answers, Given, Prompter};
 use crate::template::render::{self, FileSet};
 use crate::template::{Catalogue, DEFAULT_TEMPLATE, Spec};
 use crate::ui::{Format, Printer};
@@ -83,7 +84,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     // The cargo workspace the service joins, read (and its edit checked) before any write.
     let workspace = workspace::find(&plan.target)?;
-    let manifest = build_manifest(&plan, &files, &crate::policy::today()?.to_string());
+    let manifest = build_manifest(&plan, &files, crate::policy::today()?);
     let manifest_text = manifest.to_toml(None)?;
     let mut to_write: Vec<(String, &[u8])> = files
         .iter()
@@ -167,7 +168,7 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
     let spec = template.spec(&release.version)?;
     let mut ejected = Vec::new();
     for component in &args.eject {
-        check_ejectable(&spec, component)?;
+        spec.check_ejectable(component)?;
         if !ejected.contains(component) {
             ejected.push(component.clone());
         }
@@ -209,30 +210,7 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
     })
 }
 
-/// A component name that exists in the spec and may be ejected, or an error listing those that may.
-pub fn check_ejectable(spec: &Spec<'_>, component: &str) -> Result<()> {
-    let valid: Vec<&str> = spec
-        .components
-        .iter()
-        .filter(|(_, c)| c.ejectable)
-        .map(|(n, _)| n.as_str())
-        .collect();
-    match spec.components.get(component) {
-        Some(c) if c.ejectable => Ok(()),
-        Some(_) => Err(Error::new(format!(
-            "component `{component}` cannot be ejected: every service needs it"
-        ))
-        .hint(format!("ejectable components: {}", valid.join(", ")))),
-        None => Err(Error::new(format!(
-            "unknown component `{component}` in template `{}` {}",
-            spec.template.name, spec.version
-        ))
-        .hint(format!("ejectable components: {}", valid.join(", ")))),
-    }
-}
-
-fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: &str) -> Manifest {
-    let today = today.to_string();
+fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: jiff::civil::Date) -> Manifest {
     let components: BTreeMap<String, ComponentRecord> = plan
         .spec
         .components
@@ -247,7 +225,7 @@ fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: &str) -> Manifest {
                 },
                 reason: ejected
                     .then(|| "ejected at creation (cargo platform new --eject)".to_string()),
-                date: ejected.then(|| today.clone()),
+                date: ejected.then_some(today),
             };
             (name.clone(), record)
         })

@@ -143,7 +143,7 @@ impl From<&SkippedMigration> for Skipped {
     fn from(s: &SkippedMigration) -> Self {
         Skipped {
             id: s.id.clone(),
-            date: s.date.clone(),
+            date: s.date.to_string(),
             version: s.version.as_ref().map(ToString::to_string),
             required: s.required,
             description: s.description.clone(),
@@ -165,7 +165,7 @@ impl Ejected {
         Ejected {
             component: name.to_string(),
             reason: record.reason.clone(),
-            date: record.date.clone(),
+            date: record.date.map(|d| d.to_string()),
         }
     }
 }
