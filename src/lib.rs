@@ -7,6 +7,7 @@ pub mod commands;
 pub mod fsx;
 pub mod git;
 pub mod journal;
+pub mod lock;
 pub mod manifest;
 pub mod names;
 pub mod policy;

@@ -37,14 +37,22 @@ pub fn find_root(path: Option<&Path>) -> Result<PathBuf> {
 }
 
 impl Service {
-    /// Warns (on stderr) when an interrupted upgrade's journal is present: a report read now
-    /// may describe a half-written tree.
+    /// Warns (on stderr) when another run is changing the service, or an interrupted upgrade's
+    /// journal is present: a report read now may describe a half-written tree.
     pub fn warn_if_upgrade_in_flight(&self, printer: &crate::ui::Printer) {
-        if crate::journal::in_flight(&self.root) {
-            printer.warn(format!(
+        let journal = crate::journal::in_flight(&self.root);
+        match (crate::lock::holder(&self.root), journal) {
+            (Some(holder), true) => printer.warn(format!(
+                "an upgrade is in progress ({holder}): this report may describe a half-written tree; let it finish (its journal is live, not left by a crash)"
+            )),
+            (Some(holder), false) => printer.warn(format!(
+                "another cargo-platform ({holder}) is changing this service: this report may be stale"
+            )),
+            (None, true) => printer.warn(format!(
                 "an interrupted upgrade left its journal in {}: this report may be stale; run `cargo platform upgrade --abort`",
                 self.root.join(crate::journal::DIR).display()
-            ));
+            )),
+            (None, false) => {}
         }
     }
 

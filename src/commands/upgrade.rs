@@ -65,10 +65,12 @@ pub enum ConflictStyle {
 
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.format);
-    if args.abort {
-        return abort(&printer, &crate::service::find_root(args.path.as_deref())?);
-    }
     let root = crate::service::find_root(args.path.as_deref())?;
+    // Held until the run ends: a second run refuses rather than take our journal for a crash's.
+    let _lock = crate::lock::service(&root)?;
+    if args.abort {
+        return abort(&printer, &root);
+    }
     journal::check_clear(&root)?;
     let service = Service::locate(Some(&root))?;
     let catalogue = Catalogue::load()?;
