@@ -4,6 +4,7 @@
 #[macro_use]
 pub mod error;
 pub mod commands;
+pub mod durable;
 pub mod fsx;
 pub mod git;
 pub mod journal;

@@ -74,6 +74,14 @@ pub fn service(root: &Path) -> Result<Lock> {
     })
 }
 
+/// Refuses, as [`service`] does, when another run holds the service's lock; takes no lock.
+pub fn check_free(root: &Path) -> Result<()> {
+    match holder(root) {
+        Some(h) => Err(held(h, &root.join(FILE_NAME))),
+        None => Ok(()),
+    }
+}
+
 /// Locks the directory `new` is about to create at `target`, or refuses when another run holds it.
 pub fn new_service(target: &Path) -> Result<Lock> {
     let path = new_lock_path(target);

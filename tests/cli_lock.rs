@@ -64,9 +64,10 @@ fn a_second_run_refuses_while_another_holds_the_service() {
         std::process::id()
     );
 
-    let runs: [&[&str]; 4] = [
+    let runs: [&[&str]; 5] = [
         &["upgrade"],
         &["upgrade", "--allow-dirty"],
+        &["upgrade", "--dry-run"],
         &["eject", "extra"],
         &["upgrade", "--abort"],
     ];

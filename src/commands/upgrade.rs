@@ -67,7 +67,11 @@ pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.format);
     let root = crate::service::find_root(args.path.as_deref())?;
     // Held until the run ends: a second run refuses rather than take our journal for a crash's.
-    let _lock = crate::lock::service(&root)?;
+    // A dry run writes nothing, not even the lock file, but refuses all the same.
+    let _lock = match args.dry_run {
+        true => crate::lock::check_free(&root).map(|()| None)?,
+        false => Some(crate::lock::service(&root)?),
+    };
     if args.abort {
         return abort(&printer, &root);
     }
