@@ -16,8 +16,9 @@ if [ -z "${BIN:-}" ]; then
   BIN="$PWD/target/release/cargo-platform"
 fi
 bin=$(realpath "$BIN")
-# The work directory (service and dd's file) is on one filesystem: by default beside target/.
-work=$(mktemp -d "${WORK_PARENT:-$PWD/target}/upgrade-under-load.XXXXXX")
+# The work directory (the service and dd's file: one filesystem) must not be inside a git work
+# tree, so the service gets its own repository. WORK_PARENT picks the filesystem to measure.
+work=$(mktemp -d "${WORK_PARENT:-${TMPDIR:-/tmp}}/upgrade-under-load.XXXXXX")
 ddpid=
 cleanup() { [ -n "$ddpid" ] && kill "$ddpid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
@@ -30,6 +31,7 @@ dd_mb=${DD_MB:-2048}
 oldest=$("$bin" platform templates --format json | python3 -c 'import json,sys; t=json.load(sys.stdin)["templates"]; print([x for x in t if x["name"]=="service"][0]["versions"][-1]["version"])')
 svc="$work/orders"
 "$bin" platform new orders --yes --set owner=bench --template-version "$oldest" --path "$svc" >/dev/null
+[ -d "$svc/.git" ] || { echo "$work is inside a git work tree: set WORK_PARENT" >&2; exit 1; }
 echo "filesystem: $(df -T "$work" | awk 'NR==2 {print $1, $2}'); service template $oldest -> newest"
 echo "$rounds rounds x $per_round upgrades quiet, then the same while dd writes $dd_mb MB"
 
@@ -41,8 +43,9 @@ time_upgrades() { # file
   for _ in $(seq "$per_round"); do
     reset
     local t0=$EPOCHREALTIME
-    "$bin" platform upgrade --path "$svc" >/dev/null
+    "$bin" platform upgrade --path "$svc" > "$work/out"
     local t1=$EPOCHREALTIME
+    grep -q '^Upgraded orders' "$work/out" || { cat "$work/out"; exit 1; }
     python3 -c "print(($t1 - $t0) * 1000)" >> "$1"
   done
 }

@@ -210,9 +210,16 @@ fn apply_one(root: &Path, dir: &Path, i: usize, e: &JournalEntry) -> Result<()> 
 }
 
 /// Test hook: `CARGO_PLATFORM_FAULT=upgrade:crash:N` kills the process (no clean-up, as a power
-/// cut would) before applying entry N; `upgrade:error:N` fails there instead.
+/// cut would) before applying entry N; `upgrade:error:N` fails there instead; `upgrade:hang:N`
+/// waits there until killed (a live upgrade, for tests of the lock).
 fn crash_point(i: usize) -> Result<()> {
     if let Ok(p) = std::env::var("CARGO_PLATFORM_FAULT") {
+        if p == format!("upgrade:hang:{i}") {
+            eprintln!("injected hang before journal entry {i} (CARGO_PLATFORM_FAULT)");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
         if p == format!("upgrade:crash:{i}") {
             eprintln!("injected crash before journal entry {i} (CARGO_PLATFORM_FAULT)");
             std::process::exit(101);

@@ -217,3 +217,74 @@ fn a_run_leaves_no_lock_file_and_is_not_refused_by_its_own() {
     );
     assert!(!svc.join(LOCK).exists());
 }
+
+#[test]
+fn a_live_upgrade_is_in_progress_until_killed_then_interrupted_and_abort_restores() {
+    let dir = scratch();
+    let svc = demo_service(dir.path());
+    let before = snapshot(&svc);
+    let home = common::home_with_identity();
+    // A real upgrade, stopped half-way through its writes.
+    let mut live = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-platform"))
+        .args(["platform", "upgrade"])
+        .current_dir(&svc)
+        .env("CARGO_PLATFORM_TEMPLATE_DIR", common::DEMO_TEMPLATES)
+        .env("CARGO_PLATFORM_FAULT", "upgrade:hang:2")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("HOME", home)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = svc.join(JOURNAL).join("journal.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !journal.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upgrade never staged"
+        );
+        assert!(
+            live.try_wait().unwrap().is_none(),
+            "the upgrade exited early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = live.id();
+
+    let out = demo(&svc).arg("status").output().unwrap();
+    assert!(
+        stderr(&out).contains(&format!("warning: an upgrade is in progress (pid {pid})")),
+        "{}",
+        outcome(&out)
+    );
+    for args in [&["upgrade", "--allow-dirty"][..], &["upgrade", "--abort"]] {
+        let out = demo(&svc).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", outcome(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "error: another cargo-platform (pid {pid}) is changing this service"
+            )),
+            "{args:?}: {}",
+            outcome(&out)
+        );
+    }
+
+    // kill -9: no clean-up runs, the kernel drops the lock.
+    live.kill().unwrap();
+    live.wait().unwrap();
+    let out = demo(&svc).arg("status").output().unwrap();
+    assert!(
+        stderr(&out).contains("warning: an interrupted upgrade left its journal"),
+        "{}",
+        outcome(&out)
+    );
+    let out = demo(&svc).args(["upgrade", "--abort"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert_eq!(
+        snapshot(&svc),
+        before,
+        "--abort restores the exact tree, no lock file left"
+    );
+}
