@@ -190,12 +190,13 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         Error::new(format!("cannot replace {}: {}", path.display(), e.error))
             .hint(format!("{} was left as it was", path.display()))
     })?;
-    // Make the rename itself durable.
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    // Make the rename itself durable: the file's data was flushed before it got the name.
+    crate::durable::sync_dirs([dir.to_path_buf()]).map_err(|e| {
+        e.hint(format!(
+            "{} was replaced, but may not survive a power cut",
+            path.display()
+        ))
+    })
 }
 
 /// Creates the missing ancestors of `dir`; returns the topmost one created, to undo on failure.
