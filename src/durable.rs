@@ -5,7 +5,9 @@
 //! on that filesystem: an upgrade that takes 15 ms on a quiet disk took 360–870 ms while a build
 //! or a copy was writing. `fdatasync` of a file waits for that file's data and the metadata
 //! needed to read it back; `fsync` of a directory for its entries (a new name, a rename in or
-//! out, a removal). On ext4, XFS and btrfs neither waits for unrelated files' data.
+//! out, a removal). Neither waits for the filesystem's other dirty data (on ext4 with
+//! `data=ordered` a commit still writes out other files' blocks allocated in the same
+//! transaction, but not the gigabytes a copy left in the page cache, as `syncfs` must).
 //!
 //! Cost: each flush may wait for a filesystem journal commit and a disk cache flush. The files
 //! of one batch are flushed concurrently, from a few threads: every file's write-out starts at
