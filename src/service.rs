@@ -6,6 +6,19 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest};
 use crate::template::{Catalogue, Template};
 
+/// What [`Service::in_flight`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlight {
+    /// Nothing is changing the service.
+    No,
+    /// An upgrade is writing (its journal is present and its process holds the lock).
+    Upgrading(crate::lock::Holder),
+    /// Another run (`upgrade` still planning, `eject`) holds the lock.
+    Changing(crate::lock::Holder),
+    /// An upgrade's journal with no live holder: the run was cut off; `upgrade --abort` undoes it.
+    Interrupted,
+}
+
 /// A service directory with its parsed manifest.
 #[derive(Debug)]
 pub struct Service {
@@ -37,22 +50,32 @@ pub fn find_root(path: Option<&Path>) -> Result<PathBuf> {
 }
 
 impl Service {
+    /// Whether a change to the service is under way, or was cut off (for `status` and `check`).
+    pub fn in_flight(&self) -> InFlight {
+        let journal = crate::journal::in_flight(&self.root);
+        match (crate::lock::holder(&self.root), journal) {
+            (Some(holder), true) => InFlight::Upgrading(holder),
+            (Some(holder), false) => InFlight::Changing(holder),
+            (None, true) => InFlight::Interrupted,
+            (None, false) => InFlight::No,
+        }
+    }
+
     /// Warns (on stderr) when another run is changing the service, or an interrupted upgrade's
     /// journal is present: a report read now may describe a half-written tree.
     pub fn warn_if_upgrade_in_flight(&self, printer: &crate::ui::Printer) {
-        let journal = crate::journal::in_flight(&self.root);
-        match (crate::lock::holder(&self.root), journal) {
-            (Some(holder), true) => printer.warn(format!(
+        match self.in_flight() {
+            InFlight::Upgrading(holder) => printer.warn(format!(
                 "an upgrade is in progress ({holder}): this report may describe a half-written tree; let it finish (its journal is live, not left by a crash)"
             )),
-            (Some(holder), false) => printer.warn(format!(
+            InFlight::Changing(holder) => printer.warn(format!(
                 "another cargo-platform ({holder}) is changing this service: this report may be stale"
             )),
-            (None, true) => printer.warn(format!(
+            InFlight::Interrupted => printer.warn(format!(
                 "an interrupted upgrade left its journal in {}: this report may be stale; run `cargo platform upgrade --abort`",
                 self.root.join(crate::journal::DIR).display()
             )),
-            (None, false) => {}
+            InFlight::No => {}
         }
     }
 
