@@ -4,11 +4,13 @@
 #[macro_use]
 pub mod error;
 pub mod commands;
+pub mod durable;
 pub mod fsx;
 pub mod git;
 pub mod journal;
 #[cfg(test)]
 mod layers;
+pub mod lock;
 pub mod manifest;
 pub mod names;
 pub mod policy;

@@ -30,7 +30,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(Format::Human);
-    let service = Service::locate(args.path.as_deref())?;
+    let root = crate::service::find_root(args.path.as_deref())?;
+    let _lock = crate::lock::service(&root)?;
+    let service = Service::locate(Some(&root))?;
     journal::check_clear(&service.root)?;
     let catalogue = Catalogue::load()?;
     let template = service.template(&catalogue)?;

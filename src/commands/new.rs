@@ -72,6 +72,8 @@ struct Plan<'c> {
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.format);
     names::validate(&args.name)?;
+    // Held until the run ends: a second `new` of the same directory refuses at once.
+    let _lock = crate::lock::new_service(args.path.as_deref().unwrap_or(Path::new(&args.name)))?;
     let catalogue = Catalogue::load()?;
     let plan = plan(&args, &catalogue)?;
     let files = render::render(&plan.spec, &plan.name, &plan.answers)?;

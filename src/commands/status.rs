@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 
 use crate::error::Result;
-use crate::journal;
 use crate::manifest::ComponentState;
 use crate::policy;
 use crate::report::status::{Component, Ejected, Policy, StatusReport};
-use crate::service::Service;
+use crate::service::{InFlight, Service};
 use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
 
@@ -29,8 +28,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.format);
     let service = Service::locate(args.path.as_deref())?;
-    let in_flight = journal::in_flight(&service.root);
-    if let Some(warning) = service.upgrade_in_flight_warning() {
+    let in_flight = service.in_flight();
+    if let Some(warning) = service.upgrade_in_flight_warning(&in_flight) {
         printer.warn(warning);
     }
     let catalogue = Catalogue::load()?;
@@ -55,7 +54,8 @@ pub fn run(args: Args) -> Result<()> {
         up_to_date: behind == 0,
         releases_behind: behind,
         tool_version: m.tool_version.clone(),
-        upgrade_in_flight: in_flight,
+        upgrade_in_flight: matches!(in_flight, InFlight::Upgrading(_) | InFlight::Interrupted),
+        change: (&in_flight).into(),
         today: today.to_string(),
         support: (&window).into(),
         pending_migrations: policy::pending_migrations(m, template)

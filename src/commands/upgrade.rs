@@ -68,11 +68,17 @@ pub enum ConflictStyle {
 
 pub fn run(args: Args) -> Result<ExitStatus> {
     let printer = Printer::new(args.format);
+    let root = crate::service::find_root(args.path.as_deref())?;
+    // Held until the run ends: a second run refuses rather than take our journal for a crash's.
+    // A dry run writes nothing, not even the lock file, but refuses all the same.
+    let _lock = match args.dry_run {
+        true => crate::lock::check_free(&root).map(|()| None)?,
+        false => Some(crate::lock::service(&root)?),
+    };
     if args.abort {
-        abort(&printer, &crate::service::find_root(args.path.as_deref())?)?;
+        abort(&printer, &root)?;
         return Ok(ExitStatus::Success);
     }
-    let root = crate::service::find_root(args.path.as_deref())?;
     journal::check_clear(&root)?;
     let service = Service::locate(Some(&root))?;
     let catalogue = Catalogue::load()?;

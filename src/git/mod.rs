@@ -206,10 +206,16 @@ pub fn dirty_paths(dir: &Path) -> Result<Option<Vec<String>>> {
             e.message()
         ))
     })?;
+    // The running command's own lock file is not a change of the team's.
+    let own_lock = match rel.as_str() {
+        "" => crate::lock::FILE_NAME.to_string(),
+        rel => format!("{rel}/{}", crate::lock::FILE_NAME),
+    };
     Ok(Some(
         statuses
             .iter()
             .filter(|s| !s.status().is_ignored())
+            .filter(|s| s.path() != Ok(own_lock.as_str()))
             .filter_map(|s| s.path().ok().map(str::to_string))
             .collect(),
     ))

@@ -26,8 +26,11 @@ pub struct StatusReport {
     pub releases_behind: usize,
     /// The cargo-platform version that last wrote platform.toml.
     pub tool_version: String,
-    /// An interrupted upgrade's journal is present: the rest may describe a half-written tree.
+    /// An upgrade's journal is present (live or interrupted): the rest may describe a
+    /// half-written tree.
     pub upgrade_in_flight: bool,
+    /// Whether another run is changing the service right now, or an upgrade was cut off.
+    pub change: InProgress,
     /// The day the report was made (`CARGO_PLATFORM_TODAY` overrides it).
     pub today: String,
     pub support: Support,
@@ -321,5 +324,29 @@ impl Support {
             (_, Some(from), _, _) => format!("supported; deprecated from {from}, {until}"),
             _ => format!("supported; {until}"),
         }
+    }
+}
+
+/// Another run's change to the service, as `status` found it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InProgress {
+    /// `none`; `upgrading` (an upgrade is writing, its process alive); `changing` (another run
+    /// holds the service's lock); `interrupted` (an upgrade's journal that no live process
+    /// holds: run `cargo platform upgrade --abort`).
+    pub state: &'static str,
+    /// The pid of the run holding the service's lock, when one does and it recorded its pid.
+    pub pid: Option<u32>,
+}
+
+impl From<&crate::service::InFlight> for InProgress {
+    fn from(in_flight: &crate::service::InFlight) -> Self {
+        use crate::service::InFlight;
+        let (state, pid) = match in_flight {
+            InFlight::No => ("none", None),
+            InFlight::Upgrading(h) => ("upgrading", h.pid),
+            InFlight::Changing(h) => ("changing", h.pid),
+            InFlight::Interrupted => ("interrupted", None),
+        };
+        InProgress { state, pid }
     }
 }
