@@ -66,6 +66,8 @@ struct Plan<'c> {
     spec: Spec<'c>,
     answers: Answers,
     ejected: Vec<String>,
+    /// The cargo workspace the service joins (its root manifest read and its edit checked).
+    workspace: Option<Workspace>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -73,6 +75,7 @@ pub fn run(args: Args) -> Result<()> {
     names::validate(&args.name)?;
     let catalogue = Catalogue::load()?;
     let plan = plan(&args, &catalogue)?;
+    let workspace = &plan.workspace;
     let files = render::render(&plan.spec, &plan.name, &plan.answers)?;
     if files.contains_key(manifest::FILE_NAME) {
         bail!(
@@ -81,8 +84,6 @@ pub fn run(args: Args) -> Result<()> {
             manifest::FILE_NAME
         );
     }
-    // The cargo workspace the service joins, read (and its edit checked) before any write.
-    let workspace = workspace::find(&plan.target)?;
     let manifest = build_manifest(&plan, &files, &crate::policy::today()?.to_string());
     let manifest_text = manifest.to_toml(None)?;
     let mut to_write: Vec<(String, &[u8])> = files
@@ -114,7 +115,7 @@ pub fn run(args: Args) -> Result<()> {
         workspace.as_ref().map(Workspace::apply).transpose()?;
         Ok(commit)
     });
-    let commit = match (created, &workspace) {
+    let commit = match (created, workspace) {
         (Err(err), Some(ws)) => return Err(undo_workspace(ws, err)),
         (created, _) => created?,
     };
@@ -124,7 +125,7 @@ pub fn run(args: Args) -> Result<()> {
             c.author.name, c.author.email
         ));
     }
-    let workspace = workspace.map(|ws| {
+    let workspace = workspace.as_ref().map(|ws| {
         let cargo_toml = files
             .get(workspace::MANIFEST)
             .map(|f| f.contents.as_slice());
@@ -177,6 +178,8 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(&args.name));
     fsx::check_target_free(&target)?;
+    // The cargo workspace the service joins, read (and its edit checked) before any question.
+    let workspace = workspace::find(&target)?;
 
     let mut given: Vec<Given> = Vec::new();
     if let Some(path) = &args.answers {
@@ -206,6 +209,7 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
         spec,
         answers,
         ejected,
+        workspace,
     })
 }
 
@@ -297,18 +301,10 @@ fn report(
             .iter()
             .map(|(k, v)| (k.clone(), v.to_json()))
             .collect(),
-        components: plan
-            .spec
+        components: manifest
             .components
-            .keys()
-            .map(|c| {
-                let state = if plan.ejected.contains(c) {
-                    ComponentState::Ejected
-                } else {
-                    ComponentState::Managed
-                };
-                (c.clone(), state.into())
-            })
+            .iter()
+            .map(|(c, record)| (c.clone(), record.state.into()))
             .collect(),
         files: manifest
             .files
