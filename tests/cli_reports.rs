@@ -449,6 +449,67 @@ fn a_full_stdout_after_the_work_says_the_work_is_done() {
     assert!(err.contains("what it changed is in place"), "{err}");
 }
 
+/// `upgrade --eject` reports the components this run ejected: not one that was ejected
+/// already, and each once however often it was given.
+#[test]
+fn upgrade_reports_only_the_components_it_ejected() {
+    let dir = scratch();
+    let out = platform(dir.path())
+        .args(["new", "orders", "--yes", "--set", "owner=t", "--no-git"])
+        .args(["--eject", "auth"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let svc = dir.path().join("orders");
+    let eject = ["--eject", "auth", "--eject", "flags", "--eject", "flags"];
+    let out = platform(&svc)
+        .args(["upgrade", "--allow-dirty", "--format", "json"])
+        .args(eject)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ejected"], serde_json::json!(["flags"]), "{v}");
+    let out = platform(&svc)
+        .args([
+            "upgrade",
+            "--allow-dirty",
+            "--eject",
+            "flags",
+            "--eject",
+            "metrics",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with("nothing to do\nEjected: metrics\n"),
+        "{text}"
+    );
+
+    // The same in a real upgrade (demo 1.0.0 -> 2.0.0).
+    let demo_dir = scratch();
+    let d = demo_service(demo_dir.path());
+    let out = demo(&d).args(["eject", "extra"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let out = demo(&d)
+        .args([
+            "upgrade",
+            "--allow-dirty",
+            "--eject",
+            "extra",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["outcome"], "upgraded", "{v}");
+    assert_eq!(v["ejected"], serde_json::json!([]), "{v}");
+}
+
 /// The JSON Schema (draft 2020-12) of one report, derived from its golden-path.md table: every
 /// documented field is required where it sits (maps aside), with its type and meaning; unknown
 /// fields are allowed, as the versioning rule promises readers.

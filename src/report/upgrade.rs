@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::commands::ExitStatus;
+use crate::manifest::{ComponentState, Manifest};
 use crate::upgrade::plan;
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,6 +141,22 @@ pub struct AbortReport {
     pub had_journal: bool,
     /// Files put back as they were.
     pub restored_files: usize,
+}
+
+/// The components `after` records as ejected that `before` did not: what this run ejected
+/// (not one ejected earlier, each once however often `--eject` named it).
+pub fn newly_ejected(before: &Manifest, after: &Manifest) -> Vec<String> {
+    let ejected = |m: &Manifest, name: &str| {
+        m.components
+            .get(name)
+            .is_some_and(|c| c.state == ComponentState::Ejected)
+    };
+    after
+        .components
+        .keys()
+        .filter(|name| ejected(after, name) && !ejected(before, name))
+        .cloned()
+        .collect()
 }
 
 impl From<plan::MigrationAction> for MigrationAction {
