@@ -37,9 +37,9 @@ pub enum CargoCli {
 /// without losing a team's edits, eject components on the record, and see where every service
 /// stands.
 ///
-/// Exit codes: 0 success · 1 failure, nothing changed · 2 usage error · 3 upgrade applied with
-/// conflicts left · 4 `check` found the service out of policy · 141 stdout closed before the
-/// report was written.
+/// Exit codes: 0 success · 1 failure, nothing changed (unless only writing the report failed) ·
+/// 2 usage error · 3 upgrade applied with conflicts left · 4 `check` found the service out of
+/// policy · 141 stdout closed before the report was written (the work is done).
 #[derive(Debug, clap::Args)]
 #[command(version, author, propagate_version = true)]
 pub struct PlatformCli {

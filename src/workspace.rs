@@ -74,7 +74,10 @@ pub fn find(service_dir: &Path) -> Result<Option<Workspace>> {
         let member = relative(root, &dir);
         let members = strings(table.get("members"), "workspace.members").map_err(unreadable)?;
         let exclude = strings(table.get("exclude"), "workspace.exclude").map_err(unreadable)?;
-        let mut listed = None;
+        // The `members` entry that covers the path: a literal path before a glob, because
+        // cargo lets `exclude` win over a glob but not over a literal path.
+        let mut listed: Option<&String> = None;
+        let is_glob = |p: &str| p.contains(['*', '?', '[', ']']);
         for pattern in &members {
             let full = relative(root, &normalize(&root.join(pattern)));
             let glob = globset::GlobBuilder::new(&full)
@@ -84,11 +87,17 @@ pub fn find(service_dir: &Path) -> Result<Option<Workspace>> {
                     unreadable(format!("workspace.members: invalid glob `{pattern}`: {e}"))
                 })?;
             if glob.compile_matcher().is_match(&member) {
-                listed = Some(pattern.clone());
-                break;
+                if listed.is_none() || !is_glob(pattern) {
+                    listed = Some(pattern);
+                }
+                if !is_glob(pattern) {
+                    break;
+                }
             }
         }
-        let excluded = listed.is_none()
+        let listed = listed.cloned();
+        let literal = listed.as_deref().is_some_and(|p| !is_glob(p));
+        let excluded = !literal
             && exclude
                 .iter()
                 .any(|ex| dir.starts_with(normalize(&root.join(ex))));
@@ -496,6 +505,43 @@ mod tests {
         let found = find(&ws.join("pkg/sub")).unwrap().unwrap();
         assert_eq!(found.member, "pkg/sub");
         assert!(find(ws.parent().unwrap()).unwrap().is_none());
+    }
+
+    #[test]
+    fn exclude_beats_a_glob_member_but_not_a_literal_one() {
+        // As cargo decides: `exclude` wins over a glob in `members`, a literal member wins over
+        // `exclude`.
+        let (_d, ws) = setup("[workspace]\nmembers = [\"svc/*\"]\nexclude = [\"svc/legacy\"]\n");
+        let found = find(&ws.join("svc/legacy")).unwrap().unwrap();
+        assert_eq!(found.membership, Membership::Excluded);
+        let found = find(&ws.join("svc/orders")).unwrap().unwrap();
+        assert_eq!(
+            found.membership,
+            Membership::Listed {
+                pattern: "svc/*".into()
+            }
+        );
+        let (_d, ws) = setup("[workspace]\nmembers = [\"svc/orders\"]\nexclude = [\"svc\"]\n");
+        let found = find(&ws.join("svc/orders")).unwrap().unwrap();
+        assert_eq!(
+            found.membership,
+            Membership::Listed {
+                pattern: "svc/orders".into()
+            }
+        );
+        assert_eq!(
+            find(&ws.join("svc/other")).unwrap().unwrap().membership,
+            Membership::Excluded
+        );
+        let (_d, ws) = setup(
+            "[workspace]\nmembers = [\"svc/*\", \"svc/legacy\"]\nexclude = [\"svc/legacy\"]\n",
+        );
+        assert_eq!(
+            find(&ws.join("svc/legacy")).unwrap().unwrap().membership,
+            Membership::Listed {
+                pattern: "svc/legacy".into()
+            }
+        );
     }
 
     #[test]

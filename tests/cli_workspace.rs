@@ -312,11 +312,22 @@ fn upgrade_status_check_and_eject_work_from_the_member_and_the_guard_is_scoped_t
     .unwrap();
     std::fs::write(ws.join("NOTES.md"), "wip\n").unwrap();
 
-    for args in [&["status"][..], &["check"], &["upgrade", "--dry-run"]] {
+    // 1.0.0 has a pending required migration: `check` finds it out of policy (4).
+    for (args, code) in [
+        (&["status"][..], 0),
+        (&["check"], 4),
+        (&["upgrade", "--dry-run"], 0),
+    ] {
         let out = platform(&service).args(args).output().unwrap();
-        assert!(
-            matches!(out.status.code(), Some(0 | 4)),
+        assert_eq!(
+            out.status.code(),
+            Some(code),
             "{args:?} from the member: {}",
+            outcome(&out)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("orders"),
+            "{args:?}: {}",
             outcome(&out)
         );
     }
@@ -386,7 +397,8 @@ fn upgrade_status_check_and_eject_work_from_the_member_and_the_guard_is_scoped_t
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("auth") && stdout.contains("flags"),
+        stdout.contains("ejected components (off the golden path): 2\n  auth: ejected on ")
+            && stdout.contains("\n  flags: ejected on "),
         "{stdout}"
     );
 }

@@ -55,6 +55,8 @@ pub fn run(args: Args) -> Result<()> {
 
     let mut manifest = service.manifest.clone();
     let mut newly = Vec::new();
+    // Printed after platform.toml is written: a failed write to stdout must not stop the change.
+    let mut already = Vec::new();
     for name in requested {
         if let Some(existing) = manifest
             .components
@@ -70,9 +72,9 @@ pub fn run(args: Args) -> Result<()> {
                 .as_deref()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default();
-            printer.line(format!(
+            already.push(format!(
                 "{name} is already ejected{since}{why}; its record is kept as it was"
-            ))?;
+            ));
             continue;
         }
         manifest.components.insert(
@@ -85,12 +87,17 @@ pub fn run(args: Args) -> Result<()> {
         );
         newly.push(name);
     }
+    if !newly.is_empty() {
+        manifest.tool_version = env!("CARGO_PKG_VERSION").to_string();
+        let text = manifest.to_toml(Some(&service.manifest_text))?;
+        fsx::write_file_atomically(&service.root.join(manifest::FILE_NAME), text.as_bytes())?;
+    }
+    for line in already {
+        printer.line(line)?;
+    }
     if newly.is_empty() {
         return Ok(());
     }
-    manifest.tool_version = env!("CARGO_PKG_VERSION").to_string();
-    let text = manifest.to_toml(Some(&service.manifest_text))?;
-    fsx::write_file_atomically(&service.root.join(manifest::FILE_NAME), text.as_bytes())?;
 
     for name in &newly {
         let files: Vec<&str> = manifest

@@ -67,6 +67,8 @@ struct Plan<'c> {
     spec: Spec<'c>,
     answers: Answers,
     ejected: Vec<String>,
+    /// The cargo workspace the service joins (its root manifest read and its edit checked).
+    workspace: Option<Workspace>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -76,6 +78,7 @@ pub fn run(args: Args) -> Result<()> {
     let _lock = crate::lock::new_service(args.path.as_deref().unwrap_or(Path::new(&args.name)))?;
     let catalogue = Catalogue::load()?;
     let plan = plan(&args, &catalogue)?;
+    let workspace = &plan.workspace;
     let files = render::render(&plan.spec, &plan.name, &plan.answers)?;
     if files.contains_key(manifest::FILE_NAME) {
         bail!(
@@ -84,8 +87,6 @@ pub fn run(args: Args) -> Result<()> {
             manifest::FILE_NAME
         );
     }
-    // The cargo workspace the service joins, read (and its edit checked) before any write.
-    let workspace = workspace::find(&plan.target)?;
     let manifest = build_manifest(&plan, &files, crate::policy::today()?);
     let manifest_text = manifest.to_toml(None)?;
     let mut to_write: Vec<(String, &[u8])> = files
@@ -117,7 +118,7 @@ pub fn run(args: Args) -> Result<()> {
         workspace.as_ref().map(Workspace::apply).transpose()?;
         Ok(commit)
     });
-    let commit = match (created, &workspace) {
+    let commit = match (created, workspace) {
         (Err(err), Some(ws)) => return Err(undo_workspace(ws, err)),
         (created, _) => created?,
     };
@@ -127,7 +128,7 @@ pub fn run(args: Args) -> Result<()> {
             c.author.name, c.author.email
         ));
     }
-    let workspace = workspace.map(|ws| {
+    let workspace = workspace.as_ref().map(|ws| {
         let cargo_toml = files
             .get(workspace::MANIFEST)
             .map(|f| f.contents.as_slice());
@@ -180,6 +181,8 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(&args.name));
     fsx::check_target_free(&target)?;
+    // The cargo workspace the service joins, read (and its edit checked) before any question.
+    let workspace = workspace::find(&target)?;
 
     let mut given: Vec<Given> = Vec::new();
     if let Some(path) = &args.answers {
@@ -209,6 +212,7 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
         spec,
         answers,
         ejected,
+        workspace,
     })
 }
 
@@ -277,18 +281,10 @@ fn report(
             .iter()
             .map(|(k, v)| (k.clone(), v.to_json()))
             .collect(),
-        components: plan
-            .spec
+        components: manifest
             .components
-            .keys()
-            .map(|c| {
-                let state = if plan.ejected.contains(c) {
-                    ComponentState::Ejected
-                } else {
-                    ComponentState::Managed
-                };
-                (c.clone(), state.into())
-            })
+            .iter()
+            .map(|(c, record)| (c.clone(), record.state.into()))
             .collect(),
         files: manifest
             .files

@@ -125,7 +125,7 @@ pub fn run(args: Args) -> Result<ExitStatus> {
                     contents: text.into_bytes(),
                 }],
             )?;
-            report.ejected = args.eject.clone();
+            report.ejected = report::newly_ejected(&service.manifest, &plan.manifest);
             report.applied();
         }
         printer.report(&report)?;
@@ -144,7 +144,7 @@ pub fn run(args: Args) -> Result<ExitStatus> {
         contents: manifest_text.into_bytes(),
     });
     journal::apply(&root, &writes)?;
-    report.ejected = args.eject.clone();
+    report.ejected = report::newly_ejected(&service.manifest, &plan.manifest);
 
     if args.commit {
         if report.conflicts.is_empty() {
