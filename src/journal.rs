@@ -244,7 +244,10 @@ pub fn restore(root: &Path) -> Result<Restored> {
     let dir = root.join(DIR);
     if !dir.exists() {
         return Err(Error::new(format!("no interrupted upgrade to abort in {}", root.display()))
-            .hint("`--abort` undoes an upgrade that was cut off; to undo a finished one, use git (e.g. `git checkout -- .`)"));
+            .hint(format!(
+                "`--abort` undoes an upgrade that was cut off; to undo a finished one, use git on the service's directory only: `git -C {0} checkout -- . && git -C {0} clean -fd`",
+                root.display()
+            )));
     }
     let journal_path = dir.join("journal.json");
     if !journal_path.exists() {
