@@ -12,9 +12,15 @@ use crate::error::{Error, Result};
 use crate::template::answers::{Answer, Answers};
 use crate::template::release::{self, Mode};
 
+pub mod history;
+pub mod v1_to_v2;
+
+pub use history::{Created, FileCounts, History, Source, UpgradeEvent};
+
 pub const FILE_NAME: &str = "platform.toml";
-/// The manifest schema this tool reads and writes.
-pub const SCHEMA: i64 = 1;
+/// The manifest schema this tool writes, and the newest it reads. Schema 1 (no `[history]`) is
+/// read through [`v1_to_v2`]; see CONTRIBUTING.md "Manifest schema versions".
+pub const SCHEMA: i64 = 2;
 
 /// Whether the platform still manages a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +142,11 @@ pub struct Manifest {
     pub components: BTreeMap<String, ComponentRecord>,
     pub files: BTreeMap<String, FileRecord>,
     pub migrations: Vec<MigrationRecord>,
+    /// When the service was created and each upgrade since (schema 2).
+    pub history: History,
+    /// The schema the file on disk was written in (1 or 2); `schema` is always [`SCHEMA`]
+    /// once read, so the next write stores the current schema.
+    pub read_schema: i64,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +161,8 @@ struct RawManifest {
     files: BTreeMap<String, FileRecord>,
     #[serde(default)]
     migrations: Vec<MigrationRecord>,
+    /// Schema 2 only (a schema-1 file with `[history]` is refused naming the key).
+    history: Option<history::RawHistory>,
 }
 
 #[derive(Deserialize)]
@@ -190,8 +203,20 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
 }
 
 impl Manifest {
-    /// Parses and validates a manifest; `path` is only used in messages.
+    /// Parses and validates a manifest; `path` is only used in messages. A schema-1 file goes
+    /// through [`v1_to_v2::convert`] with nothing recovered from git: its history is unknown
+    /// (see `Service::locate`, which backfills it from git).
     pub fn parse(text: &str, path: &str) -> Result<Manifest> {
+        Manifest::parse_with(text, path, |_| None)
+    }
+
+    /// As [`Manifest::parse`]; for a schema-1 file, `recover` is asked for the revisions of
+    /// platform.toml git has (oldest first), and the history is backfilled from them.
+    pub fn parse_with(
+        text: &str,
+        path: &str,
+        recover: impl FnOnce(&Manifest) -> Option<Vec<v1_to_v2::Revision>>,
+    ) -> Result<Manifest> {
         let fix = "fix the file by hand, or restore it from git";
         let table: toml::Table = toml::from_str(text)
             .map_err(|e| Error::new(format!("{path} is not valid TOML: {e}")).hint(fix))?;
@@ -264,8 +289,20 @@ impl Manifest {
             }
             files.insert(file, f);
         }
-        Ok(Manifest {
-            schema: raw.platform.schema,
+        let read_schema = raw.platform.schema;
+        let history = match (read_schema, raw.history) {
+            (1, Some(_)) => {
+                return Err(Error::new(format!(
+                    "{path}: [history] belongs to manifest schema 2, but [platform] schema = 1"
+                ))
+                .hint("set `schema = 2` under [platform], or remove [history]"));
+            }
+            (1, None) => History::default(),
+            (_, Some(h)) => h.typed(path)?,
+            (_, None) => History::default(),
+        };
+        let mut m = Manifest {
+            schema: SCHEMA,
             template: raw.platform.template,
             version,
             tool_version: raw.platform.tool_version,
@@ -274,7 +311,14 @@ impl Manifest {
             components: raw.components,
             files,
             migrations: raw.migrations,
-        })
+            history,
+            read_schema,
+        };
+        if read_schema == 1 {
+            let found = recover(&m);
+            m.history = v1_to_v2::convert(found.as_deref());
+        }
+        Ok(m)
     }
 
     pub fn is_ejected(&self, component: &str) -> bool {
@@ -365,6 +409,7 @@ impl Manifest {
         } else {
             doc["migrations"] = Item::ArrayOfTables(ledger);
         }
+        self.history.write(&mut doc);
         Ok(doc.to_string())
     }
 }

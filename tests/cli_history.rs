@@ -79,7 +79,11 @@ fn commit_on(root: &Path, date: &str, message: &str) {
         .env("GIT_COMMITTER_DATE", &when)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -133,7 +137,13 @@ fn an_upgrade_appends_exactly_one_entry_with_its_counts() {
     assert_eq!(json["history"]["upgrades"], 1);
     // Nothing left to do: a second run appends nothing.
     upgrade(&root, "2026-12-03", &[]);
-    assert_eq!(manifest(&root)["history"]["upgrades"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        manifest(&root)["history"]["upgrades"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -151,7 +161,10 @@ fn a_schema_1_manifest_without_git_has_an_unknown_history_and_is_rewritten_as_sc
     let m = manifest(&root);
     assert_eq!(m["platform"]["schema"].as_integer(), Some(2));
     let history = m["history"].as_table().unwrap();
-    assert!(history.get("created").is_none(), "never invented: {history:?}");
+    assert!(
+        history.get("created").is_none(),
+        "never invented: {history:?}"
+    );
     let ups = history["upgrades"].as_array().unwrap();
     assert_eq!(ups.len(), 1);
     assert_eq!(ups[0]["from"].as_str(), Some("1.0.0"));
@@ -202,7 +215,10 @@ fn a_schema_1_manifest_in_git_is_backfilled_from_the_history_of_platform_toml() 
     assert_eq!(ups[0]["from"].as_str(), Some("1.0.0"));
     assert_eq!(ups[0]["to"].as_str(), Some("2.0.0"));
     assert_eq!(ups[0]["recovered_from"].as_str(), Some("git"));
-    assert!(ups[0].get("merged").is_none(), "counts git cannot know are absent");
+    assert!(
+        ups[0].get("merged").is_none(),
+        "counts git cannot know are absent"
+    );
 }
 
 #[test]

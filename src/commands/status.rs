@@ -58,6 +58,7 @@ pub fn run(args: Args) -> Result<()> {
         upgrade_in_flight: in_flight,
         today: today.to_string(),
         support: (&window).into(),
+        history: (&m.history).into(),
         pending_migrations: policy::pending_migrations(m, template)
             .iter()
             .map(Into::into)

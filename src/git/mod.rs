@@ -263,3 +263,60 @@ pub fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Result<Commi
         author,
     })
 }
+
+/// One committed version of a file: the commit's time and the file's text.
+#[derive(Debug, Clone)]
+pub struct FileRevision {
+    /// Seconds since the Unix epoch.
+    pub seconds: i64,
+    /// The committer's offset from UTC, in minutes.
+    pub offset_minutes: i32,
+    pub text: String,
+}
+
+/// The committed versions of `file` (on HEAD's first-parent line, oldest first), one per commit
+/// that changed it. `None` when `file` is not inside a git work tree or there is no commit yet.
+pub fn file_revisions(file: &Path) -> Option<Vec<FileRevision>> {
+    let dir = file.parent()?;
+    let repo = Repository::discover(dir).ok()?;
+    let workdir = repo.workdir()?.canonicalize().ok()?;
+    let abs = dir.canonicalize().ok()?.join(file.file_name()?);
+    let rel = abs.strip_prefix(&workdir).ok()?.to_path_buf();
+    let head = repo.head().ok()?.peel_to_commit().ok()?;
+    let mut walk = repo.revwalk().ok()?;
+    walk.push(head.id()).ok()?;
+    walk.simplify_first_parent().ok()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
+        .ok()?;
+    let mut out = Vec::new();
+    let mut last_blob: Option<git2::Oid> = None;
+    for id in walk {
+        let Ok(commit) = id.and_then(|id| repo.find_commit(id)) else {
+            continue;
+        };
+        let blob = commit
+            .tree()
+            .ok()
+            .and_then(|t| t.get_path(&rel).ok())
+            .map(|e| e.id());
+        if blob == last_blob {
+            continue;
+        }
+        last_blob = blob;
+        let Some(blob) = blob else { continue };
+        let Some(text) = repo
+            .find_blob(blob)
+            .ok()
+            .and_then(|b| String::from_utf8(b.content().to_vec()).ok())
+        else {
+            continue;
+        };
+        let time = commit.committer().when();
+        out.push(FileRevision {
+            seconds: time.seconds(),
+            offset_minutes: time.offset_minutes(),
+            text,
+        });
+    }
+    Some(out)
+}
