@@ -478,7 +478,107 @@ mod tests {
                 status: MigrationStatus::Applied,
                 date: parse_date("2026-11-22").unwrap(),
             }],
+            history: History {
+                created: Some(Created {
+                    date: parse_date("2026-01-05").unwrap(),
+                    template: "service".into(),
+                    version: Version::new(1, 0, 0),
+                    tool_version: None,
+                    source: Source::Git,
+                }),
+                upgrades: vec![
+                    UpgradeEvent {
+                        date: parse_date("2026-03-10").unwrap(),
+                        from: Version::new(1, 0, 0),
+                        to: Version::new(1, 1, 0),
+                        tool_version: Some("0.0.9".into()),
+                        files: None,
+                        migrations_applied: vec![],
+                        migrations_skipped: vec![],
+                        source: Source::Git,
+                    },
+                    UpgradeEvent {
+                        date: parse_date("2026-11-22").unwrap(),
+                        from: Version::new(1, 1, 0),
+                        to: Version::new(2, 0, 0),
+                        tool_version: Some("0.1.0".into()),
+                        files: Some(FileCounts {
+                            updated: 4,
+                            merged: 1,
+                            conflicts: 2,
+                        }),
+                        migrations_applied: vec!["service-2.0.0-audit".into()],
+                        migrations_skipped: vec!["service-2.0.0-x".into()],
+                        source: Source::Recorded,
+                    },
+                ],
+            },
+            read_schema: SCHEMA,
         }
+    }
+
+    /// `sample()` as a schema-1 tool wrote it: no `[history]`.
+    fn sample_v1_text() -> String {
+        let mut doc: DocumentMut = sample().to_toml(None).unwrap().parse().unwrap();
+        doc.remove("history");
+        doc["platform"]["schema"] = value(1);
+        doc.to_string()
+    }
+
+    #[test]
+    fn a_schema_1_manifest_is_read_as_schema_2_with_what_git_recovered() {
+        let text = sample_v1_text();
+        let m = Manifest::parse(&text, "platform.toml").unwrap();
+        assert_eq!((m.schema, m.read_schema), (SCHEMA, 1));
+        assert_eq!(m.history, History::default(), "no git: unknown");
+        let rev = |date: &str, version: &str| v1_to_v2::Revision {
+            date: parse_date(date).unwrap(),
+            text: text.replace("version = \"1.0.0\"", &format!("version = \"{version}\"")),
+        };
+        let m = Manifest::parse_with(&text, "platform.toml", |_| {
+            Some(vec![rev("2026-01-05", "1.0.0"), rev("2026-02-07", "2.0.0")])
+        })
+        .unwrap();
+        assert_eq!(
+            m.history.created.as_ref().unwrap().date.to_string(),
+            "2026-01-05"
+        );
+        assert_eq!(m.history.upgrades.len(), 1);
+        // Written back, it is schema 2 with the history, and reads the same.
+        let again = Manifest::parse(&m.to_toml(Some(&text)).unwrap(), "p").unwrap();
+        assert_eq!(again.read_schema, 2);
+        assert_eq!(again.history.upgrades[0].to, Version::new(2, 0, 0));
+    }
+
+    #[test]
+    fn a_schema_2_manifest_never_asks_git() {
+        let text = sample().to_toml(None).unwrap();
+        let m = Manifest::parse_with(&text, "p", |_| panic!("asked git")).unwrap();
+        assert_eq!(m, sample());
+    }
+
+    #[test]
+    fn history_in_a_schema_1_file_and_bad_history_entries_are_errors_naming_the_key() {
+        let text = sample().to_toml(None).unwrap();
+        let err = Manifest::parse(&text.replace("schema = 2", "schema = 1"), "p").unwrap_err();
+        assert!(
+            err.message
+                .contains("[history] belongs to manifest schema 2"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            parse_err("to = \"2.0.0\"", "to = \"two\""),
+            "platform.toml: history.upgrades[1].to: \"two\" is not a version (X.Y.Z): unexpected character 't' while parsing major version number"
+        );
+        assert_eq!(
+            parse_err("merged = 1\n", ""),
+            "platform.toml: history.upgrades[1]: give updated, merged and conflicts together, or none of them"
+        );
+        assert_eq!(
+            parse_err("recovered_from = \"git\"\n", "recovered_from = \"svn\"\n"),
+            "platform.toml: history.upgrades[0].recovered_from: unknown value \"svn\"; expected git"
+        );
     }
 
     #[test]
@@ -514,7 +614,7 @@ mod tests {
         let text = sample()
             .to_toml(None)
             .unwrap()
-            .replace("schema = 1", "schema = 99");
+            .replace("schema = 2", "schema = 99");
         let err = Manifest::parse(&text, "platform.toml").unwrap_err();
         assert!(err.message.contains("schema 99"), "{}", err.message);
         assert!(err.hints[0].contains("upgrade the tool"));
@@ -572,7 +672,8 @@ mod tests {
         let err = Manifest::parse(&text.replace("\"managed\"", "\"owned\""), "p.toml").unwrap_err();
         assert!(err.message.contains("owned"), "{}", err.message);
         let err = Manifest::parse(
-            &text.replace("version = \"1.0.0\"", "version = \"one\""),
+            // The first one is [platform]'s (history's dates come later).
+            &text.replacen("version = \"1.0.0\"", "version = \"one\"", 1),
             "p.toml",
         )
         .unwrap_err();
