@@ -541,7 +541,7 @@ fn the_planned_manifest_records_exactly_one_upgrade_with_its_counts() {
         vec!["demo-2.0.0-rename-key".to_string()]
     );
     // An up-to-date service plans no upgrade: nothing is appended.
-    let noop = plan::plan(&t, &plan.manifest, &disk, &o).unwrap();
+    let noop = plan::plan(&t, &plan.manifest, &disk, &opts()).unwrap();
     assert!(noop.is_noop());
     assert_eq!(noop.manifest.history.upgrades.len(), 1);
 }
