@@ -76,8 +76,8 @@ pub struct Created {
 /// Files an upgrade touched, by outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FileCounts {
-    /// Written as the template has them, with no hand edit to merge (new, updated, renamed,
-    /// deleted).
+    /// Written with nothing for the team to resolve: new, updated, renamed (a team edit moves
+    /// with the file) or deleted.
     pub updated: usize,
     /// 3-way merged with the team's edits, cleanly.
     pub merged: usize,
