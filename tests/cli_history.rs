@@ -52,6 +52,12 @@ fn status_json(root: &Path, today: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+fn status_human(root: &Path) -> String {
+    let out = demo(root).arg("status").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::outcome(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn upgrade(root: &Path, today: &str, extra: &[&str]) {
     let mut args = vec!["upgrade"];
     args.extend_from_slice(extra);
@@ -135,6 +141,11 @@ fn an_upgrade_appends_exactly_one_entry_with_its_counts() {
     assert_eq!(json["history"]["created"], "2026-11-22");
     assert_eq!(json["history"]["last_upgraded"], "2026-12-01");
     assert_eq!(json["history"]["upgrades"], 1);
+    let text = status_human(&root);
+    assert!(
+        text.contains("\nhistory: created 2026-11-22, last upgraded 2026-12-01 (1 upgrade)\n"),
+        "{text}"
+    );
     // Nothing left to do: a second run appends nothing.
     upgrade(&root, "2026-12-03", &[]);
     assert_eq!(
@@ -155,6 +166,11 @@ fn a_schema_1_manifest_without_git_has_an_unknown_history_and_is_rewritten_as_sc
     assert_eq!(json["history"]["created"], serde_json::Value::Null);
     assert_eq!(json["history"]["last_upgraded"], serde_json::Value::Null);
     assert_eq!(json["history"]["known"], false);
+    let text = status_human(&root);
+    assert!(
+        text.contains("\nhistory: created: unknown, never upgraded\n"),
+        "{text}"
+    );
     // status reads, never writes.
     assert_eq!(manifest(&root)["platform"]["schema"].as_integer(), Some(1));
     upgrade(&root, "2026-12-01", &[]);
@@ -238,4 +254,56 @@ fn a_future_schema_is_a_clear_error_and_nothing_is_written() {
         assert!(stderr.contains("upgrade the tool"), "{stderr}");
     }
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}
+
+/// The committer date (`YYYY-MM-DD`, committer's zone) of `rev` in `root`.
+fn commit_date(root: &Path, rev: &str) -> String {
+    git(root, &["log", "-1", "--format=%cs", rev])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn backfill_from_commits_made_by_the_tool() {
+    let dir = scratch();
+    // `new` commits the service; an older tool's file would say schema 1.
+    let root = demo_new(dir.path(), "2026-11-22", &[]);
+    let created_on = commit_date(&root, "HEAD");
+    as_schema_1(&root);
+    git(
+        &root,
+        &["commit", "-q", "-am", "as written by an older tool"],
+    );
+    let out = demo(&root)
+        .env("CARGO_PLATFORM_TODAY", "2026-12-01")
+        .args(["upgrade", "--to", "2.0.0", "--commit"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::outcome(&out));
+    let m = manifest(&root);
+    assert_eq!(m["platform"]["schema"].as_integer(), Some(2));
+    let created = &m["history"]["created"];
+    assert_eq!(created["date"].as_str(), Some(created_on.as_str()));
+    assert_eq!(created["recovered_from"].as_str(), Some("git"));
+    let ups = m["history"]["upgrades"].as_array().unwrap();
+    assert_eq!(ups.len(), 1, "exactly the upgrade just made: {ups:?}");
+    assert_eq!(ups[0]["date"].as_str(), Some("2026-12-01"));
+    assert!(ups[0].get("recovered_from").is_none());
+    assert_eq!(ups[0]["conflicts"].as_integer(), Some(0));
+
+    // Had an older tool made that upgrade commit, git alone would give it back.
+    let upgraded_on = commit_date(&root, "HEAD");
+    as_schema_1(&root);
+    git(&root, &["commit", "-q", "-am", "back to schema 1"]);
+    let json = status_json(&root, "2026-12-02");
+    assert_eq!(
+        json["history"]["created"].as_str(),
+        Some(created_on.as_str())
+    );
+    assert_eq!(
+        json["history"]["last_upgraded"].as_str(),
+        Some(upgraded_on.as_str())
+    );
+    assert_eq!(json["history"]["upgrades"], 1);
+    assert_eq!(json["history"]["recovered_from_git"], true);
 }
