@@ -207,7 +207,7 @@ impl Manifest {
     /// through [`v1_to_v2::convert`] with nothing recovered from git: its history is unknown
     /// (see `Service::locate`, which backfills it from git).
     pub fn parse(text: &str, path: &str) -> Result<Manifest> {
-        Manifest::parse_with(text, path, |_| None)
+        Manifest::parse_with(text, path, || None)
     }
 
     /// As [`Manifest::parse`]; for a schema-1 file, `recover` is asked for the revisions of
@@ -215,7 +215,7 @@ impl Manifest {
     pub fn parse_with(
         text: &str,
         path: &str,
-        recover: impl FnOnce(&Manifest) -> Option<Vec<v1_to_v2::Revision>>,
+        recover: impl FnOnce() -> Option<Vec<v1_to_v2::Revision>>,
     ) -> Result<Manifest> {
         let fix = "fix the file by hand, or restore it from git";
         let table: toml::Table = toml::from_str(text)
@@ -315,7 +315,7 @@ impl Manifest {
             read_schema,
         };
         if read_schema == 1 {
-            let found = recover(&m);
+            let found = recover();
             m.history = v1_to_v2::convert(found.as_deref());
         }
         Ok(m)
@@ -535,7 +535,7 @@ mod tests {
             date: parse_date(date).unwrap(),
             text: text.replace("version = \"1.0.0\"", &format!("version = \"{version}\"")),
         };
-        let m = Manifest::parse_with(&text, "platform.toml", |_| {
+        let m = Manifest::parse_with(&text, "platform.toml", || {
             Some(vec![rev("2026-01-05", "1.0.0"), rev("2026-02-07", "2.0.0")])
         })
         .unwrap();
@@ -553,7 +553,7 @@ mod tests {
     #[test]
     fn a_schema_2_manifest_never_asks_git() {
         let text = sample().to_toml(None).unwrap();
-        let m = Manifest::parse_with(&text, "p", |_| panic!("asked git")).unwrap();
+        let m = Manifest::parse_with(&text, "p", || panic!("asked git")).unwrap();
         assert_eq!(m, sample());
     }
 

@@ -80,7 +80,7 @@ impl Service {
         }
         let file = root.join(manifest::FILE_NAME);
         let manifest_text = fs_err::read_to_string(&file)?;
-        let manifest = Manifest::parse_with(&manifest_text, &file.display().to_string(), |_| {
+        let manifest = Manifest::parse_with(&manifest_text, &file.display().to_string(), || {
             recovered_revisions(&file)
         })?;
         Ok(Service {
