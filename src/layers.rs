@@ -37,7 +37,7 @@ fn no_module_depends_on_a_layer_above_it() {
         "crate::ui",
         "inquire::",
     ];
-    let domain: Vec<PathBuf> = ["template", "upgrade"]
+    let domain: Vec<PathBuf> = ["template", "upgrade", "manifest"]
         .iter()
         .flat_map(|d| sources(&src.join(d)))
         .chain(

@@ -12,9 +12,15 @@ use crate::error::{Error, Result};
 use crate::template::answers::{Answer, Answers};
 use crate::template::release::{self, Mode};
 
+pub mod history;
+pub mod v1_to_v2;
+
+pub use history::{Created, FileCounts, History, Source, UpgradeEvent};
+
 pub const FILE_NAME: &str = "platform.toml";
-/// The manifest schema this tool reads and writes.
-pub const SCHEMA: i64 = 1;
+/// The manifest schema this tool writes, and the newest it reads. Schema 1 (no `[history]`) is
+/// read through [`v1_to_v2`]; see CONTRIBUTING.md "Manifest schema versions".
+pub const SCHEMA: i64 = 2;
 
 /// Whether the platform still manages a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +142,11 @@ pub struct Manifest {
     pub components: BTreeMap<String, ComponentRecord>,
     pub files: BTreeMap<String, FileRecord>,
     pub migrations: Vec<MigrationRecord>,
+    /// When the service was created and each upgrade since (schema 2).
+    pub history: History,
+    /// The schema the file on disk was written in (1 or 2); `schema` is always [`SCHEMA`]
+    /// once read, so the next write stores the current schema.
+    pub read_schema: i64,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +161,8 @@ struct RawManifest {
     files: BTreeMap<String, FileRecord>,
     #[serde(default)]
     migrations: Vec<MigrationRecord>,
+    /// Schema 2 only (a schema-1 file with `[history]` is refused naming the key).
+    history: Option<history::RawHistory>,
 }
 
 #[derive(Deserialize)]
@@ -190,8 +203,20 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
 }
 
 impl Manifest {
-    /// Parses and validates a manifest; `path` is only used in messages.
+    /// Parses and validates a manifest; `path` is only used in messages. A schema-1 file goes
+    /// through [`v1_to_v2::convert`] with nothing recovered from git: its history is unknown
+    /// (see `Service::locate`, which backfills it from git).
     pub fn parse(text: &str, path: &str) -> Result<Manifest> {
+        Manifest::parse_with(text, path, || None)
+    }
+
+    /// As [`Manifest::parse`]; for a schema-1 file, `recover` is asked for the revisions of
+    /// platform.toml git has (oldest first), and the history is backfilled from them.
+    pub fn parse_with(
+        text: &str,
+        path: &str,
+        recover: impl FnOnce() -> Option<Vec<v1_to_v2::Revision>>,
+    ) -> Result<Manifest> {
         let fix = "fix the file by hand, or restore it from git";
         let table: toml::Table = toml::from_str(text)
             .map_err(|e| Error::new(format!("{path} is not valid TOML: {e}")).hint(fix))?;
@@ -264,8 +289,20 @@ impl Manifest {
             }
             files.insert(file, f);
         }
-        Ok(Manifest {
-            schema: raw.platform.schema,
+        let read_schema = raw.platform.schema;
+        let history = match (read_schema, raw.history) {
+            (1, Some(_)) => {
+                return Err(Error::new(format!(
+                    "{path}: [history] belongs to manifest schema 2, but [platform] schema = 1"
+                ))
+                .hint("set `schema = 2` under [platform], or remove [history]"));
+            }
+            (1, None) => History::default(),
+            (_, Some(h)) => h.typed(path)?,
+            (_, None) => History::default(),
+        };
+        let mut m = Manifest {
+            schema: SCHEMA,
             template: raw.platform.template,
             version,
             tool_version: raw.platform.tool_version,
@@ -274,7 +311,14 @@ impl Manifest {
             components: raw.components,
             files,
             migrations: raw.migrations,
-        })
+            history,
+            read_schema,
+        };
+        if read_schema == 1 {
+            let found = recover();
+            m.history = v1_to_v2::convert(found.as_deref());
+        }
+        Ok(m)
     }
 
     pub fn is_ejected(&self, component: &str) -> bool {
@@ -365,6 +409,7 @@ impl Manifest {
         } else {
             doc["migrations"] = Item::ArrayOfTables(ledger);
         }
+        self.history.write(&mut doc);
         Ok(doc.to_string())
     }
 }
@@ -433,7 +478,107 @@ mod tests {
                 status: MigrationStatus::Applied,
                 date: parse_date("2026-11-22").unwrap(),
             }],
+            history: History {
+                created: Some(Created {
+                    date: parse_date("2026-01-05").unwrap(),
+                    template: "service".into(),
+                    version: Version::new(1, 0, 0),
+                    tool_version: None,
+                    source: Source::Git,
+                }),
+                upgrades: vec![
+                    UpgradeEvent {
+                        date: parse_date("2026-03-10").unwrap(),
+                        from: Version::new(1, 0, 0),
+                        to: Version::new(1, 1, 0),
+                        tool_version: Some("0.0.9".into()),
+                        files: None,
+                        migrations_applied: vec![],
+                        migrations_skipped: vec![],
+                        source: Source::Git,
+                    },
+                    UpgradeEvent {
+                        date: parse_date("2026-11-22").unwrap(),
+                        from: Version::new(1, 1, 0),
+                        to: Version::new(2, 0, 0),
+                        tool_version: Some("0.1.0".into()),
+                        files: Some(FileCounts {
+                            updated: 4,
+                            merged: 1,
+                            conflicts: 2,
+                        }),
+                        migrations_applied: vec!["service-2.0.0-audit".into()],
+                        migrations_skipped: vec!["service-2.0.0-x".into()],
+                        source: Source::Recorded,
+                    },
+                ],
+            },
+            read_schema: SCHEMA,
         }
+    }
+
+    /// `sample()` as a schema-1 tool wrote it: no `[history]`.
+    fn sample_v1_text() -> String {
+        let mut doc: DocumentMut = sample().to_toml(None).unwrap().parse().unwrap();
+        doc.remove("history");
+        doc["platform"]["schema"] = value(1);
+        doc.to_string()
+    }
+
+    #[test]
+    fn a_schema_1_manifest_is_read_as_schema_2_with_what_git_recovered() {
+        let text = sample_v1_text();
+        let m = Manifest::parse(&text, "platform.toml").unwrap();
+        assert_eq!((m.schema, m.read_schema), (SCHEMA, 1));
+        assert_eq!(m.history, History::default(), "no git: unknown");
+        let rev = |date: &str, version: &str| v1_to_v2::Revision {
+            date: parse_date(date).unwrap(),
+            text: text.replace("version = \"1.0.0\"", &format!("version = \"{version}\"")),
+        };
+        let m = Manifest::parse_with(&text, "platform.toml", || {
+            Some(vec![rev("2026-01-05", "1.0.0"), rev("2026-02-07", "2.0.0")])
+        })
+        .unwrap();
+        assert_eq!(
+            m.history.created.as_ref().unwrap().date.to_string(),
+            "2026-01-05"
+        );
+        assert_eq!(m.history.upgrades.len(), 1);
+        // Written back, it is schema 2 with the history, and reads the same.
+        let again = Manifest::parse(&m.to_toml(Some(&text)).unwrap(), "p").unwrap();
+        assert_eq!(again.read_schema, 2);
+        assert_eq!(again.history.upgrades[0].to, Version::new(2, 0, 0));
+    }
+
+    #[test]
+    fn a_schema_2_manifest_never_asks_git() {
+        let text = sample().to_toml(None).unwrap();
+        let m = Manifest::parse_with(&text, "p", || panic!("asked git")).unwrap();
+        assert_eq!(m, sample());
+    }
+
+    #[test]
+    fn history_in_a_schema_1_file_and_bad_history_entries_are_errors_naming_the_key() {
+        let text = sample().to_toml(None).unwrap();
+        let err = Manifest::parse(&text.replace("schema = 2", "schema = 1"), "p").unwrap_err();
+        assert!(
+            err.message
+                .contains("[history] belongs to manifest schema 2"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            parse_err("to = \"2.0.0\"", "to = \"two\""),
+            "platform.toml: history.upgrades[1].to: \"two\" is not a version (X.Y.Z): unexpected character 't' while parsing major version number"
+        );
+        assert_eq!(
+            parse_err("merged = 1\n", ""),
+            "platform.toml: history.upgrades[1]: give updated, merged and conflicts together, or none of them"
+        );
+        assert_eq!(
+            parse_err("recovered_from = \"git\"\n", "recovered_from = \"svn\"\n"),
+            "platform.toml: history.upgrades[0].recovered_from: unknown value \"svn\"; expected git"
+        );
     }
 
     #[test]
@@ -469,7 +614,7 @@ mod tests {
         let text = sample()
             .to_toml(None)
             .unwrap()
-            .replace("schema = 1", "schema = 99");
+            .replace("schema = 2", "schema = 99");
         let err = Manifest::parse(&text, "platform.toml").unwrap_err();
         assert!(err.message.contains("schema 99"), "{}", err.message);
         assert!(err.hints[0].contains("upgrade the tool"));
@@ -527,7 +672,8 @@ mod tests {
         let err = Manifest::parse(&text.replace("\"managed\"", "\"owned\""), "p.toml").unwrap_err();
         assert!(err.message.contains("owned"), "{}", err.message);
         let err = Manifest::parse(
-            &text.replace("version = \"1.0.0\"", "version = \"one\""),
+            // The first one is [platform]'s (history's dates come later).
+            &text.replacen("version = \"1.0.0\"", "version = \"one\"", 1),
             "p.toml",
         )
         .unwrap_err();

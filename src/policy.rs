@@ -382,6 +382,8 @@ mod tests {
                 })
                 .collect(),
             migrations: Vec::new(),
+            history: Default::default(),
+            read_schema: SCHEMA,
         }
     }
 

@@ -49,6 +49,24 @@ pub fn find_root(path: Option<&Path>) -> Result<PathBuf> {
         })
 }
 
+/// What git has of `file`'s past, for a schema-1 manifest's history (`None`: not in git).
+fn recovered_revisions(file: &Path) -> Option<Vec<manifest::v1_to_v2::Revision>> {
+    let revisions = crate::git::file_revisions(file)?;
+    Some(
+        revisions
+            .into_iter()
+            .filter_map(|r| {
+                let offset = jiff::tz::Offset::from_seconds(r.offset_minutes * 60).ok()?;
+                let date = jiff::Timestamp::from_second(r.seconds)
+                    .ok()?
+                    .to_zoned(jiff::tz::TimeZone::fixed(offset))
+                    .date();
+                Some(manifest::v1_to_v2::Revision { date, text: r.text })
+            })
+            .collect(),
+    )
+}
+
 impl Service {
     /// Whether a change to the service is under way, or was cut off (for `status` and `check`).
     pub fn in_flight(&self) -> InFlight {
@@ -94,7 +112,9 @@ impl Service {
         }
         let file = root.join(manifest::FILE_NAME);
         let manifest_text = fs_err::read_to_string(&file)?;
-        let manifest = Manifest::parse(&manifest_text, &file.display().to_string())?;
+        let manifest = Manifest::parse_with(&manifest_text, &file.display().to_string(), || {
+            recovered_revisions(&file)
+        })?;
         Ok(Service {
             root,
             manifest_text,

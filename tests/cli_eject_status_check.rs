@@ -593,7 +593,7 @@ fn a_manifest_from_a_newer_tool_asks_to_upgrade_the_tool() {
     let path = root.join("platform.toml");
     let text = std::fs::read_to_string(&path)
         .unwrap()
-        .replacen("schema = 1", "schema = 99", 1);
+        .replacen("schema = 2", "schema = 99", 1);
     std::fs::write(&path, &text).unwrap();
     let s = settings();
     for args in [&["status"][..], &["check"], &["eject", "auth"]] {

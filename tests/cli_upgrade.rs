@@ -426,11 +426,13 @@ fn new_args(name: &str, path: &Path, version: &str, answers: &[(String, String)]
     args
 }
 
-/// The manifest without its history: the migration ledger (what was applied and when) is the
-/// one part a fresh `new` cannot have.
+/// The manifest without its history: the migration ledger (what was applied and when) and
+/// `[history]` (created at another version, upgraded since) are the parts a fresh `new` cannot
+/// have.
 fn without_history(manifest: &str) -> String {
     let mut doc: toml_edit::DocumentMut = manifest.parse().unwrap();
     doc.remove("migrations");
+    doc.remove("history");
     doc.to_string()
 }
 

@@ -75,6 +75,8 @@ fn service() -> (Template, Manifest, MemDisk) {
             })
             .collect(),
         migrations: vec![],
+        history: Default::default(),
+        read_schema: SCHEMA,
     };
     let disk = files
         .into_iter()
@@ -496,4 +498,50 @@ fn exclude_globs_star_stays_in_its_directory_and_double_star_reaches_nested_file
     o.exclude = vec!["**/*.rs".into()];
     let plan = plan::plan(&t, &m, &disk, &o).unwrap();
     assert_eq!(status(&plan, "src/main.rs"), Status::Excluded);
+}
+
+#[test]
+fn the_planned_manifest_records_exactly_one_upgrade_with_its_counts() {
+    let (t, m, mut disk) = service();
+    // A conflict on the same line, nothing merged.
+    set(
+        &mut disk,
+        "src/main.rs",
+        "fn main() {\n    println!(\"ours\");\n}\n",
+    );
+    let mut o = opts();
+    o.skip = vec!["demo-2.0.0-rename-key".into()];
+    let plan = plan::plan(&t, &m, &disk, &o).unwrap();
+    let ups = &plan.manifest.history.upgrades;
+    assert_eq!(ups.len(), 1, "{ups:?}");
+    let up = &ups[0];
+    assert_eq!(
+        (up.from.to_string(), up.to.to_string()),
+        ("1.0.0".into(), "2.0.0".into())
+    );
+    assert_eq!(up.date.to_string(), "2026-11-22");
+    let written = plan
+        .entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.status,
+                Status::New | Status::Updated | Status::Renamed | Status::Deleted
+            )
+        })
+        .count();
+    let files = up.files.unwrap();
+    assert_eq!(files.conflicts, 1);
+    assert_eq!(files.merged, 0);
+    assert_eq!(files.updated, written);
+    assert!(written > 0);
+    assert_eq!(up.migrations_applied, Vec::<String>::new());
+    assert_eq!(
+        up.migrations_skipped,
+        vec!["demo-2.0.0-rename-key".to_string()]
+    );
+    // An up-to-date service plans no upgrade: nothing is appended.
+    let noop = plan::plan(&t, &plan.manifest, &disk, &opts()).unwrap();
+    assert!(noop.is_noop());
+    assert_eq!(noop.manifest.history.upgrades.len(), 1);
 }

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::prompt::InquirePrompter;
 use crate::error::{Error, Result};
-use crate::manifest::{ComponentRecord, ComponentState, FileRecord, Manifest, SCHEMA};
+use crate::manifest::{
+    ComponentRecord, ComponentState, Created, FileRecord, History, Manifest, SCHEMA, Source,
+};
 use crate::report::new::{self as report, NewReport};
 use crate::template::answers::{self, Answers, Given, Prompter};
 use crate::template::render::{self, FileSet};
@@ -257,6 +259,17 @@ fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: jiff::civil::Date) ->
         components,
         files,
         migrations: Vec::new(),
+        history: History {
+            created: Some(Created {
+                date: today,
+                template: plan.spec.template.name.clone(),
+                version: plan.spec.version.clone(),
+                tool_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+                source: Source::Recorded,
+            }),
+            upgrades: Vec::new(),
+        },
+        read_schema: SCHEMA,
     }
 }
 

@@ -11,7 +11,8 @@ use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
 
 /// Show the service's template and version, the newest version, pending migrations, ejected
-/// components, managed files edited locally, and the support window.
+/// components, managed files edited locally, the support window, and when the service was
+/// created and last upgraded.
 ///
 /// Reads platform.toml and the files it records, nothing else: it never walks the tree and never
 /// renders templates, so it is fast on any service.
@@ -58,6 +59,7 @@ pub fn run(args: Args) -> Result<()> {
         change: (&in_flight).into(),
         today: today.to_string(),
         support: (&window).into(),
+        history: (&m.history).into(),
         pending_migrations: policy::pending_migrations(m, template)
             .iter()
             .map(Into::into)

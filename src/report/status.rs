@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{ComponentState, FileMode, Finding, Severity};
-use crate::manifest::ComponentRecord;
+use crate::manifest::{ComponentRecord, History, Source};
 use crate::policy::{
     self, Change, LocalEdit, PendingMigration, SkippedMigration, SupportState, SupportWindow,
 };
@@ -34,6 +34,8 @@ pub struct StatusReport {
     /// The day the report was made (`CARGO_PLATFORM_TODAY` overrides it).
     pub today: String,
     pub support: Support,
+    /// When the service was created and last upgraded, from platform.toml's `[history]`.
+    pub history: HistorySummary,
     pub pending_migrations: Vec<Pending>,
     pub skipped_migrations: Vec<Skipped>,
     /// Every component of the service and its state, ejected ones included.
@@ -41,6 +43,55 @@ pub struct StatusReport {
     pub ejected: Vec<Ejected>,
     pub local_edits: Vec<Edit>,
     pub policy: Policy,
+}
+
+/// The manifest's history, summed up (`null`: unknown, never invented).
+#[derive(Debug, Clone, Serialize)]
+pub struct HistorySummary {
+    /// The creation date is known (recorded by `new`, or recovered from git).
+    pub known: bool,
+    pub created: Option<String>,
+    /// The date of the newest upgrade recorded, `null` when none is.
+    pub last_upgraded: Option<String>,
+    /// Upgrades recorded.
+    pub upgrades: usize,
+    /// Some of it was recovered from the git history of a schema-1 platform.toml.
+    pub recovered_from_git: bool,
+}
+
+impl From<&History> for HistorySummary {
+    fn from(h: &History) -> Self {
+        HistorySummary {
+            known: h.created.is_some(),
+            created: h.created.as_ref().map(|c| c.date.to_string()),
+            last_upgraded: h.last_upgraded().map(|d| d.to_string()),
+            upgrades: h.upgrades.len(),
+            recovered_from_git: h.created.as_ref().is_some_and(|c| c.source == Source::Git)
+                || h.upgrades.iter().any(|u| u.source == Source::Git),
+        }
+    }
+}
+
+impl HistorySummary {
+    fn line(&self) -> String {
+        let created = match &self.created {
+            Some(d) => format!("created {d}"),
+            None => "created: unknown".to_string(),
+        };
+        let upgraded = match &self.last_upgraded {
+            Some(d) => format!(
+                "last upgraded {d} ({})",
+                super::count(self.upgrades, "upgrade", "upgrades")
+            ),
+            None => "never upgraded".to_string(),
+        };
+        let git = if self.recovered_from_git {
+            " (recovered from git)"
+        } else {
+            ""
+        };
+        format!("{created}, {upgraded}{git}")
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -216,6 +267,7 @@ impl super::Report for StatusReport {
             self.name, self.template, self.version
         )?;
         writeln!(out, "support: {}", self.support.line())?;
+        writeln!(out, "history: {}", self.history.line())?;
 
         if self.pending_migrations.is_empty() {
             writeln!(out, "pending migrations: none")?;

@@ -8,7 +8,8 @@ use super::files::Planner;
 use super::migrations::{MigrationAction, MigrationStep};
 use super::plan::{Options, Status};
 use crate::manifest::{
-    ComponentRecord, ComponentState, FileRecord, Manifest, MigrationRecord, MigrationStatus,
+    ComponentRecord, ComponentState, FileCounts, FileRecord, Manifest, MigrationRecord,
+    MigrationStatus, Source, UpgradeEvent,
 };
 use crate::template::answers::Answers;
 use crate::template::render::{FileSet, sha256_hex};
@@ -91,17 +92,49 @@ pub(super) fn updated_manifest(
         );
     }
     m.files = files;
+    let mut event = UpgradeEvent {
+        date: opts.today,
+        from: manifest.version.clone(),
+        to: to.clone(),
+        tool_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        files: Some(file_counts(planner)),
+        migrations_applied: Vec::new(),
+        migrations_skipped: Vec::new(),
+        source: Source::Recorded,
+    };
     for step in migrations {
         let status = match step.action {
             MigrationAction::Apply => MigrationStatus::Applied,
             MigrationAction::Skip => MigrationStatus::Skipped,
             _ => continue,
         };
+        match status {
+            MigrationStatus::Applied => event.migrations_applied.push(step.id.clone()),
+            MigrationStatus::Skipped => event.migrations_skipped.push(step.id.clone()),
+        }
         m.migrations.push(MigrationRecord {
             id: step.id.clone(),
             status,
             date: opts.today,
         });
     }
+    m.history.upgrades.push(event);
     m
+}
+
+/// The upgrade's files by outcome: written as the template has them (new, updated, renamed,
+/// deleted), merged with the team's edits, or left in conflict.
+fn file_counts(planner: &Planner<'_>) -> FileCounts {
+    let mut counts = FileCounts::default();
+    for e in &planner.entries {
+        match e.status {
+            Status::New | Status::Updated | Status::Renamed | Status::Deleted => {
+                counts.updated += 1
+            }
+            Status::Merged => counts.merged += 1,
+            Status::Conflict => counts.conflicts += 1,
+            Status::Unchanged | Status::Kept | Status::Ejected | Status::Excluded => {}
+        }
+    }
+    counts
 }
