@@ -1,0 +1,237 @@
+//! Finding a fleet's services: walking `--root` trees and the repositories of a fleet file, on
+//! disk or in a git ref's tree. Only reads; every place that cannot be read becomes a
+//! [`Skipped`] entry with its reason, never an error.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use walkdir::WalkDir;
+
+use super::file::{Repository, ServiceGlob};
+use super::{Entry, Skipped, Source};
+use crate::git::{self, RefTree};
+use crate::manifest;
+
+/// Directories never looked into.
+const SKIP: [&str; 3] = ["target", ".git", "node_modules"];
+
+/// What was found: services to read, and places skipped with their reason.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub entries: Vec<Entry>,
+    pub skipped: Vec<Skipped>,
+    seen: BTreeSet<String>,
+}
+
+impl Found {
+    fn push(&mut self, entry: Entry) {
+        if self.seen.insert(entry.source.location()) {
+            self.entries.push(entry);
+        }
+    }
+
+    fn skip(&mut self, location: impl Into<String>, reason: impl Into<String>) {
+        self.skipped.push(Skipped {
+            location: location.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Entries and skipped places sorted by location, for a stable report.
+    pub fn sorted(mut self) -> Found {
+        self.entries
+            .sort_by_cached_key(|e| e.source.location());
+        self.skipped.sort_by(|a, b| a.location.cmp(&b.location));
+        self
+    }
+}
+
+/// Walks `root` for services: in the work tree, or with `reference`, in that ref of every git
+/// repository under `root` (the root itself included).
+pub fn root(root: &Path, reference: Option<&str>, found: &mut Found) {
+    let repo = Repository {
+        path: root.to_path_buf(),
+        reference: reference.map(str::to_string),
+        services: None,
+        team: None,
+    };
+    repository(&repo, found);
+}
+
+/// Finds the services of one repository (or tree of repositories) of the fleet.
+pub fn repository(repo: &Repository, found: &mut Found) {
+    let before = found.entries.len() + found.skipped.len();
+    let shown = repo.path.display().to_string();
+    match std::fs::metadata(&repo.path) {
+        Err(e) => return found.skip(shown, format!("cannot read it: {e}")),
+        Ok(meta) if !meta.is_dir() => return found.skip(shown, "not a directory"),
+        Ok(_) => {}
+    }
+    let mut matched = vec![false; repo.services.as_ref().map_or(0, Vec::len)];
+    let mut walk = WalkDir::new(&repo.path)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !SKIP.iter().any(|s| e.file_name() == *s));
+    while let Some(item) = walk.next() {
+        let entry = match item {
+            Ok(entry) => entry,
+            Err(e) => {
+                let at = e.path().unwrap_or(&repo.path).display().to_string();
+                let reason = e
+                    .io_error()
+                    .map_or_else(|| e.to_string(), |io| format!("cannot read it: {io}"));
+                found.skip(at, reason);
+                continue;
+            }
+        };
+        let path = entry.path();
+        if entry.file_type().is_dir() {
+            if let Some(reference) = &repo.reference {
+                if git::is_repository(path) {
+                    walk.skip_current_dir();
+                    in_git(repo, path, reference, &mut matched, found);
+                }
+            } else if path.join("HEAD").is_file() && path.join("objects").is_dir() {
+                // A bare repository has no work tree to read: only `--ref` can read it.
+                walk.skip_current_dir();
+                found.skip(
+                    path.display().to_string(),
+                    "a bare git repository: pass --ref (or `ref` in the fleet file) to read a ref",
+                );
+            }
+            continue;
+        }
+        if entry.file_name() != manifest::FILE_NAME {
+            continue;
+        }
+        let dir = path.parent().unwrap_or(Path::new(""));
+        if entry.file_type().is_symlink() {
+            found.skip(
+                path.display().to_string(),
+                "a symbolic link: not followed (only manifests inside the tree are read)",
+            );
+            continue;
+        }
+        if repo.reference.is_some() {
+            found.skip(
+                dir.display().to_string(),
+                "not in a git repository, but a ref was asked for (--ref or `ref`)",
+            );
+            continue;
+        }
+        let rel = relative(dir, &repo.path);
+        if selected(repo.services.as_deref(), &rel, &mut matched) {
+            found.push(Entry {
+                source: Source::WorkTree(dir.to_path_buf()),
+                team: repo.team.clone(),
+            });
+        }
+    }
+    unmatched(repo, &matched, found);
+    if found.entries.len() + found.skipped.len() == before {
+        found.skip(shown, format!("no {} found", manifest::FILE_NAME));
+    }
+}
+
+/// The services in `reference` of the git repository at `path`.
+fn in_git(
+    repo: &Repository,
+    path: &Path,
+    reference: &str,
+    matched: &mut [bool],
+    found: &mut Found,
+) {
+    let tree = match RefTree::open(path, reference) {
+        Ok(tree) => Rc::new(tree),
+        Err(e) => return found.skip(format!("{}@{reference}", path.display()), e.message),
+    };
+    let dirs = match tree.dirs_with(manifest::FILE_NAME) {
+        Ok(dirs) => dirs,
+        Err(e) => return found.skip(format!("{}@{reference}", path.display()), e.message),
+    };
+    // Globs are relative to the fleet entry's path, which may sit above the repository.
+    let prefix = relative(path, &repo.path);
+    for dir in dirs {
+        let rel = match (prefix.as_str(), dir.as_str()) {
+            (".", "") => ".".to_string(),
+            (".", d) => d.to_string(),
+            (p, "") => p.to_string(),
+            (p, d) => format!("{p}/{d}"),
+        };
+        if selected(repo.services.as_deref(), &rel, matched) {
+            found.push(Entry {
+                source: Source::Git {
+                    tree: Rc::clone(&tree),
+                    dir,
+                },
+                team: repo.team.clone(),
+            });
+        }
+    }
+}
+
+/// `dir` relative to `base`, `/`-separated; `.` for `base` itself.
+fn relative(dir: &Path, base: &Path) -> String {
+    let rel = dir.strip_prefix(base).unwrap_or(dir);
+    let text = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    if text.is_empty() { ".".to_string() } else { text }
+}
+
+/// Whether the service directory `rel` is selected by `globs` (all are, without globs); marks
+/// the globs that matched.
+fn selected(globs: Option<&[ServiceGlob]>, rel: &str, matched: &mut [bool]) -> bool {
+    let Some(globs) = globs else {
+        return true;
+    };
+    let mut any = false;
+    for (i, g) in globs.iter().enumerate() {
+        if g.matcher.is_match(rel) {
+            matched[i] = true;
+            any = true;
+        }
+    }
+    any
+}
+
+/// A `services` glob that matched no service is listed: the fleet file and the repository
+/// disagree.
+fn unmatched(repo: &Repository, matched: &[bool], found: &mut Found) {
+    let Some(globs) = &repo.services else {
+        return;
+    };
+    let at = match &repo.reference {
+        Some(r) => format!("{}@{r}", repo.path.display()),
+        None => repo.path.display().to_string(),
+    };
+    for (g, hit) in globs.iter().zip(matched) {
+        if !hit {
+            found.skip(
+                at.clone(),
+                format!("no service matches `{}` (services in the fleet file)", g.pattern),
+            );
+        }
+    }
+}
+
+/// The places to read, from `--root`s and a fleet file's repositories; `reference` (`--ref`)
+/// applies to every root and to each repository without its own `ref`.
+pub fn all(roots: &[PathBuf], fleet: &[Repository], reference: Option<&str>) -> Found {
+    let mut found = Found::default();
+    for r in roots {
+        root(r, reference, &mut found);
+    }
+    for repo in fleet {
+        let mut repo = repo.clone();
+        if repo.reference.is_none() {
+            repo.reference = reference.map(str::to_string);
+        }
+        repository(&repo, &mut found);
+    }
+    found.sorted()
+}

@@ -1,0 +1,207 @@
+//! The fleet: every service found under `--root` trees and in a fleet file, on disk or in a git
+//! ref, with where each one stands. Reads only; a place that cannot be read is reported with its
+//! reason and never stops the rest.
+
+pub mod discover;
+pub mod file;
+
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use jiff::civil::Date;
+
+use crate::error::{Error, Result};
+use crate::facts::{self, ServiceTree};
+use crate::git::RefTree;
+use crate::journal;
+use crate::manifest::{self, Manifest};
+use crate::policy;
+use crate::report::fleet::{FleetService, SkippedEntry};
+use crate::service::Service;
+use crate::template::answers::Answer;
+use crate::template::{Catalogue, Template};
+
+/// Where a service is read from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Its work tree on disk.
+    WorkTree(PathBuf),
+    /// A directory (`""`: the root) of a git ref's tree.
+    Git { tree: Rc<RefTree>, dir: String },
+}
+
+impl Source {
+    /// How reports name it: the directory, or `REPO@REF` and `:DIR` inside a monorepo.
+    pub fn location(&self) -> String {
+        match self {
+            Source::WorkTree(dir) => dir.display().to_string(),
+            Source::Git { tree, dir } => {
+                let at = format!("{}@{}", tree.repo_path.display(), tree.reference);
+                if dir.is_empty() {
+                    at
+                } else {
+                    format!("{at}:{dir}")
+                }
+            }
+        }
+    }
+}
+
+/// A service to read, and the team the fleet file gives it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub source: Source,
+    pub team: Option<String>,
+}
+
+/// A place that was not reported, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub location: String,
+    pub reason: String,
+}
+
+/// Every found service's facts on `today`, and the places skipped (found ones first, then the
+/// services that could not be read), each in location order.
+pub fn gather(
+    found: discover::Found,
+    catalogue: &Catalogue,
+    today: Date,
+) -> (Vec<FleetService>, Vec<SkippedEntry>) {
+    let mut services = Vec::new();
+    let mut skipped: Vec<SkippedEntry> = found.skipped.into_iter().map(Into::into).collect();
+    for entry in found.entries {
+        match service(&entry, catalogue, today) {
+            Ok(s) => services.push(s),
+            Err(e) => skipped.push(SkippedEntry {
+                location: entry.source.location(),
+                reason: one_line(&e.message),
+            }),
+        }
+    }
+    skipped.sort_by(|a, b| a.location.cmp(&b.location));
+    (services, skipped)
+}
+
+/// One service's facts.
+pub fn service(entry: &Entry, catalogue: &Catalogue, today: Date) -> Result<FleetService> {
+    let location = entry.source.location();
+    let (status, manifest, template, reference) = match &entry.source {
+        Source::WorkTree(dir) => {
+            let service = Service::locate(Some(dir))?;
+            let template = service.template(catalogue)?;
+            let status = facts::status(
+                &service.manifest,
+                template,
+                &service,
+                location.clone(),
+                journal::in_flight(dir),
+                today,
+            )?;
+            (status, service.manifest, template, None)
+        }
+        Source::Git { tree, dir } => {
+            let file = join(dir, manifest::FILE_NAME);
+            let shown = format!("{}@{}:{file}", tree.repo_path.display(), tree.reference);
+            let bytes = tree
+                .read(&file)?
+                .ok_or_else(|| Error::new(format!("{shown} does not exist")))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Error::new(format!("{shown} is not UTF-8")))?;
+            let manifest = Manifest::parse(&text, &shown)?;
+            let template = template_of(catalogue, &manifest, &shown)?;
+            let files = InRef { tree, dir };
+            let status =
+                facts::status(&manifest, template, &files, location.clone(), false, today)?;
+            (status, manifest, template, Some(tree.reference.clone()))
+        }
+    };
+    let team = entry.team.clone().or_else(|| owner(&manifest));
+    let days = days_since_newest_release(template, &manifest, today);
+    Ok(FleetService::new(status, reference, team, days))
+}
+
+/// The `owner` answer, the team that owns the service.
+fn owner(manifest: &Manifest) -> Option<String> {
+    manifest
+        .answers
+        .iter()
+        .find(|(k, _)| k == "owner")
+        .map(|(_, a)| match a {
+            Answer::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+}
+
+/// Days from the date of the newest release the service lacks to `today`; `None` when it is on
+/// the newest.
+pub fn days_since_newest_release(
+    template: &Template,
+    manifest: &Manifest,
+    today: Date,
+) -> Option<i32> {
+    let newest = template.newest();
+    if newest.version <= manifest.version {
+        return None;
+    }
+    let released = policy::parse_date(&newest.meta.date)?;
+    released.until(today).ok().map(|span| span.get_days())
+}
+
+/// The template of a manifest read from git, with its version still embedded.
+fn template_of<'c>(catalogue: &'c Catalogue, manifest: &Manifest, shown: &str) -> Result<&'c Template> {
+    let template = catalogue
+        .get(&manifest.template)
+        .map_err(|e| e.context(format!("{shown}: [platform] template")))?;
+    template
+        .release(&manifest.version.to_string())
+        .map_err(|e| e.context(shown))?;
+    Ok(template)
+}
+
+/// A reason on one line: a multi-line message (a TOML parse error with its excerpt) keeps its
+/// first line and its last, which says what is wrong.
+fn one_line(message: &str) -> String {
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    match lines.as_slice() {
+        [] => String::new(),
+        [only] => only.to_string(),
+        [first, .., last] => format!("{first}: {last}"),
+    }
+}
+
+fn join(dir: &str, file: &str) -> String {
+    if dir.is_empty() {
+        file.to_string()
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+/// A service directory in a git ref's tree.
+struct InRef<'a> {
+    tree: &'a RefTree,
+    dir: &'a str,
+}
+
+impl ServiceTree for InRef<'_> {
+    fn sha256(&self, rel: &str) -> Result<Option<String>> {
+        Ok(self
+            .tree
+            .read(&join(self.dir, rel))?
+            .map(|bytes| crate::template::render::sha256_hex(&bytes)))
+    }
+}
+
+impl From<Skipped> for SkippedEntry {
+    fn from(s: Skipped) -> Self {
+        SkippedEntry {
+            location: s.location,
+            reason: s.reason,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Reading a service from a git ref's tree without a checkout (bare mirrors work): the fleet's
+//! `--ref`.
+
+use std::path::{Path, PathBuf};
+
+use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+
+use crate::error::{Error, Result};
+
+/// Directories never looked into for services (as on disk).
+const SKIP: [&str; 3] = ["target", ".git", "node_modules"];
+
+/// `dir` is a git repository: a work tree with `.git`, or a bare repository (a mirror).
+pub fn is_repository(dir: &Path) -> bool {
+    dir.join(".git").exists()
+        || (dir.join("HEAD").is_file() && dir.join("objects").is_dir() && dir.join("refs").is_dir())
+}
+
+/// The tree of one ref of one repository.
+pub struct RefTree {
+    repo: Repository,
+    tree: Oid,
+    /// The repository, as given.
+    pub repo_path: PathBuf,
+    /// The ref, as given (a branch, tag, commit, or any revision git understands).
+    pub reference: String,
+}
+
+impl std::fmt::Debug for RefTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RefTree({}@{})", self.repo_path.display(), self.reference)
+    }
+}
+
+impl RefTree {
+    /// Opens `repo` (work tree or bare) and resolves `reference` to its tree.
+    pub fn open(repo_path: &Path, reference: &str) -> Result<RefTree> {
+        let repo = Repository::open(repo_path).map_err(|e| {
+            Error::new(format!(
+                "{} is not a readable git repository: {}",
+                repo_path.display(),
+                e.message()
+            ))
+        })?;
+        let tree = repo
+            .revparse_single(reference)
+            .and_then(|object| object.peel_to_tree())
+            .map_err(|e| {
+                Error::new(format!(
+                    "{} has no ref `{reference}`: {}",
+                    repo_path.display(),
+                    e.message()
+                ))
+            })?
+            .id();
+        Ok(RefTree {
+            repo,
+            tree,
+            repo_path: repo_path.to_path_buf(),
+            reference: reference.to_string(),
+        })
+    }
+
+    /// The blob at `rel` (`/`-separated, relative to the repository root), or `None` when the
+    /// tree has no file there.
+    pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        let fail = |e: git2::Error| {
+            Error::new(format!(
+                "cannot read {rel} at {}@{}: {}",
+                self.repo_path.display(),
+                self.reference,
+                e.message()
+            ))
+        };
+        let tree = self.repo.find_tree(self.tree).map_err(fail)?;
+        let entry = match tree.get_path(Path::new(rel)) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(fail(e)),
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = self.repo.find_blob(entry.id()).map_err(fail)?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
+    /// The directories (relative, `/`-separated, `""` for the root) whose `file_name` is a file
+    /// in the tree, sorted; `target/`, `.git/` and `node_modules/` are not looked into.
+    pub fn dirs_with(&self, file_name: &str) -> Result<Vec<String>> {
+        let fail = |e: git2::Error| {
+            Error::new(format!(
+                "cannot walk {}@{}: {}",
+                self.repo_path.display(),
+                self.reference,
+                e.message()
+            ))
+        };
+        let tree = self.repo.find_tree(self.tree).map_err(fail)?;
+        let mut dirs = Vec::new();
+        tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
+            let name = entry.name().unwrap_or("");
+            match entry.kind() {
+                Some(ObjectType::Tree) if SKIP.contains(&name) => TreeWalkResult::Skip,
+                Some(ObjectType::Blob) if name == file_name => {
+                    dirs.push(parent.trim_end_matches('/').to_string());
+                    TreeWalkResult::Ok
+                }
+                _ => TreeWalkResult::Ok,
+            }
+        })
+        .map_err(fail)?;
+        dirs.sort();
+        Ok(dirs)
+    }
+}
