@@ -59,24 +59,47 @@ fn corrupt(dir: &Path, from: &str, to: &str) {
 /// manifest, future schema, unknown template); services under `target/` and `node_modules/`,
 /// and one behind a symbolic link out of the root, are not part of it.
 fn small_fleet(root: &Path) {
-    new(root, "orders", "orders", "payments", &["--template-version", "1.0.0"], false);
+    new(
+        root,
+        "orders",
+        "orders",
+        "payments",
+        &["--template-version", "1.0.0"],
+        false,
+    );
     ok(run(
         &root.join("orders"),
-        &["eject", "auth", "--reason", "we use the company SSO gateway"],
+        &[
+            "eject",
+            "auth",
+            "--reason",
+            "we use the company SSO gateway",
+        ],
     ));
     let cargo = root.join("orders/Cargo.toml");
     let text = std::fs::read_to_string(&cargo).unwrap();
     std::fs::write(&cargo, format!("{text}\n# a team edit\n")).unwrap();
     new(root, "billing", "billing", "ledger", &[], false);
     new(root, "api", "mono/services/api", "ledger", &[], false);
-    new(root, "worker", "mono/services/worker", "ledger", &["--template-version", "1.0.0"], false);
+    new(
+        root,
+        "worker",
+        "mono/services/worker",
+        "ledger",
+        &["--template-version", "1.0.0"],
+        false,
+    );
 
     new(root, "corrupt", "broken/corrupt", "x", &[], false);
     std::fs::write(root.join("broken/corrupt/platform.toml"), "[platform\n").unwrap();
     new(root, "future", "broken/future", "x", &[], false);
     corrupt(&root.join("broken/future"), "schema = 1", "schema = 99");
     new(root, "alien", "broken/alien", "x", &[], false);
-    corrupt(&root.join("broken/alien"), "template = \"service\"", "template = \"nope\"");
+    corrupt(
+        &root.join("broken/alien"),
+        "template = \"service\"",
+        "template = \"nope\"",
+    );
 
     for skipped in ["orders/target/copy", "node_modules/pkg"] {
         new(root, "hidden", skipped, "x", &[], false);
@@ -96,9 +119,21 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
     let before = common::tree(dir.path());
     let manifest_before = std::fs::read(root.join("orders/platform.toml")).unwrap();
 
-    let out = run(&root, &["fleet", "status", "--root", ".", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "skipped entries exit 1\n{}", outcome(&out));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("error"), "{}", outcome(&out));
+    let out = run(
+        &root,
+        &["fleet", "status", "--root", ".", "--format", "json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "skipped entries exit 1\n{}",
+        outcome(&out)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("error"),
+        "{}",
+        outcome(&out)
+    );
     let v = json(&out);
     let text = stdout(&out);
     settings().bind(|| insta::assert_snapshot!("fleet_status_small_fleet", text));
@@ -114,13 +149,24 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| (s["location"].as_str().unwrap(), s["reason"].as_str().unwrap()))
+        .map(|s| {
+            (
+                s["location"].as_str().unwrap(),
+                s["reason"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
-    assert!(reasons[0].0.ends_with("broken/alien") && reasons[0].1.contains("nope"), "{reasons:?}");
+    assert!(
+        reasons[0].0.ends_with("broken/alien") && reasons[0].1.contains("nope"),
+        "{reasons:?}"
+    );
     assert!(reasons[1].1.contains("not valid TOML"), "{reasons:?}");
     assert!(reasons[2].1.contains("schema 99"), "{reasons:?}");
-    assert!(reasons.iter().all(|(_, r)| !r.contains('\n')), "{reasons:?}");
+    assert!(
+        reasons.iter().all(|(_, r)| !r.contains('\n')),
+        "{reasons:?}"
+    );
 
     // Human and CSV list the same services and the same skipped entries.
     let out = run(&root, &["fleet", "status", "--root", "."]);
@@ -136,13 +182,22 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
     ] {
         assert!(text.contains(needle), "{needle:?} in\n{text}");
     }
-    assert!(!text.contains("hidden") && !text.contains("outside"), "{text}");
-    let out = run(&root, &["fleet", "status", "--root", ".", "--format", "csv"]);
+    assert!(
+        !text.contains("hidden") && !text.contains("outside"),
+        "{text}"
+    );
+    let out = run(
+        &root,
+        &["fleet", "status", "--root", ".", "--format", "csv"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let csv = stdout(&out);
     let rows: Vec<&str> = csv.split("\r\n").filter(|r| !r.is_empty()).collect();
     assert_eq!(rows.len(), 1 + 4 + 3, "{csv}");
-    assert!(rows[0].starts_with("status,name,location,ref,team,"), "{csv}");
+    assert!(
+        rows[0].starts_with("status,name,location,ref,team,"),
+        "{csv}"
+    );
     assert!(
         rows[4].starts_with("out_of_policy,orders,./orders,,payments,service,1.0.0,2.0.0,1,18,deprecated,2027-06-30,service-2.0.0-rename-idempotency-ttl,auth (2026-12-10): we use the company SSO gateway,1,Cargo.toml,"),
         "{}",
@@ -152,14 +207,20 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
 
     // Read only: nothing was written anywhere.
     assert_eq!(common::tree(dir.path()), before);
-    assert_eq!(std::fs::read(root.join("orders/platform.toml")).unwrap(), manifest_before);
+    assert_eq!(
+        std::fs::read(root.join("orders/platform.toml")).unwrap(),
+        manifest_before
+    );
 }
 
 #[test]
 fn fleet_status_matches_status_for_each_service() {
     let dir = scratch();
     small_fleet(dir.path());
-    let fleet = json(&run(dir.path(), &["fleet", "status", "--root", ".", "--format", "json"]));
+    let fleet = json(&run(
+        dir.path(),
+        &["fleet", "status", "--root", ".", "--format", "json"],
+    ));
     for s in fleet["services"].as_array().unwrap() {
         let location = s["location"].as_str().unwrap();
         let one = json(&ok(run(
@@ -172,9 +233,20 @@ fn fleet_status_matches_status_for_each_service() {
         assert_eq!(s["support"], one["support"]);
         assert_eq!(s["ejected"], one["ejected"]);
         assert_eq!(s["policy"], one["policy"]);
-        let paths: Vec<&serde_json::Value> =
-            one["local_edits"].as_array().unwrap().iter().map(|e| &e["path"]).collect();
-        assert_eq!(s["local_edits"]["paths"].as_array().unwrap().iter().collect::<Vec<_>>(), paths);
+        let paths: Vec<&serde_json::Value> = one["local_edits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["path"])
+            .collect();
+        assert_eq!(
+            s["local_edits"]["paths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
+            paths
+        );
     }
 }
 
@@ -182,9 +254,23 @@ fn fleet_status_matches_status_for_each_service() {
 fn fleet_check_exits_4_with_findings_grouped_by_team_and_0_when_within_policy() {
     let dir = scratch();
     let root = dir.path();
-    new(root, "orders", "orders", "payments", &["--template-version", "1.0.0"], false);
+    new(
+        root,
+        "orders",
+        "orders",
+        "payments",
+        &["--template-version", "1.0.0"],
+        false,
+    );
     new(root, "refunds", "refunds", "payments", &[], false);
-    new(root, "ledger", "ledger", "books", &["--template-version", "1.0.0"], false);
+    new(
+        root,
+        "ledger",
+        "ledger",
+        "books",
+        &["--template-version", "1.0.0"],
+        false,
+    );
 
     // 2027-07-01: 1.0.0 is past its end of support (2027-06-30).
     let out = platform(root)
@@ -193,14 +279,24 @@ fn fleet_check_exits_4_with_findings_grouped_by_team_and_0_when_within_policy() 
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("error"), "{}", outcome(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("error"),
+        "{}",
+        outcome(&out)
+    );
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     let books = lines.iter().position(|l| *l == "team books:").expect(&text);
-    let payments = lines.iter().position(|l| *l == "team payments:").expect(&text);
+    let payments = lines
+        .iter()
+        .position(|l| *l == "team payments:")
+        .expect(&text);
     assert!(books < payments, "{text}");
     assert!(lines[books + 1].starts_with("  ledger (./ledger): out-of-support: service 1.0.0 reached end of support on 2027-06-30"), "{text}");
-    assert!(lines[payments + 1].starts_with("  orders (./orders): out-of-support: "), "{text}");
+    assert!(
+        lines[payments + 1].starts_with("  orders (./orders): out-of-support: "),
+        "{text}"
+    );
     assert!(!text.contains("refunds"), "{text}");
     assert!(text.ends_with("out of policy: 2 of 3 services; each team runs `cargo platform upgrade` in its service\n"), "{text}");
 
@@ -212,26 +308,44 @@ fn fleet_check_exits_4_with_findings_grouped_by_team_and_0_when_within_policy() 
     assert_eq!(stdout(&out), "ok: 3 services within policy\n");
 
     // A place that cannot be read: exit 1, listed, the rest still checked.
-    let out = run(root, &["fleet", "check", "--root", ".", "--root", "missing"]);
+    let out = run(
+        root,
+        &["fleet", "check", "--root", ".", "--root", "missing"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let text = stdout(&out);
     assert!(text.contains("skipped missing: cannot read it: "), "{text}");
-    assert!(text.ends_with("ok: 3 services within policy; 1 place not read (listed above)\n"), "{text}");
+    assert!(
+        text.ends_with("ok: 3 services within policy; 1 place not read (listed above)\n"),
+        "{text}"
+    );
 }
 
 #[test]
 fn fleet_status_reads_a_git_ref_without_a_checkout_bare_mirrors_too() {
     let dir = scratch();
     let root = dir.path();
-    new(root, "orders", "orders", "payments", &["--template-version", "1.0.0"], true);
+    new(
+        root,
+        "orders",
+        "orders",
+        "payments",
+        &["--template-version", "1.0.0"],
+        true,
+    );
     let repo = root.join("orders");
-    let branch = git(&repo, &["symbolic-ref", "--short", "HEAD"]).trim().to_string();
+    let branch = git(&repo, &["symbolic-ref", "--short", "HEAD"])
+        .trim()
+        .to_string();
     // A committed edit on a branch, and an uncommitted one in the work tree.
     git(&repo, &["checkout", "-qb", "edited"]);
     std::fs::write(repo.join("Dockerfile"), "FROM scratch\n").unwrap();
     git(&repo, &["commit", "-qam", "team edit"]);
     std::fs::write(repo.join("Cargo.toml"), "# uncommitted\n").unwrap();
-    git(root, &["clone", "-q", "--bare", "orders", "mirrors/orders.git"]);
+    git(
+        root,
+        &["clone", "-q", "--bare", "orders", "mirrors/orders.git"],
+    );
 
     let edits = |args: &[&str]| {
         let v = json(&ok(run(root, args)));
@@ -243,33 +357,62 @@ fn fleet_status_reads_a_git_ref_without_a_checkout_bare_mirrors_too() {
             s["local_edits"]["paths"].clone(),
         )
     };
-    let (loc, reference, paths) = edits(&["fleet", "status", "--root", "orders", "--format", "json"]);
-    assert_eq!((loc.as_str(), reference), ("orders", serde_json::Value::Null));
-    assert_eq!(paths, serde_json::json!(["Cargo.toml", "Dockerfile"]));
     let (loc, reference, paths) =
-        edits(&["fleet", "status", "--root", "orders", "--ref", &branch, "--format", "json"]);
+        edits(&["fleet", "status", "--root", "orders", "--format", "json"]);
+    assert_eq!(
+        (loc.as_str(), reference),
+        ("orders", serde_json::Value::Null)
+    );
+    assert_eq!(paths, serde_json::json!(["Cargo.toml", "Dockerfile"]));
+    let (loc, reference, paths) = edits(&[
+        "fleet", "status", "--root", "orders", "--ref", &branch, "--format", "json",
+    ]);
     assert_eq!(loc, format!("orders@{branch}"));
     assert_eq!(reference, serde_json::json!(branch));
     assert_eq!(paths, serde_json::json!([]));
-    let (loc, _, paths) =
-        edits(&["fleet", "status", "--root", "mirrors", "--ref", "edited", "--format", "json"]);
+    let (loc, _, paths) = edits(&[
+        "fleet", "status", "--root", "mirrors", "--ref", "edited", "--format", "json",
+    ]);
     assert_eq!(loc, "mirrors/orders.git@edited");
     assert_eq!(paths, serde_json::json!(["Dockerfile"]));
 
     // Without --ref a bare mirror has no work tree: listed, not read.
-    let out = run(root, &["fleet", "status", "--root", "mirrors", "--format", "json"]);
+    let out = run(
+        root,
+        &["fleet", "status", "--root", "mirrors", "--format", "json"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let v = json(&out);
     assert_eq!(v["skipped"][0]["location"], "mirrors/orders.git", "{v}");
-    assert!(v["skipped"][0]["reason"].as_str().unwrap().contains("--ref"), "{v}");
+    assert!(
+        v["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("--ref"),
+        "{v}"
+    );
 
     // A missing ref: listed with its reason.
-    let out = run(root, &["fleet", "status", "--root", "mirrors", "--ref", "nope", "--format", "json"]);
+    let out = run(
+        root,
+        &[
+            "fleet", "status", "--root", "mirrors", "--ref", "nope", "--format", "json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let v = json(&out);
     assert_eq!(v["services"], serde_json::json!([]), "{v}");
-    assert_eq!(v["skipped"][0]["location"], "mirrors/orders.git@nope", "{v}");
-    assert!(v["skipped"][0]["reason"].as_str().unwrap().contains("has no ref `nope`"), "{v}");
+    assert_eq!(
+        v["skipped"][0]["location"], "mirrors/orders.git@nope",
+        "{v}"
+    );
+    assert!(
+        v["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("has no ref `nope`"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -280,7 +423,14 @@ fn a_fleet_file_selects_monorepo_services_by_glob_overrides_the_team_and_reads_r
     std::fs::create_dir(&mono).unwrap();
     git(&mono, &["init", "-q"]);
     new(&mono, "api", "services/api", "ledger", &[], false);
-    new(&mono, "worker", "services/worker", "ledger", &["--template-version", "1.0.0"], false);
+    new(
+        &mono,
+        "worker",
+        "services/worker",
+        "ledger",
+        &["--template-version", "1.0.0"],
+        false,
+    );
     new(&mono, "codegen", "tools/codegen", "ledger", &[], false);
     git(&mono, &["add", "-A"]);
     git(&mono, &["commit", "-qm", "services"]);
@@ -304,7 +454,17 @@ path = "gone"
     )
     .unwrap();
 
-    let out = run(root, &["fleet", "status", "--fleet", "fleet.toml", "--format", "json"]);
+    let out = run(
+        root,
+        &[
+            "fleet",
+            "status",
+            "--fleet",
+            "fleet.toml",
+            "--format",
+            "json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let v = json(&out);
     let services: Vec<(String, String)> = v["services"]
@@ -322,8 +482,14 @@ path = "gone"
         services,
         [
             ("clones/orders".to_string(), "payments".to_string()),
-            ("mono.git@HEAD:services/api".to_string(), "platform".to_string()),
-            ("mono.git@HEAD:services/worker".to_string(), "platform".to_string()),
+            (
+                "mono.git@HEAD:services/api".to_string(),
+                "platform".to_string()
+            ),
+            (
+                "mono.git@HEAD:services/worker".to_string(),
+                "platform".to_string()
+            ),
         ],
         "{v}"
     );
@@ -331,10 +497,19 @@ path = "gone"
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| format!("{}: {}", s["location"].as_str().unwrap(), s["reason"].as_str().unwrap()))
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s["location"].as_str().unwrap(),
+                s["reason"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(skipped.len(), 2, "{skipped:?}");
-    assert!(skipped[0].starts_with("gone: cannot read it: "), "{skipped:?}");
+    assert!(
+        skipped[0].starts_with("gone: cannot read it: "),
+        "{skipped:?}"
+    );
     assert_eq!(
         skipped[1],
         "mono.git@HEAD: no service matches `apps/*` (services in the fleet file)"
@@ -345,6 +520,9 @@ path = "gone"
     let out = run(root, &["fleet", "status", "--fleet", "bad.toml"]);
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("error: bad.toml is not a valid fleet file"), "{err}");
+    assert!(
+        err.starts_with("error: bad.toml is not a valid fleet file"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 }

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use crate::error::Result;
-use crate::{facts, journal, policy};
 use crate::service::Service;
 use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
+use crate::{facts, journal, policy};
 
 /// Show the service's template and version, the newest version, pending migrations, ejected
 /// components, managed files edited locally, and the support window.

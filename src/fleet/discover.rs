@@ -40,8 +40,7 @@ impl Found {
 
     /// Entries and skipped places sorted by location, for a stable report.
     pub fn sorted(mut self) -> Found {
-        self.entries
-            .sort_by_cached_key(|e| e.source.location());
+        self.entries.sort_by_cached_key(|e| e.source.location());
         self.skipped.sort_by(|a, b| a.location.cmp(&b.location));
         self
     }
@@ -180,7 +179,11 @@ fn relative(dir: &Path, base: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/");
-    if text.is_empty() { ".".to_string() } else { text }
+    if text.is_empty() {
+        ".".to_string()
+    } else {
+        text
+    }
 }
 
 /// Whether the service directory `rel` is selected by `globs` (all are, without globs); marks
@@ -213,7 +216,10 @@ fn unmatched(repo: &Repository, matched: &[bool], found: &mut Found) {
         if !hit {
             found.skip(
                 at.clone(),
-                format!("no service matches `{}` (services in the fleet file)", g.pattern),
+                format!(
+                    "no service matches `{}` (services in the fleet file)",
+                    g.pattern
+                ),
             );
         }
     }

@@ -64,7 +64,14 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Repository>> {
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            let at = || format!("{}: repository {} (path `{}`)", file.display(), i + 1, r.path);
+            let at = || {
+                format!(
+                    "{}: repository {} (path `{}`)",
+                    file.display(),
+                    i + 1,
+                    r.path
+                )
+            };
             if r.path.trim().is_empty() {
                 return Err(Error::new(format!("{}: `path` is empty", at())).hint(fix));
             }
@@ -134,12 +141,24 @@ team = "payments"
 
     #[test]
     fn unknown_keys_and_bad_globs_are_errors_naming_the_entry() {
-        let err = parse("[[repository]]\npath = \"a\"\nbranch = \"x\"\n", Path::new("f.toml"))
-            .unwrap_err();
-        assert!(err.message.contains("f.toml") && err.message.contains("branch"), "{err}");
-        let err = parse("[[repository]]\npath = \"a\"\nservices = [\"[\"]\n", Path::new("f.toml"))
-            .unwrap_err();
-        assert!(err.message.contains("repository 1") && err.message.contains("`[`"), "{err}");
+        let err = parse(
+            "[[repository]]\npath = \"a\"\nbranch = \"x\"\n",
+            Path::new("f.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("f.toml") && err.message.contains("branch"),
+            "{err}"
+        );
+        let err = parse(
+            "[[repository]]\npath = \"a\"\nservices = [\"[\"]\n",
+            Path::new("f.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("repository 1") && err.message.contains("`[`"),
+            "{err}"
+        );
         let err = parse("[[repository]]\npath = \"\"\n", Path::new("f.toml")).unwrap_err();
         assert!(err.message.contains("`path` is empty"), "{err}");
     }

@@ -149,7 +149,11 @@ pub fn days_since_newest_release(
 }
 
 /// The template of a manifest read from git, with its version still embedded.
-fn template_of<'c>(catalogue: &'c Catalogue, manifest: &Manifest, shown: &str) -> Result<&'c Template> {
+fn template_of<'c>(
+    catalogue: &'c Catalogue,
+    manifest: &Manifest,
+    shown: &str,
+) -> Result<&'c Template> {
     let template = catalogue
         .get(&manifest.template)
         .map_err(|e| e.context(format!("{shown}: [platform] template")))?;

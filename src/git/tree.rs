@@ -28,7 +28,12 @@ pub struct RefTree {
 
 impl std::fmt::Debug for RefTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RefTree({}@{})", self.repo_path.display(), self.reference)
+        write!(
+            f,
+            "RefTree({}@{})",
+            self.repo_path.display(),
+            self.reference
+        )
     }
 }
 

@@ -249,7 +249,11 @@ impl super::Report for FleetStatusReport {
                 )?;
             }
             for e in &s.ejected {
-                let date = e.date.as_deref().map(|d| format!(" on {d}")).unwrap_or_default();
+                let date = e
+                    .date
+                    .as_deref()
+                    .map(|d| format!(" on {d}"))
+                    .unwrap_or_default();
                 let reason = e.reason.as_deref().unwrap_or("no reason recorded");
                 writeln!(out, "  ejected {}{date} — {reason}", e.component)?;
             }
