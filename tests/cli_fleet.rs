@@ -116,6 +116,14 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
     new(dir.path(), "outside", "outside", "x", &[], false);
     #[cfg(unix)]
     std::os::unix::fs::symlink(dir.path().join("outside"), root.join("link")).unwrap();
+    // A manifest that is a symbolic link out of the root: listed, not read.
+    std::fs::create_dir(root.join("linked")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        dir.path().join("outside/platform.toml"),
+        root.join("linked/platform.toml"),
+    )
+    .unwrap();
     let before = common::tree(dir.path());
     let manifest_before = std::fs::read(root.join("orders/platform.toml")).unwrap();
 
@@ -156,13 +164,15 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
             )
         })
         .collect();
-    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert!(
         reasons[0].0.ends_with("broken/alien") && reasons[0].1.contains("nope"),
         "{reasons:?}"
     );
     assert!(reasons[1].1.contains("not valid TOML"), "{reasons:?}");
     assert!(reasons[2].1.contains("schema 99"), "{reasons:?}");
+    assert_eq!(reasons[3].0, "./linked/platform.toml", "{reasons:?}");
+    assert!(reasons[3].1.contains("symbolic link"), "{reasons:?}");
     assert!(
         reasons.iter().all(|(_, r)| !r.contains('\n')),
         "{reasons:?}"
@@ -178,7 +188,7 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
         "local edits to platform files: 1 (Cargo.toml)",
         "check: OUT OF POLICY (pending-required-migration)",
         "skipped ./broken/future: ",
-        "4 services, 2 out of policy, 3 skipped",
+        "4 services, 2 out of policy, 4 skipped",
     ] {
         assert!(text.contains(needle), "{needle:?} in\n{text}");
     }
@@ -193,7 +203,7 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let csv = stdout(&out);
     let rows: Vec<&str> = csv.split("\r\n").filter(|r| !r.is_empty()).collect();
-    assert_eq!(rows.len(), 1 + 4 + 3, "{csv}");
+    assert_eq!(rows.len(), 1 + 4 + 4, "{csv}");
     assert!(
         rows[0].starts_with("status,name,location,ref,team,"),
         "{csv}"

@@ -116,7 +116,7 @@ pub fn repository(repo: &Repository, found: &mut Found) {
         if repo.reference.is_some() {
             found.skip(
                 dir.display().to_string(),
-                "not in a git repository, but a ref was asked for (--ref or `ref`)",
+                "not in a git repository at or below the root, but a ref was asked for (--ref or `ref`)",
             );
             continue;
         }
@@ -240,4 +240,62 @@ pub fn all(roots: &[PathBuf], fleet: &[Repository], reference: Option<&str>) -> 
         repository(&repo, &mut found);
     }
     found.sorted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use globset::GlobBuilder;
+
+    fn glob(pattern: &str) -> ServiceGlob {
+        ServiceGlob {
+            pattern: pattern.to_string(),
+            matcher: GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+                .unwrap()
+                .compile_matcher(),
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_slash_separated_and_dot_for_the_base() {
+        assert_eq!(relative(Path::new("r/a/b"), Path::new("r")), "a/b");
+        assert_eq!(relative(Path::new("r"), Path::new("r")), ".");
+        assert_eq!(relative(Path::new("./r/x"), Path::new("./r")), "x");
+    }
+
+    #[test]
+    fn globs_select_services_and_record_which_matched() {
+        let globs = [glob("services/*"), glob("apps/*"), glob(".")];
+        let mut matched = [false; 3];
+        assert!(selected(Some(&globs), "services/api", &mut matched));
+        assert!(!selected(Some(&globs), "services/api/nested", &mut matched));
+        assert!(!selected(Some(&globs), "tools/gen", &mut matched));
+        assert!(selected(Some(&globs), ".", &mut matched));
+        assert_eq!(matched, [true, false, true]);
+        assert!(selected(None, "anything", &mut []));
+    }
+
+    #[test]
+    fn an_unmatched_glob_and_an_empty_tree_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository {
+            path: dir.path().to_path_buf(),
+            reference: None,
+            services: Some(vec![glob("services/*")]),
+            team: None,
+        };
+        let mut found = Found::default();
+        repository(&repo, &mut found);
+        assert!(found.entries.is_empty());
+        let reasons: Vec<&str> = found.skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            ["no service matches `services/*` (services in the fleet file)"]
+        );
+        let mut found = Found::default();
+        root(dir.path(), None, &mut found);
+        assert_eq!(found.skipped[0].reason, "no platform.toml found");
+    }
 }

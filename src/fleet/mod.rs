@@ -209,3 +209,37 @@ impl From<Skipped> for SkippedEntry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multi_line_reason_keeps_its_first_and_last_lines() {
+        let toml_error = "f/platform.toml is not valid TOML: TOML parse error at line 1, column 10\n  |\n1 | [platform\n  |          ^\nunclosed table, expected `]`\n";
+        assert_eq!(
+            one_line(toml_error),
+            "f/platform.toml is not valid TOML: TOML parse error at line 1, column 10: unclosed table, expected `]`"
+        );
+        assert_eq!(one_line("one line"), "one line");
+    }
+
+    #[test]
+    fn days_since_the_newest_release_only_while_it_is_lacking() {
+        let catalogue = Catalogue::load().unwrap();
+        let template = catalogue.get("service").unwrap();
+        let newest = template.newest();
+        let released = policy::parse_date(&newest.meta.date).unwrap();
+        let text = |version: &str| {
+            format!(
+                "[platform]\nschema = 1\ntemplate = \"service\"\nversion = \"{version}\"\ntool_version = \"0.1.0\"\nname = \"x\"\n"
+            )
+        };
+        let today = released.checked_add(jiff::Span::new().days(30)).unwrap();
+        let old = Manifest::parse(&text("1.0.0"), "t").unwrap();
+        assert_eq!(days_since_newest_release(template, &old, today), Some(30));
+        assert_eq!(days_since_newest_release(template, &old, released), Some(0));
+        let current = Manifest::parse(&text(&newest.version.to_string()), "t").unwrap();
+        assert_eq!(days_since_newest_release(template, &current, today), None);
+    }
+}
