@@ -386,6 +386,37 @@ fn fleet_status_reads_a_git_ref_without_a_checkout_bare_mirrors_too() {
     assert_eq!(loc, "mirrors/orders.git@edited");
     assert_eq!(paths, serde_json::json!(["Dockerfile"]));
 
+    // With --ref, every repository under the root is read at that ref; a service outside any
+    // repository is listed, not read from its work tree.
+    new(root, "loose", "loose", "payments", &[], false);
+    let out = run(
+        root,
+        &[
+            "fleet", "status", "--root", ".", "--ref", "edited", "--format", "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let v = json(&out);
+    let locations: Vec<&str> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["location"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        locations,
+        ["./mirrors/orders.git@edited", "./orders@edited"],
+        "{v}"
+    );
+    assert_eq!(v["skipped"][0]["location"], "./loose", "{v}");
+    assert!(
+        v["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not in a git repository"),
+        "{v}"
+    );
+
     // Without --ref a bare mirror has no work tree: listed, not read.
     let out = run(
         root,

@@ -11,7 +11,7 @@ use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
 
 /// See the whole fleet: every service under `--root` trees and in a `--fleet` file, on disk or
-/// read from git refs without a checkout (golden-path.md, "The fleet").
+/// read from git refs without a checkout (golden-path.md section 10, "The fleet").
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -33,7 +33,7 @@ pub struct Sources {
     #[arg(long, value_name = "DIR")]
     pub root: Vec<PathBuf>,
     /// A fleet file: a TOML list of repositories (`[[repository]]` with `path`, optional `ref`,
-    /// `services` globs and `team`).
+    /// `services` globs and `team`; golden-path.md section 10).
     #[arg(long, value_name = "FILE")]
     pub fleet: Option<PathBuf>,
     /// Read every service from this git ref (branch, tag, commit) without a checkout; bare
@@ -42,7 +42,7 @@ pub struct Sources {
     pub reference: Option<String>,
 }
 
-/// Per service: name, location, team, template and version, releases behind and days since the
+/// Show where every service of the fleet stands: name, location, team, template and version, releases behind and days since the
 /// newest release, support state and end date, pending required migrations, ejected components
 /// with reason and date, platform files edited locally, and `check`'s verdict.
 ///
@@ -90,7 +90,9 @@ fn gather(sources: &Sources) -> Result<FleetStatusReport> {
     let repositories = match &sources.fleet {
         Some(path) => {
             let text = fs_err::read_to_string(path).map_err(|e| {
-                Error::from(e).hint("pass the path of a fleet file (golden-path.md, \"The fleet\")")
+                Error::from(e).hint(
+                    "pass the path of a fleet file (golden-path.md section 10, \"The fleet\")",
+                )
             })?;
             file::parse(&text, path)?
         }

@@ -55,7 +55,7 @@ pub struct ServiceGlob {
 /// Parses a fleet file; `file` is where it was read from (relative paths in it are resolved
 /// against its directory).
 pub fn parse(text: &str, file: &Path) -> Result<Vec<Repository>> {
-    let fix = "see golden-path.md, \"The fleet\", for the fleet file's schema";
+    let fix = "see golden-path.md section 10, \"The fleet\", for the fleet file's schema";
     let raw: RawFleet = toml::from_str(text).map_err(|e| {
         Error::new(format!("{} is not a valid fleet file: {e}", file.display())).hint(fix)
     })?;
