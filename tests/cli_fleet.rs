@@ -182,6 +182,7 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
     let out = run(&root, &["fleet", "status", "--root", "."]);
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let text = stdout(&out);
+    settings().bind(|| insta::assert_snapshot!("fleet_status_small_fleet_human", text));
     for needle in [
         "orders (payments) — ./orders",
         "ejected auth on 2026-12-10 — we use the company SSO gateway",

@@ -225,7 +225,7 @@ impl super::Report for FleetStatusReport {
                     .days_since_newest_release
                     .map(|d| {
                         let d = usize::try_from(d).unwrap_or(0);
-                        format!(" (out {} ago)", super::count(d, "day", "days"))
+                        format!(" (released {} ago)", super::count(d, "day", "days"))
                     })
                     .unwrap_or_default();
                 format!(
