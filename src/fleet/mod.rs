@@ -5,6 +5,8 @@
 pub mod discover;
 pub mod file;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -12,7 +14,7 @@ use jiff::civil::Date;
 
 use crate::error::{Error, Result};
 use crate::facts::{self, ServiceTree};
-use crate::git::RefTree;
+use crate::git::{Oid, RefTree, TreeDir};
 use crate::journal;
 use crate::manifest::{self, Manifest};
 use crate::policy;
@@ -70,8 +72,9 @@ pub fn gather(
 ) -> (Vec<FleetService>, Vec<SkippedEntry>) {
     let mut services = Vec::new();
     let mut skipped: Vec<SkippedEntry> = found.skipped.into_iter().map(Into::into).collect();
+    let hashed = RefCell::new(HashMap::new());
     for entry in found.entries {
-        match service(&entry, catalogue, today) {
+        match service(&entry, catalogue, today, &hashed) {
             Ok(s) => services.push(s),
             Err(e) => skipped.push(SkippedEntry {
                 location: entry.source.location(),
@@ -83,8 +86,13 @@ pub fn gather(
     (services, skipped)
 }
 
-/// One service's facts.
-pub fn service(entry: &Entry, catalogue: &Catalogue, today: Date) -> Result<FleetService> {
+/// One service's facts; `hashed` caches the SHA-256 of git blobs across services.
+fn service(
+    entry: &Entry,
+    catalogue: &Catalogue,
+    today: Date,
+    hashed: &RefCell<HashMap<Oid, String>>,
+) -> Result<FleetService> {
     let location = entry.source.location();
     let (status, manifest, template, reference) = match &entry.source {
         Source::WorkTree(dir) => {
@@ -103,14 +111,18 @@ pub fn service(entry: &Entry, catalogue: &Catalogue, today: Date) -> Result<Flee
         Source::Git { tree, dir } => {
             let file = join(dir, manifest::FILE_NAME);
             let shown = format!("{}@{}:{file}", tree.repo_path.display(), tree.reference);
-            let bytes = tree
-                .read(&file)?
+            let in_ref = tree.dir(dir)?;
+            let bytes = in_ref
+                .read(manifest::FILE_NAME)?
                 .ok_or_else(|| Error::new(format!("{shown} does not exist")))?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| Error::new(format!("{shown} is not UTF-8")))?;
             let manifest = Manifest::parse(&text, &shown)?;
             let template = template_of(catalogue, &manifest, &shown)?;
-            let files = InRef { tree, dir };
+            let files = InRef {
+                dir: &in_ref,
+                hashed,
+            };
             let status =
                 facts::status(&manifest, template, &files, location.clone(), false, today)?;
             (status, manifest, template, Some(tree.reference.clone()))
@@ -186,18 +198,24 @@ fn join(dir: &str, file: &str) -> String {
     }
 }
 
-/// A service directory in a git ref's tree.
+/// A service directory in a git ref's tree, with the SHA-256 of every blob already hashed
+/// (services on the same release share most platform files, and a blob id names its content).
 struct InRef<'a> {
-    tree: &'a RefTree,
-    dir: &'a str,
+    dir: &'a TreeDir<'a>,
+    hashed: &'a RefCell<HashMap<Oid, String>>,
 }
 
 impl ServiceTree for InRef<'_> {
     fn sha256(&self, rel: &str) -> Result<Option<String>> {
-        Ok(self
-            .tree
-            .read(&join(self.dir, rel))?
-            .map(|bytes| crate::template::render::sha256_hex(&bytes)))
+        let Some(id) = self.dir.blob_id(rel)? else {
+            return Ok(None);
+        };
+        if let Some(sha) = self.hashed.borrow().get(&id) {
+            return Ok(Some(sha.clone()));
+        }
+        let sha = crate::template::render::sha256_hex(&self.dir.read_blob(rel, id)?);
+        self.hashed.borrow_mut().insert(id, sha.clone());
+        Ok(Some(sha))
     }
 }
 

@@ -3,7 +3,7 @@
 mod pack;
 mod tree;
 
-pub use tree::{RefTree, is_repository};
+pub use tree::{Oid, RefTree, TreeDir, is_repository};
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+pub use git2::Oid;
+use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 
 use crate::error::{Error, Result};
 
@@ -66,28 +67,37 @@ impl RefTree {
         })
     }
 
-    /// The blob at `rel` (`/`-separated, relative to the repository root), or `None` when the
-    /// tree has no file there.
-    pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>> {
-        let fail = |e: git2::Error| {
-            Error::new(format!(
-                "cannot read {rel} at {}@{}: {}",
-                self.repo_path.display(),
-                self.reference,
-                e.message()
-            ))
+    /// The directory `dir` (`/`-separated, `""` for the root) of the tree, parsed once so that
+    /// reading many files in it does not parse the root tree again for each.
+    pub fn dir(&self, dir: &str) -> Result<TreeDir<'_>> {
+        let root = self
+            .repo
+            .find_tree(self.tree)
+            .map_err(|e| self.fail(dir, e))?;
+        let tree = if dir.is_empty() {
+            root
+        } else {
+            let entry = root
+                .get_path(Path::new(dir))
+                .map_err(|e| self.fail(dir, e))?;
+            self.repo
+                .find_tree(entry.id())
+                .map_err(|e| self.fail(dir, e))?
         };
-        let tree = self.repo.find_tree(self.tree).map_err(fail)?;
-        let entry = match tree.get_path(Path::new(rel)) {
-            Ok(entry) => entry,
-            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
-            Err(e) => return Err(fail(e)),
-        };
-        if entry.kind() != Some(ObjectType::Blob) {
-            return Ok(None);
-        }
-        let blob = self.repo.find_blob(entry.id()).map_err(fail)?;
-        Ok(Some(blob.content().to_vec()))
+        Ok(TreeDir {
+            owner: self,
+            tree,
+            dir: dir.to_string(),
+        })
+    }
+
+    fn fail(&self, rel: &str, e: git2::Error) -> Error {
+        Error::new(format!(
+            "cannot read {rel} at {}@{}: {}",
+            self.repo_path.display(),
+            self.reference,
+            e.message()
+        ))
     }
 
     /// The directories (relative, `/`-separated, `""` for the root) whose `file_name` is a file
@@ -117,5 +127,58 @@ impl RefTree {
         .map_err(fail)?;
         dirs.sort();
         Ok(dirs)
+    }
+}
+
+/// One directory of a ref's tree.
+pub struct TreeDir<'r> {
+    owner: &'r RefTree,
+    tree: git2::Tree<'r>,
+    dir: String,
+}
+
+impl std::fmt::Debug for TreeDir<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TreeDir({:?}, {})", self.owner, self.dir)
+    }
+}
+
+impl TreeDir<'_> {
+    /// The id of the blob at `rel` (relative to this directory), or `None` when there is no file
+    /// there. Equal ids are equal contents, in any repository: callers may cache what they
+    /// derive from a blob by its id.
+    pub fn blob_id(&self, rel: &str) -> Result<Option<Oid>> {
+        let entry = match self.tree.get_path(Path::new(rel)) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(self.owner.fail(&self.path(rel), e)),
+        };
+        Ok((entry.kind() == Some(ObjectType::Blob)).then(|| entry.id()))
+    }
+
+    /// The content of blob `id`, found at `rel` (named in errors).
+    pub fn read_blob(&self, rel: &str, id: Oid) -> Result<Vec<u8>> {
+        let blob = self
+            .owner
+            .repo
+            .find_blob(id)
+            .map_err(|e| self.owner.fail(&self.path(rel), e))?;
+        Ok(blob.content().to_vec())
+    }
+
+    /// The file at `rel`, or `None` when there is none.
+    pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        match self.blob_id(rel)? {
+            Some(id) => self.read_blob(rel, id).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn path(&self, rel: &str) -> String {
+        if self.dir.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", self.dir)
+        }
     }
 }
