@@ -568,3 +568,45 @@ path = "gone"
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_service_found_twice_is_reported_once() {
+    let dir = scratch();
+    let root = dir.path();
+    new(root, "orders", "orders", "payments", &[], true);
+    new(root, "billing", "billing", "ledger", &[], false);
+    std::fs::write(
+        root.join("fleet.toml"),
+        "[[repository]]\npath = \"orders\"\n\n[[repository]]\npath = \"./orders\"\nref = \"HEAD\"\n\n[[repository]]\npath = \"orders/\"\nref = \"HEAD\"\n",
+    )
+    .unwrap();
+    // Overlapping roots, a root given twice, a fleet file listing what a root already has.
+    let v = json(&ok(run(
+        root,
+        &[
+            "fleet",
+            "status",
+            "--root",
+            ".",
+            "--root",
+            "orders",
+            "--root",
+            "./billing/",
+            "--fleet",
+            "fleet.toml",
+            "--format",
+            "json",
+        ],
+    )));
+    let locations: Vec<&str> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["location"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        locations,
+        ["./billing", "./orders", "./orders@HEAD"],
+        "the work tree once, the ref once\n{v}"
+    );
+}

@@ -21,21 +21,38 @@ const SKIP: [&str; 3] = ["target", ".git", "node_modules"];
 pub struct Found {
     pub entries: Vec<Entry>,
     pub skipped: Vec<Skipped>,
-    seen: BTreeSet<String>,
+    /// Every service found, duplicates included (for "nothing found").
+    hits: usize,
+    /// What each found service is, whatever path led to it: a service under two roots, or
+    /// under a root and in the fleet file, is reported once (as first found).
+    seen: BTreeSet<(PathBuf, Option<String>, String)>,
 }
 
 impl Found {
     fn push(&mut self, entry: Entry) {
-        if self.seen.insert(entry.source.location()) {
+        self.hits += 1;
+        let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let identity = match &entry.source {
+            Source::WorkTree(dir) => (canonical(dir), None, String::new()),
+            Source::Git { tree, dir } => (
+                canonical(&tree.repo_path),
+                Some(tree.reference.clone()),
+                dir.clone(),
+            ),
+        };
+        if self.seen.insert(identity) {
             self.entries.push(entry);
         }
     }
 
     fn skip(&mut self, location: impl Into<String>, reason: impl Into<String>) {
-        self.skipped.push(Skipped {
+        let skipped = Skipped {
             location: location.into(),
             reason: reason.into(),
-        });
+        };
+        if !self.skipped.contains(&skipped) {
+            self.skipped.push(skipped);
+        }
     }
 
     /// Entries and skipped places sorted by location, for a stable report.
@@ -60,7 +77,7 @@ pub fn root(root: &Path, reference: Option<&str>, found: &mut Found) {
 
 /// Finds the services of one repository (or tree of repositories) of the fleet.
 pub fn repository(repo: &Repository, found: &mut Found) {
-    let before = found.entries.len() + found.skipped.len();
+    let before = found.hits + found.skipped.len();
     let shown = repo.path.display().to_string();
     match std::fs::metadata(&repo.path) {
         Err(e) => return found.skip(shown, format!("cannot read it: {e}")),
@@ -129,7 +146,7 @@ pub fn repository(repo: &Repository, found: &mut Found) {
         }
     }
     unmatched(repo, &matched, found);
-    if found.entries.len() + found.skipped.len() == before {
+    if found.hits + found.skipped.len() == before {
         found.skip(shown, format!("no {} found", manifest::FILE_NAME));
     }
 }
