@@ -317,6 +317,9 @@ fn fleet_check_exits_4_with_findings_grouped_by_team_and_0_when_within_policy() 
     }
     let out = ok(run(root, &["fleet", "check", "--root", "."]));
     assert_eq!(stdout(&out), "ok: 3 services within policy\n");
+    // Without --root or --fleet: the current directory.
+    let out = ok(run(root, &["fleet", "check"]));
+    assert_eq!(stdout(&out), "ok: 3 services within policy\n");
 
     // A place that cannot be read: exit 1, listed, the rest still checked.
     let out = run(
