@@ -1,6 +1,8 @@
 //! Reading a service from a git ref's tree without a checkout (bare mirrors work): the fleet's
 //! `--ref`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use git2::Oid;
@@ -21,6 +23,9 @@ pub fn is_repository(dir: &Path) -> bool {
 pub struct RefTree {
     repo: Repository,
     tree: Oid,
+    /// The tree id of every directory [`RefTree::dirs_with`] walked through, so that
+    /// [`RefTree::dir`] need not parse the root tree again (a monorepo's root can be large).
+    dirs: RefCell<HashMap<String, Oid>>,
     /// The repository, as given.
     pub repo_path: PathBuf,
     /// The ref, as given (a branch, tag, commit, or any revision git understands).
@@ -62,6 +67,7 @@ impl RefTree {
         Ok(RefTree {
             repo,
             tree,
+            dirs: RefCell::new(HashMap::new()),
             repo_path: repo_path.to_path_buf(),
             reference: reference.to_string(),
         })
@@ -70,20 +76,21 @@ impl RefTree {
     /// The directory `dir` (`/`-separated, `""` for the root) of the tree, parsed once so that
     /// reading many files in it does not parse the root tree again for each.
     pub fn dir(&self, dir: &str) -> Result<TreeDir<'_>> {
-        let root = self
-            .repo
-            .find_tree(self.tree)
-            .map_err(|e| self.fail(dir, e))?;
-        let tree = if dir.is_empty() {
-            root
-        } else {
-            let entry = root
-                .get_path(Path::new(dir))
-                .map_err(|e| self.fail(dir, e))?;
-            self.repo
-                .find_tree(entry.id())
-                .map_err(|e| self.fail(dir, e))?
+        let known = self.dirs.borrow().get(dir).copied();
+        let id = match known {
+            Some(id) => id,
+            None if dir.is_empty() => self.tree,
+            None => {
+                let root = self
+                    .repo
+                    .find_tree(self.tree)
+                    .map_err(|e| self.fail(dir, e))?;
+                root.get_path(Path::new(dir))
+                    .map_err(|e| self.fail(dir, e))?
+                    .id()
+            }
         };
+        let tree = self.repo.find_tree(id).map_err(|e| self.fail(dir, e))?;
         Ok(TreeDir {
             owner: self,
             tree,
@@ -113,10 +120,15 @@ impl RefTree {
         };
         let tree = self.repo.find_tree(self.tree).map_err(fail)?;
         let mut dirs = Vec::new();
+        let mut ids = self.dirs.borrow_mut();
         tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
             let name = entry.name().unwrap_or("");
             match entry.kind() {
                 Some(ObjectType::Tree) if SKIP.contains(&name) => TreeWalkResult::Skip,
+                Some(ObjectType::Tree) => {
+                    ids.insert(format!("{parent}{name}"), entry.id());
+                    TreeWalkResult::Ok
+                }
                 Some(ObjectType::Blob) if name == file_name => {
                     dirs.push(parent.trim_end_matches('/').to_string());
                     TreeWalkResult::Ok
