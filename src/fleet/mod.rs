@@ -7,7 +7,7 @@ pub mod file;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use jiff::civil::Date;
@@ -37,14 +37,16 @@ impl Source {
     pub fn location(&self) -> String {
         match self {
             Source::WorkTree(dir) => dir.display().to_string(),
-            Source::Git { tree, dir } => {
-                let at = format!("{}@{}", tree.repo_path.display(), tree.reference);
-                if dir.is_empty() {
-                    at
-                } else {
-                    format!("{at}:{dir}")
-                }
-            }
+            Source::Git { tree, dir } => Source::location_in(tree, dir),
+        }
+    }
+
+    fn location_in(tree: &RefTree, dir: &str) -> String {
+        let at = format!("{}@{}", tree.repo_path.display(), tree.reference);
+        if dir.is_empty() {
+            at
+        } else {
+            format!("{at}:{dir}")
         }
     }
 }
@@ -72,9 +74,48 @@ pub fn gather(
 ) -> (Vec<FleetService>, Vec<SkippedEntry>) {
     let mut services = Vec::new();
     let mut skipped: Vec<SkippedEntry> = found.skipped.into_iter().map(Into::into).collect();
+    // Work trees are read on every core (reading files dominates); git refs share their
+    // repository handle and blob cache, so they are read here, in order.
+    let mut results: Vec<Option<Result<FleetService>>> =
+        found.entries.iter().map(|_| None).collect();
+    let work: Vec<(usize, PathBuf, Option<String>)> = found
+        .entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match &e.source {
+            Source::WorkTree(dir) => Some((i, dir.clone(), e.team.clone())),
+            Source::Git { .. } => None,
+        })
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = work
+            .chunks(work.len().div_ceil(threads).max(1))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(i, dir, team)| (*i, work_tree(dir, team, catalogue, today)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for worker in workers {
+            for (i, result) in worker.join().expect("a fleet worker panicked") {
+                results[i] = Some(result);
+            }
+        }
+    });
     let hashed = RefCell::new(HashMap::new());
-    for entry in found.entries {
-        match service(&entry, catalogue, today, &hashed) {
+    for (entry, result) in found.entries.iter().zip(results) {
+        let result = match (&entry.source, result) {
+            (_, Some(result)) => result,
+            (Source::Git { tree, dir }, None) => {
+                in_git(tree, dir, &entry.team, catalogue, today, &hashed)
+            }
+            (Source::WorkTree(_), None) => unreachable!("every work tree was read above"),
+        };
+        match result {
             Ok(s) => services.push(s),
             Err(e) => skipped.push(SkippedEntry {
                 location: entry.source.location(),
@@ -86,51 +127,72 @@ pub fn gather(
     (services, skipped)
 }
 
-/// One service's facts; `hashed` caches the SHA-256 of git blobs across services.
-fn service(
-    entry: &Entry,
+/// The facts of the service whose work tree is `dir`.
+fn work_tree(
+    dir: &Path,
+    team: &Option<String>,
+    catalogue: &Catalogue,
+    today: Date,
+) -> Result<FleetService> {
+    let service = Service::locate(Some(dir))?;
+    let template = service.template(catalogue)?;
+    let status = facts::status(
+        &service.manifest,
+        template,
+        &service,
+        dir.display().to_string(),
+        journal::in_flight(dir),
+        today,
+    )?;
+    Ok(row(status, None, team, &service.manifest, template, today))
+}
+
+/// The facts of the service in directory `dir` of a git ref's tree; `hashed` caches the
+/// SHA-256 of blobs across services.
+fn in_git(
+    tree: &RefTree,
+    dir: &str,
+    team: &Option<String>,
     catalogue: &Catalogue,
     today: Date,
     hashed: &RefCell<HashMap<Oid, String>>,
 ) -> Result<FleetService> {
-    let location = entry.source.location();
-    let (status, manifest, template, reference) = match &entry.source {
-        Source::WorkTree(dir) => {
-            let service = Service::locate(Some(dir))?;
-            let template = service.template(catalogue)?;
-            let status = facts::status(
-                &service.manifest,
-                template,
-                &service,
-                location.clone(),
-                journal::in_flight(dir),
-                today,
-            )?;
-            (status, service.manifest, template, None)
-        }
-        Source::Git { tree, dir } => {
-            let file = join(dir, manifest::FILE_NAME);
-            let shown = format!("{}@{}:{file}", tree.repo_path.display(), tree.reference);
-            let in_ref = tree.dir(dir)?;
-            let bytes = in_ref
-                .read(manifest::FILE_NAME)?
-                .ok_or_else(|| Error::new(format!("{shown} does not exist")))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| Error::new(format!("{shown} is not UTF-8")))?;
-            let manifest = Manifest::parse(&text, &shown)?;
-            let template = template_of(catalogue, &manifest, &shown)?;
-            let files = InRef {
-                dir: &in_ref,
-                hashed,
-            };
-            let status =
-                facts::status(&manifest, template, &files, location.clone(), false, today)?;
-            (status, manifest, template, Some(tree.reference.clone()))
-        }
+    let location = Source::location_in(tree, dir);
+    let shown = format!(
+        "{}@{}:{}",
+        tree.repo_path.display(),
+        tree.reference,
+        join(dir, manifest::FILE_NAME)
+    );
+    let in_ref = tree.dir(dir)?;
+    let bytes = in_ref
+        .read(manifest::FILE_NAME)?
+        .ok_or_else(|| Error::new(format!("{shown} does not exist")))?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::new(format!("{shown} is not UTF-8")))?;
+    let manifest = Manifest::parse(&text, &shown)?;
+    let template = template_of(catalogue, &manifest, &shown)?;
+    let files = InRef {
+        dir: &in_ref,
+        hashed,
     };
-    let team = entry.team.clone().or_else(|| owner(&manifest));
-    let days = days_since_newest_release(template, &manifest, today);
-    Ok(FleetService::new(status, reference, team, days))
+    let status = facts::status(&manifest, template, &files, location, false, today)?;
+    let reference = Some(tree.reference.clone());
+    Ok(row(status, reference, team, &manifest, template, today))
+}
+
+/// The fleet's row: the status, the team (the fleet file's, else the `owner` answer) and the
+/// days since the newest release.
+fn row(
+    status: crate::report::status::StatusReport,
+    reference: Option<String>,
+    team: &Option<String>,
+    manifest: &Manifest,
+    template: &Template,
+    today: Date,
+) -> FleetService {
+    let team = team.clone().or_else(|| owner(manifest));
+    let days = days_since_newest_release(template, manifest, today);
+    FleetService::new(status, reference, team, days)
 }
 
 /// The `owner` answer, the team that owns the service.
