@@ -44,7 +44,8 @@ for n in ${SIZES:-100 1000 5000}; do
 import json, sys
 n, one = int(sys.argv[1]), float(sys.argv[2])
 for what, path in (("work trees", sys.argv[3]), ("git ref", sys.argv[4])):
-    m = json.load(open(path))["results"][0]["median"]
-    print(f"{n:5} services, {what:10}: median {m*1000:8.1f} ms  ({m/n*1e6:6.1f} µs/service, {m/one:6.1f}× one status)")
+    r = json.load(open(path))["results"][0]
+    m, cpu = r["median"], r["user"] + r["system"]
+    print(f"{n:5} services, {what:10}: median {m*1000:8.1f} ms, cpu {cpu*1000:8.1f} ms  ({m/n*1e6:6.1f} µs/service, {m/one:6.1f}× one status)")
 PY
 done
