@@ -65,8 +65,8 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Every found service's facts on `today`, and the places skipped (found ones first, then the
-/// services that could not be read), each in location order.
+/// Every found service's facts on `today`, in the order found (location order), and every
+/// place skipped — while finding, or a service that could not be read — in location order.
 pub fn gather(
     found: discover::Found,
     catalogue: &Catalogue,
