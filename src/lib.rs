@@ -5,6 +5,8 @@
 pub mod error;
 pub mod commands;
 pub mod durable;
+pub mod facts;
+pub mod fleet;
 pub mod fsx;
 pub mod git;
 pub mod journal;
@@ -56,6 +58,7 @@ pub enum Command {
     Check(commands::check::Args),
     Templates(commands::templates::Args),
     Completions(commands::completions::Args),
+    Fleet(commands::fleet::Args),
 }
 
 /// Parses `args` (as from `std::env::args_os`), runs the command and returns its exit code.

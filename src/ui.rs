@@ -51,7 +51,7 @@ impl Printer {
         self.write_stdout(|out| writeln!(out, "{}", text.as_ref()))
     }
 
-    fn write_stdout(&self, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+    pub fn write_stdout(&self, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
         let mut out = io::stdout().lock();
         write(&mut out)
             .and_then(|()| out.flush())

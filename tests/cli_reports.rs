@@ -320,6 +320,16 @@ fn every_json_report_has_schema_1_and_matches_the_documentation() {
     let v = document(&out, "upgrade --abort", "upgrade", &docs, &mut cov);
     assert_eq!(v["aborted"], true, "{v}");
 
+    // fleet status over the services above (an ejection, local edits, findings) and a broken one.
+    std::fs::create_dir_all(dir.path().join("broken")).unwrap();
+    std::fs::write(dir.path().join("broken/platform.toml"), "[platform\n").unwrap();
+    let out = run(platform(dir.path())
+        .env("CARGO_PLATFORM_TODAY", "2026-12-01")
+        .args(["fleet", "status", "--root", ".", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let v = document(&out, "fleet status", "fleet status", &docs, &mut cov);
+    assert_eq!(v["skipped"][0]["location"], "./broken", "{v}");
+
     // Every documented field was seen, unless it can only sit below a null or an empty array.
     for (heading, fields) in &docs {
         let (seen, hollow) = cov

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod completions;
 pub mod eject;
+pub mod fleet;
 pub mod new;
 pub mod prompt;
 pub mod status;
@@ -23,6 +24,8 @@ pub enum ExitStatus {
     NeedsAttention,
     /// 4: `check` found the service out of policy.
     OutOfPolicy,
+    /// 1: a fleet command reported what it could read and listed the places it could not.
+    Incomplete,
 }
 
 impl ExitStatus {
@@ -31,6 +34,7 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::NeedsAttention => 3,
             ExitStatus::OutOfPolicy => 4,
+            ExitStatus::Incomplete => 1,
         }
     }
 }
@@ -44,5 +48,6 @@ pub fn dispatch(command: Command) -> Result<ExitStatus> {
         Command::Check(args) => check::run(args),
         Command::Templates(args) => templates::run(args).map(|()| ExitStatus::Success),
         Command::Completions(args) => completions::run(args).map(|()| ExitStatus::Success),
+        Command::Fleet(args) => fleet::run(args),
     }
 }

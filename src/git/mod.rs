@@ -1,6 +1,9 @@
 //! The one module that talks to git (git2, no OpenSSL).
 
 mod pack;
+mod tree;
+
+pub use tree::{Oid, RefTree, TreeDir, is_repository};
 
 use std::path::{Path, PathBuf};
 

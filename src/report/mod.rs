@@ -8,6 +8,7 @@
 //! `tests/cli_reports.rs` hold the documentation and the output to each other.
 
 pub mod check;
+pub mod fleet;
 pub mod new;
 pub mod status;
 pub mod templates;
