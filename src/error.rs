@@ -7,7 +7,8 @@ use std::fmt;
 /// `commands::ExitStatus`, never errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitKind {
-    /// 1: bad input, refused precondition, IO error — nothing changed.
+    /// 1: bad input, refused precondition, IO error — nothing changed; or the report could not be
+    /// written to stdout after the command's work was done (the hint says so).
     Failure,
     /// 141: stdout was closed before the report was written (`… | head`), as for a tool killed
     /// by SIGPIPE; nothing is printed.

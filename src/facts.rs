@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::manifest::{ComponentState, Manifest};
 use crate::policy;
 use crate::report::status::{Component, Ejected, Policy, StatusReport};
-use crate::service::Service;
+use crate::service::{InFlight, Service};
 use crate::template::Template;
 
 /// Where a service's files are read from.
@@ -26,14 +26,14 @@ impl ServiceTree for Service {
 }
 
 /// The status of the service whose manifest is `manifest`, on `today`. `path` is where it was
-/// found (as the report shows it); `upgrade_in_flight` whether an interrupted upgrade's journal
-/// is present. Reads only the files the manifest records, through `tree`.
+/// found (as the report shows it); `in_flight` what [`Service::in_flight`] found (a git ref's
+/// tree: [`InFlight::No`]). Reads only the files the manifest records, through `tree`.
 pub fn status(
     manifest: &Manifest,
     template: &Template,
     tree: &dyn ServiceTree,
     path: String,
-    upgrade_in_flight: bool,
+    in_flight: &InFlight,
     today: Date,
 ) -> Result<StatusReport> {
     let m = manifest;
@@ -54,9 +54,11 @@ pub fn status(
         up_to_date: behind == 0,
         releases_behind: behind,
         tool_version: m.tool_version.clone(),
-        upgrade_in_flight,
+        upgrade_in_flight: matches!(in_flight, InFlight::Upgrading(_) | InFlight::Interrupted),
+        change: in_flight.into(),
         today: today.to_string(),
         support: (&window).into(),
+        history: (&m.history).into(),
         pending_migrations: policy::pending_migrations(m, template)
             .iter()
             .map(Into::into)

@@ -1,9 +1,26 @@
-//! The one module that writes files: whole directories and single files appear atomically or
-//! not at all.
+//! Files written atomically: a new service's directory appears whole or not at all (`new`), a
+//! single file is replaced by a rename (platform.toml on `eject`). An upgrade's many files go
+//! through [`crate::journal`] (all-or-nothing, with `--abort`); git objects through [`crate::git`].
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+/// One change to a service tree, relative to its root (`/`-separated): what an upgrade plans and
+/// the journal applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Put { path: String, contents: Vec<u8> },
+    Remove { path: String },
+}
+
+impl Write {
+    pub fn path(&self) -> &str {
+        match self {
+            Write::Put { path, .. } | Write::Remove { path } => path,
+        }
+    }
+}
 
 /// Test-only fault injection: when `CARGO_PLATFORM_FAULT` equals `point`, fail there. Lets the
 /// test suite prove that a failure at any step leaves nothing half-written.
@@ -60,10 +77,29 @@ pub fn create_dir_atomically<T>(
     };
     let created_parent = create_missing_parents(&parent)?;
     let result = write_and_rename(target, &parent, files, finish);
-    if let Some(top) = created_parent.filter(|_| result.is_err()) {
+    if let Some(top) = created_parent.as_ref().filter(|_| result.is_err()) {
         let _ = std::fs::remove_dir_all(top);
     }
-    result
+    let out = result?;
+    // The new name is on disk, and so is each parent directory created for it.
+    let mut dirs = vec![parent.clone()];
+    if let Some(top) = &created_parent {
+        let mut d = parent.as_path();
+        loop {
+            dirs.push(crate::durable::parent_of(d));
+            match d.parent() {
+                Some(p) if d != top.as_path() && !p.as_os_str().is_empty() => d = p,
+                _ => break,
+            }
+        }
+    }
+    crate::durable::sync_dirs(dirs).map_err(|e| {
+        e.hint(format!(
+            "{} was created, but may not survive a power cut",
+            target.display()
+        ))
+    })?;
+    Ok(out)
 }
 
 fn write_and_rename<T>(
@@ -96,6 +132,9 @@ fn write_and_rename<T>(
         }
     }
     let out = finish(staging.path())?;
+    // Every file and directory of the new tree (its git repository too) is on disk before the
+    // tree gets its name: a crash never leaves a service with torn or empty files.
+    crate::durable::sync_tree(staging.path())?;
     fault("new:rename")?;
     // rename(2) replaces an empty directory; elsewhere remove it first.
     if cfg!(not(unix)) && target.is_dir() {
@@ -168,12 +207,13 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         Error::new(format!("cannot replace {}: {}", path.display(), e.error))
             .hint(format!("{} was left as it was", path.display()))
     })?;
-    // Make the rename itself durable.
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    // Make the rename itself durable: the file's data was flushed before it got the name.
+    crate::durable::sync_dirs([dir.to_path_buf()]).map_err(|e| {
+        e.hint(format!(
+            "{} was replaced, but may not survive a power cut",
+            path.display()
+        ))
+    })
 }
 
 /// Creates the missing ancestors of `dir`; returns the topmost one created, to undo on failure.

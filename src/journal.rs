@@ -1,13 +1,48 @@
 //! All-or-nothing changes to a service tree: stage everything, write a journal, apply with
 //! renames, then drop the journal. A crash at any moment leaves either the old tree or a
 //! journal from which `cargo platform upgrade --abort` restores the old tree exactly.
+//!
+//! # Durability, and what a crash at each point leaves
+//!
+//! Only the change's own files and the directories whose entries it changes are flushed (see
+//! [`crate::durable`]), in this order:
+//!
+//! 1. Stage: every new content is written to `new/<i>` in the journal directory, and the journal
+//!    to `journal.json.tmp`; then the data of all of them is flushed (`fdatasync`, concurrently).
+//!    *Crash here:* no `journal.json`, the tree untouched; `--abort` (or `status`) sees a journal
+//!    directory without a journal and just removes it.
+//! 2. Commit the journal: `journal.json.tmp` is renamed to `journal.json`, then the directories
+//!    `new/`, the journal directory and the service root are flushed (`fsync`), so the journal,
+//!    the names of the staged files and the journal directory itself are on disk before the
+//!    first rename in the tree. The staged data was durable before the journal named it, so a
+//!    journal that survives a crash never points at a torn staged file. *Crash before the
+//!    flushes finish:* either no `journal.json` (as in 1.), or a journal whose entries are all
+//!    still unapplied — the tree is untouched and `--abort` removes the journal.
+//! 3. Apply: per entry, the old file is renamed to `backup/<i>` and `new/<i>` renamed into
+//!    place. No flush in between: journaling filesystems (ext4, XFS, btrfs) persist metadata
+//!    operations in the order they were made, so after a crash a prefix of the renames is on
+//!    disk, each entry is unapplied, half-applied (old file in `backup/`) or applied, and
+//!    `--abort` handles each (see [`restore`]). This is the guarantee the crash scenario tests
+//!    (tests/scenarios 19 and 20) exercise, unchanged.
+//! 4. Make the renames durable: every directory whose entries changed is flushed — the parent
+//!    of each target, the parent of each directory created, `new/` and `backup/`. *Crash here:*
+//!    as in 3.; the journal is still there.
+//! 5. Remove the journal directory, then flush the service root: once the command reports
+//!    success the new tree stays, and no journal comes back after a power cut. The renames were
+//!    durable (4.) before the journal's removal could be, so a tree without a journal is never
+//!    a half-applied one. *Crash before the flush:* the journal may come back with every entry
+//!    applied; `--abort` then restores the old tree exactly.
+//!
+//! [`restore`] flushes the same way: the directories it renamed files back into before it
+//! removes the journal, and the root after.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::durable;
 use crate::error::{Error, Result};
-use crate::upgrade::plan::Write;
+use crate::fsx::Write;
 
 /// The journal directory, at the service root, present only while a change is in flight.
 pub const DIR: &str = ".cargo-platform-journal";
@@ -60,7 +95,7 @@ pub fn apply(root: &Path, writes: &[Write]) -> Result<()> {
     match apply_staged(root, &dir, &journal) {
         Ok(()) => {
             fs_err::remove_dir_all(&dir)?;
-            Ok(())
+            durable::sync_dirs([root.to_path_buf()])
         }
         Err(e) => match restore(root) {
             Ok(_) => Err(e.hint("the tree was restored; nothing was changed")),
@@ -122,11 +157,14 @@ fn stage(root: &Path, dir: &Path, writes: &[Write]) -> Result<Journal> {
     let text =
         serde_json::to_vec_pretty(&journal).map_err(|e| Error::new(format!("journal: {e}")))?;
     crate::fsx::fault("upgrade:before-journal")?;
-    // The journal appears atomically: before this rename the tree is untouched. Then the one
-    // flush: staged files, journal and directory reach the disk before anything is applied.
-    write_staged(&dir.join("journal.json.tmp"), &text)?;
-    fs_err::rename(dir.join("journal.json.tmp"), dir.join("journal.json"))?;
-    make_durable(dir, &staged)?;
+    // Steps 1 and 2 of the module docs: the staged data and the journal's are flushed before
+    // the journal appears (atomically, by a rename), and its name before the tree is touched.
+    let tmp = dir.join("journal.json.tmp");
+    write_staged(&tmp, &text)?;
+    staged.push(tmp.clone());
+    durable::sync_files(&staged)?;
+    fs_err::rename(&tmp, dir.join("journal.json"))?;
+    durable::sync_dirs([dir.join("new"), dir.to_path_buf(), root.to_path_buf()])?;
     Ok(journal)
 }
 
@@ -139,7 +177,18 @@ fn apply_staged(root: &Path, dir: &Path, journal: &Journal) -> Result<()> {
         apply_one(root, dir, i, e)?;
     }
     crash_point(journal.entries.len())?;
-    Ok(())
+    durable::sync_dirs(changed_dirs(root, dir, journal))
+}
+
+/// Every directory whose entries applying (or restoring) `journal` changes.
+fn changed_dirs(root: &Path, dir: &Path, journal: &Journal) -> Vec<PathBuf> {
+    let targets = journal.entries.iter().map(|e| root.join(&e.path));
+    let created = journal.created_dirs.iter().map(|d| root.join(d));
+    targets
+        .chain(created)
+        .map(|p| durable::parent_of(&p))
+        .chain([dir.join("new"), dir.join("backup")])
+        .collect()
 }
 
 /// Applies entry `i`: the old file (if any) moves aside to `backup/i` — a rename, so restoring
@@ -161,9 +210,16 @@ fn apply_one(root: &Path, dir: &Path, i: usize, e: &JournalEntry) -> Result<()> 
 }
 
 /// Test hook: `CARGO_PLATFORM_FAULT=upgrade:crash:N` kills the process (no clean-up, as a power
-/// cut would) before applying entry N; `upgrade:error:N` fails there instead.
+/// cut would) before applying entry N; `upgrade:error:N` fails there instead; `upgrade:hang:N`
+/// waits there until killed (a live upgrade, for tests of the lock).
 fn crash_point(i: usize) -> Result<()> {
     if let Ok(p) = std::env::var("CARGO_PLATFORM_FAULT") {
+        if p == format!("upgrade:hang:{i}") {
+            eprintln!("injected hang before journal entry {i} (CARGO_PLATFORM_FAULT)");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
         if p == format!("upgrade:crash:{i}") {
             eprintln!("injected crash before journal entry {i} (CARGO_PLATFORM_FAULT)");
             std::process::exit(101);
@@ -188,7 +244,10 @@ pub fn restore(root: &Path) -> Result<Restored> {
     let dir = root.join(DIR);
     if !dir.exists() {
         return Err(Error::new(format!("no interrupted upgrade to abort in {}", root.display()))
-            .hint("`--abort` undoes an upgrade that was cut off; to undo a finished one, use git (e.g. `git checkout -- .`)"));
+            .hint(format!(
+                "`--abort` undoes an upgrade that was cut off; to undo a finished one, use git on the service's directory only: `git -C {0} checkout -- . && git -C {0} clean -fd`",
+                root.display()
+            )));
     }
     let journal_path = dir.join("journal.json");
     if !journal_path.exists() {
@@ -222,51 +281,26 @@ pub fn restore(root: &Path) -> Result<Restored> {
     for d in journal.created_dirs.iter().rev() {
         let _ = std::fs::remove_dir(root.join(d));
     }
+    // The old files are back for good before the journal can go (see the module docs).
+    durable::sync_dirs(
+        changed_dirs(root, &dir, &journal)
+            .into_iter()
+            .filter(|d| d.is_dir()),
+    )?;
     fs_err::remove_dir_all(&dir)?;
+    durable::sync_dirs([root.to_path_buf()])?;
     Ok(Restored {
         files,
         had_journal: true,
     })
 }
 
-/// Writes a staged file without waiting for the disk: [`make_durable`] flushes them all at once.
+/// Writes a staged file without waiting for the disk: [`stage`] flushes them all at once.
 fn write_staged(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     let mut f = fs_err::File::create(path)?;
     f.write_all(bytes)?;
     Ok(())
-}
-
-/// Makes the staged files, the journal and the journal directory durable before the tree is
-/// touched. On Linux that is one `syncfs` of the service's filesystem — one flush instead of one
-/// per file, whatever the filesystem; elsewhere every file and the directory are fsynced.
-fn make_durable(dir: &Path, staged: &[std::path::PathBuf]) -> Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = staged;
-        let d = fs_err::File::open(dir)?;
-        rustix::fs::syncfs(&d)
-            .map_err(|e| Error::new(format!("cannot flush {} to disk: {e}", dir.display())))?;
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        for path in staged.iter().chain([&dir.join("journal.json")]) {
-            // Opened for writing: some platforms (Windows) flush only a writable handle.
-            fs_err::OpenOptions::new()
-                .write(true)
-                .open(path)?
-                .sync_all()?;
-        }
-        sync_dir(dir);
-    }
-    Ok(())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn sync_dir(dir: &Path) {
-    if let Ok(f) = std::fs::File::open(dir) {
-        let _ = f.sync_all();
-    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,15 @@
 #[macro_use]
 pub mod error;
 pub mod commands;
+pub mod durable;
 pub mod facts;
 pub mod fleet;
 pub mod fsx;
 pub mod git;
 pub mod journal;
+#[cfg(test)]
+mod layers;
+pub mod lock;
 pub mod manifest;
 pub mod names;
 pub mod policy;
@@ -17,6 +21,7 @@ pub mod service;
 pub mod template;
 pub mod ui;
 pub mod upgrade;
+pub mod workspace;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -34,9 +39,9 @@ pub enum CargoCli {
 /// without losing a team's edits, eject components on the record, and see where every service
 /// stands.
 ///
-/// Exit codes: 0 success · 1 failure, nothing changed · 2 usage error · 3 upgrade applied with
-/// conflicts left · 4 `check` found the service out of policy · 141 stdout closed before the
-/// report was written.
+/// Exit codes: 0 success · 1 failure, nothing changed (unless only writing the report failed) ·
+/// 2 usage error · 3 upgrade applied with conflicts left · 4 `check` found the service out of
+/// policy · 141 stdout closed before the report was written (the work is done).
 #[derive(Debug, clap::Args)]
 #[command(version, author, propagate_version = true)]
 pub struct PlatformCli {

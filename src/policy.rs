@@ -6,7 +6,7 @@ use jiff::civil::Date;
 use semver::Version;
 
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, MigrationStatus};
 use crate::template::Template;
 use crate::template::release::Mode;
 
@@ -33,14 +33,7 @@ pub fn today() -> Result<Date> {
 
 /// A date written exactly as `YYYY-MM-DD`.
 pub fn parse_date(text: &str) -> Option<Date> {
-    let b = text.as_bytes();
-    let shaped = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if shaped { text.parse().ok() } else { None }
+    crate::manifest::parse_date(text)
 }
 
 /// A migration of a release newer than the service's version that is not in its ledger.
@@ -57,10 +50,7 @@ pub struct PendingMigration {
 /// release first, whose id is not in the service's ledger (applied or skipped).
 pub fn pending_migrations(manifest: &Manifest, template: &Template) -> Vec<PendingMigration> {
     template
-        .releases
-        .iter()
-        .filter(|r| r.version > manifest.version)
-        .flat_map(|r| r.meta.migrations.iter().map(move |m| (r, m)))
+        .migrations_between(&manifest.version, &template.newest().version)
         .filter(|(_, m)| !manifest.migrations.iter().any(|entry| entry.id == m.id))
         .map(|(r, m)| PendingMigration {
             id: m.id.clone(),
@@ -75,7 +65,7 @@ pub fn pending_migrations(manifest: &Manifest, template: &Template) -> Vec<Pendi
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedMigration {
     pub id: String,
-    pub date: String,
+    pub date: Date,
     /// The release that ships it, its description and whether it is required — `None` when no
     /// embedded release declares this id.
     pub version: Option<Version>,
@@ -88,18 +78,12 @@ pub fn skipped_migrations(manifest: &Manifest, template: &Template) -> Vec<Skipp
     manifest
         .migrations
         .iter()
-        .filter(|entry| entry.status == "skipped")
+        .filter(|entry| entry.status == MigrationStatus::Skipped)
         .map(|entry| {
-            let declared = template.releases.iter().find_map(|r| {
-                r.meta
-                    .migrations
-                    .iter()
-                    .find(|m| m.id == entry.id)
-                    .map(|m| (r, m))
-            });
+            let declared = template.migration(&entry.id);
             SkippedMigration {
                 id: entry.id.clone(),
-                date: entry.date.clone(),
+                date: entry.date,
                 version: declared.map(|(r, _)| r.version.clone()),
                 required: declared.map(|(_, m)| m.required),
                 description: declared.map(|(_, m)| m.description.clone()),
@@ -398,14 +382,16 @@ mod tests {
                 })
                 .collect(),
             migrations: Vec::new(),
+            history: Default::default(),
+            read_schema: SCHEMA,
         }
     }
 
-    fn ledger(id: &str, status: &str) -> MigrationRecord {
+    fn ledger(id: &str, status: MigrationStatus) -> MigrationRecord {
         MigrationRecord {
             id: id.into(),
-            status: status.into(),
-            date: "2026-07-01".into(),
+            status,
+            date: parse_date("2026-07-01").unwrap(),
         }
     }
 
@@ -442,13 +428,13 @@ mod tests {
         assert!(skipped_migrations(&m, &t).is_empty());
 
         m.migrations
-            .push(ledger("demo-2.0.0-rename-key", "applied"));
+            .push(ledger("demo-2.0.0-rename-key", MigrationStatus::Applied));
         assert!(
             pending_migrations(&m, &t).is_empty(),
             "applied: not pending"
         );
 
-        m.migrations[0].status = "skipped".into();
+        m.migrations[0].status = MigrationStatus::Skipped;
         assert!(
             pending_migrations(&m, &t).is_empty(),
             "skipped: not pending"
@@ -457,17 +443,17 @@ mod tests {
         assert_eq!(skipped.len(), 1);
         assert_eq!(skipped[0].version, Some(Version::new(2, 0, 0)));
         assert_eq!(skipped[0].required, Some(true));
-        assert_eq!(skipped[0].date, "2026-07-01");
+        assert_eq!(skipped[0].date.to_string(), "2026-07-01");
 
         // On the newest version nothing is pending, but a skip stays visible.
         let mut newest = manifest(&t, "2.0.0");
         assert!(pending_migrations(&newest, &t).is_empty());
         newest
             .migrations
-            .push(ledger("demo-2.0.0-rename-key", "skipped"));
+            .push(ledger("demo-2.0.0-rename-key", MigrationStatus::Skipped));
         newest
             .migrations
-            .push(ledger("from-a-forgotten-release", "skipped"));
+            .push(ledger("from-a-forgotten-release", MigrationStatus::Skipped));
         let skipped = skipped_migrations(&newest, &t);
         assert_eq!(
             skipped.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
@@ -572,7 +558,7 @@ mod tests {
         let mut applied = m.clone();
         applied
             .migrations
-            .push(ledger("demo-2.0.0-rename-key", "applied"));
+            .push(ledger("demo-2.0.0-rename-key", MigrationStatus::Applied));
         assert!(codes(&applied, "2026-01-15").is_empty());
         let deprecated = findings(&applied, &t, date("2026-07-01")).unwrap();
         assert_eq!(
@@ -588,7 +574,7 @@ mod tests {
         let mut skipped = m.clone();
         skipped
             .migrations
-            .push(ledger("demo-2.0.0-rename-key", "skipped"));
+            .push(ledger("demo-2.0.0-rename-key", MigrationStatus::Skipped));
         assert_eq!(
             codes(&skipped, "2026-01-15"),
             [("skipped-required-migration", Severity::Warning)]

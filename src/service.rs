@@ -6,6 +6,19 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest};
 use crate::template::{Catalogue, Template};
 
+/// What [`Service::in_flight`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlight {
+    /// Nothing is changing the service.
+    No,
+    /// An upgrade is writing (its journal is present and its process holds the lock).
+    Upgrading(crate::lock::Holder),
+    /// Another run (`upgrade` still planning, `eject`) holds the lock.
+    Changing(crate::lock::Holder),
+    /// An upgrade's journal with no live holder: the run was cut off; `upgrade --abort` undoes it.
+    Interrupted,
+}
+
 /// A service directory with its parsed manifest.
 #[derive(Debug)]
 pub struct Service {
@@ -36,16 +49,53 @@ pub fn find_root(path: Option<&Path>) -> Result<PathBuf> {
         })
 }
 
+/// What git has of `file`'s past, for a schema-1 manifest's history (`None`: not in git).
+fn recovered_revisions(file: &Path) -> Option<Vec<manifest::v1_to_v2::Revision>> {
+    let revisions = crate::git::file_revisions(file)?;
+    Some(
+        revisions
+            .into_iter()
+            .filter_map(|r| {
+                let offset = jiff::tz::Offset::from_seconds(r.offset_minutes * 60).ok()?;
+                let date = jiff::Timestamp::from_second(r.seconds)
+                    .ok()?
+                    .to_zoned(jiff::tz::TimeZone::fixed(offset))
+                    .date();
+                Some(manifest::v1_to_v2::Revision { date, text: r.text })
+            })
+            .collect(),
+    )
+}
+
 impl Service {
-    /// The warning to show when an interrupted upgrade's journal is present (a report read now
-    /// may describe a half-written tree), or `None`. The caller prints it.
-    pub fn upgrade_in_flight_warning(&self) -> Option<String> {
-        crate::journal::in_flight(&self.root).then(|| {
-            format!(
+    /// Whether a change to the service is under way, or was cut off (for `status` and `check`).
+    pub fn in_flight(&self) -> InFlight {
+        let journal = crate::journal::in_flight(&self.root);
+        match (crate::lock::holder(&self.root), journal) {
+            (Some(holder), true) => InFlight::Upgrading(holder),
+            (Some(holder), false) => InFlight::Changing(holder),
+            (None, true) => InFlight::Interrupted,
+            (None, false) => InFlight::No,
+        }
+    }
+
+    /// The warning to show when another run is changing the service, or an interrupted
+    /// upgrade's journal is present (a report read now may describe a half-written tree), or
+    /// `None`. The caller prints it.
+    pub fn upgrade_in_flight_warning(&self, in_flight: &InFlight) -> Option<String> {
+        match in_flight {
+            InFlight::Upgrading(holder) => Some(format!(
+                "an upgrade is in progress ({holder}): this report may describe a half-written tree; let it finish (its journal is live, not left by a crash)"
+            )),
+            InFlight::Changing(holder) => Some(format!(
+                "another cargo-platform ({holder}) is changing this service: this report may be stale"
+            )),
+            InFlight::Interrupted => Some(format!(
                 "an interrupted upgrade left its journal in {}: this report may be stale; run `cargo platform upgrade --abort`",
                 self.root.join(crate::journal::DIR).display()
-            )
-        })
+            )),
+            InFlight::No => None,
+        }
     }
 
     /// `--path DIR` when given (it must hold platform.toml), else the current directory or the
@@ -62,7 +112,9 @@ impl Service {
         }
         let file = root.join(manifest::FILE_NAME);
         let manifest_text = fs_err::read_to_string(&file)?;
-        let manifest = Manifest::parse(&manifest_text, &file.display().to_string())?;
+        let manifest = Manifest::parse_with(&manifest_text, &file.display().to_string(), || {
+            recovered_revisions(&file)
+        })?;
         Ok(Service {
             root,
             manifest_text,

@@ -77,7 +77,7 @@ pub fn stdout_error(err: io::Error) -> Error {
         Error::stdout_closed()
     } else {
         Error::new(format!("cannot write the report to stdout: {err}"))
-            .hint("check where stdout goes (a full disk, a closed file); nothing else went wrong")
+            .hint("only the report was lost: the command itself ran to the end, and what it changed is in place; check where stdout goes (a full disk, a closed file)")
     }
 }
 

@@ -593,7 +593,7 @@ fn a_manifest_from_a_newer_tool_asks_to_upgrade_the_tool() {
     let path = root.join("platform.toml");
     let text = std::fs::read_to_string(&path)
         .unwrap()
-        .replacen("schema = 1", "schema = 99", 1);
+        .replacen("schema = 2", "schema = 99", 1);
     std::fs::write(&path, &text).unwrap();
     let s = settings();
     for args in [&["status"][..], &["check"], &["eject", "auth"]] {
@@ -607,6 +607,42 @@ fn a_manifest_from_a_newer_tool_asks_to_upgrade_the_tool() {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{args:?}");
         if args == ["status"] {
             s.bind(|| insta::assert_snapshot!("status_newer_manifest_schema", outcome(&out)));
+        }
+    }
+}
+
+#[test]
+fn a_misspelt_ledger_status_is_an_error_naming_the_key_not_an_applied_migration() {
+    let dir = scratch();
+    let root = scaffold(dir.path(), Some("1.0.0"));
+    let out = platform(&root).args(["upgrade"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let path = root.join("platform.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "status = \"applied\"",
+        "status = \"skiped\"",
+        1,
+    );
+    std::fs::write(&path, &text).unwrap();
+    let s = settings();
+    for args in [
+        &["status"][..],
+        &["check"],
+        &["upgrade"],
+        &["eject", "auth"],
+    ] {
+        let out = platform(&root).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", outcome(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(
+                "platform.toml: migrations[0].status: unknown value \"skiped\"; expected applied or skipped"
+            ),
+            "{args:?}: {err}"
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{args:?}");
+        if args == ["status"] {
+            s.bind(|| insta::assert_snapshot!("status_misspelt_ledger_status", outcome(&out)));
         }
     }
 }

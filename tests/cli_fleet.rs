@@ -93,7 +93,7 @@ fn small_fleet(root: &Path) {
     new(root, "corrupt", "broken/corrupt", "x", &[], false);
     std::fs::write(root.join("broken/corrupt/platform.toml"), "[platform\n").unwrap();
     new(root, "future", "broken/future", "x", &[], false);
-    corrupt(&root.join("broken/future"), "schema = 1", "schema = 99");
+    corrupt(&root.join("broken/future"), "schema = 2", "schema = 99");
     new(root, "alien", "broken/alien", "x", &[], false);
     corrupt(
         &root.join("broken/alien"),

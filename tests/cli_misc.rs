@@ -146,3 +146,59 @@ fn service_commands_outside_a_service_explain_and_change_nothing() {
     }
     assert_eq!(tree(dir.path()), Vec::<String>::new());
 }
+
+/// The `cargo platform …` commands in the README's "Set up" and "Quickstart" blocks, as words
+/// (after `cargo platform`), up to a `&&`, `;` or `#` comment.
+fn readme_platform_commands() -> Vec<Vec<String>> {
+    let readme = include_str!("../README.md");
+    let mut commands = Vec::new();
+    for section in ["## Set up", "## Quickstart"] {
+        let start = readme
+            .find(section)
+            .unwrap_or_else(|| panic!("README has a `{section}` section"));
+        let rest = &readme[start..];
+        let block_start = rest.find("```sh\n").expect("a ```sh block") + "```sh\n".len();
+        let block = &rest[block_start..];
+        let block = &block[..block.find("```").expect("the block ends")];
+        for line in block.lines() {
+            for part in line.split("&&") {
+                let part = part.split('#').next().unwrap_or("").trim();
+                let Some(args) = part.strip_prefix("cargo platform ") else {
+                    continue;
+                };
+                assert!(
+                    !args.contains(['"', '\'', '$', '`', '\\', ';', '|']),
+                    "keep README commands plain words so this test can run them: {args}"
+                );
+                commands.push(args.split_whitespace().map(str::to_string).collect());
+            }
+        }
+    }
+    commands
+}
+
+#[test]
+fn the_readme_set_up_commands_run_as_pasted_without_a_terminal() {
+    let commands = readme_platform_commands();
+    let news: Vec<&Vec<String>> = commands.iter().filter(|c| c[0] == "new").collect();
+    assert!(
+        news.len() >= 2,
+        "the README's Set up and Quickstart blocks each run `cargo platform new`: {commands:?}"
+    );
+    for args in news {
+        let dir = scratch();
+        let out = platform(dir.path())
+            .args(args)
+            .write_stdin("")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "`cargo platform {}` as pasted from the README: {}",
+            args.join(" "),
+            outcome(&out)
+        );
+        assert!(dir.path().join(&args[1]).join("platform.toml").is_file());
+    }
+}

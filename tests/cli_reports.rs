@@ -405,6 +405,121 @@ fn a_full_stdout_is_reported() {
     }
 }
 
+/// A report that cannot be written after the command did its work: the error says the work is
+/// done (a user must not run `new` again, or think the upgrade did not happen), and a command
+/// that changes the service finishes its change before it writes the report.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_full_stdout_after_the_work_says_the_work_is_done() {
+    let dir = scratch();
+    let run_full = |cwd: &Path, args: &[&str]| {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("cargo-platform"))
+            .current_dir(cwd)
+            .arg("platform")
+            .args(args)
+            .env_remove("CARGO_PLATFORM_FAULT")
+            .env_remove("CARGO_PLATFORM_TEMPLATE_DIR")
+            .stdin(Stdio::null())
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let out = run_full(
+        dir.path(),
+        &["new", "orders", "--yes", "--set", "owner=t", "--no-git"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let svc = dir.path().join("orders");
+    assert!(svc.join("platform.toml").is_file(), "{}", outcome(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("what it changed is in place"), "{err}");
+
+    // `eject` of one component already ejected and one not: the second is recorded although
+    // the line about the first could not be written.
+    let out = platform(&svc).args(["eject", "auth"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let out = run_full(&svc, &["eject", "auth", "flags"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let manifest = std::fs::read_to_string(svc.join("platform.toml")).unwrap();
+    let flags = manifest
+        .split("[components.flags]")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{manifest}"));
+    assert!(
+        flags.trim_start().starts_with("state = \"ejected\""),
+        "{manifest}\n{}",
+        outcome(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("what it changed is in place"), "{err}");
+}
+
+/// `upgrade --eject` reports the components this run ejected: not one that was ejected
+/// already, and each once however often it was given.
+#[test]
+fn upgrade_reports_only_the_components_it_ejected() {
+    let dir = scratch();
+    let out = platform(dir.path())
+        .args(["new", "orders", "--yes", "--set", "owner=t", "--no-git"])
+        .args(["--eject", "auth"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let svc = dir.path().join("orders");
+    let eject = ["--eject", "auth", "--eject", "flags", "--eject", "flags"];
+    let out = platform(&svc)
+        .args(["upgrade", "--allow-dirty", "--format", "json"])
+        .args(eject)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ejected"], serde_json::json!(["flags"]), "{v}");
+    let out = platform(&svc)
+        .args([
+            "upgrade",
+            "--allow-dirty",
+            "--eject",
+            "flags",
+            "--eject",
+            "metrics",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with("nothing to do\nEjected: metrics\n"),
+        "{text}"
+    );
+
+    // The same in a real upgrade (demo 1.0.0 -> 2.0.0).
+    let demo_dir = scratch();
+    let d = demo_service(demo_dir.path());
+    let out = demo(&d).args(["eject", "extra"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let out = demo(&d)
+        .args([
+            "upgrade",
+            "--allow-dirty",
+            "--eject",
+            "extra",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["outcome"], "upgraded", "{v}");
+    assert_eq!(v["ejected"], serde_json::json!([]), "{v}");
+}
+
 /// The JSON Schema (draft 2020-12) of one report, derived from its golden-path.md table: every
 /// documented field is required where it sits (maps aside), with its type and meaning; unknown
 /// fields are allowed, as the versioning rule promises readers.

@@ -350,3 +350,293 @@ fn bad_flags_are_refused_before_anything_changes() {
         "--abort conflicts with other flags"
     );
 }
+
+/// Every combination of answers to `questions`: each choice of a choice question, both values of
+/// a bool, the default and one other value of an int; strings take their default (or a valid
+/// value when there is none). Enumerated from the template, so a new question is covered.
+fn answer_combinations(
+    questions: &[cargo_platform::template::release::Question],
+) -> Vec<Vec<(String, String)>> {
+    use cargo_platform::template::release::QuestionKind;
+    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for q in questions {
+        let values: Vec<String> = match q.kind {
+            QuestionKind::Choice => q.choices.clone().unwrap_or_default(),
+            QuestionKind::Bool => vec!["true".into(), "false".into()],
+            QuestionKind::Int => {
+                let default = q.default.as_ref().and_then(toml::Value::as_integer);
+                let lo = q.min.unwrap_or(i64::MIN);
+                let hi = q.max.unwrap_or(i64::MAX);
+                let base = default.unwrap_or(lo.max(1).min(hi));
+                let other = if base < hi { base + 1 } else { base - 1 };
+                vec![base.to_string(), other.to_string()]
+            }
+            QuestionKind::String => match &q.default {
+                Some(toml::Value::String(s)) => vec![s.clone()],
+                _ => vec!["payments".into()],
+            },
+        };
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((q.key.clone(), v.clone()));
+                    c
+                })
+            })
+            .collect();
+    }
+    combos
+}
+
+/// Runs the tool on the embedded templates; panics with its stderr when it fails.
+fn run_ok(cwd: &Path, args: &[String]) -> String {
+    let out = common::platform(cwd)
+        .env("CARGO_PLATFORM_TODAY", "2026-12-01")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn new_args(name: &str, path: &Path, version: &str, answers: &[(String, String)]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "new",
+        name,
+        "--path",
+        &path.display().to_string(),
+        "--template-version",
+        version,
+        "--no-git",
+        "--yes",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (k, v) in answers {
+        args.push("--set".into());
+        args.push(format!("{k}={v}"));
+    }
+    args
+}
+
+/// The manifest without its history: the migration ledger (what was applied and when) and
+/// `[history]` (created at another version, upgraded since) are the parts a fresh `new` cannot
+/// have.
+fn without_history(manifest: &str) -> String {
+    let mut doc: toml_edit::DocumentMut = manifest.parse().unwrap();
+    doc.remove("migrations");
+    doc.remove("history");
+    doc.to_string()
+}
+
+/// `status --format json`'s local edits, as (path, change).
+fn local_edits(root: &Path) -> Vec<(String, String)> {
+    let out = run_ok(root, &["status".into(), "--format".into(), "json".into()]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json["local_edits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["change"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn upgrading_an_unedited_service_gives_exactly_what_new_gives_at_the_target() {
+    let catalogue = cargo_platform::template::Catalogue::load().unwrap();
+    let template = catalogue.get("service").unwrap();
+    let versions: Vec<String> = template.versions();
+    assert!(versions.len() >= 2, "{versions:?}");
+    let dir = scratch();
+    let mut cases = 0;
+    // A fresh `new` per target and answers, shared by every release upgrading to it.
+    let mut fresh_for: std::collections::BTreeMap<String, std::path::PathBuf> = Default::default();
+    for (i, from) in versions.iter().enumerate() {
+        let spec = template.spec(&from.parse().unwrap()).unwrap();
+        for answers in answer_combinations(&spec.questions) {
+            for to in &versions[i + 1..] {
+                cases += 1;
+                let upgraded = dir.path().join(format!("u{cases}"));
+                run_ok(dir.path(), &new_args("orders", &upgraded, from, &answers));
+                let mut up = vec!["upgrade".to_string(), "--to".into(), to.clone()];
+                up.extend(["--path".into(), upgraded.display().to_string()]);
+                run_ok(dir.path(), &up);
+                let fresh = fresh_for
+                    .entry(format!("{to} {answers:?}"))
+                    .or_insert_with(|| {
+                        let fresh = dir.path().join(format!("f{cases}"));
+                        run_ok(dir.path(), &new_args("orders", &fresh, to, &answers));
+                        fresh
+                    })
+                    .clone();
+
+                let case = format!("{from} → {to} with {answers:?}");
+                let manifest: toml::Table = toml::from_str(&read(&fresh, "platform.toml")).unwrap();
+                let seeded = |path: &str| {
+                    manifest["files"].get(path).and_then(|f| f.get("mode"))
+                        == Some(&toml::Value::String("seeded".into()))
+                };
+                let (a, b) = (snapshot(&upgraded), snapshot(&fresh));
+                let paths: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+                for path in paths {
+                    if seeded(path) {
+                        continue;
+                    }
+                    let (x, y) = (a.get(path), b.get(path));
+                    if path == "platform.toml" {
+                        let text = |v: Option<&Vec<u8>>| {
+                            without_history(std::str::from_utf8(v.unwrap()).unwrap())
+                        };
+                        assert_eq!(text(x), text(y), "{case}: platform.toml");
+                    } else {
+                        assert!(
+                            x == y,
+                            "{case}: {path} differs\n--- upgraded\n{}\n--- fresh\n{}",
+                            x.map(|v| String::from_utf8_lossy(v).into_owned())
+                                .unwrap_or("(missing)".into()),
+                            y.map(|v| String::from_utf8_lossy(v).into_owned())
+                                .unwrap_or("(missing)".into()),
+                        );
+                    }
+                }
+                assert_eq!(
+                    local_edits(&upgraded),
+                    vec![],
+                    "{case}: status right after the upgrade"
+                );
+            }
+        }
+    }
+    assert!(cases >= 6, "{cases} cases");
+}
+
+#[test]
+fn status_after_an_upgrade_lists_exactly_the_teams_edits() {
+    let catalogue = cargo_platform::template::Catalogue::load().unwrap();
+    let template = catalogue.get("service").unwrap();
+    let versions = template.versions();
+    let dir = scratch();
+    let svc = dir.path().join("orders");
+    let answers = vec![("owner".to_string(), "payments".to_string())];
+    run_ok(
+        dir.path(),
+        &new_args("orders", &svc, &versions[0], &answers),
+    );
+
+    // The team's edits: a dependency (in Cargo.toml, which the template also changes), a value
+    // in a config file the template leaves alone (config/default.toml, which it changes, stays
+    // unedited), a line in a managed file the template also changes (far from its change), a
+    // comment in a managed file it leaves alone, and the seeded README (theirs: never reported).
+    let edit = |rel: &str, f: &dyn Fn(String) -> String| {
+        let text = read(&svc, rel);
+        let edited = f(text.clone());
+        assert_ne!(edited, text, "{rel} edit must change it");
+        std::fs::write(svc.join(rel), edited).unwrap();
+    };
+    edit("Cargo.toml", &|t| {
+        t.replace("[dependencies]\n", "[dependencies]\nitoa = \"1\"\n")
+    });
+    edit("config/local.toml", &|t| t.replace("127.0.0.1", "::1"));
+    edit("src/platform/mod.rs", &|t| {
+        format!("// ours: platform wiring\n{t}")
+    });
+    edit("src/platform/metrics.rs", &|t| format!("{t}// ours\n"));
+    edit("README.md", &|t| format!("{t}\nOurs.\n"));
+    let mut expected: Vec<(String, String)> = [
+        "Cargo.toml",
+        "config/local.toml",
+        "src/platform/metrics.rs",
+        "src/platform/mod.rs",
+    ]
+    .iter()
+    .map(|p| (p.to_string(), "edited".to_string()))
+    .collect();
+    assert_eq!(local_edits(&svc), expected, "before the upgrade");
+
+    let up = vec![
+        "upgrade".to_string(),
+        "--path".into(),
+        svc.display().to_string(),
+    ];
+    run_ok(dir.path(), &up);
+    expected.sort();
+    assert_eq!(local_edits(&svc), expected, "right after the upgrade");
+    assert!(read(&svc, "Cargo.toml").contains("itoa = \"1\""));
+    assert!(read(&svc, "src/platform/mod.rs").starts_with("// ours: platform wiring\n"));
+}
+
+#[test]
+fn status_after_an_upgrade_with_excluded_files_reports_no_edit() {
+    let catalogue = cargo_platform::template::Catalogue::load().unwrap();
+    let template = catalogue.get("service").unwrap();
+    let versions = template.versions();
+    let dir = scratch();
+    let svc = dir.path().join("orders");
+    let answers = vec![("owner".to_string(), "payments".to_string())];
+    run_ok(
+        dir.path(),
+        &new_args("orders", &svc, &versions[0], &answers),
+    );
+    let before = snapshot(&svc);
+    let up = vec![
+        "upgrade".to_string(),
+        "--path".into(),
+        svc.display().to_string(),
+        "--exclude".into(),
+        "src/platform/**".into(),
+    ];
+    let out = run_ok(dir.path(), &up);
+    assert!(out.contains("excluded   src/platform/mod.rs"), "{out}");
+    let after = snapshot(&svc);
+    assert_eq!(
+        after.get("src/platform/mod.rs"),
+        before.get("src/platform/mod.rs"),
+        "excluded: untouched"
+    );
+    // The platform did not write the excluded files: they are not edits the team made.
+    assert_eq!(local_edits(&svc), vec![]);
+}
+
+#[test]
+fn a_release_with_an_invalid_migration_glob_is_refused_naming_it() {
+    let dir = scratch();
+    let templates = dir.path().join("templates");
+    for entry in walkdir::WalkDir::new(common::DEMO_TEMPLATES) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(common::DEMO_TEMPLATES).unwrap();
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(templates.join(rel)).unwrap();
+        } else {
+            std::fs::copy(entry.path(), templates.join(rel)).unwrap();
+        }
+    }
+    let release = templates.join("demo/2.0.0/release.toml");
+    let text = std::fs::read_to_string(&release).unwrap();
+    assert!(text.contains("files = \"config/*.toml\""));
+    std::fs::write(&release, text.replace("config/*.toml", "config/[*.toml")).unwrap();
+    let out = common::platform(dir.path())
+        .env("CARGO_PLATFORM_TEMPLATE_DIR", &templates)
+        .arg("templates")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "demo/2.0.0/release.toml: migration `demo-2.0.0-rename-key`: files `config/[*.toml` is not a valid glob"
+        ),
+        "{err}"
+    );
+}

@@ -78,3 +78,34 @@ fn cancelling_at_a_prompt_writes_nothing() {
     );
     assert_eq!(common::tree(dir.path()), Vec::<String>::new());
 }
+
+/// A workspace root manifest that cannot be read stops `new` before the first question: the
+/// user is not asked everything only to be refused at the end.
+#[test]
+fn a_broken_workspace_manifest_is_reported_before_any_prompt() {
+    let dir = common::scratch();
+    std::fs::write(dir.path().join("Cargo.toml"), "[workspace\nmembers = [\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-platform"));
+    cmd.current_dir(dir.path())
+        .args([
+            "platform",
+            "new",
+            "orders",
+            "--path",
+            "svc/orders",
+            "--no-git",
+        ])
+        .env("HOME", common::home_with_identity())
+        .env("TERM", "xterm-256color")
+        .env_remove("CARGO_PLATFORM_FAULT");
+    let mut p = spawn_command(cmd, Some(10_000)).expect("spawn in a pty");
+    let before = p
+        .exp_string("not valid TOML")
+        .expect("the workspace error, without a prompt first");
+    assert!(
+        !before.contains("(description)"),
+        "prompted first: {before}"
+    );
+    p.exp_eof().expect("exits");
+    assert_eq!(common::tree(dir.path()), ["Cargo.toml"]);
+}

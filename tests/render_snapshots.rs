@@ -89,8 +89,9 @@ fn every_version_renders_and_matches_its_snapshot() {
     }
 }
 
-/// Every shipped release is consistent: each file has metadata, each component is known, every
-/// `when` evaluates for every choice, and nothing renders a leftover template delimiter.
+/// Every shipped release is consistent: each file has metadata and renders under the component
+/// it names, every component owns a file, every `when` evaluates for every choice, and nothing
+/// renders a leftover template delimiter.
 #[test]
 fn every_release_is_consistent() {
     let catalogue = Catalogue::load().expect("embedded templates load");
@@ -117,12 +118,93 @@ fn every_release_is_consistent() {
                     "{date} is not YYYY-MM-DD"
                 );
             }
-            for (path, source) in &spec.files {
+            let mut rendered_components = std::collections::BTreeSet::new();
+            for answers in every_single_choice(&spec) {
+                let files = render::render(&spec, "orders", &answers).unwrap_or_else(|e| {
+                    panic!(
+                        "{} {} with {answers:?}: a `when` or a file does not render: {}",
+                        template.name, release.version, e.message
+                    )
+                });
+                for (path, f) in &files {
+                    let source = spec
+                        .files
+                        .iter()
+                        .find(|(key, _)| render_path(key) == *path)
+                        .map(|(_, s)| s)
+                        .unwrap_or_else(|| panic!("{path}: rendered, but no source file"));
+                    assert_eq!(
+                        f.component, source.meta.component,
+                        "{path}: rendered under another component than its metadata says"
+                    );
+                    rendered_components.insert(f.component.clone());
+                    if source.meta.raw {
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(&f.contents);
+                    let open = match source.meta.syntax {
+                        Some(cargo_platform::template::release::Syntax::Alt) => ["[[", "[%", "[#"],
+                        _ => ["{{", "{%", "{#"],
+                    };
+                    for delim in open {
+                        if let Some(at) = text.find(delim) {
+                            let line = text[..at].lines().count().max(1);
+                            panic!(
+                                "{} {} {path}:{line}: leftover template delimiter `{delim}` (with {answers:?})",
+                                template.name, release.version
+                            );
+                        }
+                    }
+                }
+            }
+            for component in spec.components.keys() {
                 assert!(
-                    spec.components.contains_key(&source.meta.component),
-                    "{path}"
+                    rendered_components.contains(component),
+                    "{} {}: component `{component}` owns no file in any render",
+                    template.name,
+                    release.version
                 );
             }
         }
     }
+}
+
+/// The default answers, then each value of every choice and bool question on its own.
+fn every_single_choice(
+    spec: &cargo_platform::template::Spec<'_>,
+) -> Vec<cargo_platform::template::answers::Answers> {
+    let base: Vec<Given> = spec
+        .questions
+        .iter()
+        .filter(|q| q.default.is_none())
+        .map(|q| Given {
+            key: q.key.clone(),
+            value: toml::Value::String(required(&q.key).expect("a test answer").into()),
+            origin: "test".into(),
+        })
+        .collect();
+    let mut out = vec![answers::resolve(&spec.questions, &base, None).expect("answers")];
+    for q in &spec.questions {
+        let values: Vec<String> = match q.kind {
+            QuestionKind::Choice => q.choices.clone().unwrap_or_default(),
+            QuestionKind::Bool => vec!["true".into(), "false".into()],
+            _ => continue,
+        };
+        for value in values {
+            let mut given = base.clone();
+            given.push(Given {
+                key: q.key.clone(),
+                value: toml::Value::String(value),
+                origin: "test".into(),
+            });
+            out.push(answers::resolve(&spec.questions, &given, None).expect("answers"));
+        }
+    }
+    out
+}
+
+/// A template path as rendered: `{{ crate_name }}` in paths is the only variable the shipped
+/// templates use there.
+fn render_path(template_path: &str) -> String {
+    template_path.replace("{{ crate_name }}", "orders")
 }

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use cargo_platform::error::Result;
-use cargo_platform::manifest::{ComponentRecord, ComponentState, FileRecord, Manifest, SCHEMA};
+use cargo_platform::manifest::{
+    ComponentRecord, ComponentState, FileRecord, Manifest, MigrationStatus, SCHEMA,
+};
 use cargo_platform::template::answers::Answer;
 use cargo_platform::template::render::{self, FileSet};
 use cargo_platform::template::{Catalogue, Template};
@@ -30,7 +32,7 @@ impl Disk for MemDisk {
         Ok(self
             .0
             .keys()
-            .filter(|p| p.rsplit_once('/').map(|(d, _)| d).unwrap_or("") == dir)
+            .filter(|p| dir.is_empty() || p.starts_with(&format!("{dir}/")))
             .cloned()
             .collect())
     }
@@ -73,6 +75,8 @@ fn service() -> (Template, Manifest, MemDisk) {
             })
             .collect(),
         migrations: vec![],
+        history: Default::default(),
+        read_schema: SCHEMA,
     };
     let disk = files
         .into_iter()
@@ -89,7 +93,7 @@ fn opts() -> Options {
         exclude: vec![],
         eject: vec![],
         conflict: ConflictStyle::Markers,
-        today: "2026-11-22".into(),
+        today: "2026-11-22".parse().unwrap(),
     }
 }
 
@@ -166,7 +170,7 @@ fn clean_upgrade_touches_every_kind_of_change() {
         Answer::Bool(true)
     );
     assert_eq!(plan.manifest.migrations[0].id, "demo-2.0.0-rename-key");
-    assert_eq!(plan.manifest.migrations[0].status, "applied");
+    assert_eq!(plan.manifest.migrations[0].status, MigrationStatus::Applied);
 }
 
 #[test]
@@ -332,7 +336,7 @@ fn ejected_excluded_and_skipped_are_never_touched() {
             "{w:?}"
         );
     }
-    assert_eq!(plan.manifest.migrations[0].status, "skipped");
+    assert_eq!(plan.manifest.migrations[0].status, MigrationStatus::Skipped);
     assert_eq!(plan.manifest.migrations[0].id, "demo-2.0.0-rename-key");
 
     // With the rename skipped, a team's value under the old key is not carried over: the
@@ -426,4 +430,118 @@ fn crlf_binary_and_symlinked_files() {
     );
     assert_eq!(status(&plan, "new.txt"), Status::Kept);
     assert!(plan.entries.iter().all(|e| e.path != "logo.png"));
+}
+
+/// The demo template with its migration's `files` glob replaced by `glob`.
+fn with_migration_glob(t: &mut Template, glob: &str) {
+    let release = t
+        .releases
+        .iter_mut()
+        .find(|r| r.version.major == 2)
+        .unwrap();
+    let cargo_platform::template::release::Edit::RenameKey { files, .. } =
+        &mut release.meta.migrations[0].edits[0];
+    *files = glob.to_string();
+}
+
+#[test]
+fn migration_globs_star_stays_in_its_directory_and_double_star_reaches_nested_files() {
+    let (mut t, m, mut disk) = service();
+    set(&mut disk, "config/staging.toml", "[auth]\nsecret = \"s\"\n");
+    set(&mut disk, "config/env/eu.toml", "[auth]\nsecret = \"eu\"\n");
+
+    // `config/*.toml` (as released): the direct child only.
+    let plan = plan::plan(&t, &m, &disk, &opts()).unwrap();
+    assert_eq!(status(&plan, "config/staging.toml"), Status::Updated);
+    assert!(
+        plan.entries.iter().all(|e| e.path != "config/env/eu.toml"),
+        "{:#?}",
+        plan.entries
+    );
+
+    // `config/**`: nested files too.
+    with_migration_glob(&mut t, "config/**");
+    let plan = plan::plan(&t, &m, &disk, &opts()).unwrap();
+    assert_eq!(status(&plan, "config/staging.toml"), Status::Updated);
+    assert_eq!(status(&plan, "config/env/eu.toml"), Status::Updated);
+    assert_eq!(
+        put(&plan, "config/env/eu.toml"),
+        Some("[auth]\nhs256_secret = \"eu\"\n")
+    );
+}
+
+#[test]
+fn an_invalid_migration_glob_is_an_error_naming_it() {
+    let (mut t, m, disk) = service();
+    with_migration_glob(&mut t, "config/[*.toml");
+    let err = plan::plan(&t, &m, &disk, &opts()).unwrap_err();
+    assert!(
+        err.message.contains("demo-2.0.0-rename-key")
+            && err.message.contains("`config/[*.toml`")
+            && err.message.contains("not a valid glob"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn exclude_globs_star_stays_in_its_directory_and_double_star_reaches_nested_files() {
+    let (t, m, disk) = service();
+    let mut o = opts();
+    o.exclude = vec!["*.rs".into()];
+    let plan = plan::plan(&t, &m, &disk, &o).unwrap();
+    assert_eq!(status(&plan, "src/main.rs"), Status::Updated);
+    o.exclude = vec!["src/**".into()];
+    let plan = plan::plan(&t, &m, &disk, &o).unwrap();
+    assert_eq!(status(&plan, "src/main.rs"), Status::Excluded);
+    assert_eq!(status(&plan, "src/audit.rs"), Status::Excluded);
+    o.exclude = vec!["**/*.rs".into()];
+    let plan = plan::plan(&t, &m, &disk, &o).unwrap();
+    assert_eq!(status(&plan, "src/main.rs"), Status::Excluded);
+}
+
+#[test]
+fn the_planned_manifest_records_exactly_one_upgrade_with_its_counts() {
+    let (t, m, mut disk) = service();
+    // A conflict on the same line, nothing merged.
+    set(
+        &mut disk,
+        "src/main.rs",
+        "fn main() {\n    println!(\"ours\");\n}\n",
+    );
+    let mut o = opts();
+    o.skip = vec!["demo-2.0.0-rename-key".into()];
+    let plan = plan::plan(&t, &m, &disk, &o).unwrap();
+    let ups = &plan.manifest.history.upgrades;
+    assert_eq!(ups.len(), 1, "{ups:?}");
+    let up = &ups[0];
+    assert_eq!(
+        (up.from.to_string(), up.to.to_string()),
+        ("1.0.0".into(), "2.0.0".into())
+    );
+    assert_eq!(up.date.to_string(), "2026-11-22");
+    let written = plan
+        .entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.status,
+                Status::New | Status::Updated | Status::Renamed | Status::Deleted
+            )
+        })
+        .count();
+    let files = up.files.unwrap();
+    assert_eq!(files.conflicts, 1);
+    assert_eq!(files.merged, 0);
+    assert_eq!(files.updated, written);
+    assert!(written > 0);
+    assert_eq!(up.migrations_applied, Vec::<String>::new());
+    assert_eq!(
+        up.migrations_skipped,
+        vec!["demo-2.0.0-rename-key".to_string()]
+    );
+    // An up-to-date service plans no upgrade: nothing is appended.
+    let noop = plan::plan(&t, &plan.manifest, &disk, &opts()).unwrap();
+    assert!(noop.is_noop());
+    assert_eq!(noop.manifest.history.upgrades.len(), 1);
 }

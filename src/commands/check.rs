@@ -31,7 +31,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitStatus> {
     let printer = Printer::new(args.format);
     let service = Service::locate(args.path.as_deref())?;
-    if let Some(warning) = service.upgrade_in_flight_warning() {
+    if let Some(warning) = service.upgrade_in_flight_warning(&service.in_flight()) {
         printer.warn(warning);
     }
     let catalogue = Catalogue::load()?;

@@ -30,7 +30,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(Format::Human);
-    let service = Service::locate(args.path.as_deref())?;
+    let root = crate::service::find_root(args.path.as_deref())?;
+    let _lock = crate::lock::service(&root)?;
+    let service = Service::locate(Some(&root))?;
     journal::check_clear(&service.root)?;
     let catalogue = Catalogue::load()?;
     let template = service.template(&catalogue)?;
@@ -40,7 +42,7 @@ pub fn run(args: Args) -> Result<()> {
     // Validate every name before touching anything.
     let mut requested: Vec<&str> = Vec::new();
     for name in &args.components {
-        super::new::check_ejectable(&spec, name)?;
+        spec.check_ejectable(name)?;
         if !requested.contains(&name.as_str()) {
             requested.push(name);
         }
@@ -53,6 +55,8 @@ pub fn run(args: Args) -> Result<()> {
 
     let mut manifest = service.manifest.clone();
     let mut newly = Vec::new();
+    // Printed after platform.toml is written: a failed write to stdout must not stop the change.
+    let mut already = Vec::new();
     for name in requested {
         if let Some(existing) = manifest
             .components
@@ -61,7 +65,6 @@ pub fn run(args: Args) -> Result<()> {
         {
             let since = existing
                 .date
-                .as_deref()
                 .map(|d| format!(" on {d}"))
                 .unwrap_or_default();
             let why = existing
@@ -69,9 +72,9 @@ pub fn run(args: Args) -> Result<()> {
                 .as_deref()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default();
-            printer.line(format!(
+            already.push(format!(
                 "{name} is already ejected{since}{why}; its record is kept as it was"
-            ))?;
+            ));
             continue;
         }
         manifest.components.insert(
@@ -79,17 +82,22 @@ pub fn run(args: Args) -> Result<()> {
             ComponentRecord {
                 state: ComponentState::Ejected,
                 reason: reason.map(str::to_string),
-                date: Some(today.to_string()),
+                date: Some(today),
             },
         );
         newly.push(name);
     }
+    if !newly.is_empty() {
+        manifest.tool_version = env!("CARGO_PKG_VERSION").to_string();
+        let text = manifest.to_toml(Some(&service.manifest_text))?;
+        fsx::write_file_atomically(&service.root.join(manifest::FILE_NAME), text.as_bytes())?;
+    }
+    for line in already {
+        printer.line(line)?;
+    }
     if newly.is_empty() {
         return Ok(());
     }
-    manifest.tool_version = env!("CARGO_PKG_VERSION").to_string();
-    let text = manifest.to_toml(Some(&service.manifest_text))?;
-    fsx::write_file_atomically(&service.root.join(manifest::FILE_NAME), text.as_bytes())?;
 
     for name in &newly {
         let files: Vec<&str> = manifest

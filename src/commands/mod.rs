@@ -5,6 +5,7 @@ pub mod completions;
 pub mod eject;
 pub mod fleet;
 pub mod new;
+pub mod prompt;
 pub mod status;
 pub mod templates;
 pub mod upgrade;

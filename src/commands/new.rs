@@ -4,13 +4,17 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use super::prompt::InquirePrompter;
 use crate::error::{Error, Result};
-use crate::manifest::{ComponentRecord, ComponentState, FileRecord, Manifest, SCHEMA};
+use crate::manifest::{
+    ComponentRecord, ComponentState, Created, FileRecord, History, Manifest, SCHEMA, Source,
+};
 use crate::report::new::{self as report, NewReport};
-use crate::template::answers::{self, Answers, Given, InquirePrompter, Prompter};
+use crate::template::answers::{self, Answers, Given, Prompter};
 use crate::template::render::{self, FileSet};
 use crate::template::{Catalogue, DEFAULT_TEMPLATE, Spec};
 use crate::ui::{Format, Printer};
+use crate::workspace::{self, Workspace};
 use crate::{fsx, git, manifest, names};
 
 /// Create a new service from a template.
@@ -19,7 +23,9 @@ use crate::{fsx, git, manifest, names};
 /// questions up front. Everything is rendered in memory, written to a temporary directory beside
 /// the target and renamed into place, so a failure leaves nothing behind. Writes platform.toml
 /// and makes an initial git commit (not with --no-git, nor inside an existing git work tree,
-/// where nothing is added to that repository's index).
+/// where nothing is added to that repository's index). Inside a cargo workspace the service is
+/// added to the root Cargo.toml's [workspace] members, as `cargo new` does (unless a members glob
+/// already covers it or `exclude` lists it); that edit is undone if anything fails.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The service name: lowercase letters, digits and `-`, starting with a letter, not ending
@@ -63,13 +69,18 @@ struct Plan<'c> {
     spec: Spec<'c>,
     answers: Answers,
     ejected: Vec<String>,
+    /// The cargo workspace the service joins (its root manifest read and its edit checked).
+    workspace: Option<Workspace>,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.format);
     names::validate(&args.name)?;
+    // Held until the run ends: a second `new` of the same directory refuses at once.
+    let _lock = crate::lock::new_service(args.path.as_deref().unwrap_or(Path::new(&args.name)))?;
     let catalogue = Catalogue::load()?;
     let plan = plan(&args, &catalogue)?;
+    let workspace = &plan.workspace;
     let files = render::render(&plan.spec, &plan.name, &plan.answers)?;
     if files.contains_key(manifest::FILE_NAME) {
         bail!(
@@ -78,7 +89,7 @@ pub fn run(args: Args) -> Result<()> {
             manifest::FILE_NAME
         );
     }
-    let manifest = build_manifest(&plan, &files, &crate::policy::today()?.to_string());
+    let manifest = build_manifest(&plan, &files, crate::policy::today()?);
     let manifest_text = manifest.to_toml(None)?;
     let mut to_write: Vec<(String, &[u8])> = files
         .iter()
@@ -100,17 +111,51 @@ pub fn run(args: Args) -> Result<()> {
         plan.spec.version,
         env!("CARGO_PKG_VERSION")
     );
-    let commit = fsx::create_dir_atomically(&plan.target, &to_write, |dir| match git_plan {
-        GitPlan::Init => git::init_and_commit(dir, &to_write, &message).map(Some),
-        _ => Ok(None),
-    })?;
+    let created = fsx::create_dir_atomically(&plan.target, &to_write, |dir| {
+        let commit = match git_plan {
+            GitPlan::Init => Some(git::init_and_commit(dir, &to_write, &message)?),
+            _ => None,
+        };
+        // The root manifest's edit is the last step before the rename: undone below on failure.
+        workspace.as_ref().map(Workspace::apply).transpose()?;
+        Ok(commit)
+    });
+    let commit = match (created, workspace) {
+        (Err(err), Some(ws)) => return Err(undo_workspace(ws, err)),
+        (created, _) => created?,
+    };
     if let Some(c) = commit.as_ref().filter(|c| !c.author.from_config) {
         printer.warn(format!(
             "git has no user.name/user.email configured; committed as `{} <{}>`. Set them with `git config --global user.name …` and amend if you like.",
             c.author.name, c.author.email
         ));
     }
-    printer.report(&report(&plan, &manifest, &git_plan, commit.as_ref()))
+    let workspace = workspace.as_ref().map(|ws| {
+        let cargo_toml = files
+            .get(workspace::MANIFEST)
+            .map(|f| f.contents.as_slice());
+        ws.report(&String::from_utf8_lossy(cargo_toml.unwrap_or_default()))
+    });
+    printer.report(&report(
+        &plan,
+        &manifest,
+        &git_plan,
+        commit.as_ref(),
+        workspace,
+    ))
+}
+
+/// Puts the workspace's root manifest back after `new` failed, and says so if it cannot.
+fn undo_workspace(ws: &Workspace, err: Error) -> Error {
+    match ws.undo() {
+        Ok(()) => err,
+        Err(undo) => err.hint(format!(
+            "restoring {} failed too ({}): remove `{}` from its [workspace] members",
+            ws.manifest.display(),
+            undo.message,
+            ws.member
+        )),
+    }
 }
 
 enum GitPlan {
@@ -128,7 +173,7 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
     let spec = template.spec(&release.version)?;
     let mut ejected = Vec::new();
     for component in &args.eject {
-        check_ejectable(&spec, component)?;
+        spec.check_ejectable(component)?;
         if !ejected.contains(component) {
             ejected.push(component.clone());
         }
@@ -138,6 +183,8 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(&args.name));
     fsx::check_target_free(&target)?;
+    // The cargo workspace the service joins, read (and its edit checked) before any question.
+    let workspace = workspace::find(&target)?;
 
     let mut given: Vec<Given> = Vec::new();
     if let Some(path) = &args.answers {
@@ -167,33 +214,11 @@ fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
         spec,
         answers,
         ejected,
+        workspace,
     })
 }
 
-/// A component name that exists in the spec and may be ejected, or an error listing those that may.
-pub fn check_ejectable(spec: &Spec<'_>, component: &str) -> Result<()> {
-    let valid: Vec<&str> = spec
-        .components
-        .iter()
-        .filter(|(_, c)| c.ejectable)
-        .map(|(n, _)| n.as_str())
-        .collect();
-    match spec.components.get(component) {
-        Some(c) if c.ejectable => Ok(()),
-        Some(_) => Err(Error::new(format!(
-            "component `{component}` cannot be ejected: every service needs it"
-        ))
-        .hint(format!("ejectable components: {}", valid.join(", ")))),
-        None => Err(Error::new(format!(
-            "unknown component `{component}` in template `{}` {}",
-            spec.template.name, spec.version
-        ))
-        .hint(format!("ejectable components: {}", valid.join(", ")))),
-    }
-}
-
-fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: &str) -> Manifest {
-    let today = today.to_string();
+fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: jiff::civil::Date) -> Manifest {
     let components: BTreeMap<String, ComponentRecord> = plan
         .spec
         .components
@@ -208,7 +233,7 @@ fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: &str) -> Manifest {
                 },
                 reason: ejected
                     .then(|| "ejected at creation (cargo platform new --eject)".to_string()),
-                date: ejected.then(|| today.clone()),
+                date: ejected.then_some(today),
             };
             (name.clone(), record)
         })
@@ -234,6 +259,17 @@ fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: &str) -> Manifest {
         components,
         files,
         migrations: Vec::new(),
+        history: History {
+            created: Some(Created {
+                date: today,
+                template: plan.spec.template.name.clone(),
+                version: plan.spec.version.clone(),
+                tool_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+                source: Source::Recorded,
+            }),
+            upgrades: Vec::new(),
+        },
+        read_schema: SCHEMA,
     }
 }
 
@@ -246,6 +282,7 @@ fn report(
     manifest: &Manifest,
     git_plan: &GitPlan,
     commit: Option<&git::Commit>,
+    workspace: Option<workspace::Report>,
 ) -> NewReport {
     NewReport {
         name: plan.name.clone(),
@@ -257,18 +294,10 @@ fn report(
             .iter()
             .map(|(k, v)| (k.clone(), v.to_json()))
             .collect(),
-        components: plan
-            .spec
+        components: manifest
             .components
-            .keys()
-            .map(|c| {
-                let state = if plan.ejected.contains(c) {
-                    ComponentState::Ejected
-                } else {
-                    ComponentState::Managed
-                };
-                (c.clone(), state.into())
-            })
+            .iter()
+            .map(|(c, record)| (c.clone(), record.state.into()))
             .collect(),
         files: manifest
             .files
@@ -293,5 +322,6 @@ fn report(
                 _ => None,
             },
         },
+        workspace,
     }
 }

@@ -6,10 +6,11 @@ use crate::error::Result;
 use crate::service::Service;
 use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
-use crate::{facts, journal, policy};
+use crate::{facts, policy};
 
 /// Show the service's template and version, the newest version, pending migrations, ejected
-/// components, managed files edited locally, and the support window.
+/// components, managed files edited locally, the support window, and when the service was
+/// created and last upgraded.
 ///
 /// Reads platform.toml and the files it records, nothing else: it never walks the tree and never
 /// renders templates, so it is fast on any service.
@@ -26,8 +27,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let printer = Printer::new(args.format);
     let service = Service::locate(args.path.as_deref())?;
-    let in_flight = journal::in_flight(&service.root);
-    if let Some(warning) = service.upgrade_in_flight_warning() {
+    let in_flight = service.in_flight();
+    if let Some(warning) = service.upgrade_in_flight_warning(&in_flight) {
         printer.warn(warning);
     }
     let catalogue = Catalogue::load()?;
@@ -38,7 +39,7 @@ pub fn run(args: Args) -> Result<()> {
         template,
         &service,
         service.root.display().to_string(),
-        in_flight,
+        &in_flight,
         today,
     )?;
     printer.report(&report)

@@ -36,7 +36,9 @@ pub struct Args {
     /// Skip a migration by id; it is recorded as skipped in platform.toml.
     #[arg(long, value_name = "MIGRATION_ID")]
     pub skip: Vec<String>,
-    /// Never touch paths matching this glob (repeatable).
+    /// Never touch paths matching this glob (repeatable). `*` stays within one directory, `**`
+    /// crosses directories: `config/**` is everything under config/. platform.toml keeps what the
+    /// platform last wrote there, so later upgrades need the same --exclude.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
     /// Eject a component before upgrading (repeatable).
@@ -66,11 +68,17 @@ pub enum ConflictStyle {
 
 pub fn run(args: Args) -> Result<ExitStatus> {
     let printer = Printer::new(args.format);
+    let root = crate::service::find_root(args.path.as_deref())?;
+    // Held until the run ends: a second run refuses rather than take our journal for a crash's.
+    // A dry run writes nothing, not even the lock file, but refuses all the same.
+    let _lock = match args.dry_run {
+        true => crate::lock::check_free(&root).map(|()| None)?,
+        false => Some(crate::lock::service(&root)?),
+    };
     if args.abort {
-        abort(&printer, &crate::service::find_root(args.path.as_deref())?)?;
+        abort(&printer, &root)?;
         return Ok(ExitStatus::Success);
     }
-    let root = crate::service::find_root(args.path.as_deref())?;
     journal::check_clear(&root)?;
     let service = Service::locate(Some(&root))?;
     let catalogue = Catalogue::load()?;
@@ -89,7 +97,7 @@ pub fn run(args: Args) -> Result<ExitStatus> {
             ConflictStyle::Markers => plan::ConflictStyle::Markers,
             ConflictStyle::Reject => plan::ConflictStyle::Reject,
         },
-        today: crate::policy::today()?.to_string(),
+        today: crate::policy::today()?,
     };
     let disk = ServiceDisk { root: &root };
     let plan = plan::plan(template, &service.manifest, &disk, &opts)?;
@@ -117,7 +125,7 @@ pub fn run(args: Args) -> Result<ExitStatus> {
                     contents: text.into_bytes(),
                 }],
             )?;
-            report.ejected = args.eject.clone();
+            report.ejected = report::newly_ejected(&service.manifest, &plan.manifest);
             report.applied();
         }
         printer.report(&report)?;
@@ -136,7 +144,7 @@ pub fn run(args: Args) -> Result<ExitStatus> {
         contents: manifest_text.into_bytes(),
     });
     journal::apply(&root, &writes)?;
-    report.ejected = args.eject.clone();
+    report.ejected = report::newly_ejected(&service.manifest, &plan.manifest);
 
     if args.commit {
         if report.conflicts.is_empty() {
@@ -213,19 +221,30 @@ impl Disk for ServiceDisk<'_> {
 
     fn list(&self, dir: &str) -> Result<Vec<String>> {
         let full = self.root.join(dir);
-        let Ok(entries) = std::fs::read_dir(&full) else {
+        if !full.is_dir() {
             return Ok(Vec::new());
-        };
+        }
         let mut out = Vec::new();
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_file()) {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                out.push(if dir.is_empty() {
-                    name
-                } else {
-                    format!("{dir}/{name}")
-                });
+        let walk = walkdir::WalkDir::new(&full)
+            .follow_links(false)
+            .into_iter()
+            .filter_entry(|e| {
+                e.depth() == 0 || !matches!(e.file_name().to_str(), Some("target" | ".git"))
+            });
+        for entry in walk {
+            let entry =
+                entry.map_err(|e| Error::new(format!("cannot list {}: {e}", full.display())))?;
+            if !entry.file_type().is_file() {
+                continue;
             }
+            let Ok(rel) = entry.path().strip_prefix(self.root) else {
+                continue;
+            };
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push(parts.join("/"));
         }
         out.sort();
         Ok(out)

@@ -15,11 +15,10 @@ use jiff::civil::Date;
 use crate::error::{Error, Result};
 use crate::facts::{self, ServiceTree};
 use crate::git::{Oid, RefTree, TreeDir};
-use crate::journal;
 use crate::manifest::{self, Manifest};
 use crate::policy;
 use crate::report::fleet::{FleetService, SkippedEntry};
-use crate::service::Service;
+use crate::service::{InFlight, Service};
 use crate::template::answers::Answer;
 use crate::template::{Catalogue, Template};
 
@@ -103,7 +102,7 @@ fn service(
                 template,
                 &service,
                 location.clone(),
-                journal::in_flight(dir),
+                &service.in_flight(),
                 today,
             )?;
             (status, service.manifest, template, None)
@@ -123,8 +122,14 @@ fn service(
                 dir: &in_ref,
                 hashed,
             };
-            let status =
-                facts::status(&manifest, template, &files, location.clone(), false, today)?;
+            let status = facts::status(
+                &manifest,
+                template,
+                &files,
+                location.clone(),
+                &InFlight::No,
+                today,
+            )?;
             (status, manifest, template, Some(tree.reference.clone()))
         }
     };

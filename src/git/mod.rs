@@ -209,10 +209,16 @@ pub fn dirty_paths(dir: &Path) -> Result<Option<Vec<String>>> {
             e.message()
         ))
     })?;
+    // The running command's own lock file is not a change of the team's.
+    let own_lock = match rel.as_str() {
+        "" => crate::lock::FILE_NAME.to_string(),
+        rel => format!("{rel}/{}", crate::lock::FILE_NAME),
+    };
     Ok(Some(
         statuses
             .iter()
             .filter(|s| !s.status().is_ignored())
+            .filter(|s| s.path() != Ok(own_lock.as_str()))
             .filter_map(|s| s.path().ok().map(str::to_string))
             .collect(),
     ))
@@ -265,4 +271,137 @@ pub fn commit_paths(dir: &Path, paths: &[String], message: &str) -> Result<Commi
         id: id.to_string(),
         author,
     })
+}
+
+/// One committed version of a file: the commit's time and the file's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRevision {
+    /// Seconds since the Unix epoch.
+    pub seconds: i64,
+    /// The committer's offset from UTC, in minutes.
+    pub offset_minutes: i32,
+    pub text: String,
+}
+
+/// The committed versions of `file` (on HEAD's first-parent line, oldest first), one per commit
+/// that changed it. `None` when `file` is not inside a git work tree or there is no commit yet.
+pub fn file_revisions(file: &Path) -> Option<Vec<FileRevision>> {
+    let dir = file.parent()?;
+    let repo = Repository::discover(dir).ok()?;
+    let workdir = repo.workdir()?.canonicalize().ok()?;
+    let abs = dir.canonicalize().ok()?.join(file.file_name()?);
+    let rel = abs.strip_prefix(&workdir).ok()?.to_path_buf();
+    let head = repo.head().ok()?.peel_to_commit().ok()?;
+    revisions(&repo, head.id(), &rel)
+}
+
+/// As [`file_revisions`], for `rel` (relative to the repository root) on the first-parent line
+/// of `reference` (a branch, tag or commit) in the repository at `repo_dir` — bare mirrors
+/// included, nothing checked out. `None` when there is no such repository or reference.
+pub fn file_revisions_at(
+    repo_dir: &Path,
+    reference: &str,
+    rel: &Path,
+) -> Option<Vec<FileRevision>> {
+    let repo = Repository::open(repo_dir).ok()?;
+    let start = repo
+        .revparse_single(reference)
+        .ok()?
+        .peel_to_commit()
+        .ok()?;
+    revisions(&repo, start.id(), rel)
+}
+
+fn revisions(repo: &Repository, start: git2::Oid, rel: &Path) -> Option<Vec<FileRevision>> {
+    let mut walk = repo.revwalk().ok()?;
+    walk.push(start).ok()?;
+    walk.simplify_first_parent().ok()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
+        .ok()?;
+    let mut out = Vec::new();
+    let mut last_blob: Option<git2::Oid> = None;
+    for id in walk {
+        let Ok(commit) = id.and_then(|id| repo.find_commit(id)) else {
+            continue;
+        };
+        let blob = commit
+            .tree()
+            .ok()
+            .and_then(|t| t.get_path(rel).ok())
+            .map(|e| e.id());
+        if blob == last_blob {
+            continue;
+        }
+        last_blob = blob;
+        let Some(blob) = blob else { continue };
+        let Some(text) = repo
+            .find_blob(blob)
+            .ok()
+            .and_then(|b| String::from_utf8(b.content().to_vec()).ok())
+        else {
+            continue;
+        };
+        let time = commit.committer().when();
+        out.push(FileRevision {
+            seconds: time.seconds(),
+            offset_minutes: time.offset_minutes(),
+            text,
+        });
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commits `text` as `dir/platform.toml` at `seconds` (UTC offset `offset` minutes).
+    fn commit(repo: &Repository, path: &str, text: &str, seconds: i64, offset: i32) {
+        let blob = repo.blob(text.as_bytes()).unwrap();
+        let mut index = repo.index().unwrap();
+        let entry = git2::IndexEntry {
+            ctime: git2::IndexTime::new(0, 0),
+            mtime: git2::IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            file_size: text.len() as u32,
+            id: blob,
+            flags: path.len() as u16,
+            flags_extended: 0,
+            path: path.as_bytes().to_vec(),
+        };
+        index.add(&entry).unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = Signature::new("t", "t@example.com", &git2::Time::new(seconds, offset)).unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, "c", &tree, &parents)
+            .unwrap();
+    }
+
+    #[test]
+    fn revisions_of_a_file_oldest_first_one_per_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let day = 86_400;
+        commit(&repo, "svc/platform.toml", "v1", 10 * day, 0);
+        commit(&repo, "other.txt", "x", 11 * day, 0); // does not touch it
+        commit(&repo, "svc/platform.toml", "v2", 12 * day, -300);
+        let found = file_revisions_at(dir.path(), "HEAD", Path::new("svc/platform.toml")).unwrap();
+        let got: Vec<(i64, i32, &str)> = found
+            .iter()
+            .map(|r| (r.seconds, r.offset_minutes, r.text.as_str()))
+            .collect();
+        assert_eq!(got, vec![(10 * day, 0, "v1"), (12 * day, -300, "v2")]);
+        assert!(
+            file_revisions_at(dir.path(), "no-such-ref", Path::new("svc/platform.toml")).is_none()
+        );
+        assert_eq!(
+            file_revisions_at(dir.path(), "HEAD", Path::new("nope.toml")).unwrap(),
+            vec![]
+        );
+    }
 }

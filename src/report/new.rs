@@ -21,6 +21,8 @@ pub struct NewReport {
     /// Every file the platform wrote (platform.toml aside), by path.
     pub files: Vec<File>,
     pub git: Git,
+    /// The cargo workspace the service joined, or `null` outside one.
+    pub workspace: Option<crate::workspace::Report>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -92,6 +94,13 @@ impl super::Report for NewReport {
                 self.path
             )?,
             (None, None) => writeln!(out, "  git: skipped (--no-git)")?,
+        }
+        for line in self
+            .workspace
+            .iter()
+            .flat_map(crate::workspace::Report::lines)
+        {
+            writeln!(out, "  {line}")?;
         }
         writeln!(out)?;
         writeln!(out, "Next steps:")?;

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::{ComponentState, FileMode, Finding, Severity};
-use crate::manifest::ComponentRecord;
+use crate::manifest::{ComponentRecord, History, Source};
 use crate::policy::{
     self, Change, LocalEdit, PendingMigration, SkippedMigration, SupportState, SupportWindow,
 };
@@ -26,11 +26,16 @@ pub struct StatusReport {
     pub releases_behind: usize,
     /// The cargo-platform version that last wrote platform.toml.
     pub tool_version: String,
-    /// An interrupted upgrade's journal is present: the rest may describe a half-written tree.
+    /// An upgrade's journal is present (live or interrupted): the rest may describe a
+    /// half-written tree.
     pub upgrade_in_flight: bool,
+    /// Whether another run is changing the service right now, or an upgrade was cut off.
+    pub change: InProgress,
     /// The day the report was made (`CARGO_PLATFORM_TODAY` overrides it).
     pub today: String,
     pub support: Support,
+    /// When the service was created and last upgraded, from platform.toml's `[history]`.
+    pub history: HistorySummary,
     pub pending_migrations: Vec<Pending>,
     pub skipped_migrations: Vec<Skipped>,
     /// Every component of the service and its state, ejected ones included.
@@ -38,6 +43,55 @@ pub struct StatusReport {
     pub ejected: Vec<Ejected>,
     pub local_edits: Vec<Edit>,
     pub policy: Policy,
+}
+
+/// The manifest's history, summed up (`null`: unknown, never invented).
+#[derive(Debug, Clone, Serialize)]
+pub struct HistorySummary {
+    /// The creation date is known (recorded by `new`, or recovered from git).
+    pub known: bool,
+    pub created: Option<String>,
+    /// The date of the newest upgrade recorded, `null` when none is.
+    pub last_upgraded: Option<String>,
+    /// Upgrades recorded.
+    pub upgrades: usize,
+    /// Some of it was recovered from the git history of a schema-1 platform.toml.
+    pub recovered_from_git: bool,
+}
+
+impl From<&History> for HistorySummary {
+    fn from(h: &History) -> Self {
+        HistorySummary {
+            known: h.created.is_some(),
+            created: h.created.as_ref().map(|c| c.date.to_string()),
+            last_upgraded: h.last_upgraded().map(|d| d.to_string()),
+            upgrades: h.upgrades.len(),
+            recovered_from_git: h.created.as_ref().is_some_and(|c| c.source == Source::Git)
+                || h.upgrades.iter().any(|u| u.source == Source::Git),
+        }
+    }
+}
+
+impl HistorySummary {
+    fn line(&self) -> String {
+        let created = match &self.created {
+            Some(d) => format!("created {d}"),
+            None => "created: unknown".to_string(),
+        };
+        let upgraded = match &self.last_upgraded {
+            Some(d) => format!(
+                "last upgraded {d} ({})",
+                super::count(self.upgrades, "upgrade", "upgrades")
+            ),
+            None => "never upgraded".to_string(),
+        };
+        let git = if self.recovered_from_git {
+            " (recovered from git)"
+        } else {
+            ""
+        };
+        format!("{created}, {upgraded}{git}")
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,7 +197,7 @@ impl From<&SkippedMigration> for Skipped {
     fn from(s: &SkippedMigration) -> Self {
         Skipped {
             id: s.id.clone(),
-            date: s.date.clone(),
+            date: s.date.to_string(),
             version: s.version.as_ref().map(ToString::to_string),
             required: s.required,
             description: s.description.clone(),
@@ -165,7 +219,7 @@ impl Ejected {
         Ejected {
             component: name.to_string(),
             reason: record.reason.clone(),
-            date: record.date.clone(),
+            date: record.date.map(|d| d.to_string()),
         }
     }
 }
@@ -213,6 +267,7 @@ impl super::Report for StatusReport {
             self.name, self.template, self.version
         )?;
         writeln!(out, "support: {}", self.support.line())?;
+        writeln!(out, "history: {}", self.history.line())?;
 
         if self.pending_migrations.is_empty() {
             writeln!(out, "pending migrations: none")?;
@@ -321,5 +376,29 @@ impl Support {
             (_, Some(from), _, _) => format!("supported; deprecated from {from}, {until}"),
             _ => format!("supported; {until}"),
         }
+    }
+}
+
+/// Another run's change to the service, as `status` found it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InProgress {
+    /// `none`; `upgrading` (an upgrade is writing, its process alive); `changing` (another run
+    /// holds the service's lock); `interrupted` (an upgrade's journal that no live process
+    /// holds: run `cargo platform upgrade --abort`).
+    pub state: &'static str,
+    /// The pid of the run holding the service's lock, when one does and it recorded its pid.
+    pub pid: Option<u32>,
+}
+
+impl From<&crate::service::InFlight> for InProgress {
+    fn from(in_flight: &crate::service::InFlight) -> Self {
+        use crate::service::InFlight;
+        let (state, pid) = match in_flight {
+            InFlight::No => ("none", None),
+            InFlight::Upgrading(h) => ("upgrading", h.pid),
+            InFlight::Changing(h) => ("changing", h.pid),
+            InFlight::Interrupted => ("interrupted", None),
+        };
+        InProgress { state, pid }
     }
 }

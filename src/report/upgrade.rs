@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::commands::ExitStatus;
+use crate::manifest::{ComponentState, Manifest};
 use crate::upgrade::plan;
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,6 +141,22 @@ pub struct AbortReport {
     pub had_journal: bool,
     /// Files put back as they were.
     pub restored_files: usize,
+}
+
+/// The components `after` records as ejected that `before` did not: what this run ejected
+/// (not one ejected earlier, each once however often `--eject` named it).
+pub fn newly_ejected(before: &Manifest, after: &Manifest) -> Vec<String> {
+    let ejected = |m: &Manifest, name: &str| {
+        m.components
+            .get(name)
+            .is_some_and(|c| c.state == ComponentState::Ejected)
+    };
+    after
+        .components
+        .keys()
+        .filter(|name| ejected(after, name) && !ejected(before, name))
+        .cloned()
+        .collect()
 }
 
 impl From<plan::MigrationAction> for MigrationAction {
@@ -396,10 +413,24 @@ impl super::Report for UpgradeReport {
                 }
             )?;
         }
+        // In the service's directory only: in a monorepo, work elsewhere may be uncommitted.
+        let dir = shell_word(&self.path);
         writeln!(
             out,
-            "to undo the whole upgrade instead: git checkout -- . (and remove new files with git clean)"
+            "to undo the whole upgrade instead: git -C {dir} checkout -- . && git -C {dir} clean -fd"
         )
+    }
+}
+
+/// `s` as one word for a POSIX shell: as it is when plain, else single-quoted.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 
@@ -498,6 +529,25 @@ mod tests {
         let text = human(&applied(vec![action], Some(failed), Vec::new()));
         assert!(text.contains("Actions the team must take:\n  auth: core reads auth.hs256_secret as a SecretString — call .expose_secret() in src/platform/auth/dev_token.rs\n"), "{text}");
         assert!(text.contains("Verification failed: `cargo check --all-targets`:\n  error[E0308]: mismatched types\n"), "{text}");
+    }
+
+    #[test]
+    fn the_undo_hint_acts_on_the_service_directory_only() {
+        // Run from a monorepo's root (`--path services/orders`), `git checkout -- .` would throw
+        // away the team's work elsewhere, which the clean-tree check lets through.
+        let mut r = applied(Vec::new(), None, vec!["src/main.rs".into()]);
+        r.path = "services/orders".into();
+        let text = human(&r);
+        assert!(
+            text.ends_with("to undo the whole upgrade instead: git -C services/orders checkout -- . && git -C services/orders clean -fd\n"),
+            "{text}"
+        );
+        r.path = "/srv/my services/it's".into();
+        let text = human(&r);
+        assert!(
+            text.contains("git -C '/srv/my services/it'\\''s' checkout -- ."),
+            "{text}"
+        );
     }
 
     #[test]

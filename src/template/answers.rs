@@ -1,4 +1,5 @@
-//! Answers to a template's questions: parsing `--set` and `--answers`, validating, prompting.
+//! Answers to a template's questions: parsing `--set` and `--answers`, validating. Pure: asking
+//! on a terminal goes through the [`Prompter`] the caller passes (`commands::prompt`).
 
 use std::fmt;
 
@@ -177,10 +178,18 @@ pub fn validate(q: &Question, value: &toml::Value) -> Result<Answer> {
             Answer::String(s.clone())
         }
         _ => {
+            let wanted = match q.kind {
+                QuestionKind::String => "a string".to_string(),
+                QuestionKind::Bool => "true or false".to_string(),
+                QuestionKind::Int => "a whole number".to_string(),
+                QuestionKind::Choice => format!(
+                    "one of {}",
+                    q.choices.as_deref().unwrap_or_default().join(", ")
+                ),
+            };
             return Err(Error::new(format!(
-                "`{}` must be a {}, got {shown}",
-                q.key,
-                q.kind.as_str()
+                "`{}` must be {wanted}, got {shown}",
+                q.key
             )));
         }
     };
@@ -226,67 +235,6 @@ fn range_hint(q: &Question) -> String {
         (Some(min), None) => format!("valid values: {min} or more"),
         (None, Some(max)) => format!("valid values: {max} or less"),
         (None, None) => "valid values: a whole number".to_string(),
-    }
-}
-
-/// Prompts on the terminal with inquire.
-#[derive(Debug, Default)]
-pub struct InquirePrompter;
-
-impl Prompter for InquirePrompter {
-    fn ask(&mut self, q: &Question, default: Option<&Answer>) -> Result<Answer> {
-        let label = format!("{} ({})", q.help, q.key);
-        let cancelled = |e: inquire::InquireError| match e {
-            inquire::InquireError::OperationCanceled
-            | inquire::InquireError::OperationInterrupted => {
-                Error::new("cancelled at the prompt; nothing was written")
-            }
-            other => {
-                Error::new(format!("could not prompt for `{}`: {other}", q.key)).hint(format!(
-                    "answer it with --set {}=…, or pass --yes to take the defaults",
-                    q.key
-                ))
-            }
-        };
-        loop {
-            let raw: toml::Value = match q.kind {
-                QuestionKind::Bool => {
-                    let mut p = inquire::Confirm::new(&label);
-                    if let Some(Answer::Bool(b)) = default {
-                        p = p.with_default(*b);
-                    }
-                    toml::Value::Boolean(p.prompt().map_err(cancelled)?)
-                }
-                QuestionKind::Choice => {
-                    let choices = q.choices.clone().unwrap_or_default();
-                    let start = default
-                        .and_then(|d| choices.iter().position(|c| *c == d.to_string()))
-                        .unwrap_or(0);
-                    let choice = inquire::Select::new(&label, choices)
-                        .with_starting_cursor(start)
-                        .prompt()
-                        .map_err(cancelled)?;
-                    toml::Value::String(choice)
-                }
-                QuestionKind::String | QuestionKind::Int => {
-                    let default_text = default.map(|d| d.to_string());
-                    let mut p = inquire::Text::new(&label);
-                    if let Some(d) = &default_text {
-                        p = p.with_default(d);
-                    }
-                    toml::Value::String(p.prompt().map_err(cancelled)?)
-                }
-            };
-            match validate(q, &raw) {
-                Ok(answer) => return Ok(answer),
-                Err(e) => {
-                    eprintln!("{e}");
-                    for h in &e.hints {
-                        eprintln!("  hint: {h}");
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -384,6 +332,21 @@ mod tests {
         assert!(err.message.contains("true or false"));
         let err = validate(&qs[0], &toml::Value::Integer(3)).unwrap_err();
         assert!(err.message.contains("must be a string"));
+        let err = validate(
+            &q("audit", QuestionKind::Bool, None),
+            &toml::Value::Integer(1),
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "`audit` must be true or false, got `1`");
+        let err = validate(
+            &q("store", QuestionKind::Choice, None),
+            &toml::Value::Boolean(true),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "`store` must be one of memory, redis, got `true`"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use semver::Version;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use release::{ComponentMeta, FileMeta, Question, ReleaseMeta};
+use release::{ComponentMeta, FileMeta, MigrationMeta, Question, ReleaseMeta};
 
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
@@ -144,6 +144,40 @@ impl Template {
             })
     }
 
+    /// The releases after `from` up to and including `to`, oldest first: an upgrade's hops.
+    pub fn releases_between<'t>(
+        &'t self,
+        from: &'t Version,
+        to: &'t Version,
+    ) -> impl Iterator<Item = &'t Release> + 't {
+        self.releases
+            .iter()
+            .filter(move |r| r.version > *from && r.version <= *to)
+    }
+
+    /// Every migration the releases after `from` up to `to` ship, oldest release first, with the
+    /// release that ships it. The one walk `upgrade` (what it runs) and `status`/`check` (what is
+    /// pending) share.
+    pub fn migrations_between<'t>(
+        &'t self,
+        from: &'t Version,
+        to: &'t Version,
+    ) -> impl Iterator<Item = (&'t Release, &'t MigrationMeta)> + 't {
+        self.releases_between(from, to)
+            .flat_map(|r| r.meta.migrations.iter().map(move |m| (r, m)))
+    }
+
+    /// The migration with this id, and the release that ships it.
+    pub fn migration(&self, id: &str) -> Option<(&Release, &MigrationMeta)> {
+        self.releases.iter().find_map(|r| {
+            r.meta
+                .migrations
+                .iter()
+                .find(|m| m.id == id)
+                .map(|m| (r, m))
+        })
+    }
+
     /// Overlays releases oldest-first up to and including `version`.
     pub fn spec(&self, version: &Version) -> Result<Spec<'_>> {
         let upto = self
@@ -236,6 +270,31 @@ impl Template {
     }
 }
 
+impl Spec<'_> {
+    /// A component name that exists in this version and may be ejected, or an error listing
+    /// those that may.
+    pub fn check_ejectable(&self, component: &str) -> Result<()> {
+        let valid: Vec<&str> = self
+            .components
+            .iter()
+            .filter(|(_, c)| c.ejectable)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        match self.components.get(component) {
+            Some(c) if c.ejectable => Ok(()),
+            Some(_) => Err(Error::new(format!(
+                "component `{component}` cannot be ejected: every service needs it"
+            ))
+            .hint(format!("ejectable components: {}", valid.join(", ")))),
+            None => Err(Error::new(format!(
+                "unknown component `{component}` in template `{}` {}",
+                self.template.name, self.version
+            ))
+            .hint(format!("ejectable components: {}", valid.join(", ")))),
+        }
+    }
+}
+
 fn load_template(dir: &'static Dir<'static>) -> Result<Template> {
     let dir_name = dir.path().to_string_lossy().into_owned();
     let meta_file = dir
@@ -268,6 +327,16 @@ fn load_template(dir: &'static Dir<'static>) -> Result<Template> {
                 "{where_}: version `{}` does not match its directory",
                 meta.version
             );
+        }
+        for m in &meta.migrations {
+            for release::Edit::RenameKey { files, .. } in &m.edits {
+                if let Err(e) = release::path_glob(files) {
+                    bail!(
+                        "{where_}: migration `{}`: files `{files}` is not a valid glob: {e}",
+                        m.id
+                    );
+                }
+            }
         }
         releases.push(Release {
             version,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 /// Who owns a file after `new`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The platform's: upgrades 3-way merge it.
@@ -25,14 +25,39 @@ impl Mode {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "managed" => Some(Mode::Managed),
-            "seeded" => Some(Mode::Seeded),
-            "structured" => Some(Mode::Structured),
-            _ => None,
-        }
+    const WORDS: &[(&str, Mode)] = &[
+        ("managed", Mode::Managed),
+        ("seeded", Mode::Seeded),
+        ("structured", Mode::Structured),
+    ];
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        one_of(d, Self::WORDS)
     }
+}
+
+/// Deserialises one of a closed set of words; anything else is an error listing them:
+/// `unknown value "skiped"; expected applied or skipped`.
+pub(crate) fn one_of<'de, D, T>(d: D, words: &[(&str, T)]) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Copy,
+{
+    let text = String::deserialize(d)?;
+    if let Some((_, v)) = words.iter().find(|(w, _)| *w == text) {
+        return Ok(*v);
+    }
+    let names: Vec<&str> = words.iter().map(|(w, _)| *w).collect();
+    let expected = match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(serde::de::Error::custom(format!(
+        "unknown value {text:?}; expected {expected}"
+    )))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +171,14 @@ pub struct MigrationMeta {
     /// Structured edits this migration applies on top of the file merges.
     #[serde(default)]
     pub edits: Vec<Edit>,
+}
+
+/// A glob over service paths (`--exclude`, a migration's `files`): `*` and `?` stay within one
+/// directory, `**` crosses directories.
+pub fn path_glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
 }
 
 /// A structured edit to the team's TOML files.

@@ -1,5 +1,9 @@
 //! Upgrading a service between template versions: planning (pure) and applying (journaled).
 
+mod conflicts;
+mod files;
+mod migrations;
 pub mod plan;
+mod record;
 pub mod structured;
 pub mod text;

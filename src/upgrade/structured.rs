@@ -90,6 +90,11 @@ pub fn merge(
         }
         conflicts.push(conflict);
     }
+    place_additions(
+        Some(base_doc.as_table()),
+        ours_doc.as_table_mut(),
+        theirs_doc.as_table(),
+    );
     Ok(TomlMerged {
         text: ours_doc.to_string(),
         conflicts,
@@ -179,6 +184,76 @@ fn add_new_containers(base: &dyn TableLike, ours: &mut dyn TableLike, theirs: &d
     }
 }
 
+/// Moves every key the template added (in theirs, not in base) to where the template has it:
+/// right after the key that precedes it in theirs, so a new dependency or table lands among its
+/// neighbours as in a fresh render instead of at the end. The team's own keys keep their place.
+fn place_additions(base: Option<&dyn TableLike>, ours: &mut Table, theirs: &dyn TableLike) {
+    if let Some(order) = added_order(base, &*ours, theirs) {
+        let rank = |k: &str| order.iter().position(|have| have == k);
+        ours.sort_values_by(|a, _, b, _| rank(a.get()).cmp(&rank(b.get())));
+    }
+    let keys: Vec<String> = ours.iter().map(|(k, _)| k.to_string()).collect();
+    for key in keys {
+        let Some(their_sub) = theirs.get(&key).and_then(Item::as_table_like) else {
+            continue;
+        };
+        let base_sub = base.and_then(|b| b.get(&key)).and_then(Item::as_table_like);
+        match ours.get_mut(&key) {
+            Some(Item::Table(t)) => place_additions(base_sub, t, their_sub),
+            Some(Item::Value(toml_edit::Value::InlineTable(t))) => {
+                place_additions_inline(base_sub, t, their_sub)
+            }
+            _ => {}
+        }
+    }
+}
+
+fn place_additions_inline(
+    base: Option<&dyn TableLike>,
+    ours: &mut InlineTable,
+    theirs: &dyn TableLike,
+) {
+    if let Some(order) = added_order(base, &*ours, theirs) {
+        let rank = |k: &str| order.iter().position(|have| have == k);
+        ours.sort_values_by(|a, _, b, _| rank(a.get()).cmp(&rank(b.get())));
+    }
+    let keys: Vec<String> = ours.iter().map(|(k, _)| k.to_string()).collect();
+    for key in keys {
+        let Some(their_sub) = theirs.get(&key).and_then(Item::as_table_like) else {
+            continue;
+        };
+        let base_sub = base.and_then(|b| b.get(&key)).and_then(Item::as_table_like);
+        if let Some(toml_edit::Value::InlineTable(t)) = ours.get_mut(&key) {
+            place_additions_inline(base_sub, t, their_sub);
+        }
+    }
+}
+
+/// Ours' keys in order once the template's additions sit after their predecessor in theirs;
+/// `None` when that is already their order.
+fn added_order(
+    base: Option<&dyn TableLike>,
+    ours: &dyn TableLike,
+    theirs: &dyn TableLike,
+) -> Option<Vec<String>> {
+    let ours_keys: Vec<String> = ours.iter().map(|(k, _)| k.to_string()).collect();
+    let added = |k: &str| theirs.contains_key(k) && !base.is_some_and(|b| b.contains_key(k));
+    let mut order: Vec<String> = ours_keys.iter().filter(|k| !added(k)).cloned().collect();
+    let theirs_keys: Vec<&str> = theirs.iter().map(|(k, _)| k).collect();
+    for (i, key) in theirs_keys.iter().enumerate() {
+        if !added(key) || !ours_keys.iter().any(|k| k == key) {
+            continue;
+        }
+        let at = theirs_keys[..i]
+            .iter()
+            .rev()
+            .find_map(|prev| order.iter().position(|k| k == prev))
+            .map_or(0, |p| p + 1);
+        order.insert(at, key.to_string());
+    }
+    (order != ours_keys).then_some(order)
+}
+
 /// Every leaf (a value that is not a table; an empty table counts as a leaf) by key path.
 fn leaves(root: &Table) -> BTreeMap<Path, Item> {
     fn walk(t: &dyn TableLike, prefix: &mut Path, out: &mut BTreeMap<Path, Item>) {
@@ -266,6 +341,14 @@ fn set(root: &mut Table, shape: &Table, path: &Path, mut item: Item, keep_decor:
     let Some((last, parents)) = path.split_last() else {
         return;
     };
+    // The key as the template writes it, with the comment above it.
+    let shape_key = {
+        let mut c: Option<&dyn TableLike> = Some(shape);
+        for seg in parents {
+            c = c.and_then(|c| c.get(seg)).and_then(Item::as_table_like);
+        }
+        c.and_then(|c| c.key(last)).cloned()
+    };
     let Some(t) = container_mut(root, shape, parents) else {
         return;
     };
@@ -277,12 +360,20 @@ fn set(root: &mut Table, shape: &Table, path: &Path, mut item: Item, keep_decor:
             }
             *existing = item;
         }
-        None => {
-            if let (false, Some(v)) = (keep_decor, item.as_value_mut()) {
-                v.decor_mut().clear();
+        None => match shape_key.filter(|_| !keep_decor) {
+            // A key the template adds: as the template writes it (comment, spacing).
+            Some(key) => {
+                if let Entry::Vacant(slot) = t.entry_format(&key) {
+                    slot.insert(item);
+                }
             }
-            t.insert(last, item);
-        }
+            None => {
+                if let (false, Some(v)) = (keep_decor, item.as_value_mut()) {
+                    v.decor_mut().clear();
+                }
+                t.insert(last, item);
+            }
+        },
     }
 }
 
@@ -412,8 +503,8 @@ version = "0.3.0" # we release often
 [dependencies]
 axum = "0.8.4"
 serde = { version = "1", features = ["derive", "rc"] }
-uuid = "1"   # ours
 tower = "0.5"
+uuid = "1"   # ours
 "#
         );
     }
@@ -462,7 +553,7 @@ tower = "0.5"
     }
 
     #[test]
-    fn wholesale_additions_arrive_as_the_template_writes_them() {
+    fn wholesale_additions_arrive_as_the_template_writes_them_where_it_writes_them() {
         let base = "[dependencies]\naxum = \"0.8\"\n";
         let ours = "[dependencies]\naxum = \"0.8\"\nchrono = \"0.4\"\n";
         let theirs = "[dependencies]\naxum = \"0.8\"\nsecrecy = { version = \"0.10\", features = [\"serde\"] }\n\n# Audit events.\n[audit]\nenabled = true\n";
@@ -470,7 +561,20 @@ tower = "0.5"
         assert_eq!(merged.conflicts, vec![]);
         assert_eq!(
             merged.text,
-            "[dependencies]\naxum = \"0.8\"\nchrono = \"0.4\"\nsecrecy = { version = \"0.10\", features = [\"serde\"] }\n\n# Audit events.\n[audit]\nenabled = true\n"
+            "[dependencies]\naxum = \"0.8\"\nsecrecy = { version = \"0.10\", features = [\"serde\"] }\nchrono = \"0.4\"\n\n# Audit events.\n[audit]\nenabled = true\n"
+        );
+    }
+
+    #[test]
+    fn additions_land_where_the_template_has_them_with_their_comments() {
+        let base = "[server]\nport = 1\n\n[telemetry]\nx = 1\n";
+        let theirs = "[server]\nport = 1\n# Cache accepted tokens this long.\ntoken_cache_secs = 60\n\n# Audit.\n[audit]\nenabled = true\n\n[telemetry]\nx = 1\n";
+        let ours = "[server]\nport = 2\n\n[telemetry]\nx = 1\n\n[ours]\ny = 1\n";
+        let merged = merge(base, ours, theirs, None).unwrap();
+        assert_eq!(merged.conflicts, vec![]);
+        assert_eq!(
+            merged.text,
+            "[server]\nport = 2\n# Cache accepted tokens this long.\ntoken_cache_secs = 60\n\n# Audit.\n[audit]\nenabled = true\n\n[telemetry]\nx = 1\n\n[ours]\ny = 1\n"
         );
     }
 
