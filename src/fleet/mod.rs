@@ -2,7 +2,9 @@
 //! ref, with where each one stands. Reads only; a place that cannot be read is reported with its
 //! reason and never stops the rest.
 
+pub mod aggregate;
 pub mod discover;
+pub mod facts_file;
 pub mod file;
 
 use std::cell::RefCell;
@@ -18,6 +20,7 @@ use crate::git::{Oid, RefTree, TreeDir};
 use crate::manifest::{self, Manifest};
 use crate::policy;
 use crate::report::fleet::{FleetService, SkippedEntry};
+use crate::report::status::StatusReport;
 use crate::service::{InFlight, Service};
 use crate::template::answers::Answer;
 use crate::template::{Catalogue, Template};
@@ -69,12 +72,26 @@ pub fn gather(
     catalogue: &Catalogue,
     today: Date,
 ) -> (Vec<FleetService>, Vec<SkippedEntry>) {
+    gather_with(found, catalogue, today, FleetService::new)
+}
+
+/// [`gather`], making each service's entry with `make` from its status, the ref it was read
+/// from, its team (the fleet file's, else its owner) and the days since the newest release it
+/// lacks.
+pub fn gather_with<T>(
+    found: discover::Found,
+    catalogue: &Catalogue,
+    today: Date,
+    make: impl Fn(StatusReport, Option<String>, Option<String>, Option<i32>) -> T,
+) -> (Vec<T>, Vec<SkippedEntry>) {
     let mut services = Vec::new();
     let mut skipped: Vec<SkippedEntry> = found.skipped.into_iter().map(Into::into).collect();
     let hashed = RefCell::new(HashMap::new());
     for entry in found.entries {
         match service(&entry, catalogue, today, &hashed) {
-            Ok(s) => services.push(s),
+            Ok((status, reference, team, days)) => {
+                services.push(make(status, reference, team, days))
+            }
             Err(e) => skipped.push(SkippedEntry {
                 location: entry.source.location(),
                 reason: one_line(&e.message),
@@ -85,13 +102,17 @@ pub fn gather(
     (services, skipped)
 }
 
+/// A service's status, the ref it was read from, its team, and the days since the newest release
+/// it lacks.
+type Read = (StatusReport, Option<String>, Option<String>, Option<i32>);
+
 /// One service's facts; `hashed` caches the SHA-256 of git blobs across services.
 fn service(
     entry: &Entry,
     catalogue: &Catalogue,
     today: Date,
     hashed: &RefCell<HashMap<Oid, String>>,
-) -> Result<FleetService> {
+) -> Result<Read> {
     let location = entry.source.location();
     let (status, manifest, template, reference) = match &entry.source {
         Source::WorkTree(dir) => {
@@ -135,7 +156,7 @@ fn service(
     };
     let team = entry.team.clone().or_else(|| owner(&manifest));
     let days = days_since_newest_release(template, &manifest, today);
-    Ok(FleetService::new(status, reference, team, days))
+    Ok((status, reference, team, days))
 }
 
 /// The `owner` answer, the team that owns the service.
