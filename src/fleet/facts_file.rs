@@ -15,8 +15,6 @@ use crate::template::Catalogue;
 
 #[derive(Deserialize)]
 struct Doc {
-    schema: u32,
-    command: String,
     name: String,
     path: String,
     #[serde(default)]
@@ -82,24 +80,36 @@ struct Finding {
 /// The facts in one `status` JSON document; `shown` names it in errors. The team is the
 /// `owner` the status reports.
 pub fn parse(value: serde_json::Value, shown: &str) -> Result<ServiceFacts> {
-    let doc: Doc = serde_json::from_value(value).map_err(|e| {
-        Error::new(format!(
-            "{shown} is not a `cargo platform status --format json` report: {e}"
-        ))
-    })?;
-    if doc.schema != crate::report::SCHEMA {
-        return Err(Error::new(format!(
-            "{shown} has report schema {}; this cargo-platform reads schema {}",
-            doc.schema,
-            crate::report::SCHEMA
-        )));
+    #[derive(Deserialize)]
+    struct Header {
+        schema: Option<u32>,
+        command: Option<String>,
     }
-    if doc.command != "status" {
-        return Err(Error::new(format!(
-            "{shown} is the report of `{}`, not of `status`",
-            doc.command
-        )));
+    let not_status = || format!("{shown} is not a `cargo platform status --format json` report");
+    let header =
+        Header::deserialize(&value).map_err(|e| Error::new(format!("{}: {e}", not_status())))?;
+    match (header.schema, header.command.as_deref()) {
+        (Some(crate::report::SCHEMA), Some("status")) => {}
+        (Some(schema), _) if schema != crate::report::SCHEMA => {
+            return Err(Error::new(format!(
+                "{shown} has report schema {schema}; this cargo-platform reads schema {}",
+                crate::report::SCHEMA
+            )));
+        }
+        (Some(_), Some(command)) => {
+            return Err(Error::new(format!(
+                "{shown} is the report of `{command}`, not of `status`"
+            )));
+        }
+        _ => {
+            return Err(Error::new(format!(
+                "{}: no `schema` and `command`",
+                not_status()
+            )));
+        }
     }
+    let doc: Doc =
+        serde_json::from_value(value).map_err(|e| Error::new(format!("{}: {e}", not_status())))?;
     let history = doc.history.unwrap_or(History {
         created: None,
         upgrade_entries: Vec::new(),
