@@ -384,3 +384,83 @@ fn openmetrics_passes_promtool() {
         String::from_utf8_lossy(&checked.stderr)
     );
 }
+
+/// Commits everything in `root` with author and committer date `date` (noon UTC).
+fn commit_on(root: &Path, date: &str, message: &str) {
+    common::git(root, &["add", "-A"]);
+    let when = format!("{date}T12:00:00+00:00");
+    let home = common::home_with_identity();
+    let out = std::process::Command::new("git")
+        .args(["commit", "-q", "-m", message])
+        .current_dir(root)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("GIT_AUTHOR_DATE", &when)
+        .env("GIT_COMMITTER_DATE", &when)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The manifest at `root` rewritten as an older tool (schema 1) wrote it: no history.
+fn as_schema_1(root: &Path) {
+    let path = root.join("platform.toml");
+    let mut doc: toml_edit::DocumentMut = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    doc.remove("history");
+    doc["platform"]["schema"] = toml_edit::value(1);
+    std::fs::write(&path, doc.to_string()).unwrap();
+}
+
+/// A service whose platform.toml is schema 1 (an older tool's) in git, created and upgraded
+/// months apart: its history is recovered from git, and its upgrade's file counts, which git
+/// cannot know, are counted apart.
+#[test]
+fn a_history_recovered_from_git_counts_for_reach_with_unknown_file_counts() {
+    let dir = scratch();
+    let root = dir.path();
+    new(root, "2026-11-24", "legacy", "legacy", "ops", "1.0.0");
+    let svc = root.join("legacy");
+    common::git(&svc, &["init", "-q"]);
+    as_schema_1(&svc);
+    commit_on(&svc, "2026-11-24", "new service");
+    ok(run_on(&svc, "2027-02-15", &["upgrade", "--to", "2.0.0"]));
+    as_schema_1(&svc);
+    commit_on(&svc, "2027-02-15", "upgrade to 2.0.0");
+
+    let out = ok(run_on(
+        root,
+        TODAY,
+        &["fleet", "report", "--root", ".", "--format", "json"],
+    ));
+    let v = json(&out);
+    let all = group(&v, None);
+    let two = &all["releases"][1];
+    // 2026-11-22 to 2027-02-15: 85 days.
+    assert_eq!(two["reach"]["days_to_50"], 85, "{v}");
+    assert_eq!(two["leverage"]["upgrades"], 1, "{v}");
+    assert_eq!(two["leverage"]["unknown"], 1, "{v}");
+    assert_eq!(two["leverage"]["updated"], 0, "{v}");
+    // As of a day before the upgrade, it was on 1.0.0.
+    let out = ok(run_on(
+        root,
+        TODAY,
+        &[
+            "fleet",
+            "report",
+            "--root",
+            ".",
+            "--format",
+            "json",
+            "--as-of",
+            "2027-02-14",
+        ],
+    ));
+    let v = json(&out);
+    assert_eq!(group(&v, Some("ops"))["on_newest"], 0, "{v}");
+}
