@@ -185,15 +185,11 @@ pub fn report(
         })
         .collect();
     out_of_policy.sort_by(|a, b| (&a.team, &a.service).cmp(&(&b.team, &b.service)));
+    let unknown_count = unknown.len();
     let mut skipped = skipped;
     skipped.extend(unknown);
-    FleetReport::new(
-        as_of.to_string(),
-        alive.len(),
-        groups,
-        out_of_policy,
-        skipped,
-    )
+    let known = alive.len() - unknown_count;
+    FleetReport::new(as_of.to_string(), known, groups, out_of_policy, skipped)
 }
 
 /// Why a service is out of policy on `day`: its release past its end of support, and (when `day`
@@ -492,6 +488,16 @@ mod tests {
         assert_eq!(r.summary.services, 0);
         assert!(r.groups.is_empty());
         assert!(r.out_of_policy.is_empty());
+    }
+
+    #[test]
+    fn a_service_of_an_unknown_template_is_skipped_not_counted() {
+        let mut s = service("a", "core", "2026-01-10", None);
+        s.template = "gone".into();
+        let r = report(&[s], &catalogue(), d("2026-12-01"), vec![]);
+        assert_eq!(r.summary.services, 0);
+        assert_eq!(r.summary.skipped, 1);
+        assert_eq!(r.skipped[0].reason, "unknown template `gone`");
     }
 
     #[test]
