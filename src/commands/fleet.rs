@@ -79,7 +79,7 @@ pub struct CheckArgs {
 ///
 /// Services come from --root trees and a --fleet file (as `fleet status`), and/or from --from, a
 /// directory of `cargo platform status --format json` fact files published by each repository's
-/// CI. Entries that cannot be read are listed with their reason and the rest is reported; the
+/// CI (with --from alone, no directory is scanned). Entries that cannot be read are listed with their reason and the rest is reported; the
 /// exit code is then 1. Writes only into --out.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
