@@ -73,7 +73,8 @@ pub struct ServiceFacts {
     pub ejected: Vec<EjectedFact>,
     /// Managed files edited (or deleted) locally, as observed.
     pub local_edits: Vec<String>,
-    /// The policy findings that put it out of policy on `observed` (errors only).
+    /// The policy failures its status reported on `observed`, other than being out of support
+    /// (which the report computes for its as-of date from the releases).
     pub policy_errors: Vec<String>,
 }
 
@@ -204,7 +205,7 @@ fn policy_reasons(s: &ServiceFacts, template: &TemplateInfo, day: Date) -> Vec<S
     }
     if day >= s.observed {
         for e in &s.policy_errors {
-            if !reasons.iter().any(|r| r == e) && !e.contains("end of support") {
+            if !reasons.contains(e) {
                 reasons.push(e.clone());
             }
         }

@@ -73,6 +73,7 @@ struct Policy {
 
 #[derive(Deserialize)]
 struct Finding {
+    code: String,
     severity: String,
     message: String,
 }
@@ -150,7 +151,7 @@ pub fn parse(value: serde_json::Value, shown: &str) -> Result<ServiceFacts> {
             .policy
             .findings
             .into_iter()
-            .filter(|f| f.severity == "failure")
+            .filter(|f| f.severity == "failure" && f.code != "out-of-support")
             .map(|f| f.message)
             .collect(),
     })
@@ -232,4 +233,57 @@ pub fn read_found(
         }
     }
     (facts, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(findings: &str) -> String {
+        format!(
+            r#"{{"schema": 1, "command": "status", "name": "a", "path": "a", "owner": "core",
+            "template": "service", "version": "1.0.0", "today": "2027-07-01",
+            "history": {{"created": "2026-12-01", "upgrade_entries": [
+              {{"date": "2027-01-02", "from": "0.9.0", "to": "1.0.0", "files": null}}]}},
+            "ejected": [{{"component": "auth", "reason": null, "date": "2027-01-03"}}],
+            "local_edits": [{{"path": "Cargo.toml"}}],
+            "policy": {{"ok": false, "findings": {findings}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_status_document_gives_the_facts_without_its_out_of_support_finding() {
+        let findings = r#"[
+          {"code": "out-of-support", "severity": "failure", "message": "past its end"},
+          {"code": "pending-required-migration", "severity": "failure", "message": "m1"},
+          {"code": "deprecated", "severity": "warning", "message": "old"}]"#;
+        let f = parse_text(&status(findings), "a.json").unwrap();
+        assert_eq!(f.team.as_deref(), Some("core"));
+        assert_eq!(f.created, Some("2026-12-01".parse().unwrap()));
+        assert_eq!(f.upgrades.len(), 1);
+        assert_eq!(f.upgrades[0].files, None);
+        assert_eq!(f.ejected[0].component, "auth");
+        assert_eq!(f.local_edits, vec!["Cargo.toml".to_string()]);
+        assert_eq!(f.policy_errors, vec!["m1".to_string()]);
+    }
+
+    #[test]
+    fn other_documents_are_errors_naming_the_file() {
+        let other = r#"{"schema": 1, "command": "check", "ok": true}"#;
+        let e = parse_text(other, "c.json").unwrap_err();
+        assert!(
+            e.message.contains("c.json is the report of `check`"),
+            "{}",
+            e.message
+        );
+        let newer = r#"{"schema": 2, "command": "status"}"#;
+        let e = parse_text(newer, "n.json").unwrap_err();
+        assert!(
+            e.message.contains("n.json has report schema 2"),
+            "{}",
+            e.message
+        );
+        let e = parse_text("[]", "x.json").unwrap_err();
+        assert!(e.message.contains("x.json is not a"), "{}", e.message);
+    }
 }
