@@ -48,6 +48,14 @@ pub fn status(
     Ok(StatusReport {
         name: m.name.clone(),
         path,
+        owner: m
+            .answers
+            .iter()
+            .find(|(k, _)| k == "owner")
+            .map(|(_, a)| match a {
+                crate::template::answers::Answer::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
         template: m.template.clone(),
         version: m.version.to_string(),
         newest: template.newest().version.to_string(),

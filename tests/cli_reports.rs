@@ -54,7 +54,7 @@ fn documented() -> BTreeMap<String, Fields> {
 /// Documented fields: path → (type, meaning).
 type Fields = BTreeMap<String, (String, String)>;
 
-/// `value` has the documented type `kind`: `string`, `boolean`, `integer`, `object`, `array`,
+/// `value` has the documented type `kind`: `string`, `boolean`, `integer`, `number`, `object`, `array`,
 /// `array of strings`, or several joined with `, ` and ` or ` (`string or null`).
 fn has_type(value: &serde_json::Value, kind: &str) -> bool {
     use serde_json::Value;
@@ -64,6 +64,7 @@ fn has_type(value: &serde_json::Value, kind: &str) -> bool {
             "string" => value.is_string(),
             "boolean" => value.is_boolean(),
             "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
             "object" => value.is_object(),
             "array" => value.is_array(),
             "array of strings" => value
@@ -329,6 +330,14 @@ fn every_json_report_has_schema_1_and_matches_the_documentation() {
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let v = document(&out, "fleet status", "fleet status", &docs, &mut cov);
     assert_eq!(v["skipped"][0]["location"], "./broken", "{v}");
+    let out = run(platform(dir.path())
+        .env("CARGO_PLATFORM_TODAY", "2999-01-01")
+        .args(["fleet", "report", "--root", ".", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let v = document(&out, "fleet report", "fleet report", &docs, &mut cov);
+    assert_eq!(v["skipped"][0]["location"], "./broken", "{v}");
+    assert_eq!(v["groups"][0]["ejections"][0]["component"], "auth", "{v}");
+    assert_eq!(v["out_of_policy"][0]["service"], "orders", "{v}");
 
     // Every documented field was seen, unless it can only sit below a null or an empty array.
     for (heading, fields) in &docs {

@@ -6,7 +6,7 @@ use super::ExitStatus;
 use crate::error::{Error, Result};
 use crate::fleet::{self, discover, file};
 use crate::policy;
-use crate::report::fleet::{FleetCheckReport, FleetStatusReport};
+use crate::report::fleet::{FleetCheckReport, FleetService, FleetStatusReport};
 use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
 
@@ -21,6 +21,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum FleetCommand {
     Status(StatusArgs),
+    Report(ReportArgs),
     Check(CheckArgs),
 }
 
@@ -70,6 +71,50 @@ pub struct CheckArgs {
     pub sources: Sources,
 }
 
+/// The fleet's aggregates, per template and per team: share of services on a supported release
+/// and on the newest, version lag, how many days each release took to reach 50 %, 70 % and 90 %
+/// of the services existing then, ejections with their reasons, the managed files edited in the
+/// most services, what the upgrades to each release changed (updated, merged, left in conflict),
+/// and the services out of policy (golden-path.md section 11, "For leaders").
+///
+/// Services come from --root trees and a --fleet file (as `fleet status`), and/or from --from, a
+/// directory of `cargo platform status --format json` fact files published by each repository's
+/// CI (with --from alone, no directory is scanned). Entries that cannot be read are listed with their reason and the rest is reported; the
+/// exit code is then 1. Writes only into --out.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub sources: Sources,
+    /// A directory of fact files (`*.json`, one `cargo platform status --format json` document
+    /// per service).
+    #[arg(long, value_name = "FACTS_DIR")]
+    pub from: Option<PathBuf>,
+    /// Write the report into this directory (created if missing) as `fleet-report.md`,
+    /// `fleet-report.json` or `fleet-report.prom`, atomically, instead of stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Output format: Markdown tables, one JSON document (golden-path.md section 9), or
+    /// OpenMetrics `platform_fleet_*` series. (An HTML page is planned, not yet available.)
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    /// Compute everything as of this past date (YYYY-MM-DD): services created later do not
+    /// exist, versions come from each service's history. Default: today.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_as_of)]
+    pub as_of: Option<jiff::civil::Date>,
+}
+
+/// How `fleet report` renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
+    Openmetrics,
+}
+
+fn parse_as_of(text: &str) -> std::result::Result<jiff::civil::Date, String> {
+    policy::parse_date(text).ok_or_else(|| format!("`{text}` is not a date (YYYY-MM-DD)"))
+}
+
 /// How `fleet status` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FleetFormat {
@@ -81,12 +126,23 @@ pub enum FleetFormat {
 pub fn run(args: Args) -> Result<ExitStatus> {
     match args.command {
         FleetCommand::Status(args) => status(args),
+        FleetCommand::Report(args) => report(args),
         FleetCommand::Check(args) => check(args),
     }
 }
 
 /// Finds and reads every service of the fleet.
 fn gather(sources: &Sources) -> Result<FleetStatusReport> {
+    let catalogue = Catalogue::load()?;
+    let today = policy::today()?;
+    let (services, skipped) =
+        fleet::gather_with(find(sources, false)?, &catalogue, today, FleetService::new);
+    Ok(FleetStatusReport::new(today.to_string(), services, skipped))
+}
+
+/// The fleet's services from `--root` trees and the fleet file; the current directory when
+/// neither is given, unless `other_source` (--from) is.
+fn find(sources: &Sources, other_source: bool) -> Result<discover::Found> {
     let repositories = match &sources.fleet {
         Some(path) => {
             let text = fs_err::read_to_string(path).map_err(|e| {
@@ -98,16 +154,16 @@ fn gather(sources: &Sources) -> Result<FleetStatusReport> {
         }
         None => Vec::new(),
     };
-    let roots = if sources.root.is_empty() && sources.fleet.is_none() {
+    let roots = if sources.root.is_empty() && sources.fleet.is_none() && !other_source {
         vec![PathBuf::from(".")]
     } else {
         sources.root.clone()
     };
-    let catalogue = Catalogue::load()?;
-    let today = policy::today()?;
-    let found = discover::all(&roots, &repositories, sources.reference.as_deref());
-    let (services, skipped) = fleet::gather(found, &catalogue, today);
-    Ok(FleetStatusReport::new(today.to_string(), services, skipped))
+    Ok(discover::all(
+        &roots,
+        &repositories,
+        sources.reference.as_deref(),
+    ))
 }
 
 fn status(args: StatusArgs) -> Result<ExitStatus> {
@@ -134,5 +190,63 @@ fn check(args: CheckArgs) -> Result<ExitStatus> {
         ExitStatus::Incomplete
     } else {
         ExitStatus::Success
+    })
+}
+
+fn report(args: ReportArgs) -> Result<ExitStatus> {
+    let catalogue = Catalogue::load()?;
+    let today = policy::today()?;
+    let as_of = args.as_of.unwrap_or(today);
+    if as_of > today {
+        return Err(
+            Error::new(format!("--as-of {as_of} is after today ({today})"))
+                .hint("pass today's date or an earlier one"),
+        );
+    }
+    let mut facts = Vec::new();
+    let mut skipped = Vec::new();
+    if let Some(dir) = &args.from {
+        let (read, bad) = fleet::facts_file::read_dir(dir)?;
+        facts.extend(read);
+        skipped.extend(bad);
+    }
+    let sources = &args.sources;
+    if args.from.is_none() || !sources.root.is_empty() || sources.fleet.is_some() {
+        let (read, bad) =
+            fleet::facts_file::read_found(find(sources, args.from.is_some())?, &catalogue, today);
+        facts.extend(read);
+        skipped.extend(bad);
+    }
+    let templates = fleet::aggregate::templates(&catalogue);
+    let report = fleet::aggregate::report(&facts, &templates, as_of, skipped);
+    let mut bytes = Vec::new();
+    let extension = match args.format {
+        ReportFormat::Markdown => {
+            report.markdown(&mut bytes)?;
+            "md"
+        }
+        ReportFormat::Json => {
+            crate::report::write_json(&report, &mut bytes)?;
+            "json"
+        }
+        ReportFormat::Openmetrics => {
+            report.openmetrics(&mut bytes)?;
+            "prom"
+        }
+    };
+    let printer = Printer::new(Format::Human);
+    match &args.out {
+        Some(dir) => {
+            fs_err::create_dir_all(dir)?;
+            let path = dir.join(format!("fleet-report.{extension}"));
+            crate::fsx::write_file_atomically(&path, &bytes)?;
+            printer.note(format!("wrote {}", path.display()));
+        }
+        None => printer.write_stdout(|out| out.write_all(&bytes))?,
+    }
+    Ok(if report.skipped.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Incomplete
     })
 }

@@ -2,7 +2,9 @@
 //! ref, with where each one stands. Reads only; a place that cannot be read is reported with its
 //! reason and never stops the rest.
 
+pub mod aggregate;
 pub mod discover;
+pub mod facts_file;
 pub mod file;
 
 use std::cell::RefCell;
@@ -18,7 +20,8 @@ use crate::git::{Oid, RefTree, TreeDir};
 use crate::manifest::{self, Manifest};
 use crate::policy;
 use crate::report::fleet::{FleetService, SkippedEntry};
-use crate::service::Service;
+use crate::report::status::StatusReport;
+use crate::service::{InFlight, Service};
 use crate::template::answers::Answer;
 use crate::template::{Catalogue, Template};
 
@@ -71,12 +74,23 @@ pub fn gather(
     catalogue: &Catalogue,
     today: Date,
 ) -> (Vec<FleetService>, Vec<SkippedEntry>) {
+    gather_with(found, catalogue, today, FleetService::new)
+}
+
+/// [`gather`], making each service's entry with `make` from its status, the ref it was read
+/// from, its team (the fleet file's, else its owner) and the days since the newest release it
+/// lacks.
+pub fn gather_with<T>(
+    found: discover::Found,
+    catalogue: &Catalogue,
+    today: Date,
+    make: impl Fn(StatusReport, Option<String>, Option<String>, Option<i32>) -> T,
+) -> (Vec<T>, Vec<SkippedEntry>) {
     let mut services = Vec::new();
     let mut skipped: Vec<SkippedEntry> = found.skipped.into_iter().map(Into::into).collect();
     // Work trees are read on every core (reading files dominates); git refs share their
     // repository handle and blob cache, so they are read here, in order.
-    let mut results: Vec<Option<Result<FleetService>>> =
-        found.entries.iter().map(|_| None).collect();
+    let mut results: Vec<Option<Result<Read>>> = found.entries.iter().map(|_| None).collect();
     let work: Vec<(usize, PathBuf, Option<String>)> = found
         .entries
         .iter()
@@ -115,7 +129,9 @@ pub fn gather(
             (Source::WorkTree(_), None) => unreachable!("every work tree was read above"),
         };
         match result {
-            Ok(s) => services.push(s),
+            Ok((status, reference, team, days)) => {
+                services.push(make(status, reference, team, days))
+            }
             Err(e) => skipped.push(SkippedEntry {
                 location: entry.source.location(),
                 reason: one_line(&e.message),
@@ -132,7 +148,7 @@ fn work_tree(
     team: &Option<String>,
     catalogue: &Catalogue,
     today: Date,
-) -> Result<FleetService> {
+) -> Result<Read> {
     let service = Service::locate(Some(dir))?;
     let template = service.template(catalogue)?;
     let status = facts::status(
@@ -155,7 +171,7 @@ fn in_git(
     catalogue: &Catalogue,
     today: Date,
     hashed: &RefCell<HashMap<Oid, String>>,
-) -> Result<FleetService> {
+) -> Result<Read> {
     let location = Source::location_in(tree, dir);
     let shown = format!(
         "{}@{}:{}",
@@ -174,31 +190,28 @@ fn in_git(
         dir: &in_ref,
         hashed,
     };
-    let status = facts::status(
-        &manifest,
-        template,
-        &files,
-        location,
-        &crate::service::InFlight::No,
-        today,
-    )?;
+    let status = facts::status(&manifest, template, &files, location, &InFlight::No, today)?;
     let reference = Some(tree.reference.clone());
     Ok(row(status, reference, team, &manifest, template, today))
 }
 
+/// A service's status, the ref it was read from, its team, and the days since the newest release
+/// it lacks.
+type Read = (StatusReport, Option<String>, Option<String>, Option<i32>);
+
 /// The fleet's row: the status, the team (the fleet file's, else the `owner` answer) and the
 /// days since the newest release.
 fn row(
-    status: crate::report::status::StatusReport,
+    status: StatusReport,
     reference: Option<String>,
     team: &Option<String>,
     manifest: &Manifest,
     template: &Template,
     today: Date,
-) -> FleetService {
+) -> Read {
     let team = team.clone().or_else(|| owner(manifest));
     let days = days_since_newest_release(template, manifest, today);
-    FleetService::new(status, reference, team, days)
+    (status, reference, team, days)
 }
 
 /// The `owner` answer, the team that owns the service.

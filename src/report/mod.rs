@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod fleet;
+pub mod fleet_report;
 pub mod new;
 pub mod status;
 pub mod templates;

@@ -17,6 +17,8 @@ pub struct StatusReport {
     pub name: String,
     /// The service root, as found or given with `--path`.
     pub path: String,
+    /// The `owner` answer (the team), if the template asks it.
+    pub owner: Option<String>,
     pub template: String,
     /// The template version the service is on.
     pub version: String,
@@ -57,6 +59,26 @@ pub struct HistorySummary {
     pub upgrades: usize,
     /// Some of it was recovered from the git history of a schema-1 platform.toml.
     pub recovered_from_git: bool,
+    /// Every known upgrade, oldest first (what `fleet report --from` reads).
+    pub upgrade_entries: Vec<UpgradeEntry>,
+}
+
+/// One upgrade of the history.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpgradeEntry {
+    pub date: String,
+    pub from: String,
+    pub to: String,
+    /// Files written with nothing to resolve, merged cleanly, left in conflict; `null` when
+    /// unknown (recovered from git).
+    pub files: Option<UpgradeFiles>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UpgradeFiles {
+    pub updated: usize,
+    pub merged: usize,
+    pub conflicts: usize,
 }
 
 impl From<&History> for HistorySummary {
@@ -68,6 +90,20 @@ impl From<&History> for HistorySummary {
             upgrades: h.upgrades.len(),
             recovered_from_git: h.created.as_ref().is_some_and(|c| c.source == Source::Git)
                 || h.upgrades.iter().any(|u| u.source == Source::Git),
+            upgrade_entries: h
+                .upgrades
+                .iter()
+                .map(|u| UpgradeEntry {
+                    date: u.date.to_string(),
+                    from: u.from.to_string(),
+                    to: u.to.to_string(),
+                    files: u.files.map(|f| UpgradeFiles {
+                        updated: f.updated,
+                        merged: f.merged,
+                        conflicts: f.conflicts,
+                    }),
+                })
+                .collect(),
         }
     }
 }
