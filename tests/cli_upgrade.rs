@@ -269,8 +269,13 @@ fn eject_during_upgrade_and_exclude() {
         .args(["upgrade", "--eject", "extra", "--exclude", "src/main.rs"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    // demo 2.0.0 declares a break in `extra`: the upgrade is applied, and needs attention.
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
     let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("  extra (changed in 2.0.0): core now calls extra::init(config) instead of extra::start()\n    do: rename start to init in your copy of src/pg.rs and take the config"),
+        "{text}"
+    );
     assert!(
         text.contains("ejected    new.txt  (from old.txt: component `extra` is ejected)"),
         "{text}"
@@ -346,4 +351,78 @@ fn bad_flags_are_refused_before_anything_changes() {
         Some(2),
         "--abort conflicts with other flags"
     );
+}
+
+/// A 1.0.0 service created with `--eject auth` (real templates, no git).
+fn ejected_service(dir: &Path, component: &str) -> std::path::PathBuf {
+    let out = common::platform(dir)
+        .args([
+            "new",
+            "orders",
+            "--template-version",
+            "1.0.0",
+            "--eject",
+            component,
+            "--set",
+            "owner=x",
+            "--no-git",
+            "-y",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    dir.join("orders")
+}
+
+#[test]
+fn an_ejected_component_that_a_release_breaks_is_an_action_and_exit_3() {
+    let dir = scratch();
+    let svc = ejected_service(dir.path(), "auth");
+    // The dry run lists the action too, and writes nothing.
+    let before = snapshot(&svc);
+    let out = common::platform(&svc)
+        .args(["upgrade", "--dry-run"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Actions for your team") && text.contains("auth (changed in 2.0.0): "),
+        "{text}"
+    );
+    assert_eq!(snapshot(&svc), before);
+
+    let out = common::platform(&svc)
+        .args(["upgrade", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions = v["actions"].as_array().unwrap();
+    assert!(!actions.is_empty(), "{v}");
+    for a in actions {
+        assert_eq!(a["component"], "auth", "{v}");
+        assert!(a["changed"].as_str().unwrap().contains("hs256_secret") || a["version"] != "2.0.0");
+        assert!(!a["action"].as_str().unwrap().is_empty());
+    }
+    assert!(
+        actions
+            .iter()
+            .any(|a| a["version"] == "2.0.0" && a["changed"].as_str().unwrap().contains("SecretString")),
+        "{v}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs attention"), "{stderr}");
+    assert!(
+        read(&svc, "platform.toml").contains("version = \"2.1.0\""),
+        "the upgrade was applied"
+    );
+}
+
+#[test]
+fn an_ejected_component_no_release_breaks_upgrades_with_exit_0() {
+    let dir = scratch();
+    let svc = ejected_service(dir.path(), "flags");
+    let out = common::platform(&svc).args(["upgrade"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Actions for your team"));
 }

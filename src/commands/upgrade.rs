@@ -115,6 +115,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     if args.dry_run {
         print_plan(&printer, &plan, name, &template.name);
+        print_actions(&printer, &plan.actions);
         printer.line("\nDry run: nothing was written.");
         printer.json(&plan_json(&plan, &template.name, true, false));
         return Ok(());
@@ -130,6 +131,7 @@ pub fn run(args: Args) -> Result<()> {
     journal::apply(&root, &writes)?;
 
     print_plan(&printer, &plan, name, &template.name);
+    print_actions(&printer, &plan.actions);
     let conflicts = plan.conflicts();
     let mut committed = None;
     if args.commit {
@@ -154,12 +156,15 @@ pub fn run(args: Args) -> Result<()> {
         v["commit"] = json!(committed);
         v
     });
-    if conflicts.is_empty() {
+    if conflicts.is_empty() && plan.actions.is_empty() {
         printer.line(format!(
             "\nUpgraded {name} to {} {}.",
             template.name, plan.to
         ));
         return Ok(());
+    }
+    if conflicts.is_empty() {
+        return Err(needs_actions(name, &template.name, &plan));
     }
     let list: Vec<String> = conflicts.iter().map(|e| e.path.clone()).collect();
     Err(Error::new(format!(
@@ -175,6 +180,40 @@ pub fn run(args: Args) -> Result<()> {
         ConflictStyle::Reject => "apply what you need from the .rej files, delete them, then commit",
     })
     .hint("to undo the whole upgrade instead: git checkout -- . (and remove new files with git clean)"))
+}
+
+/// Exit 3 for an upgrade whose ejected components need the team's hands.
+fn needs_actions(name: &str, template: &str, plan: &Plan) -> Error {
+    let components: std::collections::BTreeSet<&str> =
+        plan.actions.iter().map(|a| a.component.as_str()).collect();
+    Error::new(format!(
+        "upgraded {name} to {template} {}, but it needs attention: {} action(s) listed above for ejected component(s) {}",
+        plan.to,
+        plan.actions.len(),
+        components.into_iter().collect::<Vec<_>>().join(", ")
+    ))
+    .with_kind(ExitKind::Conflicts)
+    .hint("make the listed changes in your copies of the ejected components, run `cargo check --all-targets`, then commit")
+}
+
+/// The breaks declared for ejected components: what changed and what the team must do.
+fn print_actions(printer: &Printer, actions: &[plan::TeamAction]) {
+    if actions.is_empty() {
+        return;
+    }
+    let mut lines = vec![format!(
+        "\nActions for your team ({} ejected component(s) no longer fit the new core):",
+        actions
+            .iter()
+            .map(|a| a.component.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    )];
+    for a in actions {
+        lines.push(format!("  {} (changed in {}): {}", a.component, a.version, a.changed));
+        lines.push(format!("    do: {}", a.action));
+    }
+    printer.line(lines.join("\n"));
 }
 
 fn abort(printer: &Printer, root: &Path) -> Result<()> {
@@ -296,6 +335,7 @@ fn plan_json(plan: &Plan, template: &str, dry_run: bool, applied: bool) -> serde
         "migrations": plan.migrations,
         "files": plan.entries,
         "conflicts": plan.conflicts().iter().map(|e| e.path.clone()).collect::<Vec<_>>(),
+        "actions": plan.actions,
     })
 }
 

@@ -279,11 +279,43 @@ fn load_template(dir: &'static Dir<'static>) -> Result<Template> {
         bail!("embedded template `{dir_name}` has no release");
     }
     releases.sort_by(|a, b| a.version.cmp(&b.version));
+    check_breaks(&dir_name, &releases)?;
     Ok(Template {
         name: meta.name,
         description: meta.description,
         releases,
     })
+}
+
+/// Every `[[breaks]]` entry names a component that exists at its release and can be ejected:
+/// a misspelt one would never be reported to the teams it is for.
+fn check_breaks(dir_name: &str, releases: &[Release]) -> Result<()> {
+    let mut components: BTreeMap<&str, &ComponentMeta> = BTreeMap::new();
+    for release in releases {
+        components.extend(release.meta.components.iter().map(|(k, v)| (k.as_str(), v)));
+        for (i, b) in release.meta.breaks.iter().enumerate() {
+            let where_ = format!(
+                "{dir_name}/{}/release.toml: breaks[{i}].component",
+                release.version
+            );
+            match components.get(b.component.as_str()) {
+                None => bail!(
+                    "{where_}: unknown component `{}` (components at this release: {})",
+                    b.component,
+                    components.keys().copied().collect::<Vec<_>>().join(", ")
+                ),
+                Some(meta) if !meta.ejectable => bail!(
+                    "{where_}: component `{}` cannot be ejected, so no team has a copy to break",
+                    b.component
+                ),
+                Some(_) => {}
+            }
+            if b.changed.trim().is_empty() || b.action.trim().is_empty() {
+                bail!("{where_} `{}`: `changed` and `action` must say something", b.component);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads a template tree from disk into the same shape `include_dir!` embeds. The tree lives for
