@@ -14,6 +14,7 @@ pub mod service;
 pub mod template;
 pub mod ui;
 pub mod upgrade;
+pub mod verify;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

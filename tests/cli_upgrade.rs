@@ -426,3 +426,95 @@ fn an_ejected_component_no_release_breaks_upgrades_with_exit_0() {
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Actions for your team"));
 }
+
+/// A stand-in for cargo (through `CARGO`): records its arguments, writes a Cargo.lock as cargo
+/// would, prints compiler errors and fails when `fail` is set.
+fn fake_cargo(dir: &Path, fail: bool) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(if fail { "cargo-fails" } else { "cargo-passes" });
+    let body = if fail {
+        "echo 'error[E0308]: mismatched types' >&2\n\
+         echo '  --> src/platform/auth/dev_token.rs:38:16' >&2\n\
+         echo 'error: could not compile `orders` (lib) due to 1 previous error' >&2\nexit 101\n"
+    } else {
+        "echo '    Finished `dev` profile' >&2\nexit 0\n"
+    };
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\necho \"$@\" > \"{}/cargo-args\"\necho lock > Cargo.lock\n{body}",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn verify_failing_keeps_the_journal_for_abort_and_a_pass_clears_it() {
+    let dir = scratch();
+    let svc = service(dir.path());
+    let before = snapshot(&svc);
+    let out = demo(&svc)
+        .env("CARGO", fake_cargo(dir.path(), true))
+        .args(["upgrade", "--verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs attention"), "{stderr}");
+    assert!(stderr.contains("cargo check --all-targets"), "{stderr}");
+    assert!(
+        stderr.contains("error[E0308]: mismatched types")
+            && stderr.contains("--> src/platform/auth/dev_token.rs:38:16"),
+        "the compiler's first errors are shown: {stderr}"
+    );
+    assert!(stderr.contains("upgrade --abort"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("cargo-args")).unwrap(),
+        "check --all-targets\n"
+    );
+    assert!(read(&svc, "platform.toml").contains("version = \"2.0.0\""));
+    // Another upgrade is refused while the check has not passed.
+    let out = demo(&svc).args(["upgrade"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    // --abort restores the tree exactly, the Cargo.lock the check wrote included.
+    let out = demo(&svc).args(["upgrade", "--abort"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert_eq!(snapshot(&svc), before);
+
+    // Failing again, then fixed: `upgrade --verify` checks again and keeps the upgrade.
+    let out = demo(&svc)
+        .env("CARGO", fake_cargo(dir.path(), true))
+        .args(["upgrade", "--verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let out = demo(&svc)
+        .env("CARGO", fake_cargo(dir.path(), false))
+        .args(["upgrade", "--verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("passed"));
+    assert!(!svc.join(".cargo-platform-journal").exists());
+    assert!(read(&svc, "platform.toml").contains("version = \"2.0.0\""));
+    let out = demo(&svc).args(["upgrade", "--abort"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "nothing left to abort: {}", outcome(&out));
+}
+
+#[test]
+fn verify_passing_upgrades_and_drops_the_journal() {
+    let dir = scratch();
+    let svc = service(dir.path());
+    let out = demo(&svc)
+        .env("CARGO", fake_cargo(dir.path(), false))
+        .args(["upgrade", "--verify", "--commit"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(!svc.join(".cargo-platform-journal").exists());
+    assert!(read(&svc, "platform.toml").contains("version = \"2.0.0\""));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Committed"));
+}

@@ -427,3 +427,28 @@ fn crlf_binary_and_symlinked_files() {
     assert_eq!(status(&plan, "new.txt"), Status::Kept);
     assert!(plan.entries.iter().all(|e| e.path != "logo.png"));
 }
+
+#[test]
+fn breaks_in_ejected_components_become_team_actions() {
+    let (t, mut m, disk) = service();
+    let plan = plan::plan(&t, &m, &disk, &opts()).unwrap();
+    assert!(plan.actions.is_empty(), "nothing ejected, nothing to do by hand");
+
+    // Ejected before the upgrade, or during it: the same action.
+    let mut during = opts();
+    during.eject = vec!["extra".into()];
+    let plan_during = plan::plan(&t, &m, &disk, &during).unwrap();
+    m.components.get_mut("extra").unwrap().state = ComponentState::Ejected;
+    let plan_before = plan::plan(&t, &m, &disk, &opts()).unwrap();
+    for plan in [plan_during, plan_before] {
+        assert_eq!(
+            plan.actions,
+            vec![plan::TeamAction {
+                version: "2.0.0".into(),
+                component: "extra".into(),
+                changed: "core now calls extra::init(config) instead of extra::start()".into(),
+                action: "rename start to init in your copy of src/pg.rs and take the config".into(),
+            }]
+        );
+    }
+}

@@ -47,8 +47,17 @@ pub struct Args {
     /// Commit the result, with a message naming the versions.
     #[arg(long)]
     pub commit: bool,
-    /// Roll back an interrupted upgrade from its journal, restoring the tree exactly.
-    #[arg(long, conflicts_with_all = ["to", "dry_run", "skip", "exclude", "eject", "commit"])]
+    /// After writing, run `cargo check --all-targets` in the service (CARGO_TARGET_DIR is
+    /// respected). If it fails: exit 3 ("needs attention") with the compiler's first errors, and
+    /// the journal is kept, so `--abort` rolls the upgrade back exactly; fix the errors and run
+    /// `upgrade --verify` again to check again and keep it. With --commit, commits only once the
+    /// check passes. Use it wherever nobody reads the diff before it lands: bots that open
+    /// upgrade pull requests, CI jobs, fleet-wide runs.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub verify: bool,
+    /// Roll back an interrupted upgrade from its journal, restoring the tree exactly (also an
+    /// applied upgrade whose `--verify` failed).
+    #[arg(long, conflicts_with_all = ["to", "dry_run", "skip", "exclude", "eject", "commit", "verify"])]
     pub abort: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -69,6 +78,10 @@ pub fn run(args: Args) -> Result<()> {
         return abort(&printer, &crate::service::find_root(args.path.as_deref())?);
     }
     let root = crate::service::find_root(args.path.as_deref())?;
+    if args.verify && journal::verify_pending(&root) {
+        // The team fixed what the last `--verify` found: check again, keep it when it passes.
+        return verify(&printer, &root, "the upgrade");
+    }
     journal::check_clear(&root)?;
     let service = Service::locate(Some(&root))?;
     let catalogue = Catalogue::load()?;
@@ -128,10 +141,21 @@ pub fn run(args: Args) -> Result<()> {
         path: manifest::FILE_NAME.to_string(),
         contents: manifest_text.into_bytes(),
     });
-    journal::apply(&root, &writes)?;
+    if args.verify {
+        journal::apply_unverified(&root, &writes)?;
+    } else {
+        journal::apply(&root, &writes)?;
+    }
 
     print_plan(&printer, &plan, name, &template.name);
     print_actions(&printer, &plan.actions);
+    if args.verify {
+        verify(
+            &printer,
+            &root,
+            &format!("upgraded {name} to {} {}", template.name, plan.to),
+        )?;
+    }
     let conflicts = plan.conflicts();
     let mut committed = None;
     if args.commit {
@@ -180,6 +204,27 @@ pub fn run(args: Args) -> Result<()> {
         ConflictStyle::Reject => "apply what you need from the .rej files, delete them, then commit",
     })
     .hint("to undo the whole upgrade instead: git checkout -- . (and remove new files with git clean)"))
+}
+
+/// `--verify`: `cargo check --all-targets` in the service. A pass drops the journal; a failure is
+/// exit 3 with the journal kept for `--abort`.
+fn verify(printer: &Printer, root: &Path, what: &str) -> Result<()> {
+    printer.note(format!("Verifying: {} …", crate::verify::COMMAND));
+    let checked = crate::verify::cargo_check(root)?;
+    if checked.passed {
+        journal::verified(root)?;
+        printer.line(format!("Verified: `{}` passed.", crate::verify::COMMAND));
+        return Ok(());
+    }
+    let mut err = Error::new(format!(
+        "{what}, but it needs attention: `{}` fails:\n  {}",
+        crate::verify::COMMAND,
+        checked.first_errors.join("\n  ")
+    ))
+    .with_kind(ExitKind::Conflicts)
+    .hint("fix the errors, then run `cargo platform upgrade --verify` again: it checks again and keeps the upgrade when it passes");
+    err = err.hint("or run `cargo platform upgrade --abort` to roll the upgrade back exactly");
+    Err(err)
 }
 
 /// Exit 3 for an upgrade whose ejected components need the team's hands.
