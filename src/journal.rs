@@ -59,7 +59,9 @@ pub fn check_clear(root: &Path) -> Result<()> {
             "an applied upgrade has not passed `cargo check` yet; its journal is in {}",
             root.join(DIR).display()
         ))
-        .hint("fix the errors, then run `cargo platform upgrade --verify` to check again and keep it")
+        .hint(
+            "fix the errors, then run `cargo platform upgrade --verify` to check again and keep it",
+        )
         .hint("or run `cargo platform upgrade --abort` to restore the tree as it was before it"));
     }
     if in_flight(root) {
@@ -119,8 +121,13 @@ fn guard(root: &Path, dir: &Path, writes: &[Write]) -> Result<()> {
 fn apply_inner(root: &Path, writes: &[Write], keep: bool) -> Result<()> {
     check_clear(root)?;
     let dir = root.join(DIR);
-    let staged = stage(root, &dir, writes)
-        .and_then(|j| if keep { guard(root, &dir, writes).map(|()| j) } else { Ok(j) });
+    let staged = stage(root, &dir, writes).and_then(|j| {
+        if keep {
+            guard(root, &dir, writes).map(|()| j)
+        } else {
+            Ok(j)
+        }
+    });
     let journal = match staged {
         Ok(j) => j,
         Err(e) => {

@@ -407,7 +407,8 @@ fn an_ejected_component_that_a_release_breaks_is_an_action_and_exit_3() {
     assert!(
         actions
             .iter()
-            .any(|a| a["version"] == "2.0.0" && a["changed"].as_str().unwrap().contains("SecretString")),
+            .any(|a| a["version"] == "2.0.0"
+                && a["changed"].as_str().unwrap().contains("SecretString")),
         "{v}"
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -501,7 +502,12 @@ fn verify_failing_keeps_the_journal_for_abort_and_a_pass_clears_it() {
     assert!(!svc.join(".cargo-platform-journal").exists());
     assert!(read(&svc, "platform.toml").contains("version = \"2.0.0\""));
     let out = demo(&svc).args(["upgrade", "--abort"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "nothing left to abort: {}", outcome(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "nothing left to abort: {}",
+        outcome(&out)
+    );
 }
 
 #[test]

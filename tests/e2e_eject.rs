@@ -173,3 +173,73 @@ fn every_eject_then_upgrade_builds_or_declares_its_break() {
         panic!("{}", failures.join("\n\n"));
     }
 }
+
+/// Every file below `root` (bytes), except build output.
+fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != "target")
+        .map(|e| e.expect("walk"))
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(root).expect("prefix");
+            (
+                rel.display().to_string(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+#[ignore = "end-to-end: builds a generated service; run with --include-ignored"]
+fn verify_reports_the_compiler_errors_and_abort_restores_the_tree() {
+    let work = tempfile::Builder::new()
+        .prefix("cargo-platform-e2e-verify-")
+        .tempdir()
+        .expect("tempdir");
+    let dir = work.path().join(NAME);
+    let dir_arg = dir.to_str().expect("utf-8 path");
+    let out = platform(&[
+        "new",
+        NAME,
+        "--template-version",
+        "1.0.0",
+        "--eject",
+        "auth",
+        "--yes",
+        "--no-git",
+        "--set",
+        "owner=e2e",
+        "--path",
+        dir_arg,
+    ]);
+    assert!(out.status.success(), "new\n{}", describe(&out));
+    let before = snapshot(&dir);
+    let home = common::home_with_identity();
+    let out = Command::new(env!("CARGO_BIN_EXE_cargo-platform"))
+        .args(["platform", "upgrade", "--verify", "--path", dir_arg])
+        .env("CARGO_TARGET_DIR", harness::e2e_target())
+        .env("HOME", home)
+        .env_remove("CARGO_PLATFORM_TEMPLATE_DIR")
+        .output()
+        .expect("run cargo-platform");
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs attention"), "{stderr}");
+    assert!(
+        stderr.contains("error[E0308]: mismatched types")
+            && stderr.contains("src/platform/auth/dev_token.rs"),
+        "the compiler's first error, where it is: {stderr}"
+    );
+    assert!(stderr.contains("upgrade --abort"), "{stderr}");
+    let out = platform(&["upgrade", "--abort", "--path", dir_arg]);
+    assert!(out.status.success(), "abort\n{}", describe(&out));
+    assert!(
+        snapshot(&dir) == before,
+        "--abort restores the tree exactly (Cargo.lock, written by the check, included)"
+    );
+}

@@ -432,7 +432,10 @@ fn crlf_binary_and_symlinked_files() {
 fn breaks_in_ejected_components_become_team_actions() {
     let (t, mut m, disk) = service();
     let plan = plan::plan(&t, &m, &disk, &opts()).unwrap();
-    assert!(plan.actions.is_empty(), "nothing ejected, nothing to do by hand");
+    assert!(
+        plan.actions.is_empty(),
+        "nothing ejected, nothing to do by hand"
+    );
 
     // Ejected before the upgrade, or during it: the same action.
     let mut during = opts();

@@ -255,7 +255,10 @@ fn print_actions(printer: &Printer, actions: &[plan::TeamAction]) {
             .len()
     )];
     for a in actions {
-        lines.push(format!("  {} (changed in {}): {}", a.component, a.version, a.changed));
+        lines.push(format!(
+            "  {} (changed in {}): {}",
+            a.component, a.version, a.changed
+        ));
         lines.push(format!("    do: {}", a.action));
     }
     printer.line(lines.join("\n"));

@@ -311,7 +311,10 @@ fn check_breaks(dir_name: &str, releases: &[Release]) -> Result<()> {
                 Some(_) => {}
             }
             if b.changed.trim().is_empty() || b.action.trim().is_empty() {
-                bail!("{where_} `{}`: `changed` and `action` must say something", b.component);
+                bail!(
+                    "{where_} `{}`: `changed` and `action` must say something",
+                    b.component
+                );
             }
         }
     }
