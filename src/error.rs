@@ -7,7 +7,8 @@ use std::fmt;
 pub enum ExitKind {
     /// 1: bad input, refused precondition, IO error — nothing changed.
     Failure,
-    /// 3: an upgrade was applied but conflicts remain.
+    /// 3: an upgrade was applied but needs attention: conflicts remain, ejected components need
+    /// the team's changes, or `--verify` failed.
     Conflicts,
     /// 4: `check` found the service out of policy.
     OutOfPolicy,

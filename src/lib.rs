@@ -32,8 +32,9 @@ pub enum CargoCli {
 /// without losing a team's edits, eject components on the record, and see where every service
 /// stands.
 ///
-/// Exit codes: 0 success · 1 failure, nothing changed · 2 usage error · 3 upgrade applied with
-/// conflicts left · 4 `check` found the service out of policy.
+/// Exit codes: 0 success · 1 failure, nothing changed · 2 usage error · 3 upgrade applied but
+/// needs attention (conflicts, actions for ejected components, `--verify` failed) · 4 `check`
+/// found the service out of policy.
 #[derive(Debug, clap::Args)]
 #[command(version, author, propagate_version = true)]
 pub struct PlatformCli {

@@ -16,7 +16,9 @@ use crate::{git, journal, manifest};
 ///
 /// Plans every hop from the service's version to the target, 3-way merges managed files (base =
 /// the exact old render), applies structured TOML edits, and writes all-or-nothing with a journal.
-/// Exit 0 clean, 3 when conflicts remain (listed), 1 on refusal or error with nothing changed.
+/// Exit 0 clean; 3 when it needs attention: conflicts remain (listed), a release declared a break in
+/// an ejected component (listed as actions for the team), or `--verify` failed; 1 on refusal or
+/// error with nothing changed.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The service directory (default: the nearest directory with platform.toml, upwards).
