@@ -68,6 +68,9 @@ pub fn run(args: Args) -> Result<()> {
                 })
                 .collect();
             printer.line(format!("    components: {}", components.join(", ")));
+            for b in &meta.breaks {
+                printer.line(format!("    breaks ejected {}: {}", b.component, b.changed));
+            }
             versions.push(json!({
                 "version": release.version.to_string(),
                 "date": meta.date,
@@ -84,6 +87,7 @@ pub fn run(args: Args) -> Result<()> {
                     "choices": q.choices,
                 })).collect::<Vec<_>>(),
                 "migrations": meta.migrations,
+                "breaks": meta.breaks,
             }));
         }
         out.push(json!({
