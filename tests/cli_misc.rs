@@ -33,7 +33,12 @@ fn templates_lists_versions_components_and_changelog() {
     assert_eq!(service["newest"], versions[0]["version"]);
     let v2 = versions.iter().find(|v| v["version"] == "2.0.0").unwrap();
     assert_eq!(v2["breaks"][0]["component"], "auth", "{v2}");
-    assert!(v2["breaks"][0]["action"].as_str().unwrap().contains("expose_secret"));
+    assert!(
+        v2["breaks"][0]["action"]
+            .as_str()
+            .unwrap()
+            .contains("expose_secret")
+    );
     let oldest = versions.last().unwrap();
     assert_eq!(oldest["version"], "1.0.0");
     let components: Vec<&str> = oldest["components"]

@@ -485,13 +485,26 @@ fn verify_failing_keeps_the_journal_for_abort_and_a_pass_clears_it() {
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     assert_eq!(snapshot(&svc), before);
 
-    // Failing again, then fixed: `upgrade --verify` checks again and keeps the upgrade.
+    // Failing again (JSON for a bot this time), then fixed: `upgrade --verify` checks again and
+    // keeps the upgrade.
     let out = demo(&svc)
         .env("CARGO", fake_cargo(dir.path(), true))
-        .args(["upgrade", "--verify"])
+        .args(["upgrade", "--verify", "--commit", "--format", "json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verify"]["passed"], false, "{v}");
+    assert_eq!(v["verify"]["command"], "cargo check --all-targets", "{v}");
+    assert_eq!(
+        v["verify"]["first_errors"][0], "error[E0308]: mismatched types",
+        "{v}"
+    );
+    assert_eq!(
+        v["commit"],
+        serde_json::Value::Null,
+        "a failed check is not committed"
+    );
     let out = demo(&svc)
         .env("CARGO", fake_cargo(dir.path(), false))
         .args(["upgrade", "--verify"])
@@ -523,4 +536,25 @@ fn verify_passing_upgrades_and_drops_the_journal() {
     assert!(!svc.join(".cargo-platform-journal").exists());
     assert!(read(&svc, "platform.toml").contains("version = \"2.0.0\""));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Committed"));
+}
+
+#[test]
+fn commit_waits_for_the_actions_of_ejected_components() {
+    let dir = scratch();
+    let svc = service(dir.path());
+    let out = demo(&svc)
+        .args(["upgrade", "--eject", "extra", "--commit"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not committing (--commit)"),
+        "{}",
+        outcome(&out)
+    );
+    assert_eq!(
+        common::git(&svc, &["rev-list", "--count", "HEAD"]).trim(),
+        "1",
+        "nothing committed while the team's changes are pending"
+    );
 }

@@ -82,7 +82,12 @@ pub fn run(args: Args) -> Result<()> {
     let root = crate::service::find_root(args.path.as_deref())?;
     if args.verify && journal::verify_pending(&root) {
         // The team fixed what the last `--verify` found: check again, keep it when it passes.
-        return verify(&printer, &root, "the upgrade");
+        let checked = verify(&printer, &root)?;
+        printer.json(&json!({ "verify": verify_json(&checked) }));
+        return match checked.passed {
+            true => Ok(()),
+            false => Err(verify_failed("the upgrade", &checked)),
+        };
     }
     journal::check_clear(&root)?;
     let service = Service::locate(Some(&root))?;
@@ -151,17 +156,16 @@ pub fn run(args: Args) -> Result<()> {
 
     print_plan(&printer, &plan, name, &template.name);
     print_actions(&printer, &plan.actions);
-    if args.verify {
-        verify(
-            &printer,
-            &root,
-            &format!("upgraded {name} to {} {}", template.name, plan.to),
-        )?;
-    }
+    let checked = args.verify.then(|| verify(&printer, &root)).transpose()?;
+    let verify_failed_ = checked.as_ref().is_some_and(|c| !c.passed);
     let conflicts = plan.conflicts();
     let mut committed = None;
     if args.commit {
-        if conflicts.is_empty() {
+        if verify_failed_ {
+            printer.warn("not committing (--commit): `cargo check --all-targets` fails");
+        } else if !plan.actions.is_empty() {
+            printer.warn("not committing (--commit): make the changes listed for your ejected components first, then commit");
+        } else if conflicts.is_empty() {
             let paths: Vec<String> = writes.iter().map(|w| w.path().to_string()).collect();
             let message = format!(
                 "Upgrade {name}: template {} {} -> {}\n\nApplied by cargo-platform {}.",
@@ -180,8 +184,13 @@ pub fn run(args: Args) -> Result<()> {
     printer.json(&{
         let mut v = plan_json(&plan, &template.name, false, true);
         v["commit"] = json!(committed);
+        v["verify"] = checked.as_ref().map(verify_json).unwrap_or_default();
         v
     });
+    if let Some(checked) = checked.filter(|c| !c.passed) {
+        let what = format!("upgraded {name} to {} {}", template.name, plan.to);
+        return Err(verify_failed(&what, &checked));
+    }
     if conflicts.is_empty() && plan.actions.is_empty() {
         printer.line(format!(
             "\nUpgraded {name} to {} {}.",
@@ -208,16 +217,28 @@ pub fn run(args: Args) -> Result<()> {
     .hint("to undo the whole upgrade instead: git checkout -- . (and remove new files with git clean)"))
 }
 
-/// `--verify`: `cargo check --all-targets` in the service. A pass drops the journal; a failure is
-/// exit 3 with the journal kept for `--abort`.
-fn verify(printer: &Printer, root: &Path, what: &str) -> Result<()> {
+/// `--verify`: `cargo check --all-targets` in the service. A pass drops the journal; after a
+/// failure it stays, for `--abort`.
+fn verify(printer: &Printer, root: &Path) -> Result<crate::verify::Checked> {
     printer.note(format!("Verifying: {} …", crate::verify::COMMAND));
     let checked = crate::verify::cargo_check(root)?;
     if checked.passed {
         journal::verified(root)?;
         printer.line(format!("Verified: `{}` passed.", crate::verify::COMMAND));
-        return Ok(());
     }
+    Ok(checked)
+}
+
+fn verify_json(checked: &crate::verify::Checked) -> serde_json::Value {
+    json!({
+        "command": crate::verify::COMMAND,
+        "passed": checked.passed,
+        "first_errors": checked.first_errors,
+    })
+}
+
+/// Exit 3: the upgrade is written, the check fails, the journal is kept.
+fn verify_failed(what: &str, checked: &crate::verify::Checked) -> Error {
     let mut err = Error::new(format!(
         "{what}, but it needs attention: `{}` fails:\n  {}",
         crate::verify::COMMAND,
@@ -226,7 +247,7 @@ fn verify(printer: &Printer, root: &Path, what: &str) -> Result<()> {
     .with_kind(ExitKind::Conflicts)
     .hint("fix the errors, then run `cargo platform upgrade --verify` again: it checks again and keeps the upgrade when it passes");
     err = err.hint("or run `cargo platform upgrade --abort` to roll the upgrade back exactly");
-    Err(err)
+    err
 }
 
 /// Exit 3 for an upgrade whose ejected components need the team's hands.
