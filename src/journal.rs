@@ -67,8 +67,38 @@ pub fn in_flight(root: &Path) -> bool {
     root.join(DIR).exists()
 }
 
+/// Marker in the journal directory: the upgrade was applied in full and waits for
+/// `upgrade --verify` to pass. It lists the [`GUARDED`] files as they were before.
+const VERIFY_PENDING: &str = "verify-pending.json";
+
+/// Files no upgrade writes but the verification (`cargo check`) may create or change. Their
+/// state before is kept with the journal, so `--abort` restores them too.
+const GUARDED: &[&str] = &["Cargo.lock"];
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Guarded {
+    path: String,
+    /// Its old bytes are in `guard/<index>`; otherwise the file did not exist.
+    existed: bool,
+}
+
+/// True while an applied upgrade waits for `upgrade --verify` (its journal is kept for `--abort`).
+pub fn verify_pending(root: &Path) -> bool {
+    root.join(DIR).join(VERIFY_PENDING).is_file()
+}
+
 /// Refuses to start while an interrupted upgrade's journal is present.
 pub fn check_clear(root: &Path) -> Result<()> {
+    if verify_pending(root) {
+        return Err(Error::new(format!(
+            "an applied upgrade has not passed `cargo check` yet; its journal is in {}",
+            root.join(DIR).display()
+        ))
+        .hint(
+            "fix the errors, then run `cargo platform upgrade --verify` to check again and keep it",
+        )
+        .hint("or run `cargo platform upgrade --abort` to restore the tree as it was before it"));
+    }
     if in_flight(root) {
         return Err(Error::new(format!(
             "an interrupted upgrade left its journal in {}",
@@ -82,9 +112,57 @@ pub fn check_clear(root: &Path) -> Result<()> {
 /// Applies `writes` under `root` all-or-nothing. On an error the tree is restored before
 /// returning it.
 pub fn apply(root: &Path, writes: &[Write]) -> Result<()> {
+    apply_inner(root, writes, false)
+}
+
+/// Applies `writes` like [`apply`], but keeps the journal afterwards, so that `--abort` can still
+/// restore the tree exactly (the [`GUARDED`] files included) until [`verified`] drops it.
+pub fn apply_unverified(root: &Path, writes: &[Write]) -> Result<()> {
+    apply_inner(root, writes, true)
+}
+
+/// The verification passed: drop the journal kept by [`apply_unverified`].
+pub fn verified(root: &Path) -> Result<()> {
+    if verify_pending(root) {
+        fs_err::remove_dir_all(root.join(DIR))?;
+    }
+    Ok(())
+}
+
+/// Keeps a copy of every guarded file the writes do not touch, and marks the journal as
+/// waiting for verification.
+fn guard(root: &Path, dir: &Path, writes: &[Write]) -> Result<()> {
+    fs_err::create_dir_all(dir.join("guard"))?;
+    let mut guarded = Vec::new();
+    for (i, path) in GUARDED
+        .iter()
+        .filter(|p| writes.iter().all(|w| w.path() != **p))
+        .enumerate()
+    {
+        let existed = root.join(path).is_file();
+        if existed {
+            fs_err::copy(root.join(path), dir.join("guard").join(i.to_string()))?;
+        }
+        guarded.push(Guarded {
+            path: path.to_string(),
+            existed,
+        });
+    }
+    let text =
+        serde_json::to_vec_pretty(&guarded).map_err(|e| Error::new(format!("journal: {e}")))?;
+    write_staged(&dir.join(VERIFY_PENDING), &text)
+}
+
+fn apply_inner(root: &Path, writes: &[Write], keep: bool) -> Result<()> {
     check_clear(root)?;
     let dir = root.join(DIR);
-    let staged = stage(root, &dir, writes);
+    let staged = stage(root, &dir, writes).and_then(|j| {
+        if keep {
+            guard(root, &dir, writes).map(|()| j)
+        } else {
+            Ok(j)
+        }
+    });
     let journal = match staged {
         Ok(j) => j,
         Err(e) => {
@@ -93,6 +171,7 @@ pub fn apply(root: &Path, writes: &[Write]) -> Result<()> {
         }
     };
     match apply_staged(root, &dir, &journal) {
+        Ok(()) if keep => Ok(()),
         Ok(()) => {
             fs_err::remove_dir_all(&dir)?;
             durable::sync_dirs([root.to_path_buf()])
@@ -262,6 +341,23 @@ pub fn restore(root: &Path) -> Result<Restored> {
     let journal: Journal = serde_json::from_slice(&text)
         .map_err(|e| Error::new(format!("{} is damaged: {e}", journal_path.display())))?;
     let mut files = 0;
+    let pending = dir.join(VERIFY_PENDING);
+    if pending.is_file() {
+        let guarded: Vec<Guarded> = serde_json::from_slice(&fs_err::read(&pending)?)
+            .map_err(|e| Error::new(format!("{} is damaged: {e}", pending.display())))?;
+        for (i, g) in guarded.iter().enumerate() {
+            let target = root.join(&g.path);
+            let copy = dir.join("guard").join(i.to_string());
+            if g.existed {
+                // Absent only when an earlier --abort was cut off after putting it back.
+                if copy.is_file() {
+                    fs_err::rename(&copy, &target)?;
+                }
+            } else if target.is_file() {
+                fs_err::remove_file(&target)?;
+            }
+        }
+    }
     for (i, e) in journal.entries.iter().enumerate().rev() {
         let target = root.join(&e.path);
         let backup = dir.join("backup").join(i.to_string());
@@ -390,5 +486,32 @@ mod tests {
         assert!(!restored.had_journal);
         assert_eq!(snapshot(t.path()), before);
         assert!(restore(t.path()).is_err(), "nothing to abort");
+    }
+
+    #[test]
+    fn an_unverified_apply_keeps_the_journal_until_verified_and_abort_is_exact() {
+        for lock_before in [None, Some("lock v1")] {
+            let t = fixture();
+            if let Some(lock) = lock_before {
+                std::fs::write(t.path().join("Cargo.lock"), lock).unwrap();
+            }
+            let before = snapshot(t.path());
+            apply_unverified(t.path(), &writes()).unwrap();
+            assert_eq!(std::fs::read(t.path().join("src/a.rs")).unwrap(), b"a2");
+            assert!(verify_pending(t.path()));
+            assert!(check_clear(t.path()).unwrap_err().hints[0].contains("--verify"));
+            // The check writes Cargo.lock, and fails: --abort restores everything, the lock too.
+            std::fs::write(t.path().join("Cargo.lock"), "lock v2").unwrap();
+            let restored = restore(t.path()).unwrap();
+            assert!(restored.had_journal);
+            assert_eq!(snapshot(t.path()), before, "lock before: {lock_before:?}");
+        }
+        // A passing check drops the journal and keeps the upgrade.
+        let t = fixture();
+        apply_unverified(t.path(), &writes()).unwrap();
+        verified(t.path()).unwrap();
+        assert!(!in_flight(t.path()));
+        assert_eq!(std::fs::read(t.path().join("src/a.rs")).unwrap(), b"a2");
+        check_clear(t.path()).unwrap();
     }
 }

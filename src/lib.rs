@@ -21,6 +21,7 @@ pub mod service;
 pub mod template;
 pub mod ui;
 pub mod upgrade;
+pub mod verify;
 pub mod workspace;
 
 use std::ffi::OsString;
@@ -40,8 +41,9 @@ pub enum CargoCli {
 /// stands.
 ///
 /// Exit codes: 0 success · 1 failure, nothing changed (unless only writing the report failed) ·
-/// 2 usage error · 3 upgrade applied with conflicts left · 4 `check` found the service out of
-/// policy · 141 stdout closed before the report was written (the work is done).
+/// 2 usage error · 3 upgrade applied but needs attention (conflicts, actions for ejected
+/// components, `--verify` failed) · 4 `check` found the service out of policy · 141 stdout
+/// closed before the report was written (the work is done).
 #[derive(Debug, clap::Args)]
 #[command(version, author, propagate_version = true)]
 pub struct PlatformCli {

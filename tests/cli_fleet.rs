@@ -210,7 +210,7 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
         "{csv}"
     );
     assert!(
-        rows[4].starts_with("out_of_policy,orders,./orders,,payments,service,1.0.0,2.0.0,1,18,deprecated,2027-06-30,service-2.0.0-rename-idempotency-ttl,auth (2026-12-10): we use the company SSO gateway,1,Cargo.toml,"),
+        rows[4].starts_with("out_of_policy,orders,./orders,,payments,service,1.0.0,2.1.0,2,8,deprecated,2027-06-30,service-2.0.0-rename-idempotency-ttl,auth (2026-12-10): we use the company SSO gateway,1,Cargo.toml,"),
         "{}",
         rows[4]
     );

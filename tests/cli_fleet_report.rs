@@ -57,13 +57,13 @@ fn append(file: &Path, text: &str) {
 }
 
 /// The fleet, as of `TODAY`:
-/// - orders (payments): created 2026-11-23 on 1.0.0, upgraded to 2.0.0 on 2027-01-15 with a
+/// - orders (payments): created 2026-11-23 on 1.0.0, upgraded to 2.1.0 on 2027-01-15 with a
 ///   team edit to Cargo.toml merged;
 /// - worker (payments, in a monorepo): created 2026-11-25 on 1.0.0, upgraded 2027-03-01, then a
 ///   local edit to Cargo.toml;
 /// - billing (ledger): created 2026-12-01 on 1.0.0, `auth` ejected on 2026-12-10, never
 ///   upgraded (a required migration of 2.0.0 pending: out of policy);
-/// - api (ledger): created 2027-02-01 on 2.0.0;
+/// - api (ledger): created 2027-02-01 on 2.1.0;
 /// - broken: a corrupt platform.toml.
 fn fleet(root: &Path) {
     new(root, "2026-11-23", "orders", "orders", "payments", "1.0.0");
@@ -90,13 +90,13 @@ fn fleet(root: &Path) {
     ok(run_on(
         &root.join("orders"),
         "2027-01-15",
-        &["upgrade", "--to", "2.0.0"],
+        &["upgrade", "--to", "2.1.0"],
     ));
-    new(root, "2027-02-01", "api", "api", "ledger", "2.0.0");
+    new(root, "2027-02-01", "api", "api", "ledger", "2.1.0");
     ok(run_on(
         &root.join("mono/services/worker"),
         "2027-03-01",
-        &["upgrade", "--to", "2.0.0"],
+        &["upgrade", "--to", "2.1.0"],
     ));
     append(&root.join("mono/services/worker/Cargo.toml"), "\n# drift\n");
     std::fs::create_dir_all(root.join("broken")).unwrap();
@@ -135,13 +135,21 @@ fn fleet_report_aggregates_a_fleet_and_lists_the_broken_entry() {
     assert_eq!(all["on_supported"], 4, "{v}");
     let two = &all["releases"][1];
     assert_eq!(two["version"], "2.0.0");
-    // 2.0.0 (2026-11-22): orders on 2027-01-15 (1 of 3), api created on it 2027-02-01 (2 of
-    // 4: 50 % after 71 days), worker on 2027-03-01 (3 of 4: 75 % after 99 days); billing never.
+    // 2.0.0 (2026-11-22): on or past it — orders on 2027-01-15 (1 of 3), api created past it
+    // 2027-02-01 (2 of 4: 50 % after 71 days), worker on 2027-03-01 (3 of 4: 75 % after 99
+    // days); billing never.
     assert_eq!(two["reach"]["days_to_50"], 71, "{two}");
     assert_eq!(two["reach"]["days_to_70"], 99, "{two}");
     assert_eq!(two["reach"]["days_to_90"], serde_json::Value::Null, "{two}");
-    assert_eq!(two["leverage"]["upgrades"], 2, "{two}");
-    assert!(two["leverage"]["merged"].as_u64().unwrap() >= 1, "{two}");
+    // Both upgrades went to 2.1.0: their leverage is that release's.
+    let three = &all["releases"][2];
+    assert_eq!(three["version"], "2.1.0");
+    assert_eq!(three["leverage"]["upgrades"], 2, "{three}");
+    assert!(
+        three["leverage"]["merged"].as_u64().unwrap() >= 1,
+        "{three}"
+    );
+    assert_eq!(two["leverage"]["upgrades"], 0, "{two}");
     assert_eq!(all["ejections"][0]["component"], "auth", "{v}");
     assert_eq!(
         all["ejections"][0]["reasons"][0]["name"],
@@ -191,13 +199,13 @@ fn as_of_a_past_date_reports_the_fleet_as_it_stood() {
     assert_eq!(v["summary"]["services"], 3, "{v}");
     let all = group(&v, None);
     assert_eq!(all["on_newest"], 1, "{v}");
-    assert_eq!(all["lag"][1]["releases_behind"], 1, "{v}");
+    assert_eq!(all["lag"][1]["releases_behind"], 2, "{v}");
     assert_eq!(all["lag"][1]["services"], 2, "{v}");
     assert_eq!(
         all["releases"][1]["reach"]["days_to_50"],
         serde_json::Value::Null
     );
-    assert_eq!(all["releases"][1]["leverage"]["upgrades"], 1, "{v}");
+    assert_eq!(all["releases"][2]["leverage"]["upgrades"], 1, "{v}");
 
     // Before anything existed: an empty report, still exit 1 for the broken entry.
     let out = run_on(

@@ -16,6 +16,11 @@ fn templates_lists_versions_components_and_changelog() {
         "{text}"
     );
     assert!(text.contains("    - Initial release"), "{text}");
+    // A release's declared interface breaks are shown where teams read release notes.
+    assert!(
+        text.contains("    breaks ejected auth: core's config now holds `auth.hs256_secret`"),
+        "{text}"
+    );
 
     let out = platform(dir.path())
         .args(["templates", "--format", "json"])
@@ -26,6 +31,14 @@ fn templates_lists_versions_components_and_changelog() {
     assert_eq!(service["name"], "service");
     let versions = service["versions"].as_array().unwrap();
     assert_eq!(service["newest"], versions[0]["version"]);
+    let v2 = versions.iter().find(|v| v["version"] == "2.0.0").unwrap();
+    assert_eq!(v2["breaks"][0]["component"], "auth", "{v2}");
+    assert!(
+        v2["breaks"][0]["action"]
+            .as_str()
+            .unwrap()
+            .contains("expose_secret")
+    );
     let oldest = versions.last().unwrap();
     assert_eq!(oldest["version"], "1.0.0");
     let components: Vec<&str> = oldest["components"]

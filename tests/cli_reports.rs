@@ -523,9 +523,11 @@ fn upgrade_reports_only_the_components_it_ejected() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    // demo 2.0.0 declares a break in `extra`: the upgrade needs attention (exit 3) and lists it.
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["outcome"], "upgraded", "{v}");
+    assert_eq!(v["outcome"], "needs_attention", "{v}");
+    assert_eq!(v["actions"][0]["component"], "extra", "{v}");
     assert_eq!(v["ejected"], serde_json::json!([]), "{v}");
 }
 

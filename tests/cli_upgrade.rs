@@ -272,8 +272,13 @@ fn eject_during_upgrade_and_exclude() {
         .args(["upgrade", "--eject", "extra", "--exclude", "src/main.rs"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    // demo 2.0.0 declares a break in `extra`: the upgrade is applied, and needs attention.
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
     let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("  extra (changed in 2.0.0): core now calls extra::init(config) instead of extra::start()\n    do: rename start to init in your copy of src/pg.rs and take the config"),
+        "{text}"
+    );
     assert!(
         text.contains("ejected    new.txt  (from old.txt: component `extra` is ejected)"),
         "{text}"
@@ -638,5 +643,221 @@ fn a_release_with_an_invalid_migration_glob_is_refused_naming_it() {
             "demo/2.0.0/release.toml: migration `demo-2.0.0-rename-key`: files `config/[*.toml` is not a valid glob"
         ),
         "{err}"
+    );
+}
+
+/// A 1.0.0 service created with `--eject auth` (real templates, no git).
+fn ejected_service(dir: &Path, component: &str) -> std::path::PathBuf {
+    let out = common::platform(dir)
+        .args([
+            "new",
+            "orders",
+            "--template-version",
+            "1.0.0",
+            "--eject",
+            component,
+            "--set",
+            "owner=x",
+            "--no-git",
+            "-y",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    dir.join("orders")
+}
+
+#[test]
+fn an_ejected_component_that_a_release_breaks_is_an_action_and_exit_3() {
+    let dir = scratch();
+    let svc = ejected_service(dir.path(), "auth");
+    // The dry run lists the action too, and writes nothing.
+    let before = snapshot(&svc);
+    let out = common::platform(&svc)
+        .args(["upgrade", "--dry-run"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Actions for your team") && text.contains("auth (changed in 2.0.0): "),
+        "{text}"
+    );
+    assert_eq!(snapshot(&svc), before);
+
+    let out = common::platform(&svc)
+        .args(["upgrade", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions = v["actions"].as_array().unwrap();
+    assert!(!actions.is_empty(), "{v}");
+    for a in actions {
+        assert_eq!(a["component"], "auth", "{v}");
+        assert!(a["changed"].as_str().unwrap().contains("hs256_secret") || a["version"] != "2.0.0");
+        assert!(!a["action"].as_str().unwrap().is_empty());
+    }
+    assert!(
+        actions
+            .iter()
+            .any(|a| a["version"] == "2.0.0"
+                && a["changed"].as_str().unwrap().contains("SecretString")),
+        "{v}"
+    );
+    assert_eq!(v["outcome"], "needs_attention", "{v}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("error:"),
+        "an outcome, not an error: {}",
+        outcome(&out)
+    );
+    assert!(
+        read(&svc, "platform.toml").contains("version = \"2.1.0\""),
+        "the upgrade was applied"
+    );
+}
+
+#[test]
+fn an_ejected_component_no_release_breaks_upgrades_with_exit_0() {
+    let dir = scratch();
+    let svc = ejected_service(dir.path(), "flags");
+    let out = common::platform(&svc).args(["upgrade"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Actions for your team"));
+}
+
+/// A stand-in for cargo (through `CARGO`): records its arguments, writes a Cargo.lock as cargo
+/// would, prints compiler errors and fails when `fail` is set.
+fn fake_cargo(dir: &Path, fail: bool) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(if fail { "cargo-fails" } else { "cargo-passes" });
+    let body = if fail {
+        "echo 'error[E0308]: mismatched types' >&2\n\
+         echo '  --> src/platform/auth/dev_token.rs:38:16' >&2\n\
+         echo 'error: could not compile `orders` (lib) due to 1 previous error' >&2\nexit 101\n"
+    } else {
+        "echo '    Finished `dev` profile' >&2\nexit 0\n"
+    };
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\necho \"$@\" > \"{}/cargo-args\"\necho lock > Cargo.lock\n{body}",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn verify_failing_keeps_the_journal_for_abort_and_a_pass_clears_it() {
+    let dir = scratch();
+    let svc = service(dir.path());
+    let before = snapshot(&svc);
+    let out = demo(&svc)
+        .env("CARGO", fake_cargo(dir.path(), true))
+        .args(["upgrade", "--verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    // An outcome, reported on stdout: no `error:`.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("error:"),
+        "{}",
+        outcome(&out)
+    );
+    assert!(stdout.contains("needs attention"), "{stdout}");
+    assert!(stdout.contains("cargo check --all-targets"), "{stdout}");
+    assert!(
+        stdout.contains("error[E0308]: mismatched types")
+            && stdout.contains("--> src/platform/auth/dev_token.rs:38:16"),
+        "the compiler's first errors are shown: {stdout}"
+    );
+    assert!(stdout.contains("upgrade --abort"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("cargo-args")).unwrap(),
+        "check --all-targets\n"
+    );
+    assert!(read(&svc, "platform.toml").contains("version = \"2.0.0\""));
+    // Another upgrade is refused while the check has not passed.
+    let out = demo(&svc).args(["upgrade"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    // --abort restores the tree exactly, the Cargo.lock the check wrote included.
+    let out = demo(&svc).args(["upgrade", "--abort"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert_eq!(snapshot(&svc), before);
+
+    // Failing again (JSON for a bot this time), then fixed: `upgrade --verify` checks again and
+    // keeps the upgrade.
+    let out = demo(&svc)
+        .env("CARGO", fake_cargo(dir.path(), true))
+        .args(["upgrade", "--verify", "--commit", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verify"]["passed"], false, "{v}");
+    assert_eq!(v["verify"]["command"], "cargo check --all-targets", "{v}");
+    assert_eq!(
+        v["verify"]["first_errors"][0], "error[E0308]: mismatched types",
+        "{v}"
+    );
+    assert_eq!(
+        v["commit"],
+        serde_json::Value::Null,
+        "a failed check is not committed"
+    );
+    let out = demo(&svc)
+        .env("CARGO", fake_cargo(dir.path(), false))
+        .args(["upgrade", "--verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("passed"));
+    assert!(!svc.join(".cargo-platform-journal").exists());
+    assert!(read(&svc, "platform.toml").contains("version = \"2.0.0\""));
+    let out = demo(&svc).args(["upgrade", "--abort"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "nothing left to abort: {}",
+        outcome(&out)
+    );
+}
+
+#[test]
+fn verify_passing_upgrades_and_drops_the_journal() {
+    let dir = scratch();
+    let svc = service(dir.path());
+    let out = demo(&svc)
+        .env("CARGO", fake_cargo(dir.path(), false))
+        .args(["upgrade", "--verify", "--commit"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(!svc.join(".cargo-platform-journal").exists());
+    assert!(read(&svc, "platform.toml").contains("version = \"2.0.0\""));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Committed"));
+}
+
+#[test]
+fn commit_waits_for_the_actions_of_ejected_components() {
+    let dir = scratch();
+    let svc = service(dir.path());
+    let out = demo(&svc)
+        .args(["upgrade", "--eject", "extra", "--commit"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not committing (--commit)"),
+        "{}",
+        outcome(&out)
+    );
+    assert_eq!(
+        common::git(&svc, &["rev-list", "--count", "HEAD"]).trim(),
+        "1",
+        "nothing committed while the team's changes are pending"
     );
 }

@@ -18,6 +18,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 const NAME: &str = "e2e-upgrade-orders";
+/// The newest release of `service`: where `upgrade` goes by default.
+const NEWEST: &str = "2.1.0";
 
 fn describe(out: &Output) -> String {
     format!(
@@ -152,7 +154,7 @@ fn status_of<'a>(plan: &'a Value, path: &str) -> (&'a str, Option<&'a str>) {
 
 #[test]
 #[ignore = "end-to-end: scaffolds, upgrades, builds and tests a generated service; run with --include-ignored"]
-fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
+fn service_1_0_0_with_team_edits_upgrades_to_the_newest() {
     let work = Work(Some(
         tempfile::Builder::new()
             .prefix("cargo-platform-e2e-upgrade-")
@@ -210,7 +212,7 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
     );
     let plan: Value = serde_json::from_slice(&out.stdout).expect("the plan is JSON");
     assert_eq!(plan["from"], "1.0.0", "{plan}");
-    assert_eq!(plan["to"], "2.0.0", "{plan}");
+    assert_eq!(plan["to"], NEWEST, "{plan}");
     assert_eq!(
         status_of(&plan, "src/platform/http/telemetry.rs"),
         ("renamed", Some("src/platform/http/observe.rs"))
@@ -226,6 +228,9 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
     assert_eq!(status_of(&plan, "src/platform/audit.rs").0, "new");
     assert_eq!(status_of(&plan, "tests/audit.rs").0, "new");
     assert_eq!(status_of(&plan, "src/app/mod.rs").0, "unchanged");
+    // 2.1.0: the platform reference moves to a managed file; the seeded README stays the team's.
+    assert_eq!(status_of(&plan, "docs/platform.md").0, "new");
+    assert_eq!(status_of(&plan, "README.md").0, "unchanged");
     assert!(
         plan["conflicts"].as_array().is_none_or(Vec::is_empty),
         "{plan}"
@@ -240,7 +245,8 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
         migrations,
         [
             ("service-2.0.0-rename-idempotency-ttl", "apply"),
-            ("service-2.0.0-audit", "apply")
+            ("service-2.0.0-audit", "apply"),
+            ("service-2.1.0-platform-docs", "apply")
         ]
     );
     assert!(
@@ -261,7 +267,7 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
     );
     assert_eq!(
         common::git(&dir, &["log", "-1", "--format=%s"]).trim(),
-        format!("Upgrade {NAME}: template service 1.0.0 -> 2.0.0")
+        format!("Upgrade {NAME}: template service 1.0.0 -> {NEWEST}")
     );
 
     // The rename carried the team's edit; the deleted module's contents moved into it.
@@ -293,6 +299,16 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
     assert!(read(&dir, "src/app/mod.rs").contains(".route(\"/v1/ping\", get(ping))"));
     assert!(read(&dir, "src/platform/audit.rs").contains("pub const TARGET: &str = \"audit\";"));
     assert!(dir.join("tests/audit.rs").is_file());
+    // The managed platform reference documents the renamed key; the seeded README is untouched.
+    let platform_md = read(&dir, "docs/platform.md");
+    assert!(
+        platform_md.contains("`idempotency.record_ttl_secs` | `APP_IDEMPOTENCY__RECORD_TTL_SECS`"),
+        "{platform_md}"
+    );
+    assert!(
+        !platform_md.contains("APP_IDEMPOTENCY__TTL_SECS"),
+        "{platform_md}"
+    );
 
     // Cargo.toml: the team's dependency (and its comment) kept, the platform's new crates added.
     let manifest_text = read(&dir, "Cargo.toml");
@@ -338,7 +354,7 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
 
     // The ledger.
     let recorded = toml_of(&dir, "platform.toml");
-    assert_eq!(recorded["platform"]["version"].as_str(), Some("2.0.0"));
+    assert_eq!(recorded["platform"]["version"].as_str(), Some(NEWEST));
     let ledger: Vec<(&str, &str)> = recorded["migrations"]
         .as_array()
         .expect("[[migrations]]")
@@ -349,7 +365,8 @@ fn service_1_0_0_with_team_edits_upgrades_to_2_0_0() {
         ledger,
         [
             ("service-2.0.0-rename-idempotency-ttl", "applied"),
-            ("service-2.0.0-audit", "applied")
+            ("service-2.0.0-audit", "applied"),
+            ("service-2.1.0-platform-docs", "applied")
         ]
     );
 

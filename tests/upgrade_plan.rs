@@ -545,3 +545,31 @@ fn the_planned_manifest_records_exactly_one_upgrade_with_its_counts() {
     assert!(noop.is_noop());
     assert_eq!(noop.manifest.history.upgrades.len(), 1);
 }
+
+#[test]
+fn breaks_in_ejected_components_become_team_actions() {
+    let (t, mut m, disk) = service();
+    let plan = plan::plan(&t, &m, &disk, &opts()).unwrap();
+    assert!(
+        plan.actions.is_empty(),
+        "nothing ejected, nothing to do by hand"
+    );
+
+    // Ejected before the upgrade, or during it: the same action.
+    let mut during = opts();
+    during.eject = vec!["extra".into()];
+    let plan_during = plan::plan(&t, &m, &disk, &during).unwrap();
+    m.components.get_mut("extra").unwrap().state = ComponentState::Ejected;
+    let plan_before = plan::plan(&t, &m, &disk, &opts()).unwrap();
+    for plan in [plan_during, plan_before] {
+        assert_eq!(
+            plan.actions,
+            vec![plan::TeamAction {
+                version: "2.0.0".into(),
+                component: "extra".into(),
+                changed: "core now calls extra::init(config) instead of extra::start()".into(),
+                action: "rename start to init in your copy of src/pg.rs and take the config".into(),
+            }]
+        );
+    }
+}

@@ -6,7 +6,7 @@ use clap::ValueEnum;
 
 use super::ExitStatus;
 use crate::error::{Error, Result};
-use crate::report::upgrade::{self as report, AbortReport, UpgradeReport};
+use crate::report::upgrade::{self as report, AbortReport, ReverifyReport, UpgradeReport};
 use crate::service::Service;
 use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
@@ -17,7 +17,9 @@ use crate::{git, journal, manifest};
 ///
 /// Plans every hop from the service's version to the target, 3-way merges managed files (base =
 /// the exact old render), applies structured TOML edits, and writes all-or-nothing with a journal.
-/// Exit 0 clean, 3 when conflicts remain (listed), 1 on refusal or error with nothing changed.
+/// Exit 0 clean; 3 when it needs attention: conflicts remain (listed), a release changed what core
+/// expects of an ejected component (listed as actions for the team), or `--verify` failed; 1 on
+/// refusal or error with nothing changed.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The service directory (default: the nearest directory with platform.toml, upwards).
@@ -50,8 +52,17 @@ pub struct Args {
     /// Commit the result, with a message naming the versions.
     #[arg(long)]
     pub commit: bool,
-    /// Roll back an interrupted upgrade from its journal, restoring the tree exactly.
-    #[arg(long, conflicts_with_all = ["to", "dry_run", "skip", "exclude", "eject", "commit"])]
+    /// After writing, run `cargo check --all-targets` in the service (CARGO_TARGET_DIR is
+    /// respected). If it fails: exit 3 ("needs attention") with the compiler's first errors, and
+    /// the journal is kept, so `--abort` rolls the upgrade back exactly; fix the errors and run
+    /// `upgrade --verify` again to check again and keep it. With --commit, commits only once the
+    /// check passes. Use it wherever nobody reads the diff before it lands: bots that open
+    /// upgrade pull requests, CI jobs, fleet-wide runs.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub verify: bool,
+    /// Roll back an interrupted upgrade (or an applied upgrade whose `--verify` failed) from its
+    /// journal, restoring the tree exactly.
+    #[arg(long, conflicts_with_all = ["to", "dry_run", "skip", "exclude", "eject", "commit", "verify"])]
     pub abort: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -78,6 +89,14 @@ pub fn run(args: Args) -> Result<ExitStatus> {
     if args.abort {
         abort(&printer, &root)?;
         return Ok(ExitStatus::Success);
+    }
+    if args.verify && journal::verify_pending(&root) {
+        // The team fixed what the last `--verify` found: check again, keep it when it passes.
+        let report = ReverifyReport {
+            verify: verify(&printer, &root)?,
+        };
+        printer.report(&report)?;
+        return Ok(report.exit_status());
     }
     journal::check_clear(&root)?;
     let service = Service::locate(Some(&root))?;
@@ -143,11 +162,21 @@ pub fn run(args: Args) -> Result<ExitStatus> {
         path: manifest::FILE_NAME.to_string(),
         contents: manifest_text.into_bytes(),
     });
-    journal::apply(&root, &writes)?;
+    if args.verify {
+        // The journal stays until the check passes, so `--abort` can roll back a failed one.
+        journal::apply_unverified(&root, &writes)?;
+        report.verify = Some(verify(&printer, &root)?);
+    } else {
+        journal::apply(&root, &writes)?;
+    }
     report.ejected = report::newly_ejected(&service.manifest, &plan.manifest);
 
     if args.commit {
-        if report.conflicts.is_empty() {
+        if report.verify.as_ref().is_some_and(|v| !v.passed) {
+            printer.warn("not committing (--commit): `cargo check --all-targets` fails");
+        } else if !report.actions.is_empty() {
+            printer.warn("not committing (--commit): make the changes listed for your ejected components first, then commit");
+        } else if report.conflicts.is_empty() {
             let paths: Vec<String> = writes.iter().map(|w| w.path().to_string()).collect();
             let message = format!(
                 "Upgrade {name}: template {} {} -> {}\n\nApplied by cargo-platform {}.",
@@ -165,6 +194,21 @@ pub fn run(args: Args) -> Result<ExitStatus> {
     report.applied();
     printer.report(&report)?;
     Ok(report.exit_status())
+}
+
+/// `--verify`: `cargo check --all-targets` in the service. A pass drops the journal; after a
+/// failure it stays, for `--abort`.
+fn verify(printer: &Printer, root: &Path) -> Result<report::Verify> {
+    printer.note(format!("Verifying: {} …", crate::verify::COMMAND));
+    let checked = crate::verify::cargo_check(root)?;
+    if checked.passed {
+        journal::verified(root)?;
+    }
+    Ok(report::Verify {
+        command: crate::verify::COMMAND.to_string(),
+        passed: checked.passed,
+        first_errors: checked.first_errors,
+    })
 }
 
 fn abort(printer: &Printer, root: &Path) -> Result<()> {

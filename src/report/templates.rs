@@ -35,6 +35,19 @@ pub struct VersionInfo {
     pub questions: Vec<QuestionInfo>,
     /// The migrations this release ships.
     pub migrations: Vec<MigrationInfo>,
+    /// What this release changed in what core expects of a component: a copy of that
+    /// component ejected before this release needs the team's change.
+    pub breaks: Vec<BreakInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakInfo {
+    /// The ejectable component whose ejected copy no longer fits.
+    pub component: String,
+    /// What changed.
+    pub changed: String,
+    /// What the team must do to its ejected copy.
+    pub action: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +121,15 @@ impl VersionInfo {
             components,
             questions: questions.iter().map(QuestionInfo::from).collect(),
             migrations: meta.migrations.iter().map(MigrationInfo::from).collect(),
+            breaks: meta
+                .breaks
+                .iter()
+                .map(|b| BreakInfo {
+                    component: b.component.clone(),
+                    changed: b.changed.clone(),
+                    action: b.action.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -186,6 +208,9 @@ impl super::Report for TemplatesReport {
                     })
                     .collect();
                 writeln!(out, "    components: {}", components.join(", "))?;
+                for b in &v.breaks {
+                    writeln!(out, "    breaks ejected {}: {}", b.component, b.changed)?;
+                }
             }
         }
         Ok(())

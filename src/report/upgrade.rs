@@ -114,22 +114,75 @@ pub enum ConflictStyle {
 /// A change the team must make by hand, declared by a release for one component.
 #[derive(Debug, Clone, Serialize)]
 pub struct Action {
+    /// The release that declared the break.
+    pub version: String,
     pub component: String,
-    /// What changed in the platform.
-    pub change: String,
-    /// What the team must do.
-    pub todo: String,
+    /// What changed in what core expects of the component.
+    pub changed: String,
+    /// What the team must do to its copy.
+    pub action: String,
+}
+
+impl From<&plan::TeamAction> for Action {
+    fn from(a: &plan::TeamAction) -> Self {
+        Action {
+            version: a.version.clone(),
+            component: a.component.clone(),
+            changed: a.changed.clone(),
+            action: a.action.clone(),
+        }
+    }
 }
 
 /// `--verify`: `cargo check --all-targets` in the service after writing.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verify {
-    /// The check passed.
-    pub ok: bool,
     /// The command run, as a shell would show it.
     pub command: String,
-    /// The compiler's first errors when it failed (empty when `ok`).
-    pub errors: Vec<String>,
+    /// The check passed.
+    pub passed: bool,
+    /// The compiler's first error lines when it failed (empty when it passed).
+    pub first_errors: Vec<String>,
+}
+
+/// The report of `upgrade --verify` run again after a failed check: the upgrade stays written
+/// (its journal kept) until the check passes.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReverifyReport {
+    pub verify: Verify,
+}
+
+impl ReverifyReport {
+    /// 3 while the check still fails, else 0.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self.verify.passed {
+            true => ExitStatus::Success,
+            false => ExitStatus::NeedsAttention,
+        }
+    }
+}
+
+impl super::Report for ReverifyReport {
+    const COMMAND: &'static str = "upgrade";
+
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        let v = &self.verify;
+        if v.passed {
+            return writeln!(
+                out,
+                "Verified: `{}` passed; the upgrade is kept.",
+                v.command
+            );
+        }
+        writeln!(out, "Verification failed: `{}`:", v.command)?;
+        for e in &v.first_errors {
+            writeln!(out, "  {e}")?;
+        }
+        writeln!(
+            out,
+            "The upgrade needs attention.\nnext: fix the errors, then run `cargo platform upgrade --verify` again\nto undo the whole upgrade instead: cargo platform upgrade --abort"
+        )
+    }
 }
 
 /// The report of `upgrade --abort`.
@@ -260,7 +313,7 @@ impl UpgradeReport {
             conflict_style,
             ejected: Vec::new(),
             commit: None,
-            actions: Vec::new(),
+            actions: plan.actions.iter().map(Action::from).collect(),
             verify: None,
         }
     }
@@ -271,7 +324,7 @@ impl UpgradeReport {
         if self.hops.is_empty() {
             return;
         }
-        let failed_verify = self.verify.as_ref().is_some_and(|v| !v.ok);
+        let failed_verify = self.verify.as_ref().is_some_and(|v| !v.passed);
         self.outcome = if self.conflicts.is_empty() && self.actions.is_empty() && !failed_verify {
             Outcome::Upgraded
         } else {
@@ -367,24 +420,35 @@ impl super::Report for UpgradeReport {
             return Ok(());
         }
         self.plan_lines(out)?;
+        if !self.actions.is_empty() {
+            let components: std::collections::BTreeSet<&str> =
+                self.actions.iter().map(|a| a.component.as_str()).collect();
+            writeln!(
+                out,
+                "\nActions for your team ({} ejected component(s) no longer fit the new core):",
+                components.len()
+            )?;
+            for a in &self.actions {
+                writeln!(
+                    out,
+                    "  {} (changed in {}): {}",
+                    a.component, a.version, a.changed
+                )?;
+                writeln!(out, "    do: {}", a.action)?;
+            }
+        }
         if self.dry_run {
             return writeln!(out, "\nDry run: nothing was written.");
         }
         if let Some(id) = &self.commit {
             writeln!(out, "Committed {}", &id[..12.min(id.len())])?;
         }
-        if !self.actions.is_empty() {
-            writeln!(out, "\nActions the team must take:")?;
-            for a in &self.actions {
-                writeln!(out, "  {}: {} — {}", a.component, a.change, a.todo)?;
-            }
-        }
         if let Some(v) = &self.verify {
-            if v.ok {
+            if v.passed {
                 writeln!(out, "\nVerified: `{}` passed.", v.command)?;
             } else {
                 writeln!(out, "\nVerification failed: `{}`:", v.command)?;
-                for e in &v.errors {
+                for e in &v.first_errors {
                     writeln!(out, "  {e}")?;
                 }
             }
@@ -412,6 +476,23 @@ impl super::Report for UpgradeReport {
                         "apply what you need from the .rej files, delete them, then commit",
                 }
             )?;
+        }
+        if !self.actions.is_empty() {
+            writeln!(
+                out,
+                "next: make the changes listed above in your copies of the ejected components, run `cargo check --all-targets`, then commit"
+            )?;
+        }
+        if self.verify.as_ref().is_some_and(|v| !v.passed) {
+            writeln!(
+                out,
+                "next: fix the errors, then run `cargo platform upgrade --verify` again: it checks again and keeps the upgrade when it passes"
+            )?;
+            // The journal is kept for exactly this: it restores the tree, Cargo.lock included.
+            return writeln!(
+                out,
+                "to undo the whole upgrade instead: cargo platform upgrade --abort"
+            );
         }
         // In the service's directory only: in a monorepo, work elsewhere may be uncommitted.
         let dir = shell_word(&self.path);
@@ -503,14 +584,15 @@ mod tests {
     #[test]
     fn conflicts_actions_or_a_failed_verify_need_attention() {
         let action = Action {
+            version: "2.0.0".into(),
             component: "auth".into(),
-            change: "core reads auth.hs256_secret as a SecretString".into(),
-            todo: "call .expose_secret() in src/platform/auth/dev_token.rs".into(),
+            changed: "core reads auth.hs256_secret as a SecretString".into(),
+            action: "call .expose_secret() in src/platform/auth/dev_token.rs".into(),
         };
         let failed = Verify {
-            ok: false,
+            passed: false,
             command: "cargo check --all-targets".into(),
-            errors: vec!["error[E0308]: mismatched types".into()],
+            first_errors: vec!["error[E0308]: mismatched types".into()],
         };
         for r in [
             applied(Vec::new(), None, vec!["src/main.rs".into()]),
@@ -527,7 +609,17 @@ mod tests {
             assert!(!text.contains("error:"), "{text}");
         }
         let text = human(&applied(vec![action], Some(failed), Vec::new()));
-        assert!(text.contains("Actions the team must take:\n  auth: core reads auth.hs256_secret as a SecretString — call .expose_secret() in src/platform/auth/dev_token.rs\n"), "{text}");
+        assert!(text.contains("Actions for your team (1 ejected component(s) no longer fit the new core):\n  auth (changed in 2.0.0): core reads auth.hs256_secret as a SecretString\n    do: call .expose_secret() in src/platform/auth/dev_token.rs\n"), "{text}");
+        assert!(
+            text.contains(
+                "next: make the changes listed above in your copies of the ejected components"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("to undo the whole upgrade instead: cargo platform upgrade --abort\n"),
+            "a failed verify keeps the journal: {text}"
+        );
         assert!(text.contains("Verification failed: `cargo check --all-targets`:\n  error[E0308]: mismatched types\n"), "{text}");
     }
 

@@ -348,11 +348,46 @@ fn load_template(dir: &'static Dir<'static>) -> Result<Template> {
         bail!("embedded template `{dir_name}` has no release");
     }
     releases.sort_by(|a, b| a.version.cmp(&b.version));
+    check_breaks(&dir_name, &releases)?;
     Ok(Template {
         name: meta.name,
         description: meta.description,
         releases,
     })
+}
+
+/// Every `[[breaks]]` entry names a component that exists at its release and can be ejected:
+/// a misspelt one would never be reported to the teams it is for.
+fn check_breaks(dir_name: &str, releases: &[Release]) -> Result<()> {
+    let mut components: BTreeMap<&str, &ComponentMeta> = BTreeMap::new();
+    for release in releases {
+        components.extend(release.meta.components.iter().map(|(k, v)| (k.as_str(), v)));
+        for (i, b) in release.meta.breaks.iter().enumerate() {
+            let where_ = format!(
+                "{dir_name}/{}/release.toml: breaks[{i}].component",
+                release.version
+            );
+            match components.get(b.component.as_str()) {
+                None => bail!(
+                    "{where_}: unknown component `{}` (components at this release: {})",
+                    b.component,
+                    components.keys().copied().collect::<Vec<_>>().join(", ")
+                ),
+                Some(meta) if !meta.ejectable => bail!(
+                    "{where_}: component `{}` cannot be ejected, so no team has a copy to break",
+                    b.component
+                ),
+                Some(_) => {}
+            }
+            if b.changed.trim().is_empty() || b.action.trim().is_empty() {
+                bail!(
+                    "{where_} `{}`: `changed` and `action` must say something",
+                    b.component
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads a template tree from disk into the same shape `include_dir!` embeds. The tree lives for
@@ -514,5 +549,58 @@ mod tests {
                 .message
                 .contains("not a version")
         );
+    }
+
+    fn release(version: &str, toml_text: &str) -> Release {
+        Release {
+            version: Version::parse(version).unwrap(),
+            meta: toml::from_str(toml_text).unwrap(),
+            files: None,
+        }
+    }
+
+    const V1: &str = "version = \"1.0.0\"\ndate = \"2026-01-01\"\nsummary = \"s\"\n\
+        [components.core]\ndescription = \"c\"\nejectable = false\n\
+        [components.auth]\ndescription = \"a\"\n";
+
+    #[test]
+    fn breaks_must_name_an_ejectable_component_known_at_their_release() {
+        let with_break = |component: &str| {
+            format!(
+                "version = \"2.0.0\"\ndate = \"2026-02-01\"\nsummary = \"s\"\n\
+                 [[breaks]]\ncomponent = \"{component}\"\nchanged = \"x\"\naction = \"y\"\n"
+            )
+        };
+        let ok = [release("1.0.0", V1), release("2.0.0", &with_break("auth"))];
+        check_breaks("t", &ok).unwrap();
+        assert_eq!(ok[1].meta.breaks[0].component, "auth");
+
+        let typo = [release("1.0.0", V1), release("2.0.0", &with_break("auht"))];
+        let err = check_breaks("t", &typo).unwrap_err().message;
+        assert_eq!(
+            err,
+            "t/2.0.0/release.toml: breaks[0].component: unknown component `auht` (components at this release: auth, core)"
+        );
+        let core = [release("1.0.0", V1), release("2.0.0", &with_break("core"))];
+        assert!(
+            check_breaks("t", &core)
+                .unwrap_err()
+                .message
+                .contains("component `core` cannot be ejected")
+        );
+        // An unknown key in a break is refused by the schema, naming it.
+        let bad: Result<ReleaseMeta, _> = toml::from_str(
+            "version = \"2.0.0\"\ndate = \"d\"\nsummary = \"s\"\n\
+             [[breaks]]\ncomponent = \"auth\"\nchanged = \"x\"\naction = \"y\"\nwhy = \"z\"\n",
+        );
+        assert!(bad.unwrap_err().to_string().contains("unknown field `why`"));
+    }
+
+    #[test]
+    fn shipped_breaks_name_real_components() {
+        let catalogue = Catalogue::from_dir(&TEMPLATES).unwrap();
+        let service = catalogue.get("service").unwrap();
+        let v2 = service.release("2.0.0").unwrap();
+        assert!(v2.meta.breaks.iter().any(|b| b.component == "auth"));
     }
 }

@@ -82,6 +82,23 @@ pub struct ReleaseMeta {
     pub renamed: BTreeMap<String, String>,
     #[serde(default)]
     pub migrations: Vec<MigrationMeta>,
+    /// Interface breaks between core and a component: what a team that ejected the component
+    /// must change in its copy when it upgrades through this release.
+    #[serde(default)]
+    pub breaks: Vec<Break>,
+}
+
+/// A `[[breaks]]` entry: this release changed what core expects of `component` (or what the
+/// component may expect of core), so an ejected copy of it no longer fits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Break {
+    /// The ejectable component whose ejected copy no longer fits.
+    pub component: String,
+    /// What changed, in the words a team reads.
+    pub changed: String,
+    /// What the team must do to its ejected copy.
+    pub action: String,
 }
 
 /// The support window of a release.

@@ -102,6 +102,20 @@ pub struct Entry {
     pub detail: Option<String>,
 }
 
+/// Something the team must do by hand: a release this upgrade passes through declares a break
+/// (`[[breaks]]` in its release.toml) in a component the service has ejected, so the team's copy
+/// of that component no longer fits the new core.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeamAction {
+    /// The release that declared the break.
+    pub version: String,
+    pub component: String,
+    /// What changed.
+    pub changed: String,
+    /// What the team must do.
+    pub action: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub from: Version,
@@ -110,6 +124,8 @@ pub struct Plan {
     pub hops: Vec<Version>,
     pub migrations: Vec<MigrationStep>,
     pub entries: Vec<Entry>,
+    /// Breaks in ejected components: the upgrade needs the team's attention (exit 3).
+    pub actions: Vec<TeamAction>,
     /// File changes, in order; the manifest is written separately, last.
     pub writes: Vec<Write>,
     pub manifest: Manifest,
@@ -167,6 +183,7 @@ pub fn plan(
     let excludes = globs(&opts.exclude)?;
 
     let migrations = migration_steps(template, manifest, &from, &to, &opts.skip)?;
+    let actions = team_actions(template, &hops, &ejected);
 
     if hops.is_empty() {
         let mut after = manifest.clone();
@@ -177,6 +194,7 @@ pub fn plan(
             hops,
             migrations,
             entries: Vec::new(),
+            actions,
             writes: Vec::new(),
             manifest: after,
         });
@@ -270,9 +288,35 @@ pub fn plan(
         hops,
         migrations,
         entries,
+        actions,
         writes,
         manifest: manifest_after,
     })
+}
+
+/// The breaks that the releases in `hops` declare for the ejected components, oldest first.
+fn team_actions(
+    template: &Template,
+    hops: &[Version],
+    ejected: &BTreeSet<String>,
+) -> Vec<TeamAction> {
+    template
+        .releases
+        .iter()
+        .filter(|r| hops.contains(&r.version))
+        .flat_map(|r| {
+            r.meta
+                .breaks
+                .iter()
+                .filter(|b| ejected.contains(&b.component))
+                .map(|b| TeamAction {
+                    version: r.version.to_string(),
+                    component: b.component.clone(),
+                    changed: b.changed.clone(),
+                    action: b.action.clone(),
+                })
+        })
+        .collect()
 }
 
 fn globs(patterns: &[String]) -> Result<GlobSet> {

@@ -1,0 +1,250 @@
+//! End-to-end: for every ejectable component and every release a service can upgrade from,
+//! scaffold with the component ejected at that release, upgrade to the newest, and then either
+//! every target of the service compiles and its own tests pass, or the upgrade exited 3
+//! listing the break a release declared (`[[breaks]]` in release.toml) for that component.
+//!
+//! Slow (one build of a generated service per pair), so `#[ignore]`d:
+//! `cargo test --test e2e_eject -- --include-ignored`. Builds share
+//! `$CARGO_PLATFORM_E2E_TARGET` (default `target/e2e`) with the other end-to-end tests; every
+//! service has the same name, so only its own crate is rebuilt from one pair to the next.
+
+mod common;
+
+#[allow(dead_code)]
+#[path = "e2e/harness.rs"]
+mod harness;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use cargo_platform::template::Catalogue;
+use serde_json::Value;
+
+const NAME: &str = "e2e-eject-orders";
+
+fn describe(out: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn platform(args: &[&str]) -> Output {
+    let home = common::home_with_identity();
+    Command::new(env!("CARGO_BIN_EXE_cargo-platform"))
+        .arg("platform")
+        .args(args)
+        .env_remove("CARGO_PLATFORM_FAULT")
+        .env_remove("CARGO_PLATFORM_TEMPLATE_DIR")
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("HOME", home)
+        .output()
+        .expect("run cargo-platform")
+}
+
+fn cargo(dir: &Path, args: &[&str]) -> Output {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    Command::new(cargo)
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", harness::e2e_target())
+        .env_remove("CARGO_MANIFEST_DIR")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("run cargo")
+}
+
+/// Every (release a service can upgrade from, ejectable component at it), oldest first.
+fn pairs() -> Vec<(String, String)> {
+    let catalogue = Catalogue::load().expect("the embedded templates load");
+    let template = catalogue.get("service").expect("the service template");
+    let newest = template.newest().version.clone();
+    let mut out = Vec::new();
+    for release in template.releases.iter().filter(|r| r.version < newest) {
+        let spec = template.spec(&release.version).expect("spec");
+        for (name, meta) in &spec.components {
+            if meta.ejectable {
+                out.push((release.version.to_string(), name.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Ejects `component` at `version`, upgrades to the newest; `Err` says what went wrong.
+fn eject_then_upgrade(root: &Path, version: &str, component: &str) -> Result<String, String> {
+    let dir = root.join(format!("{version}-{component}"));
+    let dir_arg = dir.to_str().expect("utf-8 path");
+    let out = platform(&[
+        "new",
+        NAME,
+        "--template-version",
+        version,
+        "--eject",
+        component,
+        "--yes",
+        "--no-git",
+        "--set",
+        "owner=e2e",
+        "--path",
+        dir_arg,
+    ]);
+    if !out.status.success() {
+        return Err(format!("new\n{}", describe(&out)));
+    }
+    let out = platform(&["upgrade", "--path", dir_arg, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("upgrade printed no JSON ({e})\n{}", describe(&out)))?;
+    let actions: Vec<&Value> = report["actions"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    match out.status.code() {
+        Some(3) if actions.iter().any(|a| a["component"] == component) => {
+            return Ok(format!(
+                "break declared (exit 3): {}",
+                actions
+                    .iter()
+                    .map(|a| format!("{} in {}", a["component"], a["version"]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Some(0) if actions.is_empty() => {}
+        _ => return Err(format!("upgrade\n{}", describe(&out))),
+    }
+    // One build of every target (what `cargo check --all-targets` checks, but compiled for the
+    // test run that follows rather than checked on its own), then the service's own tests.
+    let out = cargo(
+        &dir,
+        &["test", "--all-targets", "--no-run", "--color", "never"],
+    );
+    if !out.status.success() {
+        return Err(format!(
+            "upgraded with exit 0 and no declared break, but its targets do not compile\n{}",
+            describe(&out)
+        ));
+    }
+    let out = cargo(&dir, &["test", "--color", "never"]);
+    if !out.status.success() {
+        return Err(format!(
+            "upgraded with exit 0 and no declared break, but the service's own tests fail\n{}",
+            describe(&out)
+        ));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    Ok("builds, tests pass".to_owned())
+}
+
+#[test]
+#[ignore = "end-to-end: builds and tests one generated service per (component, release); run with --include-ignored"]
+fn every_eject_then_upgrade_builds_or_declares_its_break() {
+    let pairs = pairs();
+    assert!(
+        pairs.iter().any(|(v, c)| v == "1.0.0" && c == "auth")
+            && pairs.iter().any(|(v, c)| v == "2.0.0" && c == "audit"),
+        "{pairs:?}"
+    );
+    let work = tempfile::Builder::new()
+        .prefix("cargo-platform-e2e-eject-")
+        .tempdir()
+        .expect("tempdir");
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    for (version, component) in &pairs {
+        let t = Instant::now();
+        let result = eject_then_upgrade(work.path(), version, component);
+        eprintln!(
+            "eject {component} at {version}, upgrade: {} ({:.0?})",
+            match &result {
+                Ok(what) => what.as_str(),
+                Err(_) => "FAILED",
+            },
+            t.elapsed()
+        );
+        if let Err(why) = result {
+            failures.push(format!("== eject {component} at {version}: {why}"));
+        }
+    }
+    eprintln!("{} pairs in {:.0?}", pairs.len(), started.elapsed());
+    if !failures.is_empty() {
+        eprintln!(
+            "kept the services for a post-mortem: {}",
+            work.keep().display()
+        );
+        panic!("{}", failures.join("\n\n"));
+    }
+}
+
+/// Every file below `root` (bytes), except build output.
+fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != "target")
+        .map(|e| e.expect("walk"))
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(root).expect("prefix");
+            (
+                rel.display().to_string(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+#[ignore = "end-to-end: builds a generated service; run with --include-ignored"]
+fn verify_reports_the_compiler_errors_and_abort_restores_the_tree() {
+    let work = tempfile::Builder::new()
+        .prefix("cargo-platform-e2e-verify-")
+        .tempdir()
+        .expect("tempdir");
+    let dir = work.path().join(NAME);
+    let dir_arg = dir.to_str().expect("utf-8 path");
+    let out = platform(&[
+        "new",
+        NAME,
+        "--template-version",
+        "1.0.0",
+        "--eject",
+        "auth",
+        "--yes",
+        "--no-git",
+        "--set",
+        "owner=e2e",
+        "--path",
+        dir_arg,
+    ]);
+    assert!(out.status.success(), "new\n{}", describe(&out));
+    let before = snapshot(&dir);
+    let home = common::home_with_identity();
+    let out = Command::new(env!("CARGO_BIN_EXE_cargo-platform"))
+        .args(["platform", "upgrade", "--verify", "--path", dir_arg])
+        .env("CARGO_TARGET_DIR", harness::e2e_target())
+        .env("HOME", home)
+        .env_remove("CARGO_PLATFORM_TEMPLATE_DIR")
+        .output()
+        .expect("run cargo-platform");
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs attention"), "{stderr}");
+    assert!(
+        stderr.contains("error[E0308]: mismatched types")
+            && stderr.contains("src/platform/auth/dev_token.rs"),
+        "the compiler's first error, where it is: {stderr}"
+    );
+    assert!(stderr.contains("upgrade --abort"), "{stderr}");
+    let out = platform(&["upgrade", "--abort", "--path", dir_arg]);
+    assert!(out.status.success(), "abort\n{}", describe(&out));
+    assert!(
+        snapshot(&dir) == before,
+        "--abort restores the tree exactly (Cargo.lock, written by the check, included)"
+    );
+}
