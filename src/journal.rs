@@ -27,7 +27,7 @@
 //! 4. Make the renames durable: every directory whose entries changed is flushed — the parent
 //!    of each target, the parent of each directory created, `new/` and `backup/`. *Crash here:*
 //!    as in 3.; the journal is still there.
-//! 5. Remove the journal directory, then flush the service root: once the command reports
+//! 5. Remove the journal directory, `journal.json` first (see [`finish`]), then flush the service root: once the command reports
 //!    success the new tree stays, and no journal comes back after a power cut. The renames were
 //!    durable (4.) before the journal's removal could be, so a tree without a journal is never
 //!    a half-applied one. *Crash before the flush:* the journal may come back with every entry
@@ -173,7 +173,7 @@ fn apply_inner(root: &Path, writes: &[Write], keep: bool) -> Result<()> {
     match apply_staged(root, &dir, &journal) {
         Ok(()) if keep => Ok(()),
         Ok(()) => {
-            fs_err::remove_dir_all(&dir)?;
+            finish(&dir)?;
             durable::sync_dirs([root.to_path_buf()])
         }
         Err(e) => match restore(root) {
@@ -268,6 +268,40 @@ fn changed_dirs(root: &Path, dir: &Path, journal: &Journal) -> Vec<PathBuf> {
         .map(|p| durable::parent_of(&p))
         .chain([dir.join("new"), dir.join("backup")])
         .collect()
+}
+
+/// The order in which [`finish`] removes the journal directory of an applied change: the
+/// journal first, then everything else below the directory, children before parents, the
+/// directory itself last. A crash cuts this sequence short (unlinks persist in order, as the
+/// module docs assume): with the journal gone first, what is left is a journal directory
+/// without a journal, which `--abort` just removes. Removing `backup/` first (as
+/// `remove_dir_all` may, in the directory's hash order) would leave a journal whose backups
+/// are partly gone, and `--abort` would then undo only part of the change.
+fn removal_order(dir: &Path) -> Result<Vec<PathBuf>> {
+    let journal = dir.join("journal.json");
+    let mut order = vec![journal.clone()];
+    for entry in walkdir::WalkDir::new(dir)
+        .contents_first(true)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| Error::new(format!("cannot read {}: {e}", dir.display())))?;
+        if entry.path() != journal {
+            order.push(entry.into_path());
+        }
+    }
+    Ok(order)
+}
+
+/// Removes the journal directory of a change that was applied in full.
+fn finish(dir: &Path) -> Result<()> {
+    for path in removal_order(dir)? {
+        if path.is_dir() {
+            fs_err::remove_dir(&path)?;
+        } else {
+            fs_err::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Applies entry `i`: the old file (if any) moves aside to `backup/i` — a rename, so restoring
@@ -475,6 +509,52 @@ mod tests {
         let restored = restore(t.path()).unwrap();
         assert!(restored.had_journal);
         assert_eq!(snapshot(t.path()), before);
+    }
+
+    #[test]
+    fn a_crash_while_the_journal_of_an_applied_change_is_removed_never_rolls_back_part_of_it() {
+        // Journaling filesystems persist unlinks in order: a crash leaves a prefix of them done.
+        let t = fixture();
+        let old_tree = snapshot(t.path());
+        let dir = t.path().join(DIR);
+        let journal = stage(t.path(), &dir, &writes()).unwrap();
+        apply_staged(t.path(), &dir, &journal).unwrap();
+        let applied = snapshot(t.path());
+        let order = removal_order(&dir).unwrap();
+        let new_tree: Vec<_> = applied
+            .iter()
+            .filter(|(p, _)| !p.starts_with(DIR))
+            .cloned()
+            .collect();
+        for done in 0..=order.len() {
+            let copy = tempfile::tempdir().unwrap();
+            for (rel, bytes) in &applied {
+                let to = copy.path().join(rel);
+                if bytes == b"<dir>" {
+                    std::fs::create_dir_all(&to).unwrap();
+                } else {
+                    std::fs::write(&to, bytes).unwrap();
+                }
+            }
+            for p in &order[..done] {
+                let p = copy.path().join(p.strip_prefix(t.path()).unwrap());
+                if p.is_dir() {
+                    std::fs::remove_dir(&p).unwrap();
+                } else {
+                    std::fs::remove_file(&p).unwrap();
+                }
+            }
+            if in_flight(copy.path()) {
+                restore(copy.path()).unwrap();
+            }
+            let after = snapshot(copy.path());
+            assert!(
+                after == new_tree || after == old_tree,
+                "after a crash with {done} of {} removals done ({:?} next), --abort leaves a mix of the old and new trees: {after:?}",
+                order.len(),
+                order.get(done),
+            );
+        }
     }
 
     #[test]
