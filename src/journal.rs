@@ -124,7 +124,8 @@ pub fn apply_unverified(root: &Path, writes: &[Write]) -> Result<()> {
 /// The verification passed: drop the journal kept by [`apply_unverified`].
 pub fn verified(root: &Path) -> Result<()> {
     if verify_pending(root) {
-        fs_err::remove_dir_all(root.join(DIR))?;
+        // The same order as after any applied change: never a journal with part of its backups.
+        finish(&root.join(DIR))?;
     }
     Ok(())
 }
@@ -279,13 +280,19 @@ fn changed_dirs(root: &Path, dir: &Path, journal: &Journal) -> Vec<PathBuf> {
 /// are partly gone, and `--abort` would then undo only part of the change.
 fn removal_order(dir: &Path) -> Result<Vec<PathBuf>> {
     let journal = dir.join("journal.json");
+    // Then the mark of a change waiting for `--verify`: without a journal it would stand for
+    // nothing and keep refusing upgrades.
+    let pending = dir.join(VERIFY_PENDING);
     let mut order = vec![journal.clone()];
+    if pending.is_file() {
+        order.push(pending.clone());
+    }
     for entry in walkdir::WalkDir::new(dir)
         .contents_first(true)
         .sort_by_file_name()
     {
         let entry = entry.map_err(|e| Error::new(format!("cannot read {}: {e}", dir.display())))?;
-        if entry.path() != journal {
+        if entry.path() != journal && entry.path() != pending {
             order.push(entry.into_path());
         }
     }
@@ -509,6 +516,22 @@ mod tests {
         let restored = restore(t.path()).unwrap();
         assert!(restored.had_journal);
         assert_eq!(snapshot(t.path()), before);
+    }
+
+    #[test]
+    fn a_verified_change_drops_its_journal_first_then_its_verify_mark() {
+        // After a crash part-way through, neither half a journal nor a mark that keeps refusing
+        // upgrades without a journal behind it may be left.
+        let t = fixture();
+        apply_unverified(t.path(), &writes()).unwrap();
+        let dir = t.path().join(DIR);
+        assert!(verify_pending(t.path()));
+        let order = removal_order(&dir).unwrap();
+        assert_eq!(order[0], dir.join("journal.json"));
+        assert_eq!(order[1], dir.join(VERIFY_PENDING));
+        assert_eq!(order.last(), Some(&dir));
+        verified(t.path()).unwrap();
+        assert!(!dir.exists());
     }
 
     #[test]
