@@ -62,7 +62,10 @@ pub fn status(
         up_to_date: behind == 0,
         releases_behind: behind,
         tool_version: m.tool_version.clone(),
-        upgrade_in_flight: matches!(in_flight, InFlight::Upgrading(_) | InFlight::Interrupted),
+        upgrade_in_flight: matches!(
+            in_flight,
+            InFlight::Upgrading(_) | InFlight::Interrupted | InFlight::VerifyPending
+        ),
         change: in_flight.into(),
         today: today.to_string(),
         support: (&window).into(),

@@ -17,6 +17,9 @@ pub enum InFlight {
     Changing(crate::lock::Holder),
     /// An upgrade's journal with no live holder: the run was cut off; `upgrade --abort` undoes it.
     Interrupted,
+    /// An upgrade was applied in full, but its `--verify` failed: its journal is kept until
+    /// `upgrade --verify` passes (or `upgrade --abort` rolls it back).
+    VerifyPending,
 }
 
 /// A service directory with its parsed manifest.
@@ -74,6 +77,7 @@ impl Service {
         match (crate::lock::holder(&self.root), journal) {
             (Some(holder), true) => InFlight::Upgrading(holder),
             (Some(holder), false) => InFlight::Changing(holder),
+            (None, true) if crate::journal::verify_pending(&self.root) => InFlight::VerifyPending,
             (None, true) => InFlight::Interrupted,
             (None, false) => InFlight::No,
         }
@@ -94,6 +98,9 @@ impl Service {
                 "an interrupted upgrade left its journal in {}: this report may be stale; run `cargo platform upgrade --abort`",
                 self.root.join(crate::journal::DIR).display()
             )),
+            InFlight::VerifyPending => Some(
+                "the last upgrade was applied but `cargo check --all-targets` failed (`upgrade --verify`): fix the errors and run `cargo platform upgrade --verify` again, or `cargo platform upgrade --abort` to roll it back".to_string(),
+            ),
             InFlight::No => None,
         }
     }

@@ -780,6 +780,18 @@ fn verify_failing_keeps_the_journal_for_abort_and_a_pass_clears_it() {
         "check --all-targets\n"
     );
     assert!(read(&svc, "platform.toml").contains("version = \"2.0.0\""));
+    // `status` says what is waiting: not an interrupted upgrade, a failed check.
+    let out = demo(&svc)
+        .args(["status", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["change"]["state"], "verify_pending", "{v}");
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warning.contains("`cargo check --all-targets` failed") && !warning.contains("interrupted"),
+        "{warning}"
+    );
     // Another upgrade is refused while the check has not passed.
     let out = demo(&svc).args(["upgrade"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));

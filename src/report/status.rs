@@ -420,7 +420,8 @@ impl Support {
 pub struct InProgress {
     /// `none`; `upgrading` (an upgrade is writing, its process alive); `changing` (another run
     /// holds the service's lock); `interrupted` (an upgrade's journal that no live process
-    /// holds: run `cargo platform upgrade --abort`).
+    /// holds: run `cargo platform upgrade --abort`); `verify_pending` (an upgrade applied in full
+    /// whose `--verify` failed: fix and run `upgrade --verify` again, or `--abort`).
     pub state: &'static str,
     /// The pid of the run holding the service's lock, when one does and it recorded its pid.
     pub pid: Option<u32>,
@@ -434,6 +435,7 @@ impl From<&crate::service::InFlight> for InProgress {
             InFlight::Upgrading(h) => ("upgrading", h.pid),
             InFlight::Changing(h) => ("changing", h.pid),
             InFlight::Interrupted => ("interrupted", None),
+            InFlight::VerifyPending => ("verify_pending", None),
         };
         InProgress { state, pid }
     }
