@@ -366,8 +366,9 @@ fn openmetrics_passes_promtool() {
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
-        text.contains("platform_fleet_services{template=\"service\",team=\"all\"} 4"),
-        "{text}"
+        text.contains("platform_fleet_services{template=\"service\"} 4\n")
+            && text.contains("platform_fleet_services{template=\"service\",team=\"ledger\"} 2\n"),
+        "the whole template's series have no team label, a team's have its name: {text}"
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
     let mut promtool = std::process::Command::new("promtool")

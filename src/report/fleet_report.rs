@@ -159,7 +159,7 @@ impl FleetReport {
                     out,
                     "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} |",
                     cell(&g.template),
-                    cell(g.team.as_deref().unwrap_or("all")),
+                    cell(g.team.as_deref().unwrap_or("*all teams*")),
                     g.services,
                     g.newest.as_deref().unwrap_or("-"),
                     g.on_newest,
@@ -274,10 +274,15 @@ impl FleetReport {
         Ok(())
     }
 
-    /// OpenMetrics text: `platform_fleet_*` gauges labelled by template, team (`all` for the
-    /// whole template) and version, ending with `# EOF`.
+    /// OpenMetrics text: `platform_fleet_*` gauges labelled by template, team (no `team` label
+    /// for the whole template) and version, ending with `# EOF`.
     pub fn openmetrics(&self, out: &mut dyn Write) -> io::Result<()> {
-        let team = |g: &Group| label(g.team.as_deref().unwrap_or("all"));
+        // The whole template's series carry no `team` label, so no team's name (even `all`)
+        // can collide with them.
+        let team = |g: &Group| match g.team.as_deref() {
+            Some(t) => format!(",team=\"{}\"", label(t)),
+            None => String::new(),
+        };
         let families: [(&str, &str); 9] = [
             ("services", "Services existing on the report's date."),
             (
@@ -315,7 +320,7 @@ impl FleetReport {
                 continue;
             }
             for g in &self.groups {
-                let base = format!("template=\"{}\",team=\"{}\"", label(&g.template), team(g));
+                let base = format!("template=\"{}\"{}", label(&g.template), team(g));
                 match name {
                     "services" => writeln!(out, "platform_fleet_{name}{{{base}}} {}", g.services)?,
                     "services_on_newest" => {
