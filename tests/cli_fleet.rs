@@ -214,6 +214,11 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
         "{}",
         rows[4]
     );
+    // A reason holding commas is one quoted field (RFC 4180).
+    assert!(
+        rows.contains(&"skipped,,./broken/corrupt,,,,,,,,,,,,,,,\"./broken/corrupt/platform.toml is not valid TOML: TOML parse error at line 1, column 10: unclosed table, expected `]`\""),
+        "{csv}"
+    );
     assert!(rows[5].starts_with("skipped,,./broken/alien,"), "{csv}");
 
     // Read only: nothing was written anywhere.

@@ -136,7 +136,11 @@ impl FleetStatusReport {
             "findings",
             "reason",
         ];
-        csv_row(out, HEADER.iter().map(|s| s.to_string()))?;
+        // The csv crate quotes only where RFC 4180 needs it; records end in CRLF as it says.
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(out);
+        w.write_record(HEADER).map_err(io::Error::other)?;
         for s in &self.services {
             let ejected = s.ejected.iter().map(|e| {
                 let mut text = e.component.clone();
@@ -149,56 +153,39 @@ impl FleetStatusReport {
                 text
             });
             let findings = s.policy.findings.iter().map(|f| f.code.clone());
-            csv_row(
-                out,
-                [
-                    if s.policy.ok { "ok" } else { "out_of_policy" }.to_string(),
-                    s.name.clone(),
-                    s.location.clone(),
-                    s.reference.clone().unwrap_or_default(),
-                    s.team.clone().unwrap_or_default(),
-                    s.template.clone(),
-                    s.version.clone(),
-                    s.newest.clone(),
-                    s.releases_behind.to_string(),
-                    s.days_since_newest_release
-                        .map(|d| d.to_string())
-                        .unwrap_or_default(),
-                    s.support.state_str().to_string(),
-                    s.support.end_of_support.clone().unwrap_or_default(),
-                    s.pending_required_migrations.join(";"),
-                    ejected.collect::<Vec<_>>().join(";"),
-                    s.local_edits.count.to_string(),
-                    s.local_edits.paths.join(";"),
-                    findings.collect::<Vec<_>>().join(";"),
-                    String::new(),
-                ],
-            )?;
+            w.write_record([
+                if s.policy.ok { "ok" } else { "out_of_policy" }.to_string(),
+                s.name.clone(),
+                s.location.clone(),
+                s.reference.clone().unwrap_or_default(),
+                s.team.clone().unwrap_or_default(),
+                s.template.clone(),
+                s.version.clone(),
+                s.newest.clone(),
+                s.releases_behind.to_string(),
+                s.days_since_newest_release
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                s.support.state_str().to_string(),
+                s.support.end_of_support.clone().unwrap_or_default(),
+                s.pending_required_migrations.join(";"),
+                ejected.collect::<Vec<_>>().join(";"),
+                s.local_edits.count.to_string(),
+                s.local_edits.paths.join(";"),
+                findings.collect::<Vec<_>>().join(";"),
+                String::new(),
+            ])
+            .map_err(io::Error::other)?;
         }
         for k in &self.skipped {
             let mut row = vec![String::new(); HEADER.len()];
             row[0] = "skipped".into();
             row[2] = k.location.clone();
             row[HEADER.len() - 1] = k.reason.clone();
-            csv_row(out, row)?;
+            w.write_record(&row).map_err(io::Error::other)?;
         }
-        Ok(())
+        w.flush()
     }
-}
-
-/// One CSV record: fields holding `,`, `"`, CR or LF are quoted, quotes doubled; CRLF ends it.
-fn csv_row(out: &mut dyn Write, fields: impl IntoIterator<Item = String>) -> io::Result<()> {
-    let fields: Vec<String> = fields
-        .into_iter()
-        .map(|f| {
-            if f.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", f.replace('"', "\"\""))
-            } else {
-                f
-            }
-        })
-        .collect();
-    write!(out, "{}\r\n", fields.join(","))
 }
 
 impl Support {
@@ -395,24 +382,5 @@ impl super::Report for FleetCheckReport {
                 super::count(self.services, "service", "services")
             )
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_only_when_needed() {
-        let mut out = Vec::new();
-        csv_row(
-            &mut out,
-            ["plain", "a,b", "say \"hi\"", "two\nlines", ""].map(String::from),
-        )
-        .unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n"
-        );
     }
 }
