@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Benchmark: `cargo platform fleet status --format json` over N services, whole process,
-# release build — read from work trees, then from a git ref of a bare mirror (no checkout) —
-# against one `cargo platform status`. Services alternate between the oldest and the newest
-# release; every tenth has a local edit. N defaults to "100 1000 5000" to show the cost grows
-# linearly.
+# Benchmark: `cargo platform fleet status --format json` (or `fleet report`, with
+# COMMAND=report: benches/fleet_report.sh) over N services, whole process, release build —
+# read from work trees, then from a git ref of a bare mirror (no checkout) — against one
+# `cargo platform status`. Services alternate between the oldest and the newest release; every
+# tenth has a local edit. N defaults to "100 1000 5000" to show the cost grows linearly.
 #
 #   bash benches/fleet_status.sh
 #   SIZES="100 1000" RUNS=5 bash benches/fleet_status.sh
+#   COMMAND=report bash benches/fleet_status.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install -y hyperfine)" >&2; exit 1; }
@@ -18,6 +19,7 @@ mkdir -p "$work/home"
 printf '[user]\n\tname = Bench\n\temail = bench@example.com\n' > "$work/home/.gitconfig"
 export HOME="$work/home"
 runs=${RUNS:-10}
+command=${COMMAND:-status}
 versions=$("$bin" platform templates --format json | python3 -c 'import json,sys; t=[x for x in json.load(sys.stdin)["templates"] if x["name"]=="service"][0]; print(t["versions"][-1]["version"], t["versions"][0]["version"])')
 read -r oldest newest <<<"$versions"
 "$bin" platform new seed-old --yes --no-git --set owner=bench --template-version "$oldest" --path "$work/seed-old" >/dev/null
@@ -37,9 +39,9 @@ for n in ${SIZES:-100 1000 5000}; do
   git -C "$fleet" init -q && git -C "$fleet" add -A && git -C "$fleet" commit -qm fleet
   git clone -q --bare "$fleet" "$fleet.git"
   hyperfine --shell=none --warmup 1 --runs "$runs" --export-json "$work/tree-$n.json" \
-    "$bin platform fleet status --root $fleet --format json" >/dev/null
+    "$bin platform fleet $command --root $fleet --format json" >/dev/null
   hyperfine --shell=none --warmup 1 --runs "$runs" --export-json "$work/ref-$n.json" \
-    "$bin platform fleet status --root $fleet.git --ref HEAD --format json" >/dev/null
+    "$bin platform fleet $command --root $fleet.git --ref HEAD --format json" >/dev/null
   python3 - "$n" "$one" "$work/tree-$n.json" "$work/ref-$n.json" <<'PY'
 import json, sys
 n, one = int(sys.argv[1]), float(sys.argv[2])
