@@ -107,9 +107,16 @@ impl super::Report for NewReport {
         writeln!(out, "  cd {}", self.path)?;
         writeln!(out, "  cargo run      # start it locally")?;
         writeln!(out, "  cargo test     # run its tests")?;
-        writeln!(
-            out,
-            "  Its README.md says which files are yours and how to run, test and deploy it."
-        )
+        if self.files.iter().any(|f| f.path == "docs/platform.md") {
+            writeln!(
+                out,
+                "  docs/platform.md is the platform's reference (config keys, env vars, deploy): upgrades keep it current; README.md is yours."
+            )
+        } else {
+            writeln!(
+                out,
+                "  Its README.md says which files are yours and how to run, test and deploy it."
+            )
+        }
     }
 }
