@@ -233,14 +233,20 @@ fn verify_reports_the_compiler_errors_and_abort_restores_the_tree() {
         .output()
         .expect("run cargo-platform");
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("needs attention"), "{stderr}");
+    // An outcome, reported on stdout; `error:` is for failures only.
     assert!(
-        stderr.contains("error[E0308]: mismatched types")
-            && stderr.contains("src/platform/auth/dev_token.rs"),
-        "the compiler's first error, where it is: {stderr}"
+        !String::from_utf8_lossy(&out.stderr).contains("error:"),
+        "{}",
+        describe(&out)
     );
-    assert!(stderr.contains("upgrade --abort"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("needs attention"), "{stdout}");
+    assert!(
+        stdout.contains("error[E0308]: mismatched types")
+            && stdout.contains("src/platform/auth/dev_token.rs"),
+        "the compiler's first error, where it is: {stdout}"
+    );
+    assert!(stdout.contains("upgrade --abort"), "{stdout}");
     let out = platform(&["upgrade", "--abort", "--path", dir_arg]);
     assert!(out.status.success(), "abort\n{}", describe(&out));
     assert!(
