@@ -23,15 +23,6 @@ use serde_json::Value;
 
 const NAME: &str = "e2e-eject-orders";
 
-fn describe(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn platform(args: &[&str]) -> Output {
     let home = common::home_with_identity();
     Command::new(env!("CARGO_BIN_EXE_cargo-platform"))
@@ -93,11 +84,11 @@ fn eject_then_upgrade(root: &Path, version: &str, component: &str) -> Result<Str
         dir_arg,
     ]);
     if !out.status.success() {
-        return Err(format!("new\n{}", describe(&out)));
+        return Err(format!("new\n{}", common::describe(&out)));
     }
     let out = platform(&["upgrade", "--path", dir_arg, "--format", "json"]);
     let report: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("upgrade printed no JSON ({e})\n{}", describe(&out)))?;
+        .map_err(|e| format!("upgrade printed no JSON ({e})\n{}", common::describe(&out)))?;
     let actions: Vec<&Value> = report["actions"]
         .as_array()
         .map(|a| a.iter().collect())
@@ -114,7 +105,7 @@ fn eject_then_upgrade(root: &Path, version: &str, component: &str) -> Result<Str
             ));
         }
         Some(0) if actions.is_empty() => {}
-        _ => return Err(format!("upgrade\n{}", describe(&out))),
+        _ => return Err(format!("upgrade\n{}", common::describe(&out))),
     }
     // One build of every target (what `cargo check --all-targets` checks, but compiled for the
     // test run that follows rather than checked on its own), then the service's own tests.
@@ -125,14 +116,14 @@ fn eject_then_upgrade(root: &Path, version: &str, component: &str) -> Result<Str
     if !out.status.success() {
         return Err(format!(
             "upgraded with exit 0 and no declared break, but its targets do not compile\n{}",
-            describe(&out)
+            common::describe(&out)
         ));
     }
     let out = cargo(&dir, &["test", "--color", "never"]);
     if !out.status.success() {
         return Err(format!(
             "upgraded with exit 0 and no declared break, but the service's own tests fail\n{}",
-            describe(&out)
+            common::describe(&out)
         ));
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -222,7 +213,7 @@ fn verify_reports_the_compiler_errors_and_abort_restores_the_tree() {
         "--path",
         dir_arg,
     ]);
-    assert!(out.status.success(), "new\n{}", describe(&out));
+    assert!(out.status.success(), "new\n{}", common::describe(&out));
     let before = snapshot(&dir);
     let home = common::home_with_identity();
     let out = Command::new(env!("CARGO_BIN_EXE_cargo-platform"))
@@ -232,12 +223,12 @@ fn verify_reports_the_compiler_errors_and_abort_restores_the_tree() {
         .env_remove("CARGO_PLATFORM_TEMPLATE_DIR")
         .output()
         .expect("run cargo-platform");
-    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", common::describe(&out));
     // An outcome, reported on stdout; `error:` is for failures only.
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("error:"),
         "{}",
-        describe(&out)
+        common::describe(&out)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("needs attention"), "{stdout}");
@@ -248,7 +239,7 @@ fn verify_reports_the_compiler_errors_and_abort_restores_the_tree() {
     );
     assert!(stdout.contains("upgrade --abort"), "{stdout}");
     let out = platform(&["upgrade", "--abort", "--path", dir_arg]);
-    assert!(out.status.success(), "abort\n{}", describe(&out));
+    assert!(out.status.success(), "abort\n{}", common::describe(&out));
     assert!(
         snapshot(&dir) == before,
         "--abort restores the tree exactly (Cargo.lock, written by the check, included)"

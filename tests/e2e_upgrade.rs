@@ -21,15 +21,6 @@ const NAME: &str = "e2e-upgrade-orders";
 /// The newest release of `service`: where `upgrade` goes by default.
 const NEWEST: &str = "2.1.0";
 
-fn describe(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The tool as cargo runs it, with a git identity and no inherited git or fault settings.
 fn platform(args: &[&str]) -> Output {
     let home = common::home_with_identity();
@@ -177,7 +168,7 @@ fn service_1_0_0_with_team_edits_upgrades_to_the_newest() {
         "--path",
         dir_arg,
     ]);
-    assert!(out.status.success(), "new\n{}", describe(&out));
+    assert!(out.status.success(), "new\n{}", common::describe(&out));
     assert_eq!(
         common::git(&dir, &["rev-list", "--count", "HEAD"]).trim(),
         "1",
@@ -208,7 +199,7 @@ fn service_1_0_0_with_team_edits_upgrades_to_the_newest() {
     assert!(
         out.status.success(),
         "upgrade --dry-run\n{}",
-        describe(&out)
+        common::describe(&out)
     );
     let plan: Value = serde_json::from_slice(&out.stdout).expect("the plan is JSON");
     assert_eq!(plan["from"], "1.0.0", "{plan}");
@@ -259,7 +250,7 @@ fn service_1_0_0_with_team_edits_upgrades_to_the_newest() {
         out.status.code(),
         Some(0),
         "upgrade --commit\n{}",
-        describe(&out)
+        common::describe(&out)
     );
     assert!(
         common::git(&dir, &["status", "--porcelain"]).is_empty(),
@@ -379,7 +370,7 @@ fn service_1_0_0_with_team_edits_upgrades_to_the_newest() {
         "--format",
         "json",
     ]);
-    assert!(out.status.success(), "{}", describe(&out));
+    assert!(out.status.success(), "{}", common::describe(&out));
     let again: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert!(
         again["hops"].as_array().is_some_and(Vec::is_empty),
@@ -388,15 +379,23 @@ fn service_1_0_0_with_team_edits_upgrades_to_the_newest() {
 
     // It builds without a warning and passes its own tests (the audit tests among them).
     let out = cargo(&dir, &["build", "--color", "never"]);
-    assert!(out.status.success(), "cargo build\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "cargo build\n{}",
+        common::describe(&out)
+    );
     let warnings: Vec<String> = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.trim_start().starts_with("warning"))
         .map(str::to_owned)
         .collect();
-    assert!(warnings.is_empty(), "warnings:\n{}", describe(&out));
+    assert!(warnings.is_empty(), "warnings:\n{}", common::describe(&out));
     let out = cargo(&dir, &["test", "--color", "never"]);
-    assert!(out.status.success(), "cargo test\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "cargo test\n{}",
+        common::describe(&out)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("test accepted_token_and_mutating_request_are_audited ... ok"),
@@ -422,13 +421,13 @@ fn service_1_0_0_with_team_edits_upgrades_to_the_newest() {
     assert!(
         out.status.success(),
         "staging profile loads\n{}",
-        describe(&out)
+        common::describe(&out)
     );
     let out = run(&[("APP_IDEMPOTENCY__TTL_SECS", "60")]);
     assert!(!out.status.success(), "the old key is refused");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("ttl_secs"),
         "{}",
-        describe(&out)
+        common::describe(&out)
     );
 }

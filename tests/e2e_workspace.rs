@@ -16,15 +16,6 @@ mod harness;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn describe(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The tool as cargo runs it in `cwd`, with a git identity and no inherited settings.
 fn platform(cwd: &Path, args: &[&str]) -> Output {
     let home = common::home_with_identity();
@@ -43,7 +34,7 @@ fn platform(cwd: &Path, args: &[&str]) -> Output {
     assert!(
         out.status.success(),
         "cargo platform {args:?}\n{}",
-        describe(&out)
+        common::describe(&out)
     );
     out
 }
@@ -58,7 +49,11 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
         .env_remove("RUSTFLAGS")
         .output()
         .expect("run cargo");
-    assert!(out.status.success(), "cargo {args:?}\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "cargo {args:?}\n{}",
+        common::describe(&out)
+    );
     out
 }
 
@@ -166,7 +161,7 @@ fn two_services_in_one_workspace_one_upgraded_build_and_pass_their_tests() {
     assert!(
         !stdout.contains("test result: FAILED"),
         "{}",
-        describe(&test)
+        common::describe(&test)
     );
     let stderr = String::from_utf8_lossy(&test.stderr);
     for service in ["e2e_ws_orders", "e2e_ws_billing"] {
@@ -174,7 +169,7 @@ fn two_services_in_one_workspace_one_upgraded_build_and_pass_their_tests() {
             stderr.lines().any(|l| l.trim_start().starts_with("Running")
                 && l.contains(&format!("deps/{service}-"))),
             "{service}'s own tests ran\n{}",
-            describe(&test)
+            common::describe(&test)
         );
     }
 }

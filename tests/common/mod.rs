@@ -75,6 +75,16 @@ pub fn settings() -> insta::Settings {
 }
 
 /// Exit code and stderr together, for snapshotting what a user reads.
+/// A finished process's status, stdout and stderr, for a failing assertion's message.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 pub fn outcome(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     format!("exit: {:?}\nstderr:\n{stderr}", out.status.code())
