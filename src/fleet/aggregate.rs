@@ -9,7 +9,8 @@ use semver::Version;
 
 use crate::report::fleet::SkippedEntry;
 use crate::report::fleet_report::{
-    Counted, Ejections, FleetReport, Group, Lag, Leverage, OutOfPolicy, Reach, ReleaseRow,
+    AdoptionPoint, Counted, Ejections, FleetReport, Group, Lag, Leverage, OutOfPolicy, Reach,
+    ReleaseRow,
 };
 
 /// The team of the services whose manifest names no owner (and the fleet file gives none).
@@ -224,26 +225,15 @@ fn group(
     services: &[&ServiceFacts],
     as_of: Date,
 ) -> Group {
-    let released: Vec<&ReleaseInfo> = template
-        .releases
-        .iter()
-        .filter(|r| r.date <= as_of)
-        .collect();
-    let newest = released.last().map(|r| r.version.clone());
+    let released = released_by(template, as_of);
     let versions: Vec<Version> = services.iter().map(|s| s.version_on(as_of)).collect();
     let n = services.len();
-    let supported = versions
-        .iter()
-        .filter(|v| {
-            release(template, v)
-                .and_then(|r| r.end_of_support)
-                .is_none_or(|end| as_of <= end)
-        })
-        .count();
-    let on_newest = versions
-        .iter()
-        .filter(|v| newest.as_ref().is_some_and(|n| *v >= n))
-        .count();
+    let AdoptionPoint {
+        newest,
+        on_supported: supported,
+        on_newest,
+        ..
+    } = standing(template, &versions, as_of);
     let mut lag: BTreeMap<usize, usize> = BTreeMap::new();
     for v in &versions {
         let behind = released.iter().filter(|r| &r.version > v).count();
@@ -254,6 +244,7 @@ fn group(
         .map(|r| ReleaseRow {
             version: r.version.to_string(),
             date: r.date.to_string(),
+            services_on: versions.iter().filter(|v| **v == r.version).count(),
             services_on_or_past: versions.iter().filter(|v| **v >= r.version).count(),
             reach: reach(services, r, as_of),
             leverage: leverage(services, &r.version, as_of),
@@ -315,7 +306,8 @@ fn group(
         template: template.name.clone(),
         team,
         services: n,
-        newest: newest.map(|v| v.to_string()),
+        newest,
+        adoption: adoption(template, services, as_of),
         on_supported: supported,
         on_supported_share: share(supported, n),
         on_newest,
@@ -335,6 +327,73 @@ fn group(
             .filter(|s| !policy_reasons(s, template, as_of).is_empty())
             .count(),
     }
+}
+
+/// The releases of `template` published on or before `day`, oldest first.
+fn released_by(template: &TemplateInfo, day: Date) -> Vec<&ReleaseInfo> {
+    template.releases.iter().filter(|r| r.date <= day).collect()
+}
+
+/// Where `versions` (the versions on `day` of the services existing then) stand on `day`: how
+/// many are on the newest release published by then, and how many on a release not past its
+/// end of support.
+fn standing(template: &TemplateInfo, versions: &[Version], day: Date) -> AdoptionPoint {
+    let newest = released_by(template, day).last().map(|r| r.version.clone());
+    let on_supported = versions
+        .iter()
+        .filter(|v| {
+            release(template, v)
+                .and_then(|r| r.end_of_support)
+                .is_none_or(|end| day <= end)
+        })
+        .count();
+    let on_newest = versions
+        .iter()
+        .filter(|v| newest.as_ref().is_some_and(|n| *v >= n))
+        .count();
+    let n = versions.len();
+    AdoptionPoint {
+        date: day.to_string(),
+        newest: newest.map(|v| v.to_string()),
+        services: n,
+        on_newest,
+        on_newest_share: share(on_newest, n),
+        on_supported,
+        on_supported_share: share(on_supported, n),
+    }
+}
+
+/// Adoption over time: the standing of `services` (created by then, at their version then) at
+/// the end of every month from the month of the template's first release up to `as_of`, the
+/// last point being `as_of` itself. Empty when nothing was released by `as_of`.
+pub fn adoption(
+    template: &TemplateInfo,
+    services: &[&ServiceFacts],
+    as_of: Date,
+) -> Vec<AdoptionPoint> {
+    let Some(first) = released_by(template, as_of).first().map(|r| r.date) else {
+        return Vec::new();
+    };
+    let mut points = Vec::new();
+    let mut day = first.last_of_month();
+    while day < as_of {
+        points.push(standing_on(template, services, day));
+        day = match day.tomorrow() {
+            Ok(next) => next.last_of_month(),
+            Err(_) => break,
+        };
+    }
+    points.push(standing_on(template, services, as_of));
+    points
+}
+
+fn standing_on(template: &TemplateInfo, services: &[&ServiceFacts], day: Date) -> AdoptionPoint {
+    let versions: Vec<Version> = services
+        .iter()
+        .filter(|s| s.exists_on(day))
+        .map(|s| s.version_on(day))
+        .collect();
+    standing(template, &versions, day)
 }
 
 /// Most services first, then by name.
@@ -594,6 +653,77 @@ mod tests {
         // Before the ejections were made, none is counted.
         let r = report(&r_services(), &catalogue(), d("2026-01-20"), vec![]);
         assert!(r.groups[0].ejections.is_empty());
+    }
+
+    #[test]
+    fn adoption_over_time_is_the_standing_at_each_month_end_then_as_of() {
+        let a = service("a", "core", "2026-01-10", Some("2026-03-11"));
+        let b = service("b", "core", "2026-02-01", None);
+        let c = service("c", "edge", "2026-08-01", Some("2026-08-02"));
+        let fleet = [a, b, c];
+        let refs: Vec<&ServiceFacts> = fleet.iter().collect();
+        let template = &catalogue()[0];
+        let points = adoption(template, &refs, d("2026-08-15"));
+        let seen: Vec<(&str, Option<&str>, usize, usize, f64, usize, f64)> = points
+            .iter()
+            .map(|p| {
+                (
+                    p.date.as_str(),
+                    p.newest.as_deref(),
+                    p.services,
+                    p.on_newest,
+                    p.on_newest_share,
+                    p.on_supported,
+                    p.on_supported_share,
+                )
+            })
+            .collect();
+        let one = Some("1.0.0");
+        let two = Some("2.0.0");
+        assert_eq!(
+            seen,
+            [
+                // Only a exists, on the newest (1.0.0).
+                ("2026-01-31", one, 1, 1, 1.0, 1, 1.0),
+                ("2026-02-28", one, 2, 2, 1.0, 2, 1.0),
+                // 2.0.0 is out; a upgraded on 03-11, b did not.
+                ("2026-03-31", two, 2, 1, 0.5, 2, 1.0),
+                ("2026-04-30", two, 2, 1, 0.5, 2, 1.0),
+                ("2026-05-31", two, 2, 1, 0.5, 2, 1.0),
+                // 1.0.0's last supported day.
+                ("2026-06-30", two, 2, 1, 0.5, 2, 1.0),
+                ("2026-07-31", two, 2, 1, 0.5, 1, 0.5),
+                // c was created on 08-01 and upgraded the next day.
+                ("2026-08-15", two, 3, 2, 0.6667, 2, 0.6667),
+            ]
+        );
+        // The last point is the report's own standing.
+        let r = report(&fleet, &catalogue(), d("2026-08-15"), vec![]);
+        let all = &r.groups[0];
+        let last = all.adoption.last().unwrap();
+        assert_eq!(
+            (last.services, last.on_newest, last.on_supported),
+            (all.services, all.on_newest, all.on_supported)
+        );
+        // As of a month end, that day is the last point, once.
+        let points = adoption(template, &refs, d("2026-07-31"));
+        assert_eq!(points.len(), 7);
+        assert_eq!(points[6].date, "2026-07-31");
+        // Before the first release there is nothing to adopt.
+        assert!(adoption(template, &refs, d("2025-12-31")).is_empty());
+    }
+
+    #[test]
+    fn services_on_counts_each_release_exactly() {
+        let a = service("a", "core", "2026-01-10", Some("2026-03-11"));
+        let b = service("b", "core", "2026-02-01", None);
+        let r = report(&[a, b], &catalogue(), d("2026-12-01"), vec![]);
+        let rows: Vec<(usize, usize)> = r.groups[0]
+            .releases
+            .iter()
+            .map(|r| (r.services_on, r.services_on_or_past))
+            .collect();
+        assert_eq!(rows, [(1, 2), (1, 1)]);
     }
 
     fn r_services() -> Vec<ServiceFacts> {

@@ -42,6 +42,9 @@ pub struct Group {
     /// Services on the newest release.
     pub on_newest: usize,
     pub on_newest_share: f64,
+    /// Adoption over time: the group's standing at the end of each month since the template's
+    /// first release, then on `as_of`.
+    pub adoption: Vec<AdoptionPoint>,
     /// Services by releases behind the newest, ascending.
     pub lag: Vec<Lag>,
     /// Every release published on or before `as_of`, oldest first.
@@ -51,6 +54,19 @@ pub struct Group {
     /// Managed files edited locally, most services first.
     pub drift: Vec<Counted>,
     pub out_of_policy: usize,
+}
+
+/// Where a group stood on one day: the services existing then, at their version then.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AdoptionPoint {
+    pub date: String,
+    /// The newest release published on or before `date`.
+    pub newest: Option<String>,
+    pub services: usize,
+    pub on_newest: usize,
+    pub on_newest_share: f64,
+    pub on_supported: usize,
+    pub on_supported_share: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -63,6 +79,8 @@ pub struct Lag {
 pub struct ReleaseRow {
     pub version: String,
     pub date: String,
+    /// Services on this release.
+    pub services_on: usize,
     /// Services on this release or a later one.
     pub services_on_or_past: usize,
     pub reach: Reach,
