@@ -174,6 +174,45 @@ fn fleet_report_aggregates_a_fleet_and_lists_the_broken_entry() {
 }
 
 #[test]
+fn html_is_one_page_with_the_charts_and_the_reports_numbers() {
+    let dir = scratch();
+    let root = dir.path();
+    fleet(root);
+    let out = run_on(
+        root,
+        TODAY,
+        &["fleet", "report", "--root", ".", "--format", "html"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert!(out.stderr.is_empty(), "{}", outcome(&out));
+    let page = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("<title>Fleet report as of 2027-04-01</title>"));
+    for chart in ["adoption", "versions", "lag", "ejections"] {
+        assert!(
+            page.contains(&format!("<svg id=\"t0-{chart}-chart\" role=\"img\"")),
+            "{chart}: {page}"
+        );
+    }
+    // The whole fleet: 3 of 4 on the newest; the reason for ejecting auth; the broken entry.
+    assert!(
+        page.contains("<td class=\"n\">3</td><td class=\"n\">75.0 %</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("we use the company SSO gateway (1)"),
+        "{page}"
+    );
+    assert!(page.contains("<td>.&#x2f;broken</td>"), "{page}");
+    let again = run_on(
+        root,
+        TODAY,
+        &["fleet", "report", "--root", ".", "--format", "html"],
+    );
+    assert_eq!(out.stdout, again.stdout, "same fleet, same bytes");
+}
+
+#[test]
 fn as_of_a_past_date_reports_the_fleet_as_it_stood() {
     let dir = scratch();
     let root = dir.path();
@@ -298,6 +337,7 @@ fn out_writes_the_report_file_and_nothing_on_stdout() {
     let root = dir.path();
     fleet(root);
     for (format, file) in [
+        ("html", "fleet-report.html"),
         ("markdown", "fleet-report.md"),
         ("json", "fleet-report.json"),
         ("openmetrics", "fleet-report.prom"),
@@ -323,14 +363,14 @@ fn out_writes_the_report_file_and_nothing_on_stdout() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names.len(), 4, "{names:?}");
 }
 
 #[test]
 fn bad_flags_are_usage_errors_and_the_future_is_refused() {
     let dir = scratch();
     for (args, code, needle) in [
-        (&["fleet", "report", "--format", "html"][..], 2, "html"),
+        (&["fleet", "report", "--format", "pdf"][..], 2, "pdf"),
         (
             &["fleet", "report", "--as-of", "2027-13-01"],
             2,

@@ -89,12 +89,14 @@ pub struct ReportArgs {
     /// per service).
     #[arg(long, value_name = "FACTS_DIR")]
     pub from: Option<PathBuf>,
-    /// Write the report into this directory (created if missing) as `fleet-report.md`,
-    /// `fleet-report.json` or `fleet-report.prom`, atomically, instead of stdout.
+    /// Write the report into this directory (created if missing) as `fleet-report.html`,
+    /// `fleet-report.md`, `fleet-report.json` or `fleet-report.prom`, atomically, instead of
+    /// stdout.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Output format: Markdown tables, one JSON document (golden-path.md section 9), or
-    /// OpenMetrics `platform_fleet_*` series. (An HTML page is planned, not yet available.)
+    /// Output format: one self-contained HTML page for leaders (charts and tables, no network,
+    /// no script), Markdown tables, one JSON document (golden-path.md section 9), or OpenMetrics
+    /// `platform_fleet_*` series.
     #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
     pub format: ReportFormat,
     /// Compute everything as of this past date (YYYY-MM-DD): services created later do not
@@ -106,6 +108,7 @@ pub struct ReportArgs {
 /// How `fleet report` renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
+    Html,
     Markdown,
     Json,
     Openmetrics,
@@ -221,6 +224,10 @@ fn report(args: ReportArgs) -> Result<ExitStatus> {
     let report = fleet::aggregate::report(&facts, &templates, as_of, skipped);
     let mut bytes = Vec::new();
     let extension = match args.format {
+        ReportFormat::Html => {
+            report.html(&mut bytes)?;
+            "html"
+        }
         ReportFormat::Markdown => {
             report.markdown(&mut bytes)?;
             "md"

@@ -664,7 +664,8 @@ mod tests {
         let refs: Vec<&ServiceFacts> = fleet.iter().collect();
         let template = &catalogue()[0];
         let points = adoption(template, &refs, d("2026-08-15"));
-        let seen: Vec<(&str, Option<&str>, usize, usize, f64, usize, f64)> = points
+        type Seen<'a> = (&'a str, Option<&'a str>, usize, usize, f64, usize, f64);
+        let seen: Vec<Seen> = points
             .iter()
             .map(|p| {
                 (

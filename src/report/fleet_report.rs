@@ -419,7 +419,7 @@ impl super::Report for FleetReport {
 }
 
 /// `0.8333` as `83.3 %`.
-fn percent(share: f64) -> String {
+pub(crate) fn percent(share: f64) -> String {
     format!("{:.1} %", share * 100.0)
 }
 

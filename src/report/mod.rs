@@ -9,6 +9,8 @@
 
 pub mod check;
 pub mod fleet;
+pub mod fleet_charts;
+pub mod fleet_html;
 pub mod fleet_report;
 pub mod new;
 pub mod status;
