@@ -513,3 +513,463 @@ fn a_history_recovered_from_git_counts_for_reach_with_unknown_file_counts() {
     let v = json(&out);
     assert_eq!(group(&v, Some("ops"))["on_newest"], 0, "{v}");
 }
+
+/// Debian's chromium (installed by .ci/e2e-setup); `CHROMIUM` overrides it.
+fn chromium_binary() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string())
+}
+
+/// Loads `page` in headless chromium with a fresh profile and no network, its console logged to
+/// stderr, and returns (the DOM after load, the console's messages).
+fn load_in_chromium(page: &Path) -> (String, Vec<String>) {
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(chromium_binary())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=1",
+            "--window-size=1200,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium (installed by .ci/e2e-setup; CHROMIUM=path overrides /usr/bin/chromium)");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        console_messages(&String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+/// The lines of chromium's log that are the page's console messages or uncaught errors.
+fn console_messages(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("CONSOLE(") || l.contains("Uncaught"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Gathers, in the page, every table's cells and every chart's size and coloured shapes, into a
+/// `<pre id="probe">` (JSON, with `<`, `>`, `&` and no-break spaces as `\u` escapes so the
+/// dumped DOM holds it verbatim).
+const PROBE: &str = r#"<script>
+(() => {
+  const out = {summary: {}, tables: [], charts: []};
+  for (const s of document.querySelectorAll('[data-summary]')) out.summary[s.dataset.summary] = s.textContent;
+  for (const t of document.querySelectorAll('table[data-table]')) {
+    const section = t.closest('section[data-template]');
+    out.tables.push({
+      table: t.dataset.table,
+      template: section ? section.dataset.template : null,
+      head: [...t.querySelectorAll('thead th')].map(c => c.textContent),
+      rows: [...t.querySelectorAll('tbody tr')].map(r => [...r.cells].map(c => c.textContent)),
+    });
+  }
+  const plain = ['#000000', '#FFFFFF', 'none', null];
+  for (const svg of document.querySelectorAll('svg.chart')) {
+    const box = svg.getBoundingClientRect();
+    const shapes = [...svg.querySelectorAll('rect, circle, polyline')]
+      .filter(e => !plain.includes(e.getAttribute('fill')) || !plain.includes(e.getAttribute('stroke')))
+      .map(e => { const b = e.getBBox(); return {tag: e.tagName, width: b.width, height: b.height}; });
+    const section = svg.closest('section[data-template]');
+    out.charts.push({id: svg.id, template: section.dataset.template, width: box.width, height: box.height,
+      title: svg.querySelector('title').textContent, shapes});
+  }
+  const pre = document.createElement('pre');
+  pre.id = 'probe';
+  pre.textContent = JSON.stringify(out).replace(/[<>&\u00a0]/g, c => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+  document.body.appendChild(pre);
+})();
+</script>"#;
+
+/// The probe's findings in a DOM chromium dumped.
+fn probed(dom: &str) -> serde_json::Value {
+    let start = dom.find("<pre id=\"probe\">").expect("the probe ran") + "<pre id=\"probe\">".len();
+    let end = start + dom[start..].find("</pre>").unwrap();
+    serde_json::from_str(&dom[start..end]).unwrap()
+}
+
+/// `0.75` as the page shows it: `75.0 %`.
+fn shown_percent(share: &serde_json::Value) -> String {
+    format!("{:.1} %", share.as_f64().unwrap() * 100.0)
+}
+
+fn shown(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The console check reports what a broken page logs (so a clean page's silence means something).
+#[test]
+#[ignore = "needs chromium (.ci/e2e-setup installs it); run by .ci/run"]
+fn the_console_check_catches_a_page_with_errors() {
+    let dir = scratch();
+    let page = dir.path().join("broken.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html><body><p>x</p><script>console.error('deliberate'); notAFunction();</script></body></html>",
+    )
+    .unwrap();
+    let (_, console) = load_in_chromium(&page);
+    assert!(
+        console.iter().any(|l| l.contains("deliberate")),
+        "{console:?}"
+    );
+    assert!(
+        console
+            .iter()
+            .any(|l| l.contains("Uncaught ReferenceError")),
+        "{console:?}"
+    );
+}
+
+/// The HTML page in a real browser: it loads with no console message, every chart has a size and
+/// the shapes its numbers call for, and every number in its tables equals the JSON report's.
+#[test]
+#[ignore = "needs chromium (.ci/e2e-setup installs it); run by .ci/run"]
+fn html_page_in_chromium_shows_the_json_reports_numbers() {
+    let dir = scratch();
+    let root = dir.path();
+    fleet(root);
+    // A reason that is markup: shown as text, never run.
+    ok(run_on(
+        &root.join("api"),
+        TODAY,
+        &[
+            "eject",
+            "flags",
+            "--reason",
+            "<script>console.error('injected')</script> & <b>more</b>",
+        ],
+    ));
+    let html = run_on(
+        root,
+        TODAY,
+        &["fleet", "report", "--root", ".", "--format", "html"],
+    );
+    assert_eq!(html.status.code(), Some(1), "{}", outcome(&html));
+    let json = json(&run_on(
+        root,
+        TODAY,
+        &["fleet", "report", "--root", ".", "--format", "json"],
+    ));
+    let page = root.join("fleet-report.html");
+    std::fs::write(&page, &html.stdout).unwrap();
+
+    let (dom, console) = load_in_chromium(&page);
+    assert!(console.is_empty(), "console: {console:#?}");
+    assert!(dom.contains("Fleet report as of 2027-04-01"), "{dom}");
+
+    let text = String::from_utf8(html.stdout).unwrap();
+    let probe_page = root.join("probe.html");
+    std::fs::write(
+        &probe_page,
+        text.replace("</body>", &format!("{PROBE}\n</body>")),
+    )
+    .unwrap();
+    let (dom, console) = load_in_chromium(&probe_page);
+    assert!(console.is_empty(), "console: {console:#?}");
+    let p = probed(&dom);
+
+    let summary = &json["summary"];
+    for key in ["services", "out_of_policy", "skipped"] {
+        assert_eq!(p["summary"][key], shown(&summary[key]), "summary {key}");
+    }
+
+    let mut checked = std::collections::BTreeSet::new();
+    let table = |template: Option<&str>, name: &str| -> Vec<Vec<String>> {
+        let t = p["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["template"].as_str() == template && t["table"] == name)
+            .unwrap_or_else(|| panic!("no table {name} of {template:?}: {p}"));
+        serde_json::from_value(t["rows"].clone()).unwrap()
+    };
+    let groups = json["groups"].as_array().unwrap();
+    let overview: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            vec![
+                shown(&g["template"]),
+                g["team"].as_str().unwrap_or("all teams").to_string(),
+                shown(&g["services"]),
+                shown(&g["newest"]),
+                shown(&g["on_newest"]),
+                shown_percent(&g["on_newest_share"]),
+                shown(&g["on_supported"]),
+                shown_percent(&g["on_supported_share"]),
+                shown(&g["out_of_policy"]),
+            ]
+        })
+        .collect();
+    assert_eq!(table(None, "overview"), overview);
+    checked.insert((None, "overview"));
+
+    for (i, all) in groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g["team"].is_null())
+    {
+        let template = all["template"].as_str().unwrap();
+        let teams: Vec<&serde_json::Value> = groups[i + 1..]
+            .iter()
+            .take_while(|g| !g["team"].is_null())
+            .collect();
+        let rows =
+            |key: &str, row: &dyn Fn(&serde_json::Value) -> Vec<String>| -> Vec<Vec<String>> {
+                all[key].as_array().unwrap().iter().map(row).collect()
+            };
+        let expected: [(&str, Vec<Vec<String>>); 6] = [
+            (
+                "adoption",
+                rows("adoption", &|a| {
+                    vec![
+                        shown(&a["date"]),
+                        shown(&a["newest"]),
+                        shown(&a["services"]),
+                        shown(&a["on_newest"]),
+                        shown_percent(&a["on_newest_share"]),
+                        shown(&a["on_supported"]),
+                        shown_percent(&a["on_supported_share"]),
+                    ]
+                }),
+            ),
+            (
+                "versions",
+                rows("releases", &|r| {
+                    let mut row = vec![
+                        shown(&r["version"]),
+                        shown(&r["date"]),
+                        shown(&r["services_on"]),
+                    ];
+                    for t in &teams {
+                        let on = t["releases"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .find(|x| x["version"] == r["version"])
+                            .map_or("0".to_string(), |x| shown(&x["services_on"]));
+                        row.push(on);
+                    }
+                    row
+                }),
+            ),
+            (
+                "lag",
+                rows("lag", &|l| {
+                    vec![shown(&l["releases_behind"]), shown(&l["services"])]
+                }),
+            ),
+            (
+                "ejections",
+                rows("ejections", &|e| {
+                    let reasons: Vec<String> = e["reasons"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| {
+                            let name = r["name"].as_str().unwrap();
+                            let name = if name.is_empty() {
+                                "no reason given"
+                            } else {
+                                name
+                            };
+                            format!("{name} ({})", r["services"])
+                        })
+                        .collect();
+                    vec![
+                        shown(&e["component"]),
+                        shown(&e["services"]),
+                        reasons.join("; "),
+                    ]
+                }),
+            ),
+            (
+                "releases",
+                rows("releases", &|r| {
+                    let days = |d: &serde_json::Value| {
+                        if d.is_null() {
+                            "not reached".to_string()
+                        } else {
+                            shown(d)
+                        }
+                    };
+                    let l = &r["leverage"];
+                    vec![
+                        shown(&r["version"]),
+                        shown(&r["date"]),
+                        shown(&r["services_on_or_past"]),
+                        days(&r["reach"]["days_to_50"]),
+                        days(&r["reach"]["days_to_70"]),
+                        days(&r["reach"]["days_to_90"]),
+                        shown(&l["upgrades"]),
+                        shown(&l["updated"]),
+                        shown(&l["merged"]),
+                        shown(&l["conflicts"]),
+                        shown(&l["unknown"]),
+                    ]
+                }),
+            ),
+            (
+                "drift",
+                rows("drift", &|d| vec![shown(&d["name"]), shown(&d["services"])]),
+            ),
+        ];
+        for (name, rows) in expected {
+            assert!(!rows.is_empty(), "the fixture fleet has {name} rows");
+            assert_eq!(table(Some(template), name), rows, "{template} {name}");
+            checked.insert((Some(template.to_string()), name));
+        }
+
+        // Every chart has a size and the coloured shapes its numbers call for.
+        let chart = |name: &str| -> &serde_json::Value {
+            p["charts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| {
+                    c["template"] == template
+                        && c["id"]
+                            .as_str()
+                            .unwrap()
+                            .ends_with(&format!("-{name}-chart"))
+                })
+                .unwrap_or_else(|| panic!("no {name} chart: {p}"))
+        };
+        let shapes = |c: &serde_json::Value, tag: &str| -> Vec<(f64, f64)> {
+            c["shapes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["tag"] == tag)
+                .map(|s| (s["width"].as_f64().unwrap(), s["height"].as_f64().unwrap()))
+                .collect()
+        };
+        let count = |key: &str, field: &str| -> usize {
+            all[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x[field].as_u64().unwrap() > 0)
+                .count()
+        };
+        for name in ["adoption", "versions", "lag", "ejections"] {
+            let c = chart(name);
+            assert!(
+                c["width"].as_f64().unwrap() > 100.0 && c["height"].as_f64().unwrap() > 100.0,
+                "{name} chart has no size: {c}"
+            );
+            assert!(!c["title"].as_str().unwrap().is_empty(), "{c}");
+        }
+        let adoption = chart("adoption");
+        let points = all["adoption"].as_array().unwrap().len();
+        let dots = shapes(adoption, "circle");
+        assert_eq!(
+            dots.len(),
+            2 * points,
+            "a dot per point and series: {adoption}"
+        );
+        assert!(dots.iter().all(|(w, h)| *w > 0.0 && *h > 0.0), "{adoption}");
+        let lines = shapes(adoption, "polyline");
+        assert_eq!(lines.len(), 2, "{adoption}");
+        assert!(lines.iter().all(|(w, _)| *w > 0.0), "{adoption}");
+        let bars_on = |name: &str| -> usize {
+            let bars = shapes(chart(name), "rect");
+            assert!(
+                bars.iter().all(|(w, h)| *w > 0.0 && *h > 0.0),
+                "{name}: {bars:?}"
+            );
+            bars.len()
+        };
+        let team_cells: usize = teams
+            .iter()
+            .map(|t| {
+                t["releases"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|r| r["services_on"].as_u64().unwrap() > 0)
+                    .count()
+            })
+            .sum();
+        assert_eq!(
+            bars_on("versions"),
+            team_cells,
+            "a bar per team and release with services"
+        );
+        assert_eq!(bars_on("lag"), count("lag", "services"));
+        assert_eq!(bars_on("ejections"), count("ejections", "services"));
+    }
+
+    let out_of_policy: Vec<Vec<String>> = json["out_of_policy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let reasons: Vec<&str> = o["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            vec![
+                o["team"].as_str().unwrap_or("(none)").to_string(),
+                shown(&o["service"]),
+                shown(&o["template"]),
+                shown(&o["version"]),
+                reasons.join("; "),
+            ]
+        })
+        .collect();
+    assert!(!out_of_policy.is_empty());
+    assert_eq!(table(None, "out_of_policy"), out_of_policy);
+    checked.insert((None, "out_of_policy"));
+    let skipped: Vec<Vec<String>> = json["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| vec![shown(&k["location"]), shown(&k["reason"])])
+        .collect();
+    assert!(!skipped.is_empty());
+    assert_eq!(table(None, "skipped"), skipped);
+    checked.insert((None, "skipped"));
+
+    // No table of the page went unchecked.
+    let shown_tables: std::collections::BTreeSet<(Option<String>, String)> = p["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["template"].as_str().map(str::to_string),
+                t["table"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let checked: std::collections::BTreeSet<(Option<String>, String)> = checked
+        .into_iter()
+        .map(|(t, n)| (t.map(|t: String| t), n.to_string()))
+        .collect();
+    assert_eq!(shown_tables, checked);
+    // The markup in the reason is text on the page, and ran nothing (the console is empty).
+    let ejections = table(Some("service"), "ejections");
+    assert!(
+        ejections
+            .iter()
+            .any(|r| r[2].contains("<script>console.error('injected')</script> & <b>more</b> (1)")),
+        "{ejections:?}"
+    );
+}
