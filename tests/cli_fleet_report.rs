@@ -363,7 +363,13 @@ fn out_writes_the_report_file_and_nothing_on_stdout() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(names.len(), 4, "{names:?}");
+    // --format openmetrics also wrote the Grafana dashboard for its series.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("site/fleet-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(dashboard["title"], "Platform fleet");
+    assert_eq!(names.len(), 5, "{names:?}");
 }
 
 #[test]
@@ -410,6 +416,10 @@ fn openmetrics_passes_promtool() {
             && text.contains("platform_fleet_services{template=\"service\",team=\"ledger\"} 2\n"),
         "the whole template's series have no team label, a team's have its name: {text}"
     );
+    assert!(
+        text.contains("platform_fleet_ejections{template=\"service\",component=\"auth\"} 1\n"),
+        "{text}"
+    );
     assert!(text.ends_with("# EOF\n"), "{text}");
     let mut promtool = std::process::Command::new("promtool")
         .args(["check", "metrics"])
@@ -432,6 +442,77 @@ fn openmetrics_passes_promtool() {
         String::from_utf8_lossy(&checked.stdout),
         String::from_utf8_lossy(&checked.stderr)
     );
+}
+
+/// Every expression of the Grafana dashboard that `--format openmetrics --out` writes parses as
+/// PromQL: wrapped as recording rules, `promtool check rules` accepts them.
+#[test]
+#[ignore = "needs promtool (.ci/e2e-setup installs it); run by .ci/run"]
+fn dashboard_expressions_pass_promtool() {
+    let dir = scratch();
+    let root = dir.path();
+    fleet(root);
+    let out = run_on(
+        root,
+        TODAY,
+        &[
+            "fleet",
+            "report",
+            "--root",
+            ".",
+            "--format",
+            "openmetrics",
+            "--out",
+            "metrics",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("metrics/fleet-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let exprs = cargo_platform::report::fleet_dashboard::expressions(&dashboard);
+    assert!(exprs.len() >= 6, "{exprs:?}");
+    let rules: Vec<serde_json::Value> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, expr))| serde_json::json!({"record": format!("fleet_dashboard:panel_expr_{i}"), "expr": expr}))
+        .collect();
+    // JSON is YAML: promtool reads it as a rules file.
+    let file = root.join("dashboard-rules.yml");
+    std::fs::write(
+        &file,
+        serde_json::json!({"groups": [{"name": "fleet-dashboard", "rules": rules}]}).to_string(),
+    )
+    .unwrap();
+    let checked = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool (installed by .ci/e2e-setup)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(checked.status.success(), "promtool: {said}\n{exprs:#?}");
+    assert!(
+        said.contains(&format!("SUCCESS: {} rules found", exprs.len())),
+        "{said}"
+    );
+
+    // The check can fail: an expression that is not PromQL is refused.
+    std::fs::write(
+        &file,
+        serde_json::json!({"groups": [{"name": "bad", "rules": [{"record": "bad:expr", "expr": "platform_fleet_services{template=~}"}]}]}).to_string(),
+    )
+    .unwrap();
+    let refused = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
 }
 
 /// Commits everything in `root` with author and committer date `date` (noon UTC).

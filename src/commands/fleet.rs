@@ -90,8 +90,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FACTS_DIR")]
     pub from: Option<PathBuf>,
     /// Write the report into this directory (created if missing) as `fleet-report.html`,
-    /// `fleet-report.md`, `fleet-report.json` or `fleet-report.prom`, atomically, instead of
-    /// stdout.
+    /// `fleet-report.md`, `fleet-report.json` or `fleet-report.prom` (with the Grafana dashboard
+    /// for those series beside it, `fleet-dashboard.json`), atomically, instead of stdout.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Output format: one self-contained HTML page for leaders (charts and tables, no network,
@@ -248,6 +248,15 @@ fn report(args: ReportArgs) -> Result<ExitStatus> {
             let path = dir.join(format!("fleet-report.{extension}"));
             crate::fsx::write_file_atomically(&path, &bytes)?;
             printer.note(format!("wrote {}", path.display()));
+            if args.format == ReportFormat::Openmetrics {
+                use crate::report::fleet_dashboard::{DASHBOARD, FILE_NAME};
+                let path = dir.join(FILE_NAME);
+                crate::fsx::write_file_atomically(&path, DASHBOARD.as_bytes())?;
+                printer.note(format!(
+                    "wrote {} (the Grafana dashboard for these series)",
+                    path.display()
+                ));
+            }
         }
         None => printer.write_stdout(|out| out.write_all(&bytes))?,
     }

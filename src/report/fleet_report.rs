@@ -301,7 +301,7 @@ impl FleetReport {
             Some(t) => format!(",team=\"{}\"", label(t)),
             None => String::new(),
         };
-        let families: [(&str, &str); 9] = [
+        let families: [(&str, &str); 10] = [
             ("services", "Services existing on the report's date."),
             (
                 "services_on_newest",
@@ -327,6 +327,10 @@ impl FleetReport {
             (
                 "upgrade_files",
                 "Files changed by upgrades to a release, by outcome.",
+            ),
+            (
+                "ejections",
+                "Services that ejected a component (took it off the golden path).",
             ),
             ("skipped_entries", "Fleet entries that could not be read."),
         ];
@@ -385,6 +389,16 @@ impl FleetReport {
                                     )?;
                                 }
                             }
+                        }
+                    }
+                    "ejections" => {
+                        for e in &g.ejections {
+                            writeln!(
+                                out,
+                                "platform_fleet_{name}{{{base},component=\"{}\"}} {}",
+                                label(&e.component),
+                                e.services
+                            )?;
                         }
                     }
                     _ => {

@@ -10,6 +10,7 @@
 pub mod check;
 pub mod fleet;
 pub mod fleet_charts;
+pub mod fleet_dashboard;
 pub mod fleet_html;
 pub mod fleet_report;
 pub mod new;
