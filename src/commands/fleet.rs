@@ -72,7 +72,7 @@ pub struct CheckArgs {
 }
 
 /// The fleet's aggregates, per template and per team: share of services on a supported release
-/// and on the newest, version lag, how many days each release took to reach 50 %, 70 % and 90 %
+/// and on the newest (now, and at the end of every month since the first release), version lag, how many days each release took to reach 50 %, 70 % and 90 %
 /// of the services existing then, ejections with their reasons, the managed files edited in the
 /// most services, what the upgrades to each release changed (updated, merged, left in conflict),
 /// and the services out of policy (golden-path.md section 11, "For leaders").
