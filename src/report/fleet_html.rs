@@ -255,6 +255,18 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_fleet_is_a_page_that_says_so() {
+        let r = report(&[], &templates(), d("2026-08-15"), vec![]);
+        let mut out = Vec::new();
+        r.html(&mut out).unwrap();
+        let html = String::from_utf8(out).unwrap();
+        assert!(html.contains("No service existed on 2026-08-15."), "{html}");
+        assert!(html.contains("Every service is within policy."), "{html}");
+        assert!(html.contains("Every entry was read."), "{html}");
+        assert!(!html.contains("<svg"), "{html}");
+    }
+
+    #[test]
     fn strings_from_manifests_are_escaped() {
         let html = page();
         assert!(!html.contains("<script"), "{html}");
