@@ -623,31 +623,42 @@ fn build_and_test(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo platform new` of `version` with `answers` (and `owner=e2e`) at `dir`.
+fn scaffold(
+    version: &Version,
+    answers: &[(String, String)],
+    dir: &Path,
+    git: bool,
+) -> Result<(), String> {
+    let version = version.to_string();
+    let sets: Vec<String> = std::iter::once("owner=e2e".to_owned())
+        .chain(answers.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect();
+    let mut args = vec!["new", NAME, "--template-version", &version, "--yes"];
+    if !git {
+        args.push("--no-git");
+    }
+    for s in &sets {
+        args.extend(["--set", s]);
+    }
+    args.extend(["--path", dir.to_str().expect("utf-8 path")]);
+    let out = platform(dir.parent().expect("parent"), &args);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("new {version}\n{}", common::describe(&out)))
+    }
+}
+
 /// Renders, edits, upgrades, checks, builds and tests one cell; `Ok` says what the team edited.
 fn run_cell(root: &Path, newest: &Version, cell: &Cell, n: usize) -> Result<String, String> {
-    let sets: Vec<String> = std::iter::once("owner=e2e".to_owned())
-        .chain(cell.answers.iter().map(|(k, v)| format!("{k}={v}")))
-        .collect();
-    let new = |version: &str, dir: &Path, git: bool| -> Result<(), String> {
-        let mut args = vec!["new", NAME, "--template-version", version, "--yes"];
-        if !git {
-            args.push("--no-git");
-        }
-        for s in &sets {
-            args.extend(["--set", s]);
-        }
-        args.extend(["--path", dir.to_str().expect("utf-8 path")]);
-        let out = platform(root, &args);
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!("new {version}\n{}", common::describe(&out)))
-        }
-    };
     let dir = root.join(format!("cell-{n}")).join(NAME);
     let fresh = root.join(format!("cell-{n}-fresh")).join(NAME);
-    new(&cell.from.to_string(), &dir, true)?;
-    new(&newest.to_string(), &fresh, false)?;
+    for d in [&dir, &fresh] {
+        std::fs::create_dir_all(d.parent().expect("parent")).map_err(|e| e.to_string())?;
+    }
+    scaffold(&cell.from, &cell.answers, &dir, true)?;
+    scaffold(newest, &cell.answers, &fresh, false)?;
 
     let team = team_edits(&dir, &fresh, &cell.from, newest)?;
     common::git(&dir, &["add", "-A"]);
@@ -734,6 +745,108 @@ fn releases_out_of_support_are_left_out() {
         !after.contains("1.0.0") && after.contains("2.0.0"),
         "{after:?}"
     );
+}
+
+/// The checks catch what an upgrade could get wrong. A service of the newest release with the
+/// team's edits is what a correct upgrade to it gives (nothing to upgrade); then each mistake is
+/// made by hand and must be reported.
+#[test]
+fn the_checks_catch_lost_edits_resurrected_and_leftover_files() {
+    let (newest, _) = cells();
+    let work = common::scratch();
+    let dir = work.path().join("svc").join(NAME);
+    let fresh = work.path().join("fresh").join(NAME);
+    let answers = vec![("idempotency_store".to_owned(), "redis".to_owned())];
+    for (d, git) in [(&dir, true), (&fresh, false)] {
+        std::fs::create_dir_all(d.parent().unwrap()).unwrap();
+        scaffold(&newest, &answers, d, git).unwrap();
+    }
+    let team = team_edits(&dir, &fresh, &newest, &newest).unwrap();
+    check_against_fresh(&dir, &fresh, &team).unwrap();
+    check_status(&dir, &team).unwrap();
+    let (managed, _) = team.managed.clone().unwrap();
+
+    let mistake = |what: &str, make: &dyn Fn(), undo: &dyn Fn(), expect: &str| {
+        make();
+        let err = check_against_fresh(&dir, &fresh, &team).expect_err(what);
+        assert!(err.contains(expect), "{what}: {err}");
+        undo();
+        check_against_fresh(&dir, &fresh, &team).unwrap();
+    };
+    let text = std::fs::read_to_string(dir.join(&managed)).unwrap();
+    mistake(
+        "the team's line lost",
+        &|| std::fs::write(dir.join(&managed), text.replace(&format!("{FAR}\n"), "")).unwrap(),
+        &|| std::fs::write(dir.join(&managed), &text).unwrap(),
+        "is not there once",
+    );
+    mistake(
+        "a platform change not applied",
+        &|| std::fs::write(dir.join(&managed), format!("{text}// old\n")).unwrap(),
+        &|| std::fs::write(dir.join(&managed), &text).unwrap(),
+        "without the team's lines, not what the newest release renders",
+    );
+    mistake(
+        "the deleted file back",
+        &|| {
+            std::fs::copy(fresh.join(DELETED), dir.join(DELETED))
+                .map(drop)
+                .unwrap()
+        },
+        &|| std::fs::remove_file(dir.join(DELETED)).unwrap(),
+        "the upgrade brought it back",
+    );
+    mistake(
+        "a file left behind",
+        &|| std::fs::write(dir.join("src/platform/gone.rs"), "\n").unwrap(),
+        &|| std::fs::remove_file(dir.join("src/platform/gone.rs")).unwrap(),
+        "src/platform/gone.rs: left behind",
+    );
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    mistake(
+        "a seeded file rewritten",
+        &|| std::fs::write(dir.join("README.md"), "# new\n").unwrap(),
+        &|| std::fs::write(dir.join("README.md"), &readme).unwrap(),
+        "README.md: seeded, but the upgrade changed it",
+    );
+    let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    mistake(
+        "the team's dependency dropped",
+        &|| std::fs::write(dir.join("Cargo.toml"), cargo.replace(TEAM_DEPENDENCY, "")).unwrap(),
+        &|| std::fs::write(dir.join("Cargo.toml"), &cargo).unwrap(),
+        "the team's `bytes",
+    );
+    let config = std::fs::read_to_string(dir.join("config/default.toml")).unwrap();
+    mistake(
+        "the team's config value reset",
+        &|| {
+            let reset = config.replace(&format!("= {TEAM_TTL}\n"), "= 86400\n");
+            std::fs::write(dir.join("config/default.toml"), reset).unwrap()
+        },
+        &|| std::fs::write(dir.join("config/default.toml"), &config).unwrap(),
+        "config/default.toml: not the newest release's with the team's value",
+    );
+    let staging = std::fs::read_to_string(dir.join(STAGING)).unwrap();
+    mistake(
+        "the team's profile not migrated",
+        &|| {
+            std::fs::write(
+                dir.join(STAGING),
+                staging.replace("record_ttl_secs", "ttl_secs"),
+            )
+            .unwrap()
+        },
+        &|| std::fs::write(dir.join(STAGING), &staging).unwrap(),
+        "expected only [idempotency] record_ttl_secs = 600",
+    );
+    // status: an edit the team did not make is reported.
+    std::fs::write(dir.join("src/platform/config.rs"), "// changed\n").unwrap();
+    let err = check_status(&dir, &team).unwrap_err();
+    assert!(err.contains("src/platform/config.rs"), "{err}");
+    // The ledger: nothing to apply from the newest to itself; a claimed hop is caught.
+    check_ledger(&dir, &newest, &newest).unwrap();
+    let err = check_ledger(&dir, &Version::new(1, 0, 0), &newest).unwrap_err();
+    assert!(err.contains("expected each migration once"), "{err}");
 }
 
 #[test]
