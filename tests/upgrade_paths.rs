@@ -4,7 +4,7 @@
 //! fixed set of team edits, committed, upgraded to the newest release with `upgrade --commit`,
 //! and then must:
 //!
-//! - upgrade with exit 0 and no conflict;
+//! - upgrade with exit 0 and no conflict, everything committed, a second upgrade a no-op;
 //! - hold exactly what a fresh `new` of the newest release gives, except what the team did:
 //!   their line near a changed hunk and their line far from any change in a managed file the
 //!   release changes (both kept, the platform's change applied around them), their dependency in
