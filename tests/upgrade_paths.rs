@@ -651,11 +651,20 @@ fn scaffold(
 }
 
 /// Renders, edits, upgrades, checks, builds and tests one cell; `Ok` says what the team edited.
-fn run_cell(root: &Path, newest: &Version, cell: &Cell, n: usize) -> Result<String, String> {
-    let dir = root.join(format!("cell-{n}")).join(NAME);
-    let fresh = root.join(format!("cell-{n}-fresh")).join(NAME);
+///
+/// Every cell's service is at the same path, `<root>/cell/<NAME>`: cargo identifies a path
+/// package by its path, so the next cell's build finds the previous one's artifacts and
+/// incremental state (and the shared target dir holds one copy, not one per cell). A failed
+/// cell's directories are moved aside for a post-mortem by the caller.
+fn run_cell(root: &Path, newest: &Version, cell: &Cell) -> Result<String, String> {
+    let dir = root.join("cell").join(NAME);
+    let fresh = root.join("fresh").join(NAME);
     for d in [&dir, &fresh] {
-        std::fs::create_dir_all(d.parent().expect("parent")).map_err(|e| e.to_string())?;
+        let parent = d.parent().expect("parent");
+        if parent.exists() {
+            std::fs::remove_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
     scaffold(&cell.from, &cell.answers, &dir, true)?;
     scaffold(newest, &cell.answers, &fresh, false)?;
@@ -693,9 +702,6 @@ fn run_cell(root: &Path, newest: &Version, cell: &Cell, n: usize) -> Result<Stri
     check_status(&dir, &team)?;
     check_ledger(&dir, &cell.from, newest)?;
     build_and_test(&dir)?;
-    for d in [&dir, &fresh] {
-        std::fs::remove_dir_all(d.parent().expect("cell dir")).ok();
-    }
     Ok(team.log.join("; "))
 }
 
@@ -865,7 +871,7 @@ fn every_supported_release_upgrades_to_the_newest_and_builds() {
     let mut failures = Vec::new();
     for (n, cell) in cells.iter().enumerate() {
         let t = Instant::now();
-        let result = run_cell(work.path(), &newest, cell, n);
+        let result = run_cell(work.path(), &newest, cell);
         eprintln!(
             "{} -> {newest}: {} ({:.0?})",
             cell.label(),
@@ -877,7 +883,17 @@ fn every_supported_release_upgrades_to_the_newest_and_builds() {
         );
         if let Err(why) = result {
             failures.push(format!("== {} -> {newest}: {why}", cell.label()));
+            for d in ["cell", "fresh"] {
+                let from = work.path().join(d);
+                if from.exists() {
+                    std::fs::rename(&from, work.path().join(format!("failed-{n}-{d}")))
+                        .expect("move the failed cell aside");
+                }
+            }
         }
+    }
+    for d in ["cell", "fresh"] {
+        std::fs::remove_dir_all(work.path().join(d)).ok();
     }
     eprintln!("{} cells in {:.0?}", cells.len(), started.elapsed());
     if !failures.is_empty() {
