@@ -23,6 +23,8 @@ pub enum FleetCommand {
     Status(StatusArgs),
     Report(ReportArgs),
     Check(CheckArgs),
+    Upgrade(super::fleet_upgrade::UpgradeArgs),
+    Matrix(super::fleet_upgrade::MatrixArgs),
 }
 
 /// Where to find the fleet's services.
@@ -128,6 +130,8 @@ pub fn run(args: Args) -> Result<ExitStatus> {
         FleetCommand::Status(args) => status(args),
         FleetCommand::Report(args) => report(args),
         FleetCommand::Check(args) => check(args),
+        FleetCommand::Upgrade(args) => super::fleet_upgrade::upgrade(args),
+        FleetCommand::Matrix(args) => super::fleet_upgrade::matrix(args),
     }
 }
 

@@ -7,10 +7,12 @@
 //! fields. The fields are documented in golden-path.md, "Machine-readable output"; the tests in
 //! `tests/cli_reports.rs` hold the documentation and the output to each other.
 
+pub mod campaign;
 pub mod check;
 pub mod fleet;
 pub mod fleet_report;
 pub mod new;
+pub mod pr_body;
 pub mod status;
 pub mod templates;
 pub mod upgrade;
