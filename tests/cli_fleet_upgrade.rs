@@ -483,6 +483,7 @@ fn fleet_matrix_lists_the_services_still_to_upgrade_as_a_job_matrix() {
     assert_eq!(services, ["clean", "conflict", "ejected", "api", "worker"]);
     let api = &include[3];
     assert_eq!(api["path"], "services/api");
+    assert_eq!(api["remote"], serde_json::Value::Null, "no origin");
     assert_eq!(api["ref"], "main");
     assert_eq!(api["team"], "ledger");
     assert_eq!(api["from"], "1.0.0");

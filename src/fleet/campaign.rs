@@ -612,15 +612,18 @@ pub fn matrix_entry(
         let base = gitc::resolve(&repo, &target.reference)?;
         let disk = TreeDisk::new(&repo, &base, &target.dir)?;
         let r = read(&disk, target, catalogue, to)?;
-        Ok::<_, Error>((r.manifest, r.template.name.clone(), r.to))
+        let remote = gitc::origin_url(&repo);
+        Ok::<_, Error>((r.manifest, r.template.name.clone(), r.to, remote))
     })();
-    let (manifest, template, to) = read.map_err(|e| (at.clone(), super::one_line(&e.message)))?;
+    let (manifest, template, to, remote) =
+        read.map_err(|e| (at.clone(), super::one_line(&e.message)))?;
     if manifest.version >= to {
         return Err((at, format!("already on {template} {}", manifest.version)));
     }
     Ok(MatrixEntry {
         service: manifest.name.clone(),
         repo: target.repo.display().to_string(),
+        remote,
         path: if target.dir.is_empty() {
             ".".into()
         } else {

@@ -245,13 +245,11 @@ pub fn branch_tip(repo: &Repository, branch: &str) -> Result<Option<Oid>> {
     }
 }
 
-/// The files `commit` changes relative to its first parent, with the content at `commit` of
-/// each (to look for conflict markers in what a branch carries).
-pub fn parent_of(repo: &Repository, commit: Oid) -> Result<Option<Oid>> {
-    let c = repo
-        .find_commit(commit)
-        .map_err(|e| fail(repo, &commit.to_string(), e))?;
-    Ok(c.parent_ids().next())
+/// The URL of the repository's `origin` remote, if it has one.
+pub fn origin_url(repo: &Repository) -> Option<String> {
+    repo.find_remote("origin")
+        .ok()
+        .and_then(|r| r.url().ok().map(str::to_string))
 }
 
 /// Points `refs/heads/<branch>` at `commit`, only if it still points at `expected` (`None`: it

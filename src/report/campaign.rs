@@ -361,6 +361,8 @@ pub struct MatrixEntry {
     pub service: String,
     /// The repository, as found (a path; in CI, the checkout of the repository).
     pub repo: String,
+    /// The repository's `origin` URL, what a CI job clones; `null` without one.
+    pub remote: Option<String>,
     /// The service directory in the repository (`.` for the root).
     pub path: String,
     /// The default branch to start from.
