@@ -35,15 +35,13 @@ pub fn cargo_check_with_target(root: &Path, target_dir: Option<&Path>) -> Result
     if let Some(dir) = target_dir {
         command.env("CARGO_TARGET_DIR", dir);
     }
-    let out = command
-        .output()
-        .map_err(|e| {
-            Error::new(format!(
-                "cannot run `{} check --all-targets` in {}: {e}",
-                Path::new(&cargo).display(),
-                root.display()
-            ))
-        })?;
+    let out = command.output().map_err(|e| {
+        Error::new(format!(
+            "cannot run `{} check --all-targets` in {}: {e}",
+            Path::new(&cargo).display(),
+            root.display()
+        ))
+    })?;
     Ok(Checked {
         passed: out.status.success(),
         first_errors: first_errors(&String::from_utf8_lossy(&out.stderr)),

@@ -154,10 +154,21 @@ fn a_mixed_fleet_gives_each_service_its_outcome_and_leaves_checkouts_alone() {
     std::fs::write(conflict.join("README.md"), "edited, not committed\n").unwrap();
     std::fs::write(conflict.join("staged.txt"), "staged\n").unwrap();
     git(&conflict, &["add", "staged.txt"]);
-    let before: Vec<_> = REPOS.iter().map(|r| checkout_state(&root.join(r))).collect();
+    let before: Vec<_> = REPOS
+        .iter()
+        .map(|r| checkout_state(&root.join(r)))
+        .collect();
 
-    let out = run(root, &["fleet", "upgrade", "--root", ".", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "refused wins: {}", outcome(&out));
+    let out = run(
+        root,
+        &["fleet", "upgrade", "--root", ".", "--format", "json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "refused wins: {}",
+        outcome(&out)
+    );
     let report = json(&out);
     let services = by_dir(&report);
     let outcome_of = |k: &str| services[k]["outcome"].as_str().unwrap().to_string();
@@ -197,7 +208,13 @@ fn a_mixed_fleet_gives_each_service_its_outcome_and_leaves_checkouts_alone() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["team"].clone(), t["ready"].clone(), t["needs_hands"].clone()))
+        .map(|t| {
+            (
+                t["team"].clone(),
+                t["ready"].clone(),
+                t["needs_hands"].clone(),
+            )
+        })
         .collect();
     // A manifest that cannot be read names no owner: its service counts under `null`.
     assert_eq!(
@@ -222,28 +239,52 @@ fn a_mixed_fleet_gives_each_service_its_outcome_and_leaves_checkouts_alone() {
     );
     for (repo, branch, base, dir) in [
         ("clean", BRANCH.to_string(), "master", ""),
-        ("mono", format!("{BRANCH}-services-api"), "main", "services/api/"),
-        ("mono", format!("{BRANCH}-services-worker"), "main", "services/worker/"),
+        (
+            "mono",
+            format!("{BRANCH}-services-api"),
+            "main",
+            "services/api/",
+        ),
+        (
+            "mono",
+            format!("{BRANCH}-services-worker"),
+            "main",
+            "services/worker/",
+        ),
     ] {
         let dir_path = root.join(repo);
         let parent = git(&dir_path, &["rev-parse", &format!("{branch}^")]);
         let tip = git(&dir_path, &["rev-parse", base]);
         assert_eq!(parent, tip, "{repo} {branch} sits on {base}");
-        let manifest = git(&dir_path, &["show", &format!("{branch}:{dir}platform.toml")]);
+        let manifest = git(
+            &dir_path,
+            &["show", &format!("{branch}:{dir}platform.toml")],
+        );
         assert!(
             manifest.contains(&format!("version = \"{NEWEST}\"")),
             "{manifest}"
         );
         let message = git(&dir_path, &["log", "-1", "--format=%an <%ae>%n%s", &branch]);
-        assert!(message.starts_with("cargo-platform <platform@localhost>\nUpgrade "), "{message}");
+        assert!(
+            message.starts_with("cargo-platform <platform@localhost>\nUpgrade "),
+            "{message}"
+        );
         assert!(message.contains(&format!("1.0.0 -> {NEWEST}")), "{message}");
     }
     // The api branch touches only the api service.
     let changed = git(
         &root.join("mono"),
-        &["diff", "--name-only", "main", &format!("{BRANCH}-services-api")],
+        &[
+            "diff",
+            "--name-only",
+            "main",
+            &format!("{BRANCH}-services-api"),
+        ],
     );
-    assert!(changed.lines().all(|l| l.starts_with("services/api/")), "{changed}");
+    assert!(
+        changed.lines().all(|l| l.starts_with("services/api/")),
+        "{changed}"
+    );
     for repo in REPOS {
         let dir = root.join(repo);
         for branch in git(&dir, &["branch", "--format=%(refname:short)"]).lines() {
@@ -252,11 +293,21 @@ fn a_mixed_fleet_gives_each_service_its_outcome_and_leaves_checkouts_alone() {
                 .current_dir(&dir)
                 .status()
                 .unwrap();
-            assert_eq!(grep.code(), Some(1), "{repo} {branch} carries conflict markers");
+            assert_eq!(
+                grep.code(),
+                Some(1),
+                "{repo} {branch} carries conflict markers"
+            );
         }
     }
-    let after: Vec<_> = REPOS.iter().map(|r| checkout_state(&root.join(r))).collect();
-    assert_eq!(before, after, "checkouts, indexes, stashes and HEADs untouched");
+    let after: Vec<_> = REPOS
+        .iter()
+        .map(|r| checkout_state(&root.join(r)))
+        .collect();
+    assert_eq!(
+        before, after,
+        "checkouts, indexes, stashes and HEADs untouched"
+    );
 }
 
 #[test]
@@ -299,6 +350,23 @@ fn a_rerun_changes_nothing_and_a_moved_base_refreshes_the_same_branch() {
         git(&clean, &["show", &format!("{BRANCH}:src/app/notes.rs")]),
         "// team work\n"
     );
+
+    // Then the team rewrites a platform file: the upgrade now conflicts. Nothing is committed,
+    // and the branch of the earlier run is left as it was (and said so).
+    let before = git(&clean, &["rev-parse", BRANCH]);
+    std::fs::write(clean.join("src/platform/mod.rs"), "// ours now\n").unwrap();
+    commit_all(&clean, "our platform module");
+    let conflicting = run(root, &["fleet", "upgrade", "--format", "json"]);
+    let services = by_dir(&json(&conflicting));
+    assert_eq!(services["clean:."]["outcome"], "needs_hands");
+    let reason = services["clean:."]["reason"].as_str().unwrap();
+    assert!(
+        reason.ends_with(&format!(
+            "branch {BRANCH} from an earlier run is left as it was"
+        )),
+        "{reason}"
+    );
+    assert_eq!(git(&clean, &["rev-parse", BRANCH]), before);
 }
 
 /// Copies the fleet under `from` to `to` (objects and all), so both have the same commits.
@@ -400,12 +468,15 @@ fn ready_branches_are_pushed_and_someone_elses_push_is_never_overwritten() {
     let report = json(&out);
     for s in report["services"].as_array().unwrap() {
         assert_eq!(s["pushed"], true, "{s}");
-        let remote = git(root, &[
-            "--git-dir",
-            &format!("{}-remote.git", s["name"].as_str().unwrap()),
-            "rev-parse",
-            BRANCH,
-        ]);
+        let remote = git(
+            root,
+            &[
+                "--git-dir",
+                &format!("{}-remote.git", s["name"].as_str().unwrap()),
+                "rev-parse",
+                BRANCH,
+            ],
+        );
         assert_eq!(remote.trim(), s["commit"].as_str().unwrap());
     }
 
@@ -415,8 +486,25 @@ fn ready_branches_are_pushed_and_someone_elses_push_is_never_overwritten() {
         commit_all(&root.join(repo), "more work");
     }
     let other_remote = root.join("other-remote.git");
-    git(&root.join("other"), &["push", "-q", "origin", &format!("master:{BRANCH}"), "--force"]);
-    let theirs = git(root, &["--git-dir", other_remote.to_str().unwrap(), "rev-parse", BRANCH]);
+    git(
+        &root.join("other"),
+        &[
+            "push",
+            "-q",
+            "origin",
+            &format!("master:{BRANCH}"),
+            "--force",
+        ],
+    );
+    let theirs = git(
+        root,
+        &[
+            "--git-dir",
+            other_remote.to_str().unwrap(),
+            "rev-parse",
+            BRANCH,
+        ],
+    );
     let out = run(root, &args);
     assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
     let services = by_dir(&json(&out));
@@ -425,11 +513,22 @@ fn ready_branches_are_pushed_and_someone_elses_push_is_never_overwritten() {
     assert_eq!(services["other:."]["pushed"], false);
     assert_eq!(services["other:."]["outcome"], "needs_hands");
     assert_eq!(
-        git(root, &["--git-dir", other_remote.to_str().unwrap(), "rev-parse", BRANCH]),
+        git(
+            root,
+            &[
+                "--git-dir",
+                other_remote.to_str().unwrap(),
+                "rev-parse",
+                BRANCH
+            ]
+        ),
         theirs,
         "their push stays"
     );
-    let clean_remote = git(root, &["--git-dir", "clean-remote.git", "rev-parse", BRANCH]);
+    let clean_remote = git(
+        root,
+        &["--git-dir", "clean-remote.git", "rev-parse", BRANCH],
+    );
     assert_eq!(
         clean_remote,
         git(&root.join("clean"), &["rev-parse", BRANCH]),
@@ -444,13 +543,21 @@ fn pull_request_bodies_and_the_tracking_issue_say_what_changed() {
     mixed_fleet(root);
     let out = run(
         root,
-        &["fleet", "upgrade", "--out", "bodies", "--format", "markdown"],
+        &[
+            "fleet", "upgrade", "--out", "bodies", "--format", "markdown",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let md = String::from_utf8_lossy(&out.stdout);
-    assert!(md.contains("**3 ready, 2 need hands, 1 refused, 1 up to date**"), "{md}");
+    assert!(
+        md.contains("**3 ready, 2 need hands, 1 refused, 1 up to date**"),
+        "{md}"
+    );
     assert!(md.contains("| ledger | 2 | 1 | 0 | 1 |"), "{md}");
-    assert!(md.contains("| [ ] | conflict (`./conflict`) | payments | 1.0.0 → 2.1.0 | needs hands"), "{md}");
+    assert!(
+        md.contains("| [ ] | conflict (`./conflict`) | payments | 1.0.0 → 2.1.0 | needs hands"),
+        "{md}"
+    );
     let mut bodies: Vec<String> = std::fs::read_dir(root.join("bodies"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -476,10 +583,18 @@ fn fleet_matrix_lists_the_services_still_to_upgrade_as_a_job_matrix() {
     let root = tmp.path();
     mixed_fleet(root);
     let out = run(root, &["fleet", "matrix", "--root", "."]);
-    assert_eq!(out.status.code(), Some(1), "corrupt is unreadable: {}", outcome(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "corrupt is unreadable: {}",
+        outcome(&out)
+    );
     let matrix = json(&out);
     let include = matrix["include"].as_array().unwrap();
-    let services: Vec<&str> = include.iter().map(|e| e["service"].as_str().unwrap()).collect();
+    let services: Vec<&str> = include
+        .iter()
+        .map(|e| e["service"].as_str().unwrap())
+        .collect();
     assert_eq!(services, ["clean", "conflict", "ejected", "api", "worker"]);
     let api = &include[3];
     assert_eq!(api["path"], "services/api");
@@ -500,5 +615,39 @@ fn an_unknown_target_is_an_error_before_anything_is_read() {
     let out = run(tmp.path(), &["fleet", "upgrade", "--to", "9.9.9"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--to 9.9.9: no template has a release 9.9.9"), "{stderr}");
+    assert!(
+        stderr.contains("--to 9.9.9: no template has a release 9.9.9"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn fleet_report_shows_a_campaigns_progress_from_its_branches() {
+    let tmp = scratch();
+    let root = tmp.path();
+    mixed_fleet(root);
+    let report = |format: &str| {
+        platform(root)
+            .env("CARGO_PLATFORM_TODAY", TODAY)
+            .args(["fleet", "report", "--root", ".", "--format", format])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(json(&report("json"))["campaigns"], serde_json::json!([]));
+    // Only the clean service first, then the whole fleet.
+    run(root, &["fleet", "upgrade", "--root", "clean"]);
+    assert_eq!(
+        json(&report("json"))["campaigns"],
+        serde_json::json!([{"template": "service", "to": NEWEST, "services": 1}])
+    );
+    run(root, &["fleet", "upgrade"]);
+    assert_eq!(
+        json(&report("json"))["campaigns"],
+        serde_json::json!([{"template": "service", "to": NEWEST, "services": 3}])
+    );
+    let md = String::from_utf8_lossy(&report("markdown").stdout).into_owned();
+    assert!(
+        md.contains("## Campaigns in progress\n\n| template | target | services with a campaign branch |\n|---|---|---:|\n| service | 2.1.0 | 3 |"),
+        "{md}"
+    );
 }

@@ -366,9 +366,9 @@ fn every_json_report_has_schema_1_and_matches_the_documentation() {
         "1.0.0",
     ]));
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
-    let out = run(platform(campaign.path()).args([
-        "fleet", "upgrade", "--out", "bodies", "--format", "json",
-    ]));
+    let out =
+        run(platform(campaign.path())
+            .args(["fleet", "upgrade", "--out", "bodies", "--format", "json"]));
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     let v = document(&out, "fleet upgrade", "fleet upgrade", &docs, &mut cov);
     assert_eq!(v["services"][0]["outcome"], "ready", "{v}");

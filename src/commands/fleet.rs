@@ -77,7 +77,8 @@ pub struct CheckArgs {
 /// and on the newest, version lag, how many days each release took to reach 50 %, 70 % and 90 %
 /// of the services existing then, ejections with their reasons, the managed files edited in the
 /// most services, what the upgrades to each release changed (updated, merged, left in conflict),
-/// and the services out of policy (golden-path.md section 11, "For leaders").
+/// the services out of policy (golden-path.md section 11, "For leaders"), and the upgrade
+/// campaigns in progress: services with a campaign branch per template and target (section 10.1).
 ///
 /// Services come from --root trees and a --fleet file (as `fleet status`), and/or from --from, a
 /// directory of `cargo platform status --format json` fact files published by each repository's
@@ -223,14 +224,24 @@ fn report(args: ReportArgs) -> Result<ExitStatus> {
     }
     let templates = fleet::aggregate::templates(&catalogue);
     let report = fleet::aggregate::report(&facts, &templates, as_of, skipped);
+    let campaigns = match args.from.is_none() || !sources.root.is_empty() || sources.fleet.is_some()
+    {
+        true => super::fleet_upgrade::progress(&sources.root, sources.fleet.as_deref())?,
+        false => Vec::new(),
+    };
     let mut bytes = Vec::new();
     let extension = match args.format {
         ReportFormat::Markdown => {
             report.markdown(&mut bytes)?;
+            crate::report::campaign::campaigns_markdown(&campaigns, &mut bytes)?;
             "md"
         }
         ReportFormat::Json => {
-            crate::report::write_json(&report, &mut bytes)?;
+            let with = crate::report::campaign::ReportWithCampaigns {
+                report: &report,
+                campaigns: &campaigns,
+            };
+            crate::report::write_json(&with, &mut bytes)?;
             "json"
         }
         ReportFormat::Openmetrics => {

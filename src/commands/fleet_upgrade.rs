@@ -1,13 +1,13 @@
 //! `cargo platform fleet upgrade` (a campaign over the fleet) and `fleet matrix` (the same
 //! services as a CI job matrix).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::ExitStatus;
 use crate::error::{Error, Result};
 use crate::fleet::campaign::{self, Options, Target};
 use crate::fleet::file;
-use crate::report::campaign::{CampaignReport, Matrix};
+use crate::report::campaign::{CampaignProgress, CampaignReport, Matrix};
 use crate::report::fleet::SkippedEntry;
 use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
@@ -104,7 +104,18 @@ pub struct MatrixArgs {
 }
 
 fn targets(sources: &CampaignSources) -> Result<(Vec<Target>, Vec<SkippedEntry>)> {
-    let repositories = match &sources.fleet {
+    find(&sources.root, sources.fleet.as_deref())
+}
+
+/// `fleet report`'s campaigns in progress, over the same sources (`--ref` aside: campaign branches
+/// are found from each repository's default branch's services).
+pub fn progress(roots: &[PathBuf], fleet: Option<&Path>) -> Result<Vec<CampaignProgress>> {
+    let (targets, _) = find(roots, fleet)?;
+    Ok(campaign::progress(&targets))
+}
+
+fn find(roots: &[PathBuf], fleet: Option<&Path>) -> Result<(Vec<Target>, Vec<SkippedEntry>)> {
+    let repositories = match fleet {
         Some(path) => {
             let text = fs_err::read_to_string(path).map_err(|e| {
                 Error::from(e).hint(
@@ -115,10 +126,10 @@ fn targets(sources: &CampaignSources) -> Result<(Vec<Target>, Vec<SkippedEntry>)
         }
         None => Vec::new(),
     };
-    let roots = if sources.root.is_empty() && sources.fleet.is_none() {
+    let roots = if roots.is_empty() && fleet.is_none() {
         vec![PathBuf::from(".")]
     } else {
-        sources.root.clone()
+        roots.to_vec()
     };
     Ok(campaign::targets(&roots, &repositories))
 }
@@ -126,15 +137,13 @@ fn targets(sources: &CampaignSources) -> Result<(Vec<Target>, Vec<SkippedEntry>)
 /// `--to` must name a release of some embedded template.
 fn check_to(catalogue: &Catalogue, to: Option<&str>) -> Result<()> {
     let Some(to) = to else { return Ok(()) };
-    if catalogue
-        .templates
-        .iter()
-        .any(|t| t.release(to).is_ok())
-    {
+    if catalogue.templates.iter().any(|t| t.release(to).is_ok()) {
         return Ok(());
     }
-    Err(Error::new(format!("--to {to}: no template has a release {to}"))
-        .hint("`cargo platform templates` lists the releases this tool knows"))
+    Err(
+        Error::new(format!("--to {to}: no template has a release {to}"))
+            .hint("`cargo platform templates` lists the releases this tool knows"),
+    )
 }
 
 pub fn upgrade(args: UpgradeArgs) -> Result<ExitStatus> {

@@ -22,7 +22,9 @@ use crate::error::{Error, Result};
 use crate::fsx::Write;
 use crate::git::campaign::{self as gitc, NewCommit, Pushed, TreeDisk};
 use crate::manifest::{self, Manifest};
-use crate::report::campaign::{BranchState, CampaignOutcome, CampaignService, MatrixEntry};
+use crate::report::campaign::{
+    BranchState, CampaignOutcome, CampaignProgress, CampaignService, MatrixEntry,
+};
 use crate::report::fleet::SkippedEntry;
 use crate::report::upgrade::{self as upgrade_report, UpgradeReport};
 use crate::template::{Catalogue, Template};
@@ -71,7 +73,9 @@ pub fn targets(roots: &[PathBuf], fleet: &[Repository]) -> (Vec<Target>, Vec<Ski
     for entry in fleet {
         walk(entry, &mut found);
     }
-    found.targets.sort_by(|a, b| (&a.repo, &a.dir).cmp(&(&b.repo, &b.dir)));
+    found
+        .targets
+        .sort_by(|a, b| (&a.repo, &a.dir).cmp(&(&b.repo, &b.dir)));
     found
         .targets
         .dedup_by(|a, b| a.repo == b.repo && a.dir == b.dir);
@@ -122,7 +126,10 @@ fn walk(entry: &Repository, found: &mut Found) {
         }
     }
     if found.targets.len() + found.skipped.len() == before {
-        found.skip(shown, format!("no git repository with a {} found", manifest::FILE_NAME));
+        found.skip(
+            shown,
+            format!("no git repository with a {} found", manifest::FILE_NAME),
+        );
     }
 }
 
@@ -177,7 +184,11 @@ fn relative(dir: &Path, base: &Path) -> String {
 }
 
 /// Runs `work` over `items` on `jobs` threads, keeping the items' order in the result.
-pub fn parallel<T: Sync, R: Send>(items: &[T], jobs: usize, work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
@@ -287,7 +298,12 @@ fn row(target: &Target) -> CampaignService {
                 .file_name()
                 .map_or_else(|| ".".into(), |n| n.to_string_lossy().into_owned())
         } else {
-            target.dir.rsplit('/').next().unwrap_or(&target.dir).to_string()
+            target
+                .dir
+                .rsplit('/')
+                .next()
+                .unwrap_or(&target.dir)
+                .to_string()
         },
         repository: target.repo.display().to_string(),
         dir: if target.dir.is_empty() {
@@ -342,9 +358,10 @@ fn upgrade_into(
         .odb()
         .map_err(|e| Error::new(format!("{}: {}", target.repo.display(), e.message())))?;
     let _in_memory = match opts.dry_run {
-        true => Some(odb.add_new_mempack_backend(1000).map_err(|e| {
-            Error::new(format!("{}: {}", target.repo.display(), e.message()))
-        })?),
+        true => Some(
+            odb.add_new_mempack_backend(1000)
+                .map_err(|e| Error::new(format!("{}: {}", target.repo.display(), e.message())))?,
+        ),
         false => None,
     };
     let base = gitc::resolve(&repo, &target.reference)?;
@@ -374,6 +391,12 @@ fn upgrade_into(
     }
     let branch = branch_name(opts.branch.as_deref(), &template.name, &to, &target.dir);
     out.branch = Some(branch.clone());
+    let existing = gitc::branch_tip(&repo, &branch)?;
+    // A branch an earlier run made, when this run commits nothing: left alone, and said so.
+    let stale = match existing {
+        Some(_) => format!("; branch {branch} from an earlier run is left as it was"),
+        None => String::new(),
+    };
     let when = base.committer().when();
     let today = jiff::Timestamp::from_second(when.seconds())
         .map_err(|e| Error::new(format!("the base commit's date: {e}")))?
@@ -423,7 +446,7 @@ fn upgrade_into(
     if !out.conflicts.is_empty() {
         out.outcome = CampaignOutcome::NeedsHands;
         out.reason = format!(
-            "{} file(s) conflict with the team's edits: nothing committed",
+            "{} file(s) conflict with the team's edits: nothing committed{stale}",
             out.conflicts.len()
         );
         out.next_step = Some(in_checkout);
@@ -432,7 +455,7 @@ fn upgrade_into(
     if !out.actions.is_empty() {
         out.outcome = CampaignOutcome::NeedsHands;
         out.reason = format!(
-            "a release declares a break in ejected component(s) {}: the team's copy must change, nothing committed",
+            "a release declares a break in ejected component(s) {}: the team's copy must change, nothing committed{stale}",
             out.actions
                 .iter()
                 .map(|a| a.component.as_str())
@@ -465,7 +488,6 @@ fn upgrade_into(
         },
     )?;
     out.commit = Some(commit.to_string());
-    let existing = gitc::branch_tip(&repo, &branch)?;
     if existing == Some(commit) {
         out.outcome = CampaignOutcome::UpToDate;
         out.branch_state = BranchState::Unchanged;
@@ -482,7 +504,7 @@ fn upgrade_into(
             if !passed {
                 out.outcome = CampaignOutcome::NeedsHands;
                 out.reason = format!(
-                    "`{}` fails on the upgraded service: nothing committed",
+                    "`{}` fails on the upgraded service: nothing committed{stale}",
                     crate::verify::COMMAND
                 );
                 out.next_step = Some(format!("{in_checkout} --verify"));
@@ -526,14 +548,18 @@ fn upgrade_into(
     }
     if let Some(dir) = &opts.out
         && !opts.dry_run
-        && matches!(out.outcome, CampaignOutcome::Ready | CampaignOutcome::UpToDate)
+        && matches!(
+            out.outcome,
+            CampaignOutcome::Ready | CampaignOutcome::UpToDate
+        )
     {
         let body = crate::report::pr_body::render(template, &details, out);
         let file = dir.join(format!("{}.md", branch.replace('/', "-")));
         let file = dir.join(format!(
             "{}--{}",
             slug(&target.repo.display().to_string()),
-            file.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+            file.file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
         ));
         crate::fsx::write_file_atomically(&file, body.as_bytes())?;
         out.pr_body = Some(file.display().to_string());
@@ -546,7 +572,13 @@ fn slug(text: &str) -> String {
         .file_name()
         .map_or_else(|| text.to_string(), |n| n.to_string_lossy().into_owned());
     last.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -569,27 +601,33 @@ fn shell_path(path: &Path) -> String {
     }
 }
 
-/// `--verify`: the commit's service directory written to a temporary directory and checked there
-/// with the campaign's one target directory.
+/// `--verify`: the commit's whole tree written to a temporary directory (a monorepo's service
+/// may need its workspace) and checked in the service's directory there, with the campaign's one
+/// target directory.
 fn verify(
     repo: &git2::Repository,
     commit: git2::Oid,
     dir: &str,
     target_dir: &Path,
 ) -> Result<upgrade_report::Verify> {
-    let files = gitc::files_of(repo, commit, dir)?;
+    let files = gitc::files_of(repo, commit, "")?;
     let tmp = tempfile::Builder::new()
         .prefix("cargo-platform-verify-")
         .tempdir()
         .map_err(|e| Error::new(format!("cannot create a temporary directory: {e}")))?;
-    for (rel, bytes, _exec) in &files {
+    for (rel, bytes, exec) in &files {
         let path = tmp.path().join(rel);
         if let Some(parent) = path.parent() {
             fs_err::create_dir_all(parent)?;
         }
         fs_err::write(&path, bytes)?;
+        #[cfg(unix)]
+        if *exec {
+            use std::os::unix::fs::PermissionsExt;
+            fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        }
     }
-    let checked = crate::verify::cargo_check_with_target(tmp.path(), Some(target_dir))?;
+    let checked = crate::verify::cargo_check_with_target(&tmp.path().join(dir), Some(target_dir))?;
     Ok(upgrade_report::Verify {
         command: crate::verify::COMMAND.to_string(),
         passed: checked.passed,
@@ -605,7 +643,12 @@ pub fn matrix_entry(
     to: Option<&str>,
     branch: Option<&str>,
 ) -> std::result::Result<MatrixEntry, (String, String)> {
-    let at = format!("{}@{}:{}", target.repo.display(), target.reference, gitc::join(&target.dir, ""));
+    let at = format!(
+        "{}@{}:{}",
+        target.repo.display(),
+        target.reference,
+        gitc::join(&target.dir, "")
+    );
     let at = at.trim_end_matches(':').to_string();
     let read = (|| {
         let repo = gitc::open(&target.repo)?;
@@ -642,6 +685,47 @@ pub fn matrix_entry(
     })
 }
 
+/// `fleet report`: how many services carry a campaign branch, per template and target, from the
+/// branches campaigns create (`platform/upgrade-<template>-<version>`, `-<dir>` below the
+/// repository root; a `--branch` name of its own is not recognised).
+pub fn progress(targets: &[Target]) -> Vec<CampaignProgress> {
+    let mut counts: std::collections::BTreeMap<(String, Version), usize> = Default::default();
+    let mut branches_of: std::collections::BTreeMap<&Path, Vec<String>> = Default::default();
+    for t in targets {
+        let branches = branches_of.entry(t.repo.as_path()).or_insert_with(|| {
+            gitc::open(&t.repo)
+                .and_then(|repo| gitc::campaign_branches(&repo))
+                .unwrap_or_default()
+        });
+        for b in branches.iter() {
+            if let Some(key) = campaign_of(b, &t.dir) {
+                *counts.entry(key).or_default() += 1;
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .map(|((template, to), services)| CampaignProgress {
+            template,
+            to: to.to_string(),
+            services,
+        })
+        .collect()
+}
+
+/// The template and target of campaign branch `branch` when it is the branch of the service in
+/// `dir`.
+fn campaign_of(branch: &str, dir: &str) -> Option<(String, Version)> {
+    let rest = branch.strip_prefix("platform/upgrade-")?;
+    let rest = match dir {
+        "" => rest,
+        d => rest.strip_suffix(&format!("-{}", d.replace('/', "-")))?,
+    };
+    let (template, version) = rest.rsplit_once('-')?;
+    let version = Version::parse(version).ok()?;
+    Some((template.to_string(), version))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,9 +745,32 @@ mod tests {
     }
 
     #[test]
+    fn a_campaign_branch_names_its_template_target_and_service() {
+        let v = Version::new(2, 1, 0);
+        for dir in ["", "services/api"] {
+            let b = branch_name(None, "web-service", &v, dir);
+            assert_eq!(
+                campaign_of(&b, dir),
+                Some(("web-service".into(), v.clone()))
+            );
+        }
+        let api = branch_name(None, "service", &v, "services/api");
+        assert_eq!(
+            campaign_of(&api, "services/worker"),
+            None,
+            "another service's branch"
+        );
+        assert_eq!(campaign_of(&api, ""), None, "not the root service's");
+        assert_eq!(campaign_of("platform/upgrade-service-next", ""), None);
+    }
+
+    #[test]
     fn parallel_keeps_the_order_of_its_items() {
         let items: Vec<usize> = (0..50).collect();
-        assert_eq!(parallel(&items, 4, |i| i * 2), (0..50).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(
+            parallel(&items, 4, |i| i * 2),
+            (0..50).map(|i| i * 2).collect::<Vec<_>>()
+        );
         assert!(parallel(&[] as &[usize], 4, |i| *i).is_empty());
     }
 }

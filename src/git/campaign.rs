@@ -36,7 +36,9 @@ pub fn default_branch(repo: &Repository) -> Result<String> {
     {
         return Ok(target.to_string());
     }
-    let head = repo.find_reference("HEAD").map_err(|e| fail(repo, "HEAD", e))?;
+    let head = repo
+        .find_reference("HEAD")
+        .map_err(|e| fail(repo, "HEAD", e))?;
     match head.symbolic_target() {
         Ok(Some(target)) => Ok(target.to_string()),
         _ => Ok("HEAD".to_string()),
@@ -67,7 +69,11 @@ fn repo_name(repo: &Repository) -> String {
 
 /// The service directories (`""`: the root) of `commit`'s tree holding a `file_name`, sorted;
 /// `target/`, `.git/` and `node_modules/` are not looked into.
-pub fn dirs_with(repo: &Repository, commit: &git2::Commit<'_>, file_name: &str) -> Result<Vec<String>> {
+pub fn dirs_with(
+    repo: &Repository,
+    commit: &git2::Commit<'_>,
+    file_name: &str,
+) -> Result<Vec<String>> {
     let tree = commit.tree().map_err(|e| fail(repo, "tree", e))?;
     let mut dirs = Vec::new();
     tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
@@ -172,9 +178,7 @@ impl Disk for TreeDisk<'_> {
         sub.walk(TreeWalkMode::PreOrder, |parent, entry| {
             let name = entry.name().unwrap_or("");
             match entry.kind() {
-                Some(ObjectType::Tree) if matches!(name, "target" | ".git") => {
-                    TreeWalkResult::Skip
-                }
+                Some(ObjectType::Tree) if matches!(name, "target" | ".git") => TreeWalkResult::Skip,
                 Some(ObjectType::Blob) => {
                     out.push(join(dir, &format!("{parent}{name}")));
                     TreeWalkResult::Ok
@@ -201,7 +205,11 @@ pub struct NewCommit<'a> {
 /// Writes the blobs, trees and the commit of `change` on top of `base` into the object database
 /// (no ref moves, no checkout) and returns the commit id. The author and committer are fixed and
 /// dated with `base`'s committer time, so the same base and change give the same id.
-pub fn write_commit(repo: &Repository, base: &git2::Commit<'_>, change: &NewCommit<'_>) -> Result<Oid> {
+pub fn write_commit(
+    repo: &Repository,
+    base: &git2::Commit<'_>,
+    change: &NewCommit<'_>,
+) -> Result<Oid> {
     let base_tree = base.tree().map_err(|e| fail(repo, "tree", e))?;
     let mut update = TreeUpdateBuilder::new();
     for w in change.writes {
@@ -245,6 +253,23 @@ pub fn branch_tip(repo: &Repository, branch: &str) -> Result<Option<Oid>> {
     }
 }
 
+/// The branches under `refs/heads/platform/upgrade-` (names without `refs/heads/`), sorted.
+pub fn campaign_branches(repo: &Repository) -> Result<Vec<String>> {
+    let refs = repo
+        .references_glob("refs/heads/platform/upgrade-*")
+        .map_err(|e| fail(repo, "refs/heads/platform/", e))?;
+    let mut names: Vec<String> = refs
+        .filter_map(|r| r.ok())
+        .filter_map(|r| {
+            r.name()
+                .ok()
+                .map(|n| n.trim_start_matches("refs/heads/").to_string())
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// The URL of the repository's `origin` remote, if it has one.
 pub fn origin_url(repo: &Repository) -> Option<String> {
     repo.find_remote("origin")
@@ -254,7 +279,12 @@ pub fn origin_url(repo: &Repository) -> Option<String> {
 
 /// Points `refs/heads/<branch>` at `commit`, only if it still points at `expected` (`None`: it
 /// must not exist), so two runs never overwrite each other's work unseen.
-pub fn set_branch(repo: &Repository, branch: &str, commit: Oid, expected: Option<Oid>) -> Result<()> {
+pub fn set_branch(
+    repo: &Repository,
+    branch: &str,
+    commit: Oid,
+    expected: Option<Oid>,
+) -> Result<()> {
     let name = format!("refs/heads/{branch}");
     let log = format!("cargo-platform fleet upgrade: {branch}");
     let done = match expected {
@@ -294,7 +324,9 @@ pub fn push(
 ) -> Result<Pushed> {
     let mut handle = match repo.find_remote(remote) {
         Ok(r) => r,
-        Err(_) => repo.remote_anonymous(remote).map_err(|e| push_fail(remote, branch, e))?,
+        Err(_) => repo
+            .remote_anonymous(remote)
+            .map_err(|e| push_fail(remote, branch, e))?,
     };
     let name = format!("refs/heads/{branch}");
     let connection = handle
@@ -332,7 +364,9 @@ pub fn push(
         .map_err(|e| push_fail(remote, branch, e))?;
     drop(options);
     if let Some(reason) = rejected {
-        return Err(Error::new(format!("{remote}: push of {branch} rejected: {reason}")));
+        return Err(Error::new(format!(
+            "{remote}: push of {branch} rejected: {reason}"
+        )));
     }
     Ok(Pushed::Pushed)
 }

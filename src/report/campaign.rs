@@ -208,7 +208,10 @@ impl CampaignReport {
             )?;
         }
         writeln!(out)?;
-        writeln!(out, "| | service | team | from → to | outcome | branch / next step |")?;
+        writeln!(
+            out,
+            "| | service | team | from → to | outcome | branch / next step |"
+        )?;
         writeln!(out, "|---|---|---|---|---|---|")?;
         for s in &self.services {
             let done = matches!(
@@ -374,4 +377,48 @@ pub struct MatrixEntry {
     pub to: String,
     /// The campaign branch the job commits on.
     pub branch: String,
+}
+
+/// `fleet report`'s `campaigns`: services carrying a campaign branch, per template and target.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignProgress {
+    pub template: String,
+    pub to: String,
+    /// Services whose repository has their campaign branch for this target.
+    pub services: usize,
+}
+
+/// `fleet report --format json` with the campaigns in progress: the report's own fields, then
+/// `campaigns`.
+#[derive(Debug, Serialize)]
+pub struct ReportWithCampaigns<'a> {
+    #[serde(flatten)]
+    pub report: &'a super::fleet_report::FleetReport,
+    pub campaigns: &'a [CampaignProgress],
+}
+
+impl super::Report for ReportWithCampaigns<'_> {
+    const COMMAND: &'static str = "fleet report";
+
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.report.markdown(out)?;
+        campaigns_markdown(self.campaigns, out)
+    }
+}
+
+/// The "Campaigns in progress" section of `fleet report`'s Markdown (nothing without one).
+pub fn campaigns_markdown(campaigns: &[CampaignProgress], out: &mut dyn Write) -> io::Result<()> {
+    if campaigns.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\n## Campaigns in progress\n")?;
+    writeln!(
+        out,
+        "| template | target | services with a campaign branch |"
+    )?;
+    writeln!(out, "|---|---|---:|")?;
+    for c in campaigns {
+        writeln!(out, "| {} | {} | {} |", md(&c.template), c.to, c.services)?;
+    }
+    Ok(())
 }

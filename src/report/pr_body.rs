@@ -50,7 +50,10 @@ pub fn render(template: &Template, details: &UpgradeReport, service: &CampaignSe
         }
     }
     if notes.is_empty() {
-        let _ = writeln!(s, "Nothing: no config key or environment variable changes.\n");
+        let _ = writeln!(
+            s,
+            "Nothing: no config key or environment variable changes.\n"
+        );
     } else {
         for n in notes {
             let _ = writeln!(s, "- {n}");
@@ -64,7 +67,11 @@ pub fn render(template: &Template, details: &UpgradeReport, service: &CampaignSe
         .iter()
         .filter(|r| details.hops.contains(&r.version.to_string()))
     {
-        let _ = writeln!(s, "### {} ({}): {}\n", release.version, release.meta.date, release.meta.summary);
+        let _ = writeln!(
+            s,
+            "### {} ({}): {}\n",
+            release.version, release.meta.date, release.meta.summary
+        );
         for entry in &release.meta.changelog {
             let _ = writeln!(s, "- {entry}");
         }
@@ -82,7 +89,11 @@ pub fn render(template: &Template, details: &UpgradeReport, service: &CampaignSe
                 MigrationAction::AlreadyApplied => "already applied",
                 MigrationAction::AlreadySkipped => "already skipped",
             };
-            let _ = writeln!(s, "- `{}` ({}): {what} — {}", m.id, m.version, m.description);
+            let _ = writeln!(
+                s,
+                "- `{}` ({}): {what} — {}",
+                m.id, m.version, m.description
+            );
         }
         let _ = writeln!(s);
     }
