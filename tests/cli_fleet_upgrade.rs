@@ -610,7 +610,7 @@ fn fleet_matrix_lists_the_services_still_to_upgrade_as_a_job_matrix() {
 }
 
 #[test]
-fn an_unknown_target_is_an_error_before_anything_is_read() {
+fn an_unknown_target_or_a_bad_branch_name_is_an_error_before_anything_is_read() {
     let tmp = scratch();
     let out = run(tmp.path(), &["fleet", "upgrade", "--to", "9.9.9"]);
     assert_eq!(out.status.code(), Some(1));
@@ -619,6 +619,92 @@ fn an_unknown_target_is_an_error_before_anything_is_read() {
         stderr.contains("--to 9.9.9: no template has a release 9.9.9"),
         "{stderr}"
     );
+    let out = run(tmp.path(), &["fleet", "upgrade", "--branch", "bad..name"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--branch bad..name: not a valid git branch name"),
+        "{stderr}"
+    );
+}
+
+/// Rewrites the first `from` in `repo`'s platform.toml and commits it.
+fn corrupt(repo: &Path, from: &str, to: &str) {
+    let file = repo.join("platform.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(from), "{text}");
+    std::fs::write(&file, text.replacen(from, to, 1)).unwrap();
+    commit_all(repo, "hand edit");
+}
+
+#[test]
+fn a_newer_manifest_an_unknown_template_or_release_is_refused_with_its_reason() {
+    let tmp = scratch();
+    let root = tmp.path();
+    for name in ["future", "alien", "ahead"] {
+        new(root, name, name, "t", &[]);
+    }
+    corrupt(&root.join("future"), "schema = 2", "schema = 99");
+    corrupt(
+        &root.join("alien"),
+        "template = \"service\"",
+        "template = \"nope\"",
+    );
+    corrupt(
+        &root.join("ahead"),
+        &format!("version = \"{NEWEST}\""),
+        "version = \"9.0.0\"",
+    );
+    let out = run(root, &["fleet", "upgrade", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let services = by_dir(&json(&out));
+    for (key, expected) in [
+        ("future:.", "99"),
+        ("alien:.", "nope"),
+        ("ahead:.", "9.0.0"),
+    ] {
+        assert_eq!(services[key]["outcome"], "refused", "{}", services[key]);
+        let reason = services[key]["reason"].as_str().unwrap();
+        assert!(reason.contains(expected), "{key}: {reason}");
+    }
+    // A manifest that parses still names its service, team and version.
+    let ahead = &services["ahead:."];
+    assert_eq!(
+        (&ahead["name"], &ahead["team"], &ahead["from"]),
+        (&"ahead".into(), &"t".into(), &"9.0.0".into())
+    );
+    assert!(
+        ahead["next_step"]
+            .as_str()
+            .unwrap()
+            .starts_with("update cargo-platform"),
+        "{ahead}"
+    );
+    for repo in ["future", "alien", "ahead"] {
+        let branches = git(&root.join(repo), &["branch", "--list", "platform/*"]);
+        assert_eq!(branches, "", "{repo}");
+    }
+}
+
+#[test]
+fn the_human_report_says_each_outcome_and_what_to_do() {
+    let tmp = scratch();
+    let root = tmp.path();
+    mixed_fleet(root);
+    let out = run(root, &["fleet", "upgrade"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "Campaign to the newest release: 3 ready, 2 need hands, 1 refused, 1 up to date\n",
+        "  ready       clean 1.0.0 -> 2.1.0  (./clean)\n      service 1.0.0 -> 2.1.0 merged cleanly\n      branch platform/upgrade-service-2.1.0 (created)\n",
+        "  needs hands conflict 1.0.0 -> 2.1.0  (./conflict)\n",
+        "      conflict: src/platform/mod.rs\n      next: cd ./conflict && git switch master && cargo platform upgrade --to 2.1.0\n",
+        "      action (auth in 2.0.0): in your copy",
+        "  up to date  current 2.1.0  (./current)\n      already on service 2.1.0 on master\n",
+        "  payments         1 ready, 1 need hands, 0 refused, 0 up to date\n",
+    ] {
+        assert!(text.contains(expected), "{expected}\n---\n{text}");
+    }
 }
 
 #[test]

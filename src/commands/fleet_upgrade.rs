@@ -146,9 +146,21 @@ fn check_to(catalogue: &Catalogue, to: Option<&str>) -> Result<()> {
     )
 }
 
+/// `--branch` must be a name git accepts for a branch (with `-<dir>` appended, it stays one).
+fn check_branch(branch: Option<&str>) -> Result<()> {
+    match branch {
+        Some(b) if !crate::git::campaign::valid_branch_name(b) => Err(Error::new(format!(
+            "--branch {b}: not a valid git branch name"
+        ))
+        .hint("use letters, digits, `-`, `_`, `.` and `/`, e.g. --branch platform/audit-rollout")),
+        _ => Ok(()),
+    }
+}
+
 pub fn upgrade(args: UpgradeArgs) -> Result<ExitStatus> {
     let catalogue = Catalogue::load()?;
     check_to(&catalogue, args.to.as_deref())?;
+    check_branch(args.branch.as_deref())?;
     let verify = match args.verify {
         false => None,
         true => Some(match std::env::var_os("CARGO_TARGET_DIR") {
@@ -187,6 +199,7 @@ pub fn upgrade(args: UpgradeArgs) -> Result<ExitStatus> {
 pub fn matrix(args: MatrixArgs) -> Result<ExitStatus> {
     let catalogue = Catalogue::load()?;
     check_to(&catalogue, args.to.as_deref())?;
+    check_branch(args.branch.as_deref())?;
     let (targets, skipped) = targets(&args.sources)?;
     let printer = Printer::new(Format::Human);
     let mut include = Vec::new();

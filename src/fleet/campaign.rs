@@ -259,6 +259,7 @@ fn read<'c>(
     target: &Target,
     catalogue: &'c Catalogue,
     to: Option<&str>,
+    parsed: &mut dyn FnMut(&Manifest),
 ) -> Result<Read<'c>> {
     let shown = format!(
         "{}@{}:{}",
@@ -271,12 +272,22 @@ fn read<'c>(
         .ok_or_else(|| Error::new(format!("{shown} is not a file")))?;
     let text = String::from_utf8(bytes).map_err(|_| Error::new(format!("{shown} is not UTF-8")))?;
     let manifest = Manifest::parse(&text, &shown)?;
+    parsed(&manifest);
     let template = catalogue
         .get(&manifest.template)
         .map_err(|e| e.context(format!("{shown}: [platform] template")))?;
-    template
-        .release(&manifest.version.to_string())
-        .map_err(|e| e.context(&shown))?;
+    if template.release(&manifest.version.to_string()).is_err() {
+        return Err(Error::new(format!(
+            "{shown}: the service is on {} {}, a release this cargo-platform ({}) does not have",
+            manifest.template,
+            manifest.version,
+            env!("CARGO_PKG_VERSION")
+        ))
+        .hint(format!(
+            "update cargo-platform to one that embeds {} {}, then run the campaign again",
+            manifest.template, manifest.version
+        )));
+    }
     let to = match to {
         Some(v) => template.release(v)?.version.clone(),
         None => template.newest().version.clone(),
@@ -367,7 +378,12 @@ fn upgrade_into(
     let base = gitc::resolve(&repo, &target.reference)?;
     out.base = Some(base.id().to_string());
     let disk = TreeDisk::new(&repo, &base, &target.dir)?;
-    let read = read(&disk, target, catalogue, opts.to.as_deref())?;
+    let read = read(&disk, target, catalogue, opts.to.as_deref(), &mut |m| {
+        out.name = m.name.clone();
+        out.team = target.team.clone().or_else(|| super::owner(m));
+        out.template = Some(m.template.clone());
+        out.from = Some(m.version.to_string());
+    })?;
     let Read {
         manifest,
         text,
@@ -654,7 +670,7 @@ pub fn matrix_entry(
         let repo = gitc::open(&target.repo)?;
         let base = gitc::resolve(&repo, &target.reference)?;
         let disk = TreeDisk::new(&repo, &base, &target.dir)?;
-        let r = read(&disk, target, catalogue, to)?;
+        let r = read(&disk, target, catalogue, to, &mut |_| {})?;
         let remote = gitc::origin_url(&repo);
         Ok::<_, Error>((r.manifest, r.template.name.clone(), r.to, remote))
     })();

@@ -45,6 +45,11 @@ pub fn default_branch(repo: &Repository) -> Result<String> {
     }
 }
 
+/// `name` can be a branch (`refs/heads/<name>` is a valid reference name).
+pub fn valid_branch_name(name: &str) -> bool {
+    git2::Reference::is_valid_name(&format!("refs/heads/{name}"))
+}
+
 /// The commit `reference` names.
 pub fn resolve<'r>(repo: &'r Repository, reference: &str) -> Result<git2::Commit<'r>> {
     repo.revparse_single(reference)
