@@ -737,3 +737,118 @@ fn fleet_report_shows_a_campaigns_progress_from_its_branches() {
         "{md}"
     );
 }
+
+#[test]
+fn help_names_every_flag() {
+    let tmp = scratch();
+    for (command, flags) in [
+        (
+            "upgrade",
+            &[
+                "--root",
+                "--fleet",
+                "--to",
+                "--branch",
+                "--jobs",
+                "--verify",
+                "--dry-run",
+                "--push",
+                "--out",
+                "--format",
+            ][..],
+        ),
+        ("matrix", &["--root", "--fleet", "--to", "--branch"][..]),
+    ] {
+        let out = ok(run(tmp.path(), &["fleet", command, "--help"]));
+        let help = String::from_utf8_lossy(&out.stdout);
+        for flag in flags {
+            assert!(help.contains(flag), "fleet {command} --help names {flag}");
+        }
+    }
+    let out = run(tmp.path(), &["fleet", "upgrade", "--jobs", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", outcome(&out));
+    let out = run(
+        tmp.path(),
+        &["fleet", "upgrade", "--dry-run", "--push", "origin"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", outcome(&out));
+}
+
+#[test]
+fn default_branches_come_from_the_fleet_file_origin_head_or_head_bare_mirrors_too() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "clean", "clean", "payments", &OLD);
+    let mono = root.join("mono");
+    std::fs::create_dir_all(&mono).unwrap();
+    git(&mono, &["init", "-q", "-b", "main"]);
+    new(root, "api", "mono/services/api", "ledger", &OLD);
+    new(root, "worker", "mono/services/worker", "ledger", &OLD);
+    commit_all(&mono, "two services");
+    git(&mono, &["branch", "release"]);
+
+    let fleet = root.join("fleet");
+    std::fs::create_dir_all(&fleet).unwrap();
+    // A bare mirror: HEAD's branch. A clone with a local commit: origin/HEAD, not the checkout.
+    git(root, &["clone", "-q", "--bare", "clean", "fleet/clean.git"]);
+    git(root, &["clone", "-q", "mono", "fleet/mono-clone"]);
+    let clone = fleet.join("mono-clone");
+    std::fs::write(clone.join("local.txt"), "not pushed\n").unwrap();
+    commit_all(&clone, "local work");
+    // The fleet file: a `ref`, a services glob and a team.
+    git(root, &["clone", "-q", "mono", "fleet/mono-pinned"]);
+    std::fs::write(
+        root.join("fleet.toml"),
+        "[[repository]]\npath = \"fleet/clean.git\"\n\n[[repository]]\npath = \"fleet/mono-clone\"\n\n[[repository]]\npath = \"fleet/mono-pinned\"\nref = \"origin/release\"\nservices = [\"services/api\"]\nteam = \"platform\"\n",
+    )
+    .unwrap();
+    let out = ok(run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--fleet",
+            "fleet.toml",
+            "--format",
+            "json",
+        ],
+    ));
+    let services = by_dir(&json(&out));
+    assert_eq!(
+        services.keys().collect::<Vec<_>>(),
+        [
+            "clean.git:.",
+            "mono-clone:services/api",
+            "mono-clone:services/worker",
+            "mono-pinned:services/api"
+        ]
+    );
+    assert_eq!(services["clean.git:."]["base_ref"], "refs/heads/master");
+    assert_eq!(
+        services["mono-clone:services/api"]["base_ref"],
+        "refs/remotes/origin/main"
+    );
+    assert_eq!(
+        services["mono-pinned:services/api"]["base_ref"],
+        "origin/release"
+    );
+    assert_eq!(services["mono-pinned:services/api"]["team"], "platform");
+    assert_eq!(services["mono-clone:services/api"]["team"], "ledger");
+    let bare = fleet.join("clean.git");
+    assert_eq!(
+        git(&bare, &["rev-parse", &format!("{BRANCH}^")]),
+        git(&bare, &["rev-parse", "master"])
+    );
+    let api = format!("{BRANCH}-services-api");
+    assert_eq!(
+        git(&clone, &["rev-parse", &format!("{api}^")]),
+        git(&clone, &["rev-parse", "origin/main"]),
+        "from the default branch as the remote has it, not the local commit"
+    );
+    assert_eq!(git(&clone, &["status", "--porcelain"]), "");
+    let pinned = fleet.join("mono-pinned");
+    assert_eq!(
+        git(&pinned, &["rev-parse", &format!("{api}^")]),
+        git(&pinned, &["rev-parse", "origin/release"])
+    );
+}

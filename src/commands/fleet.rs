@@ -11,7 +11,8 @@ use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
 
 /// See the whole fleet: every service under `--root` trees and in a `--fleet` file, on disk or
-/// read from git refs without a checkout (golden-path.md section 10, "The fleet").
+/// read from git refs without a checkout (golden-path.md section 10, "The fleet"); upgrade it in
+/// campaigns (section 10.1).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]

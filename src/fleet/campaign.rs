@@ -598,10 +598,12 @@ fn slug(text: &str) -> String {
         .collect()
 }
 
+/// The branch a team switches to for `reference` in its checkout: `main` for `refs/heads/main`,
+/// `refs/remotes/origin/main` or `origin/main`.
 fn short_ref(reference: &str) -> &str {
-    reference
-        .strip_prefix("refs/heads/")
-        .or_else(|| reference.strip_prefix("refs/remotes/origin/"))
+    ["refs/heads/", "refs/remotes/origin/", "origin/"]
+        .iter()
+        .find_map(|p| reference.strip_prefix(p))
         .unwrap_or(reference)
 }
 
@@ -778,6 +780,19 @@ mod tests {
         );
         assert_eq!(campaign_of(&api, ""), None, "not the root service's");
         assert_eq!(campaign_of("platform/upgrade-service-next", ""), None);
+    }
+
+    #[test]
+    fn the_branch_to_switch_to_is_the_short_name() {
+        for r in [
+            "main",
+            "refs/heads/main",
+            "refs/remotes/origin/main",
+            "origin/main",
+        ] {
+            assert_eq!(short_ref(r), "main", "{r}");
+        }
+        assert_eq!(short_ref("v1.2"), "v1.2");
     }
 
     #[test]
