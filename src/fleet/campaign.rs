@@ -20,7 +20,7 @@ use walkdir::WalkDir;
 use super::file::{Repository, ServiceGlob};
 use crate::error::{Error, Result};
 use crate::fsx::Write;
-use crate::git::campaign::{self as gitc, NewCommit, Pushed, TreeDisk};
+use crate::git::campaign::{self as gitc, NewCommit, Pushed, TreeDisk, TreeFile};
 use crate::manifest::{self, Manifest};
 use crate::report::campaign::{
     BranchState, CampaignOutcome, CampaignProgress, CampaignService, MatrixEntry,
@@ -28,7 +28,7 @@ use crate::report::campaign::{
 use crate::report::fleet::SkippedEntry;
 use crate::report::upgrade::{self as upgrade_report, UpgradeReport};
 use crate::template::{Catalogue, Template};
-use crate::upgrade::plan;
+use crate::upgrade::plan::{self, Disk, OnDisk};
 
 /// One service to upgrade: a directory of a repository, from a ref.
 #[derive(Debug, Clone)]
@@ -244,6 +244,23 @@ pub fn branch_name(given: Option<&str>, template: &str, to: &Version, dir: &str)
     }
 }
 
+/// The planner's view of a service directory in a commit's tree.
+struct InTree<'a, 'r>(&'a TreeDisk<'r>);
+
+impl Disk for InTree<'_, '_> {
+    fn read(&self, path: &str) -> Result<OnDisk> {
+        Ok(match self.0.read(path)? {
+            TreeFile::Missing => OnDisk::Missing,
+            TreeFile::File(bytes) => OnDisk::File(bytes),
+            TreeFile::Other => OnDisk::Other,
+        })
+    }
+
+    fn list(&self, dir: &str) -> Result<Vec<String>> {
+        self.0.list(dir)
+    }
+}
+
 /// What reading a service's manifest from its default branch gives.
 struct Read<'c> {
     manifest: Manifest,
@@ -421,7 +438,7 @@ fn upgrade_into(
     let plan = plan::plan(
         template,
         &manifest,
-        &disk,
+        &InTree(&disk),
         &plan::Options {
             to: Some(to.clone()),
             skip: Vec::new(),

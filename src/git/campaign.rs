@@ -11,7 +11,6 @@ use git2::{FileMode, ObjectType, Oid, Repository, Signature, Time, TreeWalkMode,
 
 use crate::error::{Error, Result};
 use crate::fsx::Write;
-use crate::upgrade::plan::{Disk, OnDisk};
 
 /// Who campaign commits are by: fixed, so the same inputs give the same commit ids.
 pub const AUTHOR_NAME: &str = "cargo-platform";
@@ -99,7 +98,17 @@ pub fn dirs_with(
     Ok(dirs)
 }
 
-/// A service directory of a commit's tree, as the upgrade planner reads it.
+/// A file of a commit's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeFile {
+    Missing,
+    /// A regular file (executable or not), its content.
+    File(Vec<u8>),
+    /// A symlink, a submodule or a directory: not a regular file.
+    Other,
+}
+
+/// A service directory of a commit's tree, read as the upgrade planner reads a service.
 pub struct TreeDisk<'r> {
     repo: &'r Repository,
     tree: git2::Tree<'r>,
@@ -126,15 +135,16 @@ impl<'r> TreeDisk<'r> {
         join(&self.dir, rel)
     }
 
-    /// The text of the file at `rel`, or `None`.
+    /// The content of the regular file at `rel`, or `None`.
     pub fn read_text(&self, rel: &str) -> Result<Option<Vec<u8>>> {
         match self.read(rel)? {
-            OnDisk::File(bytes) => Ok(Some(bytes)),
+            TreeFile::File(bytes) => Ok(Some(bytes)),
             _ => Ok(None),
         }
     }
 }
 
+/// `dir/rel`, either side possibly empty.
 pub fn join(dir: &str, rel: &str) -> String {
     match (dir, rel) {
         ("", r) => r.to_string(),
@@ -143,28 +153,31 @@ pub fn join(dir: &str, rel: &str) -> String {
     }
 }
 
-impl Disk for TreeDisk<'_> {
-    fn read(&self, path: &str) -> Result<OnDisk> {
+impl TreeDisk<'_> {
+    /// The file at `path` (relative to the service directory).
+    pub fn read(&self, path: &str) -> Result<TreeFile> {
         let full = self.full(path);
         let entry = match self.tree.get_path(Path::new(&full)) {
             Ok(entry) => entry,
-            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(OnDisk::Missing),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(TreeFile::Missing),
             Err(e) => return Err(fail(self.repo, &full, e)),
         };
         // Symlinks and submodules are not regular files: never touched.
         let regular = entry.kind() == Some(ObjectType::Blob)
             && matches!(entry.filemode(), 0o100644 | 0o100755);
         if !regular {
-            return Ok(OnDisk::Other);
+            return Ok(TreeFile::Other);
         }
         let blob = self
             .repo
             .find_blob(entry.id())
             .map_err(|e| fail(self.repo, &full, e))?;
-        Ok(OnDisk::File(blob.content().to_vec()))
+        Ok(TreeFile::File(blob.content().to_vec()))
     }
 
-    fn list(&self, dir: &str) -> Result<Vec<String>> {
+    /// Regular files under `dir` (relative to the service directory), recursively, sorted;
+    /// `target/` and `.git/` are not entered.
+    pub fn list(&self, dir: &str) -> Result<Vec<String>> {
         let full = self.full(dir);
         let sub = if full.is_empty() {
             self.tree.clone()
@@ -392,7 +405,7 @@ pub fn files_of(repo: &Repository, commit: Oid, dir: &str) -> Result<Vec<(String
             .tree
             .get_path(Path::new(&disk.full(&rel)))
             .is_ok_and(|e| e.filemode() == 0o100755);
-        if let OnDisk::File(bytes) = disk.read(&rel)? {
+        if let TreeFile::File(bytes) = disk.read(&rel)? {
             out.push((rel, bytes, exec));
         }
     }
