@@ -852,3 +852,71 @@ fn default_branches_come_from_the_fleet_file_origin_head_or_head_bare_mirrors_to
         git(&pinned, &["rev-parse", "origin/release"])
     );
 }
+
+/// `fleet upgrade` with `cargo` replaced by `program` (`true`: every check passes, `false`:
+/// every check fails), so the --verify paths run without building anything.
+fn with_cargo(root: &Path, program: &str, args: &[&str]) -> Output {
+    let path = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .unwrap();
+    let cargo = String::from_utf8(path.stdout).unwrap();
+    platform(root)
+        .env("CARGO_PLATFORM_TODAY", TODAY)
+        .env("CARGO", cargo.trim())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn verify_commits_only_what_passes_and_checks_a_branch_made_without_it() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "svc", "svc", "t", &OLD);
+    let svc = root.join("svc");
+    let verify = ["fleet", "upgrade", "--verify", "--format", "json"];
+
+    let out = with_cargo(root, "false", &verify);
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "needs_hands", "{s}");
+    assert_eq!(s["verify"]["passed"], false, "{s}");
+    assert!(
+        s["next_step"].as_str().unwrap().ends_with(" --verify"),
+        "{s}"
+    );
+    assert_eq!(git(&svc, &["branch", "--list", "platform/*"]), "");
+
+    // A branch made without --verify is checked by a --verify run, and moved to the checked
+    // commit; a plain run then keeps the checked one.
+    ok(run(root, &["fleet", "upgrade"]));
+    let unchecked = git(&svc, &["rev-parse", BRANCH]);
+    let out = ok(with_cargo(root, "true", &verify));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["verify"]["passed"], true, "{s}");
+    assert_eq!(s["branch_state"], "refreshed", "{s}");
+    let checked = git(&svc, &["rev-parse", BRANCH]);
+    assert_ne!(checked, unchecked);
+    assert_eq!(
+        git(&svc, &["rev-parse", &format!("{BRANCH}^{{tree}}")]),
+        git(
+            &svc,
+            &["rev-parse", &format!("{}^{{tree}}", unchecked.trim())]
+        ),
+        "the same change"
+    );
+    assert!(
+        git(&svc, &["log", "-1", "--format=%B", BRANCH])
+            .contains("Checked with `cargo check --all-targets`")
+    );
+    let out = ok(run(root, &["fleet", "upgrade", "--format", "json"]));
+    assert_eq!(json(&out)["services"][0]["branch_state"], "unchanged");
+    assert_eq!(git(&svc, &["rev-parse", BRANCH]), checked);
+    let out = ok(with_cargo(root, "false", &verify));
+    assert_eq!(
+        json(&out)["services"][0]["outcome"],
+        "up_to_date",
+        "a checked branch is not checked again"
+    );
+}

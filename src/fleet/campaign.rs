@@ -504,14 +504,23 @@ fn upgrade_into(
         path: manifest::FILE_NAME.to_string(),
         contents: plan.manifest.to_toml(Some(&text))?.into_bytes(),
     });
+    // The message says whether the result was checked, so a --verify run never takes an
+    // unchecked branch for its own (and checks it), while a plain run keeps a checked one.
+    let checked = match opts.verify {
+        Some(_) => format!(
+            "Checked with `{}` before committing.\n",
+            crate::verify::COMMAND
+        ),
+        None => String::new(),
+    };
     let message = format!(
-        "Upgrade {}: template {} {} -> {to}\n\nApplied by cargo-platform {} (fleet upgrade).\n",
+        "Upgrade {}: template {} {} -> {to}\n\nApplied by cargo-platform {} (fleet upgrade).\n{checked}",
         manifest.name,
         template.name,
         manifest.version,
         env!("CARGO_PKG_VERSION")
     );
-    let commit = gitc::write_commit(
+    let ours = gitc::write_commit(
         &repo,
         &base,
         &NewCommit {
@@ -520,8 +529,14 @@ fn upgrade_into(
             message: &message,
         },
     )?;
+    let carried = match existing {
+        Some(tip) if tip == ours => Some(tip),
+        Some(tip) if opts.verify.is_none() && gitc::same_change(&repo, tip, ours)? => Some(tip),
+        _ => None,
+    };
+    let commit = carried.unwrap_or(ours);
     out.commit = Some(commit.to_string());
-    if existing == Some(commit) {
+    if carried.is_some() {
         out.outcome = CampaignOutcome::UpToDate;
         out.branch_state = BranchState::Unchanged;
         out.reason = format!(

@@ -295,6 +295,17 @@ pub fn origin_url(repo: &Repository) -> Option<String> {
         .and_then(|r| r.url().ok().map(str::to_string))
 }
 
+/// Commits `a` and `b` make the same change: the same tree on the same parents (their messages
+/// may differ).
+pub fn same_change(repo: &Repository, a: Oid, b: Oid) -> Result<bool> {
+    let find = |id: Oid| {
+        repo.find_commit(id)
+            .map_err(|e| fail(repo, &id.to_string(), e))
+    };
+    let (a, b) = (find(a)?, find(b)?);
+    Ok(a.tree_id() == b.tree_id() && a.parent_ids().eq(b.parent_ids()))
+}
+
 /// Points `refs/heads/<branch>` at `commit`, only if it still points at `expected` (`None`: it
 /// must not exist), so two runs never overwrite each other's work unseen.
 pub fn set_branch(
