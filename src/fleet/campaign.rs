@@ -602,12 +602,12 @@ fn upgrade_into(
         )
     {
         let body = crate::report::pr_body::render(template, &details, out);
-        let file = dir.join(format!("{}.md", branch.replace('/', "-")));
+        // Named after the whole repository path: two repositories with the same name in
+        // different places never share a file.
         let file = dir.join(format!(
-            "{}--{}",
+            "{}--{}.md",
             slug(&target.repo.display().to_string()),
-            file.file_name()
-                .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+            slug(&branch)
         ));
         crate::fsx::write_file_atomically(&file, body.as_bytes())?;
         out.pr_body = Some(file.display().to_string());
@@ -615,19 +615,20 @@ fn upgrade_into(
     Ok(())
 }
 
+/// `text` as one file name: letters, digits, `.`, `_` and `-` kept, anything else `-`, no
+/// leading `-` or `.`.
 fn slug(text: &str) -> String {
-    let last = Path::new(text)
-        .file_name()
-        .map_or_else(|| text.to_string(), |n| n.to_string_lossy().into_owned());
-    last.chars()
+    let mapped: String = text
+        .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
                 c
             } else {
                 '-'
             }
         })
-        .collect()
+        .collect();
+    mapped.trim_start_matches(['-', '.']).to_string()
 }
 
 /// The branch a team switches to for `reference` in its checkout: `main` for `refs/heads/main`,
@@ -825,6 +826,16 @@ mod tests {
             assert_eq!(short_ref(r), "main", "{r}");
         }
         assert_eq!(short_ref("v1.2"), "v1.2");
+    }
+
+    #[test]
+    fn a_pull_request_body_file_is_named_after_the_whole_repository_path() {
+        assert_eq!(slug("./teams/a/orders"), "teams-a-orders");
+        assert_eq!(slug("/srv/b/orders"), "srv-b-orders");
+        assert_eq!(
+            slug("platform/upgrade-service-2.1.0"),
+            "platform-upgrade-service-2.1.0"
+        );
     }
 
     #[test]
