@@ -565,6 +565,10 @@ fn pull_request_bodies_and_the_tracking_issue_say_what_changed() {
     bodies.sort();
     assert_eq!(bodies.len(), 3, "{bodies:?}");
     let body = std::fs::read_to_string(root.join("bodies").join(&bodies[0])).unwrap();
+    assert!(
+        body.contains("## Ejected components\n\nNone: every component is on the golden path."),
+        "{body}"
+    );
     for expected in [
         "## Before you deploy",
         "`idempotency.ttl_secs` is now `idempotency.record_ttl_secs`",
@@ -919,4 +923,49 @@ fn verify_commits_only_what_passes_and_checks_a_branch_made_without_it() {
         "up_to_date",
         "a checked branch is not checked again"
     );
+}
+
+#[test]
+fn a_pull_request_body_names_the_ejected_components_left_alone() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "svc", "svc", "t", &OLD);
+    let svc = root.join("svc");
+    ok(run(
+        &svc,
+        &["eject", "flags", "--reason", "we use LaunchDarkly"],
+    ));
+    commit_all(&svc, "eject flags");
+    let out = ok(run(
+        root,
+        &["fleet", "upgrade", "--out", "bodies", "--format", "json"],
+    ));
+    let report = json(&out);
+    let s = &report["services"][0];
+    assert_eq!(
+        s["outcome"], "ready",
+        "no release declares a break in flags: {s}"
+    );
+    let body = std::fs::read_to_string(root.join(s["pr_body"].as_str().unwrap())).unwrap();
+    assert!(
+        body.contains("- `flags` (ejected: we use LaunchDarkly): its files are yours; this upgrade left them exactly as they are."),
+        "{body}"
+    );
+    assert!(
+        !body.contains("| `src/platform/flags"),
+        "ejected files are not in the table: {body}"
+    );
+    // The team's copy is untouched on the branch.
+    let diff = git(
+        &svc,
+        &[
+            "diff",
+            "--name-only",
+            "master",
+            BRANCH,
+            "--",
+            "src/platform/flags",
+        ],
+    );
+    assert_eq!(diff, "");
 }

@@ -601,7 +601,13 @@ fn upgrade_into(
             CampaignOutcome::Ready | CampaignOutcome::UpToDate
         )
     {
-        let body = crate::report::pr_body::render(template, &details, out);
+        let ejected: Vec<(String, Option<String>)> = manifest
+            .components
+            .iter()
+            .filter(|(_, c)| c.state == crate::manifest::ComponentState::Ejected)
+            .map(|(name, c)| (name.clone(), c.reason.clone()))
+            .collect();
+        let body = crate::report::pr_body::render(template, &details, out, &ejected);
         // Named after the whole repository path: two repositories with the same name in
         // different places never share a file.
         let file = dir.join(format!(

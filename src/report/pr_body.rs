@@ -9,8 +9,14 @@ use super::upgrade::{FileStatus, MigrationAction, UpgradeReport};
 use crate::template::Template;
 use crate::template::release::Edit;
 
-/// The body for `service`'s branch, from the upgrade's plan (`details`).
-pub fn render(template: &Template, details: &UpgradeReport, service: &CampaignService) -> String {
+/// The body for `service`'s branch, from the upgrade's plan (`details`); `ejected` is each
+/// component the service ejected, with the reason recorded.
+pub fn render(
+    template: &Template,
+    details: &UpgradeReport,
+    service: &CampaignService,
+    ejected: &[(String, Option<String>)],
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -119,25 +125,19 @@ pub fn render(template: &Template, details: &UpgradeReport, service: &CampaignSe
         .count();
     let _ = writeln!(s, "\n{unchanged} other platform file(s) unchanged.\n");
 
-    let ejected: Vec<&str> = details
-        .files
-        .iter()
-        .filter(|f| f.status == FileStatus::Ejected)
-        .map(|f| f.path.as_str())
-        .collect();
     let _ = writeln!(s, "## Ejected components\n");
     if ejected.is_empty() {
         let _ = writeln!(s, "None: every component is on the golden path.");
     } else {
-        let _ = writeln!(
-            s,
-            "Left exactly as you have them (your copies are yours): {}.",
-            ejected
-                .iter()
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        for (component, reason) in ejected {
+            let why = reason
+                .as_deref()
+                .map_or_else(String::new, |r| format!(" (ejected: {r})"));
+            let _ = writeln!(
+                s,
+                "- `{component}`{why}: its files are yours; this upgrade left them exactly as they are."
+            );
+        }
     }
     s
 }
