@@ -89,8 +89,9 @@ pub enum CampaignFormat {
 
 /// Print the services still to upgrade as a CI job matrix: `{"include": [...]}`, the JSON GitHub
 /// Actions' `strategy.matrix` takes, one entry per service (service, repo, path, ref, team,
-/// template, from, to, branch). Services already on the target, and places that cannot be read,
-/// are left out and listed on stderr.
+/// template, from, to, branch, and `remote`: the repository's `origin` URL). Services already on
+/// the target, and places that cannot be read, are left out and listed on stderr; exit 1 when
+/// something could not be read.
 #[derive(Debug, clap::Args)]
 pub struct MatrixArgs {
     #[command(flatten)]
