@@ -430,11 +430,11 @@ fn upgrade_into(
         Some(_) => format!("; branch {branch} from an earlier run is left as it was"),
         None => String::new(),
     };
-    let when = base.committer().when();
-    let today = jiff::Timestamp::from_second(when.seconds())
-        .map_err(|e| Error::new(format!("the base commit's date: {e}")))?
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date();
+    let released = template
+        .release(&to.to_string())
+        .ok()
+        .and_then(|r| crate::policy::parse_date(&r.meta.date));
+    let today = recorded_date(base.committer().when().seconds(), released)?;
     let plan = plan::plan(
         template,
         &manifest,
@@ -658,6 +658,20 @@ fn shell_path(path: &Path) -> String {
     }
 }
 
+/// The date the campaign records the upgrade on: derived from its inputs, so the same base gives
+/// the same commit on any day — the base commit's date (UTC), but never before the target was
+/// released (a quiet repository's last commit may be older than the release).
+fn recorded_date(
+    base_seconds: i64,
+    released: Option<jiff::civil::Date>,
+) -> Result<jiff::civil::Date> {
+    let base = jiff::Timestamp::from_second(base_seconds)
+        .map_err(|e| Error::new(format!("the base commit's date: {e}")))?
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    Ok(released.map_or(base, |r| r.max(base)))
+}
+
 /// `--verify`: the commit's whole tree written to a temporary directory (a monorepo's service
 /// may need its workspace) and checked in the service's directory there, with the campaign's one
 /// target directory.
@@ -841,6 +855,21 @@ mod tests {
         assert_eq!(
             slug("platform/upgrade-service-2.1.0"),
             "platform-upgrade-service-2.1.0"
+        );
+    }
+
+    #[test]
+    fn the_recorded_date_is_the_base_commits_never_before_the_release() {
+        let d = |t: &str| crate::policy::parse_date(t).unwrap();
+        let base = 1_797_000_000 - 1_797_000_000 % 86_400 + 43_200;
+        let base_day = recorded_date(base, None).unwrap();
+        assert_eq!(
+            recorded_date(base, Some(d("2020-01-01"))).unwrap(),
+            base_day
+        );
+        assert_eq!(
+            recorded_date(base, Some(d("2999-01-01"))).unwrap(),
+            d("2999-01-01")
         );
     }
 
