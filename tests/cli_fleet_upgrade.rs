@@ -534,6 +534,29 @@ fn ready_branches_are_pushed_and_someone_elses_push_is_never_overwritten() {
         git(&root.join("clean"), &["rev-parse", BRANCH]),
         "the refreshed branch replaced the one this campaign pushed"
     );
+
+    // A remote that cannot be reached: the branch is ready here, the service needs hands.
+    let out = run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--root",
+            "clean",
+            "--push",
+            "no-such-remote",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["pushed"], false, "{s}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the branch is ready here, but cannot push platform/upgrade-service-2.1.0 to no-such-remote: `git ls-remote` failed: "),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -66,8 +66,9 @@ pub struct UpgradeArgs {
     /// branches, no files).
     #[arg(long)]
     pub dry_run: bool,
-    /// Push ready branches to this remote (a remote's name in each repository, or a URL or path),
-    /// never overwriting a remote branch this campaign did not write.
+    /// Push ready branches to this remote (a remote's name in each repository, or a URL or path)
+    /// with `git push --force-with-lease` (git on PATH, your credentials), never overwriting a
+    /// remote branch this campaign did not write.
     #[arg(long, value_name = "REMOTE", conflicts_with = "dry_run")]
     pub push: Option<String>,
     /// Write each ready service's pull-request body (Markdown) into this directory.

@@ -342,8 +342,9 @@ pub enum Pushed {
 /// remote branch must be absent, already at `commit`, or at `lease` (the tip this campaign
 /// replaced); anything else is someone else's work and is refused.
 ///
-/// libgit2 has no `--force-with-lease`: the remote's branch is read, compared, then force-pushed.
-/// A push by someone else between the two steps is not caught (a window of one round trip).
+/// Runs the `git` command line, not libgit2: this build of libgit2 has neither HTTPS nor SSH
+/// transports, and `git push` brings the user's credential helpers and SSH setup, and a real
+/// `--force-with-lease` (the server refuses the update if the branch moved after it was read).
 pub fn push(
     repo: &Repository,
     remote: &str,
@@ -351,23 +352,23 @@ pub fn push(
     commit: Oid,
     lease: Option<Oid>,
 ) -> Result<Pushed> {
-    let mut handle = match repo.find_remote(remote) {
-        Ok(r) => r,
-        Err(_) => repo
-            .remote_anonymous(remote)
-            .map_err(|e| push_fail(remote, branch, e))?,
-    };
     let name = format!("refs/heads/{branch}");
-    let connection = handle
-        .connect_auth(git2::Direction::Push, None, None)
-        .map_err(|e| push_fail(remote, branch, e))?;
-    let current = connection
-        .list()
-        .map_err(|e| push_fail(remote, branch, e))?
-        .iter()
-        .find(|h| h.name() == name)
-        .map(|h| h.oid());
-    drop(connection);
+    let listed = git_cli(repo, &["ls-remote", remote, &name])
+        .map_err(|e| Error::new(format!("cannot push {branch} to {remote}: {e}")))?;
+    let current = listed.lines().find_map(|l| {
+        l.split_once('\t')
+            .filter(|(_, r)| *r == name)
+            .map(|(o, _)| o.to_string())
+    });
+    let current = match current.as_deref().map(Oid::from_str) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => {
+            return Err(Error::new(format!(
+                "{remote}: `git ls-remote` printed an unexpected line for {name}"
+            )));
+        }
+    };
     match current {
         Some(c) if c == commit => return Ok(Pushed::Already),
         Some(c) if Some(c) != lease => {
@@ -378,30 +379,43 @@ pub fn push(
         }
         _ => {}
     }
-    let mut rejected: Option<String> = None;
-    let mut callbacks = git2::RemoteCallbacks::new();
-    callbacks.push_update_reference(|_, status| {
-        if let Some(s) = status {
-            rejected = Some(s.to_string());
-        }
-        Ok(())
-    });
-    let mut options = git2::PushOptions::new();
-    options.remote_callbacks(callbacks);
-    handle
-        .push(&[format!("+{name}:{name}")], Some(&mut options))
-        .map_err(|e| push_fail(remote, branch, e))?;
-    drop(options);
-    if let Some(reason) = rejected {
-        return Err(Error::new(format!(
-            "{remote}: push of {branch} rejected: {reason}"
-        )));
-    }
+    let expected = current.map_or_else(String::new, |c| c.to_string());
+    git_cli(
+        repo,
+        &[
+            "push",
+            "--quiet",
+            "--porcelain",
+            &format!("--force-with-lease={name}:{expected}"),
+            remote,
+            &format!("{commit}:{name}"),
+        ],
+    )
+    .map_err(|e| Error::new(format!("cannot push {branch} to {remote}: {e}")))?;
     Ok(Pushed::Pushed)
 }
 
-fn push_fail(remote: &str, branch: &str, e: git2::Error) -> Error {
-    Error::new(format!("cannot push {branch} to {remote}: {}", e.message()))
+/// Runs `git --git-dir=<repo> <args>`, its stdout, or its stderr's last lines as the error.
+fn git_cli(repo: &Repository, args: &[&str]) -> std::result::Result<String, String> {
+    let out = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(repo.path())
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|e| format!("cannot run git (needed for --push): {e}"))?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let said: Vec<&str> = stderr
+        .lines()
+        .chain(stdout.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "Done")
+        .collect();
+    Err(format!("`git {}` failed: {}", args[0], said.join("; ")))
 }
 
 /// Every file of `commit`'s tree (path, content), for materialising it to run `cargo check`.
