@@ -184,6 +184,8 @@ fn relative(dir: &Path, base: &Path) -> String {
 }
 
 /// Runs `work` over `items` on `jobs` threads, keeping the items' order in the result.
+/// (std's scoped threads and one shared counter: each service opens its own repository, since a
+/// git2 `Repository` is not `Sync`; rayon would add a dependency for this one loop.)
 pub fn parallel<T: Sync, R: Send>(
     items: &[T],
     jobs: usize,
