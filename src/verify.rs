@@ -23,18 +23,25 @@ pub struct Checked {
 /// Runs `cargo check --all-targets` in `root`: the cargo that runs us (`CARGO`), else `cargo`
 /// on PATH. `CARGO_TARGET_DIR` and the rest of the environment pass through.
 pub fn cargo_check(root: &Path) -> Result<Checked> {
+    cargo_check_with_target(root, None)
+}
+
+/// [`cargo_check`] with `CARGO_TARGET_DIR` set to `target_dir` when given (a campaign shares one
+/// target directory across all its services).
+pub fn cargo_check_with_target(root: &Path, target_dir: Option<&Path>) -> Result<Checked> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(&cargo)
-        .args(["check", "--all-targets"])
-        .current_dir(root)
-        .output()
-        .map_err(|e| {
-            Error::new(format!(
-                "cannot run `{} check --all-targets` in {}: {e}",
-                Path::new(&cargo).display(),
-                root.display()
-            ))
-        })?;
+    let mut command = Command::new(&cargo);
+    command.args(["check", "--all-targets"]).current_dir(root);
+    if let Some(dir) = target_dir {
+        command.env("CARGO_TARGET_DIR", dir);
+    }
+    let out = command.output().map_err(|e| {
+        Error::new(format!(
+            "cannot run `{} check --all-targets` in {}: {e}",
+            Path::new(&cargo).display(),
+            root.display()
+        ))
+    })?;
     Ok(Checked {
         passed: out.status.success(),
         first_errors: first_errors(&String::from_utf8_lossy(&out.stderr)),

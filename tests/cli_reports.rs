@@ -339,6 +339,41 @@ fn every_json_report_has_schema_1_and_matches_the_documentation() {
     assert_eq!(v["groups"][0]["ejections"][0]["component"], "auth", "{v}");
     assert_eq!(v["out_of_policy"][0]["service"], "orders", "{v}");
 
+    // fleet upgrade over the same tree: `orders` (1.0.0, auth ejected: a declared break) needs
+    // hands, `broken` is outside any git repository; a ready service from a second run.
+    let out = run(platform(dir.path()).args([
+        "fleet",
+        "upgrade",
+        "--root",
+        ".",
+        "--dry-run",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let v = document(&out, "fleet upgrade", "fleet upgrade", &docs, &mut cov);
+    assert_eq!(v["services"][0]["outcome"], "needs_hands", "{v}");
+    assert_eq!(v["services"][0]["actions"][0]["component"], "auth", "{v}");
+    assert_eq!(v["skipped"][0]["location"], "./broken", "{v}");
+    let campaign = scratch();
+    let out = run(platform(campaign.path()).args([
+        "new",
+        "ready",
+        "--yes",
+        "--set",
+        "owner=t",
+        "--template-version",
+        "1.0.0",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let out =
+        run(platform(campaign.path())
+            .args(["fleet", "upgrade", "--out", "bodies", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v = document(&out, "fleet upgrade", "fleet upgrade", &docs, &mut cov);
+    assert_eq!(v["services"][0]["outcome"], "ready", "{v}");
+    assert!(v["services"][0]["pr_body"].is_string(), "{v}");
+
     // Every documented field was seen, unless it can only sit below a null or an empty array.
     for (heading, fields) in &docs {
         let (seen, hollow) = cov

@@ -11,7 +11,8 @@ use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
 
 /// See the whole fleet: every service under `--root` trees and in a `--fleet` file, on disk or
-/// read from git refs without a checkout (golden-path.md section 10, "The fleet").
+/// read from git refs without a checkout (golden-path.md section 10, "The fleet"); upgrade it in
+/// campaigns (section 10.1).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -23,6 +24,8 @@ pub enum FleetCommand {
     Status(StatusArgs),
     Report(ReportArgs),
     Check(CheckArgs),
+    Upgrade(super::fleet_upgrade::UpgradeArgs),
+    Matrix(super::fleet_upgrade::MatrixArgs),
 }
 
 /// Where to find the fleet's services.
@@ -75,7 +78,8 @@ pub struct CheckArgs {
 /// and on the newest (now, and at the end of every month since the first release), version lag, how many days each release took to reach 50 %, 70 % and 90 %
 /// of the services existing then, ejections with their reasons, the managed files edited in the
 /// most services, what the upgrades to each release changed (updated, merged, left in conflict),
-/// and the services out of policy (golden-path.md section 11, "For leaders").
+/// the services out of policy (golden-path.md section 11, "For leaders"), and the upgrade
+/// campaigns in progress: services with a campaign branch per template and target (section 10.1).
 ///
 /// Services come from --root trees and a --fleet file (as `fleet status`), and/or from --from, a
 /// directory of `cargo platform status --format json` fact files published by each repository's
@@ -131,6 +135,8 @@ pub fn run(args: Args) -> Result<ExitStatus> {
         FleetCommand::Status(args) => status(args),
         FleetCommand::Report(args) => report(args),
         FleetCommand::Check(args) => check(args),
+        FleetCommand::Upgrade(args) => super::fleet_upgrade::upgrade(args),
+        FleetCommand::Matrix(args) => super::fleet_upgrade::matrix(args),
     }
 }
 
@@ -222,6 +228,11 @@ fn report(args: ReportArgs) -> Result<ExitStatus> {
     }
     let templates = fleet::aggregate::templates(&catalogue);
     let report = fleet::aggregate::report(&facts, &templates, as_of, skipped);
+    let campaigns = match args.from.is_none() || !sources.root.is_empty() || sources.fleet.is_some()
+    {
+        true => super::fleet_upgrade::progress(&sources.root, sources.fleet.as_deref())?,
+        false => Vec::new(),
+    };
     let mut bytes = Vec::new();
     let extension = match args.format {
         ReportFormat::Html => {
@@ -230,10 +241,15 @@ fn report(args: ReportArgs) -> Result<ExitStatus> {
         }
         ReportFormat::Markdown => {
             report.markdown(&mut bytes)?;
+            crate::report::campaign::campaigns_markdown(&campaigns, &mut bytes)?;
             "md"
         }
         ReportFormat::Json => {
-            crate::report::write_json(&report, &mut bytes)?;
+            let with = crate::report::campaign::ReportWithCampaigns {
+                report: &report,
+                campaigns: &campaigns,
+            };
+            crate::report::write_json(&with, &mut bytes)?;
             "json"
         }
         ReportFormat::Openmetrics => {

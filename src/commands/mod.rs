@@ -4,6 +4,7 @@ pub mod check;
 pub mod completions;
 pub mod eject;
 pub mod fleet;
+pub mod fleet_upgrade;
 pub mod new;
 pub mod prompt;
 pub mod status;

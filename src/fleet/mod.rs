@@ -3,6 +3,7 @@
 //! reason and never stops the rest.
 
 pub mod aggregate;
+pub mod campaign;
 pub mod discover;
 pub mod facts_file;
 pub mod file;
@@ -215,7 +216,7 @@ fn row(
 }
 
 /// The `owner` answer, the team that owns the service.
-fn owner(manifest: &Manifest) -> Option<String> {
+pub(crate) fn owner(manifest: &Manifest) -> Option<String> {
     manifest
         .answers
         .iter()
@@ -258,7 +259,7 @@ fn template_of<'c>(
 
 /// A reason on one line: a multi-line message (a TOML parse error with its excerpt) keeps its
 /// first line and its last, which says what is wrong.
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     let lines: Vec<&str> = message
         .lines()
         .map(str::trim)

@@ -1,5 +1,6 @@
 //! The one module that talks to git (git2, no OpenSSL).
 
+pub mod campaign;
 mod pack;
 mod tree;
 

@@ -7,6 +7,7 @@
 //! fields. The fields are documented in golden-path.md, "Machine-readable output"; the tests in
 //! `tests/cli_reports.rs` hold the documentation and the output to each other.
 
+pub mod campaign;
 pub mod check;
 pub mod fleet;
 pub mod fleet_charts;
@@ -14,6 +15,7 @@ pub mod fleet_dashboard;
 pub mod fleet_html;
 pub mod fleet_report;
 pub mod new;
+pub mod pr_body;
 pub mod status;
 pub mod templates;
 pub mod upgrade;
