@@ -37,15 +37,7 @@ fn platform(args: &[&str]) -> Output {
 }
 
 fn cargo(dir: &Path, args: &[&str]) -> Output {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    Command::new(cargo)
-        .args(args)
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", harness::e2e_target())
-        .env_remove("CARGO_MANIFEST_DIR")
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("run cargo")
+    harness::cargo_in(dir, &harness::e2e_target(), args, &[])
 }
 
 /// Every (release a service can upgrade from, ejectable component at it), oldest first.

@@ -38,15 +38,7 @@ fn platform(args: &[&str]) -> Output {
 }
 
 fn cargo(dir: &Path, args: &[&str]) -> Output {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    Command::new(cargo)
-        .args(args)
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", harness::e2e_target())
-        .env_remove("CARGO_MANIFEST_DIR")
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("run cargo")
+    harness::cargo_in(dir, &harness::e2e_target(), args, &[])
 }
 
 fn read(dir: &Path, rel: &str) -> String {
@@ -384,12 +376,11 @@ fn service_1_0_0_with_team_edits_upgrades_to_the_newest() {
         "cargo build\n{}",
         common::describe(&out)
     );
-    let warnings: Vec<String> = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| l.trim_start().starts_with("warning"))
-        .map(str::to_owned)
-        .collect();
-    assert!(warnings.is_empty(), "warnings:\n{}", common::describe(&out));
+    assert!(
+        harness::warnings(&out).is_empty(),
+        "warnings:\n{}",
+        common::describe(&out)
+    );
     let out = cargo(&dir, &["test", "--color", "never"]);
     assert!(
         out.status.success(),

@@ -1,6 +1,7 @@
 //! The embedded template catalogue: every template and every release it ever shipped.
 
 pub mod answers;
+pub mod frozen;
 pub mod release;
 pub mod render;
 
@@ -85,6 +86,13 @@ impl Catalogue {
             }
             _ => Catalogue::from_dir(&TEMPLATES),
         }
+    }
+
+    /// Loads the templates in a directory on disk (same layout as `templates/`).
+    pub fn from_disk(root: &std::path::Path) -> Result<Catalogue> {
+        let loaded = load_from_disk(root)
+            .map_err(|e| e.context(format!("templates in {}", root.display())))?;
+        Catalogue::from_dir(loaded)
     }
 
     /// Loads every template below `root` (one directory per template).

@@ -59,6 +59,30 @@ pub fn wait_until<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) ->
     }
 }
 
+/// `cargo` in `dir` with `target` as its target dir (the shared one, [`e2e_target`]) and extra
+/// variables; nothing inherited from the cargo running the tests says which package it is.
+pub fn cargo_in(dir: &Path, target: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    Command::new(cargo)
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("CARGO_MANIFEST_DIR")
+        .env_remove("RUSTFLAGS")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run cargo")
+}
+
+/// The `warning…` lines cargo and rustc printed on stderr.
+pub fn warnings(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("warning"))
+        .map(str::to_owned)
+        .collect()
+}
+
 fn describe(out: &Output) -> String {
     format!(
         "status: {}\n--- stdout\n{}\n--- stderr\n{}",
@@ -143,15 +167,7 @@ impl Service {
 
     /// `cargo` in the service's directory and the shared target dir, with extra variables.
     pub fn cargo_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        Command::new(cargo)
-            .args(args)
-            .current_dir(&self.dir)
-            .env("CARGO_TARGET_DIR", &self.target)
-            .env_remove("CARGO_MANIFEST_DIR")
-            .envs(env.iter().copied())
-            .output()
-            .expect("run cargo")
+        cargo_in(&self.dir, &self.target, args, env)
     }
 
     /// `cargo build`; returns the warnings it printed (replayed from cache on a fresh build).
@@ -163,11 +179,7 @@ impl Service {
             self.name,
             describe(&out)
         );
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .filter(|l| l.trim_start().starts_with("warning"))
-            .map(str::to_owned)
-            .collect()
+        warnings(&out)
     }
 
     /// `cargo doc --no-deps` with rustdoc warnings denied: the service's own documentation
