@@ -109,8 +109,7 @@ pub fn templates(catalogue: &crate::template::Catalogue) -> Vec<TemplateInfo> {
         .map(|t| TemplateInfo {
             name: t.name.clone(),
             releases: t
-                .releases
-                .iter()
+                .released()
                 .filter_map(|r| {
                     Some(ReleaseInfo {
                         version: r.version.clone(),
