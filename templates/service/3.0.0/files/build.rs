@@ -26,8 +26,14 @@ fn main() {
         ),
     };
     println!("cargo::rustc-env=PLATFORM_TEMPLATE={}", info.template);
-    println!("cargo::rustc-env=PLATFORM_TEMPLATE_VERSION={}", info.version);
-    println!("cargo::rustc-env=PLATFORM_EJECTED={}", info.ejected.join(","));
+    println!(
+        "cargo::rustc-env=PLATFORM_TEMPLATE_VERSION={}",
+        info.version
+    );
+    println!(
+        "cargo::rustc-env=PLATFORM_EJECTED={}",
+        info.ejected.join(",")
+    );
 }
 
 struct BuildInfo {
