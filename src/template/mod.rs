@@ -179,7 +179,7 @@ impl Template {
             Error::new(format!("`{version}` is not a version (X.Y.Z): {e}")).hint(format!(
                 "released versions of `{}`: {}",
                 self.name,
-                self.versions().join(", ")
+                self.versions_hint()
             ))
         })?;
         self.releases
@@ -187,8 +187,19 @@ impl Template {
             .find(|r| r.version == parsed)
             .ok_or_else(|| {
                 Error::new(format!("template `{}` has no release {version}", self.name))
-                    .hint(format!("released versions: {}", self.versions().join(", ")))
+                    .hint(format!("released versions: {}", self.versions_hint()))
             })
+    }
+
+    /// `1.0.0, 2.0.0`, and the draft if there is one: `1.0.0, 2.0.0; draft: 3.0.0 (needs
+    /// --allow-draft)`.
+    fn versions_hint(&self) -> String {
+        let released: Vec<String> = self.released().map(|r| r.version.to_string()).collect();
+        let mut hint = released.join(", ");
+        if let Some(draft) = self.releases.iter().find(|r| r.is_draft()) {
+            hint.push_str(&format!("; draft: {} (needs --allow-draft)", draft.version));
+        }
+        hint
     }
 
     /// The releases after `from` up to and including `to`, oldest first: an upgrade's hops.
@@ -712,6 +723,10 @@ mod tests {
         assert_eq!(
             t.release_to_render("1.0.0", false).unwrap().version,
             Version::new(1, 0, 0)
+        );
+        assert_eq!(
+            t.release("9.9.9").unwrap_err().hints,
+            vec!["released versions: 1.0.0; draft: 2.0.0 (needs --allow-draft)"]
         );
     }
 
