@@ -195,6 +195,21 @@ fn upgrade_goes_to_the_newest_release_and_to_a_draft_only_when_asked_and_allowed
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     assert_eq!(version_of(&service), "3.0.0");
     assert!(service.join("draft.txt").exists());
+
+    // On the draft, `upgrade` has no default target: it says why instead of "--to asks for".
+    let out = tool(&service, templates.path())
+        .args(["upgrade", "--dry-run"])
+        .output()
+        .expect("upgrade");
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "the service is on demo 3.0.0, newer than the newest release 2.0.0: 3.0.0 is a draft"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--to asks for"), "{stderr}");
 }
 
 #[test]
