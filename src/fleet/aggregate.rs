@@ -490,6 +490,33 @@ mod tests {
         s.parse().unwrap()
     }
 
+    #[test]
+    fn a_draft_release_is_not_among_the_fleets_releases() {
+        use crate::template::{Catalogue, Release, Template};
+        let release = |version: &str, draft: bool| Release {
+            version: v(version),
+            meta: toml::from_str(&format!(
+                "version = \"{version}\"\ndate = \"2026-01-01\"\nsummary = \"s\"\ndraft = {draft}\n"
+            ))
+            .unwrap(),
+            files: None,
+        };
+        let catalogue = Catalogue {
+            templates: vec![Template {
+                name: "service".into(),
+                description: "d".into(),
+                releases: vec![release("1.0.0", false), release("2.0.0", true)],
+            }],
+        };
+        let info = templates(&catalogue);
+        let versions: Vec<String> = info[0]
+            .releases
+            .iter()
+            .map(|r| r.version.to_string())
+            .collect();
+        assert_eq!(versions, vec!["1.0.0"]);
+    }
+
     fn catalogue() -> Vec<TemplateInfo> {
         vec![TemplateInfo {
             name: "service".into(),
