@@ -38,8 +38,7 @@ pub fn status(
 ) -> Result<StatusReport> {
     let m = manifest;
     let behind = template
-        .releases
-        .iter()
+        .released()
         .filter(|r| r.version > m.version)
         .count();
     let window = policy::support_window(template, &m.version, today)?;

@@ -30,7 +30,13 @@ fn templates_lists_versions_components_and_changelog() {
     let service = &v["templates"][0];
     assert_eq!(service["name"], "service");
     let versions = service["versions"].as_array().unwrap();
-    assert_eq!(service["newest"], versions[0]["version"]);
+    // Newest first; the newest is the newest release that is not a draft.
+    let released = versions
+        .iter()
+        .find(|v| v["draft"] == false)
+        .expect("a released version");
+    assert_eq!(service["newest"], released["version"]);
+    assert_eq!(released["newest"], true);
     let v2 = versions.iter().find(|v| v["version"] == "2.0.0").unwrap();
     assert_eq!(v2["breaks"][0]["component"], "auth", "{v2}");
     assert!(

@@ -546,7 +546,8 @@ fn an_empty_existing_directory_is_used() {
 
 /// A new service passes `cargo fmt --check` whatever its name: no rendered line wraps
 /// differently for a short or a long name (the generated service's CI formats-checks from its
-/// first commit). Every release and idempotency store, names of 1, 6 and 63 characters.
+/// first commit). Every release (a draft too) and idempotency store, names of 1, 6 and 63
+/// characters.
 #[test]
 fn rendered_rust_is_rustfmt_clean_for_every_name_length() {
     let catalogue = cargo_platform::template::Catalogue::load().unwrap();
@@ -573,6 +574,7 @@ fn rendered_rust_is_rustfmt_clean_for_every_name_length() {
                         "--no-git",
                         "--template-version",
                         version,
+                        "--allow-draft",
                     ])
                     .args(["--set", "owner=t", "--set"])
                     .arg(format!("idempotency_store={store}"))

@@ -462,8 +462,14 @@ fn local_edits(root: &Path) -> Vec<(String, String)> {
 fn upgrading_an_unedited_service_gives_exactly_what_new_gives_at_the_target() {
     let catalogue = cargo_platform::template::Catalogue::load().unwrap();
     let template = catalogue.get("service").unwrap();
+    // Every release, drafts too (named explicitly, with the opt-in): a draft must upgrade
+    // exactly before its flag is removed.
     let versions: Vec<String> = template.versions();
     assert!(versions.len() >= 2, "{versions:?}");
+    let allowing_drafts = |mut args: Vec<String>| {
+        args.push("--allow-draft".into());
+        args
+    };
     let dir = scratch();
     let mut cases = 0;
     // A fresh `new` per target and answers, shared by every release upgrading to it.
@@ -474,15 +480,21 @@ fn upgrading_an_unedited_service_gives_exactly_what_new_gives_at_the_target() {
             for to in &versions[i + 1..] {
                 cases += 1;
                 let upgraded = dir.path().join(format!("u{cases}"));
-                run_ok(dir.path(), &new_args("orders", &upgraded, from, &answers));
+                run_ok(
+                    dir.path(),
+                    &allowing_drafts(new_args("orders", &upgraded, from, &answers)),
+                );
                 let mut up = vec!["upgrade".to_string(), "--to".into(), to.clone()];
                 up.extend(["--path".into(), upgraded.display().to_string()]);
-                run_ok(dir.path(), &up);
+                run_ok(dir.path(), &allowing_drafts(up));
                 let fresh = fresh_for
                     .entry(format!("{to} {answers:?}"))
                     .or_insert_with(|| {
                         let fresh = dir.path().join(format!("f{cases}"));
-                        run_ok(dir.path(), &new_args("orders", &fresh, to, &answers));
+                        run_ok(
+                            dir.path(),
+                            &allowing_drafts(new_args("orders", &fresh, to, &answers)),
+                        );
                         fresh
                     })
                     .clone();

@@ -225,9 +225,10 @@ fn changelog_support_window_and_prose_of_a_released_version_may_change() {
         "help = \"TCP port the HTTP server listens on\"",
     );
     let v2 = tmp.path().join("service/2.0.0/release.toml");
-    append(
+    replace(
         &v2,
-        "\n[support]\ndeprecated = \"2027-03-01\"\nend_of_support = \"2027-12-31\"\n",
+        "end_of_support = \"2027-09-30\"",
+        "end_of_support = \"2027-12-31\"",
     );
     replace(&v2, "required = true", "required = false");
     replace(

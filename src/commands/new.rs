@@ -37,9 +37,13 @@ pub struct Args {
     /// Template to render (see `cargo platform templates`).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_TEMPLATE)]
     pub template: String,
-    /// Render this released version instead of the newest.
+    /// Render this released version instead of the newest. A draft release (one still under
+    /// construction, marked in `cargo platform templates`) needs --allow-draft as well.
     #[arg(long, value_name = "X.Y.Z")]
     pub template_version: Option<String>,
+    /// Allow --template-version to name a draft release (for template authors trying it).
+    #[arg(long, env = crate::template::ALLOW_DRAFT_ENV, value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_draft: bool,
     /// Answer a question up front (repeatable), e.g. --set port=9000.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -167,7 +171,7 @@ enum GitPlan {
 fn plan<'c>(args: &Args, catalogue: &'c Catalogue) -> Result<Plan<'c>> {
     let template = catalogue.get(&args.template)?;
     let release = match &args.template_version {
-        Some(v) => template.release(v)?,
+        Some(v) => template.release_to_render(v, args.allow_draft)?,
         None => template.newest(),
     };
     let spec = template.spec(&release.version)?;

@@ -6,7 +6,8 @@ use crate::template::Catalogue;
 use crate::ui::{Format, Printer};
 
 /// List the embedded templates with every released version, its changelog and support window,
-/// and the components of each version.
+/// and the components of each version. A draft release (under construction) is listed and marked
+/// as one; it is never the newest.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Output format.

@@ -25,9 +25,13 @@ pub struct Args {
     /// The service directory (default: the nearest directory with platform.toml, upwards).
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
-    /// Target template version (default: the newest).
+    /// Target template version (default: the newest release; never a draft). A draft release
+    /// (still under construction, marked in `cargo platform templates`) needs --allow-draft.
     #[arg(long, value_name = "X.Y.Z")]
     pub to: Option<String>,
+    /// Allow --to to name a draft release (for template authors trying it).
+    #[arg(long, env = crate::template::ALLOW_DRAFT_ENV, value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_draft: bool,
     /// Print the plan (per file: new, unchanged, updated, merged, conflict, renamed, deleted, kept,
     /// ejected, excluded) and write nothing.
     #[arg(long)]
@@ -105,7 +109,11 @@ pub fn run(args: Args) -> Result<ExitStatus> {
     let to = args
         .to
         .as_deref()
-        .map(|v| template.release(v).map(|r| r.version.clone()))
+        .map(|v| {
+            template
+                .release_to_render(v, args.allow_draft)
+                .map(|r| r.version.clone())
+        })
         .transpose()?;
     let opts = plan::Options {
         to,

@@ -109,8 +109,7 @@ pub fn templates(catalogue: &crate::template::Catalogue) -> Vec<TemplateInfo> {
         .map(|t| TemplateInfo {
             name: t.name.clone(),
             releases: t
-                .releases
-                .iter()
+                .released()
                 .filter_map(|r| {
                     Some(ReleaseInfo {
                         version: r.version.clone(),
@@ -489,6 +488,33 @@ mod tests {
 
     fn v(s: &str) -> Version {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_draft_release_is_not_among_the_fleets_releases() {
+        use crate::template::{Catalogue, Release, Template};
+        let release = |version: &str, draft: bool| Release {
+            version: v(version),
+            meta: toml::from_str(&format!(
+                "version = \"{version}\"\ndate = \"2026-01-01\"\nsummary = \"s\"\ndraft = {draft}\n"
+            ))
+            .unwrap(),
+            files: None,
+        };
+        let catalogue = Catalogue {
+            templates: vec![Template {
+                name: "service".into(),
+                description: "d".into(),
+                releases: vec![release("1.0.0", false), release("2.0.0", true)],
+            }],
+        };
+        let info = templates(&catalogue);
+        let versions: Vec<String> = info[0]
+            .releases
+            .iter()
+            .map(|r| r.version.to_string())
+            .collect();
+        assert_eq!(versions, vec!["1.0.0"]);
     }
 
     fn catalogue() -> Vec<TemplateInfo> {

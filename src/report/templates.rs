@@ -15,7 +15,7 @@ pub struct TemplatesReport {
 pub struct TemplateInfo {
     pub name: String,
     pub description: String,
-    /// The newest embedded version.
+    /// The newest embedded version that is not a draft.
     pub newest: String,
     /// Newest first.
     pub versions: Vec<VersionInfo>,
@@ -29,8 +29,10 @@ pub struct VersionInfo {
     pub summary: String,
     pub changelog: Vec<String>,
     pub support: SupportInfo,
-    /// This is the template's newest version.
+    /// This is the template's newest version (the newest that is not a draft).
     pub newest: bool,
+    /// A release under construction: never a default, rendered only with `--allow-draft`.
+    pub draft: bool,
     pub components: Vec<ComponentInfo>,
     pub questions: Vec<QuestionInfo>,
     /// The migrations this release ships.
@@ -118,6 +120,7 @@ impl VersionInfo {
                 end_of_support: meta.support.end_of_support.clone(),
             },
             newest,
+            draft: meta.draft,
             components,
             questions: questions.iter().map(QuestionInfo::from).collect(),
             migrations: meta.migrations.iter().map(MigrationInfo::from).collect(),
@@ -180,6 +183,9 @@ impl super::Report for TemplatesReport {
                 let mut flags = Vec::new();
                 if v.newest {
                     flags.push("newest".to_string());
+                }
+                if v.draft {
+                    flags.push("draft: only with --allow-draft".to_string());
                 }
                 if let Some(d) = &v.support.deprecated {
                     flags.push(format!("deprecated {d}"));

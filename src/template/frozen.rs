@@ -57,6 +57,8 @@ pub fn fingerprint(release: &Release) -> String {
         version: _,
         date: _,
         summary: _,
+        // A draft is never in the lock (`check` skips it); a released one has `draft = false`.
+        draft: _,
         changelog: _,
         support: _,
         questions,
@@ -204,6 +206,8 @@ pub enum Problem {
     },
     /// A locked release that is gone from the templates.
     Removed { template: String, version: String },
+    /// A locked (released) release marked `draft = true` again.
+    LockedDraft { template: String, version: String },
 }
 
 impl fmt::Display for Problem {
@@ -244,6 +248,13 @@ impl fmt::Display for Problem {
                  longer have. Released versions stay forever (services on {version} upgrade from \
                  its exact old render): restore templates/{template}/{version}/ from git."
             ),
+            Problem::LockedDraft { template, version } => write!(
+                f,
+                "template `{template}` {version} is marked `draft = true`, but {LOCK_FILE} \
+                 records it as released. A released version never becomes a draft again (it \
+                 would vanish as the default while services are on it): remove `draft = true` \
+                 from templates/{template}/{version}/release.toml."
+            ),
         }
     }
 }
@@ -269,7 +280,19 @@ pub fn check(catalogue: &Catalogue, text: &str) -> Result<Vec<Problem>> {
         for release in &template.releases {
             let version = release.version.to_string();
             let now = fingerprint(release);
-            match entries.and_then(|e| e.get(&version)) {
+            let locked = entries.and_then(|e| e.get(&version));
+            if release.is_draft() {
+                // A draft is under construction: not frozen, not demanded. Once `draft = true`
+                // is removed it is a release like any other, and must be recorded.
+                if locked.is_some() {
+                    problems.push(Problem::LockedDraft {
+                        template: template.name.clone(),
+                        version,
+                    });
+                }
+                continue;
+            }
+            match locked {
                 Some(was) if *was == now => {}
                 Some(was) => problems.push(Problem::Changed {
                     template: template.name.clone(),
@@ -427,6 +450,66 @@ mod tests {
             assert_ne!(changed, V1, "{from}");
             assert_ne!(print(&changed), base, "{from} -> {to} must count");
         }
+    }
+
+    fn template(releases: Vec<Release>) -> Catalogue {
+        Catalogue {
+            templates: vec![Template {
+                name: "t".into(),
+                description: "d".into(),
+                releases,
+            }],
+        }
+    }
+
+    fn at(version: &str, text: &str) -> Release {
+        Release {
+            version: semver::Version::parse(version).unwrap(),
+            meta: toml::from_str(&text.replacen("1.0.0", version, 1)).unwrap(),
+            files: None,
+        }
+    }
+
+    #[test]
+    fn a_draft_is_not_demanded_until_its_flag_is_removed() {
+        let draft = V1.replacen("summary = \"s\"\n", "summary = \"s\"\ndraft = true\n", 1);
+        let one = fingerprint(&at("1.0.0", V1));
+        let lock = format!("[t]\n\"1.0.0\" = \"{one}\"\n");
+        let drafting = template(vec![at("1.0.0", V1), at("2.0.0", &draft)]);
+        assert_eq!(check(&drafting, &lock).unwrap(), vec![]);
+
+        let released = template(vec![at("1.0.0", V1), at("2.0.0", V1)]);
+        let problems = check(&released, &lock).unwrap();
+        assert_eq!(
+            problems,
+            vec![Problem::Unlocked {
+                template: "t".into(),
+                version: "2.0.0".into(),
+                fingerprint: fingerprint(&at("2.0.0", V1)),
+            }]
+        );
+        // The flag is prose: removing it does not change what the release renders.
+        assert_eq!(
+            fingerprint(&at("2.0.0", &draft)),
+            fingerprint(&at("2.0.0", V1))
+        );
+
+        let redrafted = template(vec![at("1.0.0", &draft)]);
+        let problems = check(&redrafted, &lock).unwrap();
+        assert_eq!(
+            problems,
+            vec![Problem::LockedDraft {
+                template: "t".into(),
+                version: "1.0.0".into(),
+            }]
+        );
+        assert!(
+            problems[0]
+                .to_string()
+                .contains("remove `draft = true` from templates/t/1.0.0/release.toml"),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]

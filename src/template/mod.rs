@@ -120,11 +120,50 @@ impl Catalogue {
     }
 }
 
+/// For template authors: set to `1` to render a draft release (same as `--allow-draft`).
+pub const ALLOW_DRAFT_ENV: &str = "CARGO_PLATFORM_ALLOW_DRAFT";
+
+impl Release {
+    /// A release under construction (`draft = true`): never a default, rendered only on request.
+    pub fn is_draft(&self) -> bool {
+        self.meta.draft
+    }
+}
+
 impl Template {
+    /// The newest release that is not a draft: the default of `new` and `upgrade`, and what
+    /// `status`, `check`, `fleet` and `templates` call newest.
     pub fn newest(&self) -> &Release {
         self.releases
-            .last()
-            .expect("a template has at least one release")
+            .iter()
+            .rev()
+            .find(|r| !r.is_draft())
+            .expect("a template has at least one release that is not a draft (checked at load)")
+    }
+
+    /// Every release that is not a draft, oldest first.
+    pub fn released(&self) -> impl Iterator<Item = &Release> {
+        self.releases.iter().filter(|r| !r.is_draft())
+    }
+
+    /// The release with exactly this version, to render for `new --template-version` or
+    /// `upgrade --to`: a draft only with `allow_draft` (`--allow-draft`), else an error saying
+    /// how to opt in.
+    pub fn release_to_render(&self, version: &str, allow_draft: bool) -> Result<&Release> {
+        let release = self.release(version)?;
+        if release.is_draft() && !allow_draft {
+            return Err(Error::new(format!(
+                "template `{}` {} is a draft: a release still under construction, which may \
+                 change before it is released (a service rendered from it may not upgrade cleanly)",
+                self.name, release.version
+            ))
+            .hint(format!(
+                "to try it anyway pass --allow-draft (or set {ALLOW_DRAFT_ENV}=1); the newest \
+                 release is {}",
+                self.newest().version
+            )));
+        }
+        Ok(release)
     }
 
     pub fn versions(&self) -> Vec<String> {
@@ -140,7 +179,7 @@ impl Template {
             Error::new(format!("`{version}` is not a version (X.Y.Z): {e}")).hint(format!(
                 "released versions of `{}`: {}",
                 self.name,
-                self.versions().join(", ")
+                self.versions_hint()
             ))
         })?;
         self.releases
@@ -148,8 +187,19 @@ impl Template {
             .find(|r| r.version == parsed)
             .ok_or_else(|| {
                 Error::new(format!("template `{}` has no release {version}", self.name))
-                    .hint(format!("released versions: {}", self.versions().join(", ")))
+                    .hint(format!("released versions: {}", self.versions_hint()))
             })
+    }
+
+    /// `1.0.0, 2.0.0`, and the draft if there is one: `1.0.0, 2.0.0; draft: 3.0.0 (needs
+    /// --allow-draft)`.
+    fn versions_hint(&self) -> String {
+        let released: Vec<String> = self.released().map(|r| r.version.to_string()).collect();
+        let mut hint = released.join(", ");
+        if let Some(draft) = self.releases.iter().find(|r| r.is_draft()) {
+            hint.push_str(&format!("; draft: {} (needs --allow-draft)", draft.version));
+        }
+        hint
     }
 
     /// The releases after `from` up to and including `to`, oldest first: an upgrade's hops.
@@ -356,12 +406,39 @@ fn load_template(dir: &'static Dir<'static>) -> Result<Template> {
         bail!("embedded template `{dir_name}` has no release");
     }
     releases.sort_by(|a, b| a.version.cmp(&b.version));
+    check_drafts(&dir_name, &releases)?;
     check_breaks(&dir_name, &releases)?;
     Ok(Template {
         name: meta.name,
         description: meta.description,
         releases,
     })
+}
+
+/// Only the newest release may be a draft (a draft between two releases would be a hop of
+/// every upgrade through it), and one release must not be: the default of `new` and `upgrade`.
+fn check_drafts(dir_name: &str, releases: &[Release]) -> Result<()> {
+    let Some((newest, older)) = releases.split_last() else {
+        return Ok(());
+    };
+    if let Some(draft) = older.iter().find(|r| r.is_draft()) {
+        bail!(
+            "{dir_name}/{}/release.toml: `draft = true`, but only the newest release ({}) may be \
+             a draft; release {} (remove `draft = true` and record it in releases.lock) or make \
+             it the newest",
+            draft.version,
+            newest.version,
+            draft.version
+        );
+    }
+    if older.is_empty() && newest.is_draft() {
+        bail!(
+            "{dir_name}/{}/release.toml: `draft = true` on the template's only release; a \
+             template needs one released version (remove `draft = true`)",
+            newest.version
+        );
+    }
+    Ok(())
 }
 
 /// Every `[[breaks]]` entry names a component that exists at its release and can be ejected:
@@ -602,6 +679,70 @@ mod tests {
              [[breaks]]\ncomponent = \"auth\"\nchanged = \"x\"\naction = \"y\"\nwhy = \"z\"\n",
         );
         assert!(bad.unwrap_err().to_string().contains("unknown field `why`"));
+    }
+
+    fn draft(version: &str) -> Release {
+        release(
+            version,
+            &format!("version = \"{version}\"\ndate = \"d\"\nsummary = \"s\"\ndraft = true\n"),
+        )
+    }
+
+    #[test]
+    fn a_draft_is_never_the_newest_and_renders_only_on_request() {
+        let t = Template {
+            name: "t".into(),
+            description: "d".into(),
+            releases: vec![release("1.0.0", V1), draft("2.0.0")],
+        };
+        check_drafts("t", &t.releases).unwrap();
+        assert_eq!(t.newest().version, Version::new(1, 0, 0));
+        assert_eq!(
+            t.released()
+                .map(|r| r.version.to_string())
+                .collect::<Vec<_>>(),
+            vec!["1.0.0"]
+        );
+        let err = t.release_to_render("2.0.0", false).unwrap_err();
+        assert_eq!(
+            err.message,
+            "template `t` 2.0.0 is a draft: a release still under construction, which may change \
+             before it is released (a service rendered from it may not upgrade cleanly)"
+        );
+        assert_eq!(
+            err.hints,
+            vec![
+                "to try it anyway pass --allow-draft (or set CARGO_PLATFORM_ALLOW_DRAFT=1); the \
+                 newest release is 1.0.0"
+            ]
+        );
+        assert_eq!(
+            t.release_to_render("2.0.0", true).unwrap().version,
+            Version::new(2, 0, 0)
+        );
+        assert_eq!(
+            t.release_to_render("1.0.0", false).unwrap().version,
+            Version::new(1, 0, 0)
+        );
+        assert_eq!(
+            t.release("9.9.9").unwrap_err().hints,
+            vec!["released versions: 1.0.0; draft: 2.0.0 (needs --allow-draft)"]
+        );
+    }
+
+    #[test]
+    fn only_the_newest_release_may_be_a_draft() {
+        let err = check_drafts("t", &[release("1.0.0", V1), draft("2.0.0"), draft("3.0.0")])
+            .unwrap_err()
+            .message;
+        assert_eq!(
+            err,
+            "t/2.0.0/release.toml: `draft = true`, but only the newest release (3.0.0) may be a \
+             draft; release 2.0.0 (remove `draft = true` and record it in releases.lock) or make \
+             it the newest"
+        );
+        let only = check_drafts("t", &[draft("1.0.0")]).unwrap_err().message;
+        assert!(only.contains("on the template's only release"), "{only}");
     }
 
     #[test]

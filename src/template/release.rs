@@ -66,6 +66,11 @@ pub struct ReleaseMeta {
     pub version: String,
     pub date: String,
     pub summary: String,
+    /// A release under construction: never the default anywhere (the newest release is the
+    /// newest that is not a draft), rendered only when asked for by version with the opt-in
+    /// (`--allow-draft`), and not in `releases.lock`. Only the newest release may be one.
+    #[serde(default)]
+    pub draft: bool,
     #[serde(default)]
     pub changelog: Vec<String>,
     #[serde(default)]

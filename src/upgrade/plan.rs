@@ -156,6 +156,18 @@ pub fn plan(
         Some(v) => template.release(&v.to_string())?.version.clone(),
         None => template.newest().version.clone(),
     };
+    if to < from && opts.to.is_none() {
+        return Err(Error::new(format!(
+            "the service is on {} {from}, newer than the newest release {to}: {from} is a draft \
+             (or no longer embedded in this cargo-platform), and a draft is never an upgrade's \
+             default target",
+            template.name
+        ))
+        .hint(format!(
+            "nothing to upgrade to until {from} is released; a service rendered from a draft is \
+             for trying it only (see `cargo platform templates`)"
+        )));
+    }
     if to < from {
         return Err(Error::new(format!(
             "cannot downgrade: the service is on {} {from}, --to asks for {to}",
