@@ -369,6 +369,95 @@ fn a_rerun_changes_nothing_and_a_moved_base_refreshes_the_same_branch() {
     assert_eq!(git(&clean, &["rev-parse", BRANCH]), before);
 }
 
+/// The last `[[history.upgrades]]` date and the commit's author and committer dates
+/// (YYYY-MM-DD, UTC) of `branch` in `repo`.
+fn recorded_on(repo: &Path, branch: &str, dir: &str) -> (String, String, String) {
+    let toml = git(repo, &["show", &format!("{branch}:{dir}platform.toml")]);
+    let doc: toml::Table = toml.parse().unwrap();
+    let upgrades = doc["history"]["upgrades"].as_array().unwrap();
+    let last = upgrades.last().unwrap();
+    assert_eq!(last["to"].as_str(), Some(NEWEST), "{toml}");
+    let date = |format: &str| platform_git_date(repo, branch, format);
+    (
+        last["date"].as_str().unwrap().to_string(),
+        date("%ad"),
+        date("%cd"),
+    )
+}
+
+fn platform_git_date(repo: &Path, branch: &str, format: &str) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(repo)
+        .env("TZ", "UTC")
+        .args([
+            "log",
+            "-1",
+            "--date=format-local:%Y-%m-%d",
+            &format!("--format={format}"),
+            branch,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", outcome(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn the_upgrade_is_recorded_on_the_day_the_campaign_made_it_and_keeps_that_day() {
+    let tmp = scratch();
+    let root = tmp.path();
+    mixed_fleet(root);
+    let on = |day: &str| {
+        platform(root)
+            .env("CARGO_PLATFORM_TODAY", day)
+            .args(["fleet", "upgrade", "--format", "json"])
+            .output()
+            .unwrap()
+    };
+    // The day of the run, not the base commit's or the release's.
+    let first = on("2027-01-15");
+    assert_eq!(first.status.code(), Some(1), "{}", outcome(&first));
+    let clean = root.join("clean");
+    let mono = root.join("mono");
+    let day = |d: &str| (d.to_string(), d.to_string(), d.to_string());
+    assert_eq!(recorded_on(&clean, BRANCH, ""), day("2027-01-15"));
+    assert_eq!(
+        recorded_on(&mono, &format!("{BRANCH}-services-api"), "services/api/"),
+        day("2027-01-15")
+    );
+
+    // A re-run the next day changes nothing.
+    let refs_after_first = refs(root);
+    let next_day = on("2027-01-16");
+    assert_eq!(next_day.status.code(), Some(1), "{}", outcome(&next_day));
+    assert_eq!(
+        refs(root),
+        refs_after_first,
+        "a re-run the next day moves nothing"
+    );
+
+    // A refresh onto a moved base keeps the day the campaign first made the upgrade; the
+    // commit is never dated before its parent.
+    std::fs::write(clean.join("src/app/notes.rs"), "// team work\n").unwrap();
+    commit_all(&clean, "team work");
+    let moved = on("2027-02-01");
+    let services = by_dir(&json(&moved));
+    assert_eq!(services["clean:."]["branch_state"], "refreshed");
+    let (history, author, committer) = recorded_on(&clean, BRANCH, "");
+    assert_eq!(
+        (history.as_str(), author.as_str()),
+        ("2027-01-15", "2027-01-15")
+    );
+    let parent = platform_git_date(&clean, &format!("{BRANCH}^"), "%cd");
+    assert_eq!(committer, parent.clone().max("2027-01-15".to_string()));
+
+    // Refreshed again on the same inputs another day: the same commit.
+    let refreshed = git(&clean, &["rev-parse", BRANCH]);
+    let again = on("2027-03-01");
+    assert_eq!(again.status.code(), Some(1), "{}", outcome(&again));
+    assert_eq!(git(&clean, &["rev-parse", BRANCH]), refreshed);
+}
+
 /// Copies the fleet under `from` to `to` (objects and all), so both have the same commits.
 fn copy_tree(from: &Path, to: &Path) {
     let status = std::process::Command::new("cp")

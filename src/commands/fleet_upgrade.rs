@@ -180,6 +180,7 @@ pub fn upgrade(args: UpgradeArgs) -> Result<ExitStatus> {
         verify,
         push: args.push.clone(),
         out: args.out.clone(),
+        today: crate::policy::today()?,
     };
     let (targets, skipped) = targets(&args.sources)?;
     let jobs = args.jobs.map_or_else(

@@ -5,10 +5,12 @@
 //! Why this is safe to kill and to re-run: a service's blobs, trees and commit are written first
 //! (unreachable objects change nothing a team sees), then its branch ref is moved in one step.
 //! A killed run leaves each repository untouched or with a complete branch. The commit is
-//! deterministic (fixed author, dated with the base commit's committer time, the upgrade recorded
-//! on that date), so a re-run computes the same commit id: a branch that already points at it is
-//! left alone (up to date), a branch on an older base is moved to the new commit (refreshed,
-//! never a second branch).
+//! deterministic: fixed author; the upgrade recorded on the day of the run, or on the day the
+//! campaign branch already records for this upgrade (so a re-run on a later day, or a refresh,
+//! keeps the day the campaign first made it); authored at 00:00 UTC that day and committed then
+//! or at the base commit's time, whichever is later. So a re-run computes the same commit id: a
+//! branch that already points at it is left alone (up to date), a branch on an older base is
+//! moved to the new commit (refreshed, never a second branch).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -55,6 +57,9 @@ pub struct Options {
     pub push: Option<String>,
     /// `--out`: where pull-request bodies are written.
     pub out: Option<PathBuf>,
+    /// The day of the run (`CARGO_PLATFORM_TODAY` or the clock): the day a new campaign branch
+    /// records its upgrade on.
+    pub today: jiff::civil::Date,
 }
 
 /// The services of the fleet in their repositories' default branches, sorted; places that are
@@ -432,11 +437,13 @@ fn upgrade_into(
         Some(_) => format!("; branch {branch} from an earlier run is left as it was"),
         None => String::new(),
     };
-    let released = template
-        .release(&to.to_string())
-        .ok()
-        .and_then(|r| crate::policy::parse_date(&r.meta.date));
-    let today = recorded_date(base.committer().when().seconds(), released)?;
+    // The day the campaign made this upgrade: the one its branch already records (a re-run on a
+    // later day, or a refresh onto a moved base, keeps it), else the day of this run.
+    let today = match existing {
+        Some(tip) => recorded_on_branch(&repo, tip, &target.dir, &to),
+        None => None,
+    }
+    .unwrap_or(opts.today);
     let plan = plan::plan(
         template,
         &manifest,
@@ -529,6 +536,7 @@ fn upgrade_into(
             dir: &target.dir,
             writes: &writes,
             message: &message,
+            date: today,
         },
     )?;
     let carried = match existing {
@@ -660,18 +668,26 @@ fn shell_path(path: &Path) -> String {
     }
 }
 
-/// The date the campaign records the upgrade on: derived from its inputs, so the same base gives
-/// the same commit on any day — the base commit's date (UTC), but never before the target was
-/// released (a quiet repository's last commit may be older than the release).
-fn recorded_date(
-    base_seconds: i64,
-    released: Option<jiff::civil::Date>,
-) -> Result<jiff::civil::Date> {
-    let base = jiff::Timestamp::from_second(base_seconds)
-        .map_err(|e| Error::new(format!("the base commit's date: {e}")))?
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date();
-    Ok(released.map_or(base, |r| r.max(base)))
+/// The day the campaign branch at `tip` records the upgrade of the service in `dir` to `to` on
+/// (its platform.toml's last `[[history.upgrades]]` entry to `to`); `None` when it records none
+/// (or cannot be read: the branch is then not one this campaign can take as its own anyway).
+fn recorded_on_branch(
+    repo: &git2::Repository,
+    tip: git2::Oid,
+    dir: &str,
+    to: &Version,
+) -> Option<jiff::civil::Date> {
+    let commit = gitc::resolve(repo, &tip.to_string()).ok()?;
+    let disk = TreeDisk::new(repo, &commit, dir).ok()?;
+    let text = String::from_utf8(disk.read_text(manifest::FILE_NAME).ok()??).ok()?;
+    let manifest = Manifest::parse(&text, manifest::FILE_NAME).ok()?;
+    manifest
+        .history
+        .upgrades
+        .iter()
+        .rev()
+        .find(|u| &u.to == to)
+        .map(|u| u.date)
 }
 
 /// `--verify`: the commit's whole tree written to a temporary directory (a monorepo's service
@@ -857,21 +873,6 @@ mod tests {
         assert_eq!(
             slug("platform/upgrade-service-2.1.0"),
             "platform-upgrade-service-2.1.0"
-        );
-    }
-
-    #[test]
-    fn the_recorded_date_is_the_base_commits_never_before_the_release() {
-        let d = |t: &str| crate::policy::parse_date(t).unwrap();
-        let base = 1_797_000_000 - 1_797_000_000 % 86_400 + 43_200;
-        let base_day = recorded_date(base, None).unwrap();
-        assert_eq!(
-            recorded_date(base, Some(d("2020-01-01"))).unwrap(),
-            base_day
-        );
-        assert_eq!(
-            recorded_date(base, Some(d("2999-01-01"))).unwrap(),
-            d("2999-01-01")
         );
     }
 

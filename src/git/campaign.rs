@@ -218,6 +218,9 @@ pub struct NewCommit<'a> {
     /// The upgrade's writes, relative to the service directory, platform.toml included.
     pub writes: &'a [Write],
     pub message: &'a str,
+    /// The day the upgrade is recorded on: the commit is authored at 00:00 UTC that day, and
+    /// committed then or at `base`'s commit time, whichever is later (never before its parent).
+    pub date: jiff::civil::Date,
 }
 
 /// Writes the blobs, trees and the commit of `change` on top of `base` into the object database
@@ -251,15 +254,29 @@ pub fn write_commit(
         .create_updated(repo, &base_tree)
         .map_err(|e| fail(repo, "the upgraded tree", e))?;
     let tree = repo.find_tree(tree_id).map_err(|e| fail(repo, "tree", e))?;
-    let when = base.committer().when();
-    let signature = Signature::new(
-        AUTHOR_NAME,
-        AUTHOR_EMAIL,
-        &Time::new(when.seconds(), when.offset_minutes()),
+    let authored = change
+        .date
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|e| Error::new(format!("the campaign's date {}: {e}", change.date)))?
+        .timestamp()
+        .as_second();
+    let parent = base.committer().when();
+    let committed = match parent.seconds() > authored {
+        true => Time::new(parent.seconds(), parent.offset_minutes()),
+        false => Time::new(authored, 0),
+    };
+    let sign = |when: &Time| {
+        Signature::new(AUTHOR_NAME, AUTHOR_EMAIL, when).map_err(|e| fail(repo, "signature", e))
+    };
+    repo.commit(
+        None,
+        &sign(&Time::new(authored, 0))?,
+        &sign(&committed)?,
+        change.message,
+        &tree,
+        &[base],
     )
-    .map_err(|e| fail(repo, "signature", e))?;
-    repo.commit(None, &signature, &signature, change.message, &tree, &[base])
-        .map_err(|e| fail(repo, "the campaign commit", e))
+    .map_err(|e| fail(repo, "the campaign commit", e))
 }
 
 /// The commit `refs/heads/<branch>` points at, if the branch exists.
