@@ -835,22 +835,64 @@ fn fleet_report_shows_a_campaigns_progress_from_its_branches() {
             .output()
             .unwrap()
     };
-    assert_eq!(json(&report("json"))["campaigns"], serde_json::json!([]));
-    // Only the clean service first, then the whole fleet.
+    let campaigns = || json(&report("json"))["campaigns"].clone();
+    let progress = |open: u64, on_target: u64, to_do: u64| {
+        serde_json::json!([{
+            "template": "service", "to": NEWEST,
+            "open": open, "on_target": on_target, "to_do": to_do,
+        }])
+    };
+    assert_eq!(campaigns(), serde_json::json!([]));
+    // Six readable services of template service: `current` on the target, five on 1.0.0.
+    // Only the clean service first, then the whole fleet (`conflict` and `ejected` need hands:
+    // no branch, still to do).
     run(root, &["fleet", "upgrade", "--root", "clean"]);
-    assert_eq!(
-        json(&report("json"))["campaigns"],
-        serde_json::json!([{"template": "service", "to": NEWEST, "services": 1}])
-    );
+    assert_eq!(campaigns(), progress(1, 1, 4));
     run(root, &["fleet", "upgrade"]);
-    assert_eq!(
-        json(&report("json"))["campaigns"],
-        serde_json::json!([{"template": "service", "to": NEWEST, "services": 3}])
-    );
+    assert_eq!(campaigns(), progress(3, 1, 2));
     let md = String::from_utf8_lossy(&report("markdown").stdout).into_owned();
     assert!(
-        md.contains("## Campaigns in progress\n\n| template | target | services with a campaign branch |\n|---|---|---:|\n| service | 2.1.0 | 3 |"),
+        md.contains("## Campaigns in progress\n\n| template | target | services with an open branch | on the target | still to do |\n|---|---|---:|---:|---:|\n| service | 2.1.0 | 3 | 1 | 2 |"),
         "{md}"
+    );
+
+    // Merged into the default branch: on the target, no longer in the campaign, though the
+    // branch is still there.
+    let clean = root.join("clean");
+    git(&clean, &["merge", "-q", "--ff-only", BRANCH]);
+    assert_eq!(campaigns(), progress(2, 2, 2));
+    // Squashed into the default branch (the branch's tip is not in its history): on the target.
+    let mono = root.join("mono");
+    git(
+        &mono,
+        &[
+            "merge",
+            "-q",
+            "--squash",
+            &format!("{BRANCH}-services-worker"),
+        ],
+    );
+    git(&mono, &["commit", "-q", "-m", "upgrade the worker"]);
+    assert_eq!(campaigns(), progress(1, 3, 2));
+    // Once no service has an open branch or is still to do (the two left leave the fleet), the
+    // campaign is no longer in progress.
+    git(
+        &mono,
+        &[
+            "merge",
+            "-q",
+            "--no-edit",
+            &format!("{BRANCH}-services-api"),
+        ],
+    );
+    for repo in ["conflict", "ejected"] {
+        std::fs::remove_dir_all(root.join(repo)).unwrap();
+    }
+    assert_eq!(
+        campaigns(),
+        serde_json::json!([]),
+        "{}",
+        outcome(&report("json"))
     );
 }
 

@@ -373,6 +373,11 @@ fn every_json_report_has_schema_1_and_matches_the_documentation() {
     let v = document(&out, "fleet upgrade", "fleet upgrade", &docs, &mut cov);
     assert_eq!(v["services"][0]["outcome"], "ready", "{v}");
     assert!(v["services"][0]["pr_body"].is_string(), "{v}");
+    // fleet report while that campaign's branch is open.
+    let out = run(platform(campaign.path()).args(["fleet", "report", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v = document(&out, "fleet report", "fleet report", &docs, &mut cov);
+    assert_eq!(v["campaigns"][0]["open"], 1, "{v}");
 
     // Every documented field was seen, unless it can only sit below a null or an empty array.
     for (heading, fields) in &docs {

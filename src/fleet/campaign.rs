@@ -774,32 +774,84 @@ pub fn matrix_entry(
     })
 }
 
-/// `fleet report`: how many services carry a campaign branch, per template and target, from the
-/// branches campaigns create (`platform/upgrade-<template>-<version>`, `-<dir>` below the
-/// repository root; a `--branch` name of its own is not recognised).
+/// `fleet report`: each campaign's progress, per template and target, from the branches
+/// campaigns create (`platform/upgrade-<template>-<version>`, `-<dir>` below the repository
+/// root; a `--branch` name of its own is not recognised) and each service's default branch. A
+/// service is in the campaign (`open`) while its branch is not merged into the default branch
+/// (its tip not in the default branch's history) and the default branch is below the target;
+/// `on_target` counts the services of the template on the target or later, `to_do` the others.
+/// A campaign is listed while any service of it has a branch, and until none is open or to do.
 pub fn progress(targets: &[Target]) -> Vec<CampaignProgress> {
-    let mut counts: std::collections::BTreeMap<(String, Version), usize> = Default::default();
-    let mut branches_of: std::collections::BTreeMap<&Path, Vec<String>> = Default::default();
+    use std::collections::{BTreeMap, BTreeSet};
+    // Per readable service: its template, its version on the default branch, and the targets of
+    // its campaign branches (with whether that branch is open).
+    let mut versions: Vec<(String, Version)> = Vec::new();
+    let mut campaigns: BTreeMap<(String, Version), BTreeSet<usize>> = BTreeMap::new();
     for t in targets {
-        let branches = branches_of.entry(t.repo.as_path()).or_insert_with(|| {
-            gitc::open(&t.repo)
-                .and_then(|repo| gitc::campaign_branches(&repo))
-                .unwrap_or_default()
-        });
-        for b in branches.iter() {
-            if let Some(key) = campaign_of(b, &t.dir) {
-                *counts.entry(key).or_default() += 1;
+        let Some((manifest, branches)) = service_branches(t) else {
+            continue;
+        };
+        let index = versions.len();
+        for (to, open) in branches {
+            let open_ones = campaigns
+                .entry((manifest.template.clone(), to))
+                .or_default();
+            if open {
+                open_ones.insert(index);
             }
         }
+        versions.push((manifest.template, manifest.version));
     }
-    counts
+    campaigns
         .into_iter()
-        .map(|((template, to), services)| CampaignProgress {
-            template,
-            to: to.to_string(),
-            services,
+        .filter_map(|((template, to), open_ones)| {
+            let mut c = CampaignProgress {
+                template,
+                to: to.to_string(),
+                open: 0,
+                on_target: 0,
+                to_do: 0,
+            };
+            for (i, (t, v)) in versions.iter().enumerate() {
+                if *t != c.template {
+                    continue;
+                }
+                match (*v >= to, open_ones.contains(&i)) {
+                    (true, _) => c.on_target += 1,
+                    (false, true) => c.open += 1,
+                    (false, false) => c.to_do += 1,
+                }
+            }
+            (c.open + c.to_do > 0).then_some(c)
         })
         .collect()
+}
+
+/// The manifest on a service's default branch, and its campaign branches of that template: the
+/// target and whether the branch is open (not merged into the default branch, which is below
+/// the target). `None` when the service cannot be read (`fleet report` lists it as skipped).
+fn service_branches(t: &Target) -> Option<(Manifest, Vec<(Version, bool)>)> {
+    let repo = gitc::open(&t.repo).ok()?;
+    let base = gitc::resolve(&repo, &t.reference).ok()?;
+    let disk = TreeDisk::new(&repo, &base, &t.dir).ok()?;
+    let text = String::from_utf8(disk.read_text(manifest::FILE_NAME).ok()??).ok()?;
+    let manifest = Manifest::parse(&text, manifest::FILE_NAME).ok()?;
+    let mut branches = Vec::new();
+    for b in gitc::campaign_branches(&repo).unwrap_or_default() {
+        let Some((template, to)) = campaign_of(&b, &t.dir) else {
+            continue;
+        };
+        if template != manifest.template {
+            continue;
+        }
+        let merged = match gitc::branch_tip(&repo, &b) {
+            Ok(Some(tip)) => gitc::merged(&repo, tip, base.id()).unwrap_or(false),
+            _ => continue,
+        };
+        let open = !merged && manifest.version < to;
+        branches.push((to, open));
+    }
+    Some((manifest, branches))
 }
 
 /// The template and target of campaign branch `branch` when it is the branch of the service in

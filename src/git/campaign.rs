@@ -288,6 +288,14 @@ pub fn branch_tip(repo: &Repository, branch: &str) -> Result<Option<Oid>> {
     }
 }
 
+/// Whether `tip` is in the history of `base` (a branch merged into it, fast-forward or not).
+pub fn merged(repo: &Repository, tip: Oid, base: Oid) -> Result<bool> {
+    Ok(tip == base
+        || repo
+            .graph_descendant_of(base, tip)
+            .map_err(|e| fail(repo, &tip.to_string(), e))?)
+}
+
 /// The branches under `refs/heads/platform/upgrade-` (names without `refs/heads/`), sorted.
 pub fn campaign_branches(repo: &Repository) -> Result<Vec<String>> {
     let refs = repo

@@ -379,13 +379,18 @@ pub struct MatrixEntry {
     pub branch: String,
 }
 
-/// `fleet report`'s `campaigns`: services carrying a campaign branch, per template and target.
-#[derive(Debug, Clone, Serialize)]
+/// `fleet report`'s `campaigns`: a campaign's progress, per template and target, over the
+/// services of that template in git repositories (read on their default branches).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CampaignProgress {
     pub template: String,
     pub to: String,
-    /// Services whose repository has their campaign branch for this target.
-    pub services: usize,
+    /// Services below the target whose campaign branch is not merged into the default branch.
+    pub open: usize,
+    /// Services whose default branch is on the target or a later release.
+    pub on_target: usize,
+    /// Services below the target without an open campaign branch.
+    pub to_do: usize,
 }
 
 /// `fleet report --format json` with the campaigns in progress: the report's own fields, then
@@ -414,11 +419,19 @@ pub fn campaigns_markdown(campaigns: &[CampaignProgress], out: &mut dyn Write) -
     writeln!(out, "\n## Campaigns in progress\n")?;
     writeln!(
         out,
-        "| template | target | services with a campaign branch |"
+        "| template | target | services with an open branch | on the target | still to do |"
     )?;
-    writeln!(out, "|---|---|---:|")?;
+    writeln!(out, "|---|---|---:|---:|---:|")?;
     for c in campaigns {
-        writeln!(out, "| {} | {} | {} |", md(&c.template), c.to, c.services)?;
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            md(&c.template),
+            c.to,
+            c.open,
+            c.on_target,
+            c.to_do
+        )?;
     }
     Ok(())
 }
