@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{outcome, platform, scratch, settings};
+use common::{git, outcome, platform, scratch, settings};
 
 const TODAY: &str = "2027-04-01";
 
@@ -735,6 +735,24 @@ fn html_page_in_chromium_shows_the_json_reports_numbers() {
             "<script>console.error('injected')</script> & <b>more</b>",
         ],
     ));
+    // A campaign in progress: `billing` (1.0.0) has an open campaign branch, `api` is on its
+    // target; both in git repositories.
+    for repo in ["billing", "api"] {
+        let dir = root.join(repo);
+        git(&dir, &["init", "-q", "-b", "main"]);
+        git(&dir, &["add", "-A"]);
+        git(&dir, &["commit", "-q", "-m", "the service"]);
+    }
+    let billing = root.join("billing");
+    git(
+        &billing,
+        &["switch", "-q", "-c", "platform/upgrade-service-2.1.0"],
+    );
+    git(
+        &billing,
+        &["commit", "-q", "--allow-empty", "-m", "the upgrade"],
+    );
+    git(&billing, &["switch", "-q", "main"]);
     let html = run_on(
         root,
         TODAY,
@@ -1027,6 +1045,20 @@ fn html_page_in_chromium_shows_the_json_reports_numbers() {
     assert!(!skipped.is_empty());
     assert_eq!(table(None, "skipped"), skipped);
     checked.insert((None, "skipped"));
+    let campaigns: Vec<Vec<String>> = json["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            ["template", "to", "open", "on_target", "to_do"]
+                .iter()
+                .map(|k| shown(&c[k]))
+                .collect()
+        })
+        .collect();
+    assert_eq!(campaigns, [["service", "2.1.0", "1", "1", "0"]], "{json}");
+    assert_eq!(table(None, "campaigns"), campaigns);
+    checked.insert((None, "campaigns"));
 
     // No table of the page went unchecked.
     let shown_tables: std::collections::BTreeSet<(Option<String>, String)> = p["tables"]

@@ -79,7 +79,8 @@ pub struct CheckArgs {
 /// of the services existing then, ejections with their reasons, the managed files edited in the
 /// most services, what the upgrades to each release changed (updated, merged, left in conflict),
 /// the services out of policy (golden-path.md section 11, "For leaders"), and the upgrade
-/// campaigns in progress: services with a campaign branch per template and target (section 10.1).
+/// campaigns in progress, per template and target: services with an open (unmerged) campaign
+/// branch, services already on the target, and services still to do (section 10.1).
 ///
 /// Services come from --root trees and a --fleet file (as `fleet status`), and/or from --from, a
 /// directory of `cargo platform status --format json` fact files published by each repository's
@@ -236,7 +237,7 @@ fn report(args: ReportArgs) -> Result<ExitStatus> {
     let mut bytes = Vec::new();
     let extension = match args.format {
         ReportFormat::Html => {
-            report.html(&mut bytes)?;
+            report.html(&campaigns, &mut bytes)?;
             "html"
         }
         ReportFormat::Markdown => {

@@ -11,6 +11,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::campaign::CampaignProgress;
 use super::fleet::SkippedEntry;
 use super::fleet_charts as charts;
 use super::fleet_report::{FleetReport, Group, OutOfPolicy, Summary};
@@ -23,6 +24,7 @@ struct Page<'a> {
     summary: &'a Summary,
     overview: &'a [Group],
     sections: Vec<Section<'a>>,
+    campaigns: &'a [CampaignProgress],
     out_of_policy: &'a [OutOfPolicy],
     skipped: &'a [SkippedEntry],
 }
@@ -59,8 +61,9 @@ struct Charts {
 }
 
 impl FleetReport {
-    /// The report as one self-contained HTML page.
-    pub fn html(&self, out: &mut dyn Write) -> io::Result<()> {
+    /// The report as one self-contained HTML page, with the campaigns in progress (section 10.1;
+    /// none: no such table).
+    pub fn html(&self, campaigns: &[CampaignProgress], out: &mut dyn Write) -> io::Result<()> {
         let mut sections = Vec::new();
         let mut rest = self.groups.as_slice();
         while let Some((all, tail)) = rest.split_first() {
@@ -75,6 +78,7 @@ impl FleetReport {
             summary: &self.summary,
             overview: &self.groups,
             sections,
+            campaigns,
             out_of_policy: &self.out_of_policy,
             skipped: &self.skipped,
         };
@@ -250,7 +254,7 @@ mod tests {
         }];
         let r = report(&[a, b, c], &templates(), d("2026-08-15"), skipped);
         let mut out = Vec::new();
-        r.html(&mut out).unwrap();
+        r.html(&[], &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -258,11 +262,12 @@ mod tests {
     fn an_empty_fleet_is_a_page_that_says_so() {
         let r = report(&[], &templates(), d("2026-08-15"), vec![]);
         let mut out = Vec::new();
-        r.html(&mut out).unwrap();
+        r.html(&[], &mut out).unwrap();
         let html = String::from_utf8(out).unwrap();
         assert!(html.contains("No service existed on 2026-08-15."), "{html}");
         assert!(html.contains("Every service is within policy."), "{html}");
         assert!(html.contains("Every entry was read."), "{html}");
+        assert!(!html.contains("Campaigns in progress"), "{html}");
         assert!(!html.contains("<svg"), "{html}");
     }
 
