@@ -992,3 +992,182 @@ fn a_pull_request_body_names_the_ejected_components_left_alone() {
     );
     assert_eq!(diff, "");
 }
+
+#[test]
+fn a_draft_target_is_refused_unless_allowed() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "clean", "clean", "payments", &OLD);
+    let clean = root.join("clean");
+    let draft_branch = "platform/upgrade-service-3.0.0";
+    for cmd in ["upgrade", "matrix"] {
+        let out = run(root, &["fleet", cmd, "--to", "3.0.0"]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {}", outcome(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("template `service` 3.0.0 is a draft")
+                && stderr.contains("--allow-draft"),
+            "{cmd}: {stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{cmd}: nothing printed: {}",
+            outcome(&out)
+        );
+    }
+    assert!(campaign_branches(root).is_empty(), "nothing committed");
+
+    let out = platform(root)
+        .env("CARGO_PLATFORM_TODAY", TODAY)
+        .env("CARGO_PLATFORM_ALLOW_DRAFT", "1")
+        .args(["fleet", "matrix", "--to", "3.0.0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert_eq!(json(&out)["include"][0]["to"], "3.0.0");
+    let out = ok(run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--to",
+            "3.0.0",
+            "--allow-draft",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(json(&out)["services"][0]["outcome"], "ready");
+    git(&clean, &["rev-parse", "--verify", draft_branch]);
+}
+
+#[test]
+fn a_push_that_fails_for_the_operators_reasons_keeps_the_service_ready_and_exits_1() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "clean", "clean", "payments", &OLD);
+    let out = run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--push",
+            "no-such-remote",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "ready", "{s}");
+    assert_eq!(s["pushed"], false, "{s}");
+    let error = s["push_error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "cannot push platform/upgrade-service-2.1.0 to no-such-remote: `git ls-remote` failed: "
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        git(&root.join("clean"), &["rev-parse", BRANCH]).trim(),
+        s["commit"].as_str().unwrap(),
+        "committed here"
+    );
+    let human = run(root, &["fleet", "upgrade", "--push", "no-such-remote"]);
+    assert_eq!(human.status.code(), Some(1), "{}", outcome(&human));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("NOT pushed"), "{text}");
+    assert!(text.contains("no-such-remote"), "{text}");
+}
+
+#[test]
+fn a_root_inside_a_repository_finds_the_repository() {
+    let tmp = scratch();
+    let root = tmp.path();
+    let mono = root.join("mono");
+    std::fs::create_dir_all(&mono).unwrap();
+    git(&mono, &["init", "-q", "-b", "main"]);
+    new(root, "api", "mono/services/api", "ledger", &OLD);
+    new(root, "worker", "mono/services/worker", "ledger", &OLD);
+    new(root, "edge", "mono/edge", "ledger", &OLD);
+    commit_all(&mono, "three services");
+
+    let out = ok(run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--root",
+            "mono/services",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+    ));
+    let services = by_dir(&json(&out));
+    assert_eq!(
+        services.keys().collect::<Vec<_>>(),
+        ["mono:services/api", "mono:services/worker"]
+    );
+    for s in services.values() {
+        assert_eq!(s["outcome"], "ready", "{s}");
+    }
+
+    // The default `.` inside one service of the monorepo: that service.
+    let api = mono.join("services/api");
+    let out = ok(run(&api, &["fleet", "upgrade", "--format", "json"]));
+    let services = by_dir(&json(&out));
+    assert_eq!(services.keys().collect::<Vec<_>>(), ["mono:services/api"]);
+    assert_eq!(services["mono:services/api"]["outcome"], "ready");
+    git(
+        &mono,
+        &["rev-parse", "--verify", &format!("{BRANCH}-services-api")],
+    );
+    let out = ok(run(&api, &["fleet", "matrix"]));
+    assert_eq!(json(&out)["include"][0]["path"], "services/api");
+}
+
+#[test]
+fn a_detached_head_without_a_default_branch_is_refused_with_what_to_do() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "clean", "clean", "payments", &OLD);
+    let clean = root.join("clean");
+    git(&clean, &["checkout", "-q", "--detach"]);
+    let out = run(root, &["fleet", "upgrade", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let report = json(&out);
+    assert!(
+        report["services"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    let reason = report["skipped"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("detached") && reason.contains("`ref`"),
+        "{reason}"
+    );
+    assert!(campaign_branches(root).is_empty());
+    let out = run(root, &["fleet", "matrix"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("\"ref\":\"HEAD\""), "{stdout}");
+    assert!(json(&out)["include"].as_array().unwrap().is_empty());
+    // A fleet file's `ref` names the branch to start from.
+    std::fs::write(
+        root.join("fleet.toml"),
+        "[[repository]]\npath = \"clean\"\nref = \"master\"\n",
+    )
+    .unwrap();
+    let out = ok(run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--fleet",
+            "fleet.toml",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(json(&out)["services"][0]["outcome"], "ready");
+}

@@ -47,9 +47,13 @@ pub struct CampaignSources {
 pub struct UpgradeArgs {
     #[command(flatten)]
     pub sources: CampaignSources,
-    /// Target release (default: the newest release of each service's template).
+    /// Target release (default: the newest release of each service's template; never a draft).
+    /// A draft release (still under construction) needs --allow-draft.
     #[arg(long, value_name = "X.Y.Z")]
     pub to: Option<String>,
+    /// Allow --to to name a draft release (for template authors trying it).
+    #[arg(long, env = crate::template::ALLOW_DRAFT_ENV, value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_draft: bool,
     /// Branch name instead of `platform/upgrade-<template>-<version>` (`-<dir>` is still appended
     /// for a service below its repository's root).
     #[arg(long, value_name = "NAME")]
@@ -97,9 +101,13 @@ pub enum CampaignFormat {
 pub struct MatrixArgs {
     #[command(flatten)]
     pub sources: CampaignSources,
-    /// Target release (default: the newest release of each service's template).
+    /// Target release (default: the newest release of each service's template; never a draft).
+    /// A draft release (still under construction) needs --allow-draft.
     #[arg(long, value_name = "X.Y.Z")]
     pub to: Option<String>,
+    /// Allow --to to name a draft release (for template authors trying it).
+    #[arg(long, env = crate::template::ALLOW_DRAFT_ENV, value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_draft: bool,
     /// The branch name each job commits on (as `fleet upgrade --branch`).
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
@@ -136,11 +144,19 @@ fn find(roots: &[PathBuf], fleet: Option<&Path>) -> Result<(Vec<Target>, Vec<Ski
     Ok(campaign::targets(&roots, &repositories))
 }
 
-/// `--to` must name a release of some embedded template.
-fn check_to(catalogue: &Catalogue, to: Option<&str>) -> Result<()> {
+/// `--to` must name a release of some embedded template; a draft only with --allow-draft.
+fn check_to(catalogue: &Catalogue, to: Option<&str>, allow_draft: bool) -> Result<()> {
     let Some(to) = to else { return Ok(()) };
-    if catalogue.templates.iter().any(|t| t.release(to).is_ok()) {
-        return Ok(());
+    let mut draft = None;
+    for t in &catalogue.templates {
+        match t.release_to_render(to, allow_draft) {
+            Ok(_) => return Ok(()),
+            Err(e) if t.release(to).is_ok() => draft = draft.or(Some(e)),
+            Err(_) => {}
+        }
+    }
+    if let Some(e) = draft {
+        return Err(e);
     }
     Err(
         Error::new(format!("--to {to}: no template has a release {to}"))
@@ -161,7 +177,7 @@ fn check_branch(branch: Option<&str>) -> Result<()> {
 
 pub fn upgrade(args: UpgradeArgs) -> Result<ExitStatus> {
     let catalogue = Catalogue::load()?;
-    check_to(&catalogue, args.to.as_deref())?;
+    check_to(&catalogue, args.to.as_deref(), args.allow_draft)?;
     check_branch(args.branch.as_deref())?;
     let verify = match args.verify {
         false => None,
@@ -175,6 +191,7 @@ pub fn upgrade(args: UpgradeArgs) -> Result<ExitStatus> {
     }
     let opts = Options {
         to: args.to.clone(),
+        allow_draft: args.allow_draft,
         branch: args.branch.clone(),
         dry_run: args.dry_run,
         verify,
@@ -200,7 +217,7 @@ pub fn upgrade(args: UpgradeArgs) -> Result<ExitStatus> {
 
 pub fn matrix(args: MatrixArgs) -> Result<ExitStatus> {
     let catalogue = Catalogue::load()?;
-    check_to(&catalogue, args.to.as_deref())?;
+    check_to(&catalogue, args.to.as_deref(), args.allow_draft)?;
     check_branch(args.branch.as_deref())?;
     let (targets, skipped) = targets(&args.sources)?;
     let printer = Printer::new(Format::Human);
@@ -210,7 +227,13 @@ pub fn matrix(args: MatrixArgs) -> Result<ExitStatus> {
         printer.warn(format!("not read: {}: {}", s.location, s.reason));
     }
     for t in &targets {
-        match campaign::matrix_entry(t, &catalogue, args.to.as_deref(), args.branch.as_deref()) {
+        match campaign::matrix_entry(
+            t,
+            &catalogue,
+            args.to.as_deref(),
+            args.allow_draft,
+            args.branch.as_deref(),
+        ) {
             Ok(entry) => include.push(entry),
             Err((at, reason)) if reason.starts_with("already on ") => {
                 printer.note(format!("left out: {at}: {reason}"));

@@ -46,6 +46,8 @@ pub struct Target {
 pub struct Options {
     /// `--to`: the target release; `None`: each template's newest.
     pub to: Option<String>,
+    /// `--allow-draft`: `to` may name a draft release.
+    pub allow_draft: bool,
     /// `--branch`: the branch name instead of `platform/upgrade-<template>-<version>`.
     pub branch: Option<String>,
     pub dry_run: bool,
@@ -278,6 +280,7 @@ fn read<'c>(
     target: &Target,
     catalogue: &'c Catalogue,
     to: Option<&str>,
+    allow_draft: bool,
     parsed: &mut dyn FnMut(&Manifest),
 ) -> Result<Read<'c>> {
     let shown = format!(
@@ -308,7 +311,7 @@ fn read<'c>(
         )));
     }
     let to = match to {
-        Some(v) => template.release(v)?.version.clone(),
+        Some(v) => template.release_to_render(v, allow_draft)?.version.clone(),
         None => template.newest().version.clone(),
     };
     Ok(Read {
@@ -397,12 +400,19 @@ fn upgrade_into(
     let base = gitc::resolve(&repo, &target.reference)?;
     out.base = Some(base.id().to_string());
     let disk = TreeDisk::new(&repo, &base, &target.dir)?;
-    let read = read(&disk, target, catalogue, opts.to.as_deref(), &mut |m| {
-        out.name = m.name.clone();
-        out.team = target.team.clone().or_else(|| super::owner(m));
-        out.template = Some(m.template.clone());
-        out.from = Some(m.version.to_string());
-    })?;
+    let read = read(
+        &disk,
+        target,
+        catalogue,
+        opts.to.as_deref(),
+        opts.allow_draft,
+        &mut |m| {
+            out.name = m.name.clone();
+            out.team = target.team.clone().or_else(|| super::owner(m));
+            out.template = Some(m.template.clone());
+            out.from = Some(m.version.to_string());
+        },
+    )?;
     let Read {
         manifest,
         text,
@@ -714,6 +724,7 @@ pub fn matrix_entry(
     target: &Target,
     catalogue: &Catalogue,
     to: Option<&str>,
+    allow_draft: bool,
     branch: Option<&str>,
 ) -> std::result::Result<MatrixEntry, (String, String)> {
     let at = format!(
@@ -727,7 +738,7 @@ pub fn matrix_entry(
         let repo = gitc::open(&target.repo)?;
         let base = gitc::resolve(&repo, &target.reference)?;
         let disk = TreeDisk::new(&repo, &base, &target.dir)?;
-        let r = read(&disk, target, catalogue, to, &mut |_| {})?;
+        let r = read(&disk, target, catalogue, to, allow_draft, &mut |_| {})?;
         let remote = gitc::origin_url(&repo);
         Ok::<_, Error>((r.manifest, r.template.name.clone(), r.to, remote))
     })();
