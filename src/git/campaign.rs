@@ -28,7 +28,7 @@ pub fn open(path: &Path) -> Result<Repository> {
 }
 
 /// The default branch: `origin/HEAD`'s target, else the branch HEAD is on (a bare repository's
-/// HEAD too). Returns the ref as git names it (`refs/remotes/origin/main`, `refs/heads/main`).
+/// HEAD too); a detached HEAD without `origin/HEAD` is an error, never a base. Returns the ref as git names it (`refs/remotes/origin/main`, `refs/heads/main`).
 pub fn default_branch(repo: &Repository) -> Result<String> {
     if let Ok(origin_head) = repo.find_reference("refs/remotes/origin/HEAD")
         && let Ok(Some(target)) = origin_head.symbolic_target()
@@ -40,7 +40,13 @@ pub fn default_branch(repo: &Repository) -> Result<String> {
         .map_err(|e| fail(repo, "HEAD", e))?;
     match head.symbolic_target() {
         Ok(Some(target)) => Ok(target.to_string()),
-        _ => Ok("HEAD".to_string()),
+        // A detached HEAD is wherever someone last checked out, not a default branch.
+        _ => Err(Error::new(format!(
+            "{}: HEAD is detached and there is no origin/HEAD, so there is no default branch to \
+             start from: give the fleet entry a `ref` (the branch to start from), or check out the \
+             default branch there",
+            repo_name(repo)
+        ))),
     }
 }
 
