@@ -19,7 +19,8 @@ pub struct CampaignSources {
     /// A tree of git repositories (clones, monorepos, bare mirrors) to scan (repeatable; each
     /// repository's services are read from its default branch: `origin/HEAD`, else HEAD's
     /// branch; a detached HEAD without `origin/HEAD` is skipped: give the fleet entry a `ref`).
-    /// Default: the current directory, unless --fleet is given.
+    /// A directory inside a repository means that repository's services below it. Default: the
+    /// current directory, unless --fleet is given.
     #[arg(long, value_name = "DIR")]
     pub root: Vec<PathBuf>,
     /// A fleet file (`[[repository]]` with `path`, optional `ref` — the branch to start from —,

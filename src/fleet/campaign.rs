@@ -107,6 +107,7 @@ fn walk(entry: &Repository, found: &mut Found) {
         return found.skip(shown, "not a directory");
     }
     let before = found.targets.len() + found.skipped.len();
+    let mut outside = Vec::new();
     let mut it = WalkDir::new(&entry.path)
         .follow_links(false)
         .sort_by_file_name()
@@ -119,12 +120,24 @@ fn walk(entry: &Repository, found: &mut Found) {
         let path = item.path();
         if item.file_type().is_dir() && crate::git::is_repository(path) {
             it.skip_current_dir();
-            in_repository(entry, path, found);
+            in_repository(entry, path, "", found);
         } else if item.file_type().is_file() && item.file_name() == manifest::FILE_NAME {
-            found.skip(
-                path.parent().unwrap_or(path).display().to_string(),
-                "not in a git repository: a campaign commits its upgrades on branches",
-            );
+            outside.push(path.parent().unwrap_or(path).display().to_string());
+        }
+    }
+    if !outside.is_empty() {
+        // `entry.path` itself may be inside a repository (`--root mono/services`, or `.` in a
+        // monorepo's service): that repository's services below it.
+        match gitc::enclosing(&entry.path) {
+            Some((repo, within)) => in_repository(entry, &repo, &within, found),
+            None => {
+                for location in outside {
+                    found.skip(
+                        location,
+                        "not in a git repository: a campaign commits its upgrades on branches",
+                    );
+                }
+            }
         }
     }
     if found.targets.len() + found.skipped.len() == before {
@@ -135,7 +148,8 @@ fn walk(entry: &Repository, found: &mut Found) {
     }
 }
 
-fn in_repository(entry: &Repository, path: &Path, found: &mut Found) {
+/// The services of the repository at `path` (below its directory `within`, `""`: all of them).
+fn in_repository(entry: &Repository, path: &Path, within: &str, found: &mut Found) {
     let shown = path.display().to_string();
     let repo = match gitc::open(path) {
         Ok(repo) => repo,
@@ -156,7 +170,16 @@ fn in_repository(entry: &Repository, path: &Path, found: &mut Found) {
     };
     let prefix = relative(path, &entry.path);
     for dir in dirs {
-        let rel = match (prefix.as_str(), dir.as_str()) {
+        // The service's directory as seen from `entry.path`.
+        let below = match within {
+            "" => dir.as_str(),
+            w if dir == w => "",
+            w => match dir.strip_prefix(w).and_then(|d| d.strip_prefix('/')) {
+                Some(d) => d,
+                None => continue,
+            },
+        };
+        let rel = match (prefix.as_str(), below) {
             ("", "") => ".".to_string(),
             ("", d) | (d, "") => d.to_string(),
             (p, d) => format!("{p}/{d}"),

@@ -27,6 +27,20 @@ pub fn open(path: &Path) -> Result<Repository> {
     })
 }
 
+/// The work tree of the repository `path` is inside (below its root), and `path` relative to
+/// it (`a/b`); `None` when `path` is in no repository's work tree.
+pub fn enclosing(path: &Path) -> Option<(std::path::PathBuf, String)> {
+    let repo = Repository::discover(path).ok()?;
+    let root = repo.workdir()?.canonicalize().ok()?;
+    let here = path.canonicalize().ok()?;
+    let within = here.strip_prefix(&root).ok()?;
+    let parts: Vec<String> = within
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    Some((root, parts.join("/")))
+}
+
 /// The default branch: `origin/HEAD`'s target, else the branch HEAD is on (a bare repository's
 /// HEAD too); a detached HEAD without `origin/HEAD` is an error, never a base. Returns the ref as git names it (`refs/remotes/origin/main`, `refs/heads/main`).
 pub fn default_branch(repo: &Repository) -> Result<String> {
