@@ -535,7 +535,8 @@ fn ready_branches_are_pushed_and_someone_elses_push_is_never_overwritten() {
         "the refreshed branch replaced the one this campaign pushed"
     );
 
-    // A remote that cannot be reached: the branch is ready here, the service needs hands.
+    // A remote that cannot be reached: the operator's problem, not the team's: the branch stays
+    // as it is here, the service is not "needs hands", and the run exits 1.
     let out = run(
         root,
         &[
@@ -549,13 +550,16 @@ fn ready_branches_are_pushed_and_someone_elses_push_is_never_overwritten() {
             "json",
         ],
     );
-    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let s = &json(&out)["services"][0];
     assert_eq!(s["pushed"], false, "{s}");
-    let reason = s["reason"].as_str().unwrap();
+    assert_eq!(s["outcome"], "up_to_date", "{s}");
+    let error = s["push_error"].as_str().unwrap();
     assert!(
-        reason.starts_with("the branch is ready here, but cannot push platform/upgrade-service-2.1.0 to no-such-remote: `git ls-remote` failed: "),
-        "{reason}"
+        error.starts_with(
+            "cannot push platform/upgrade-service-2.1.0 to no-such-remote: `git ls-remote` failed: "
+        ),
+        "{error}"
     );
 }
 

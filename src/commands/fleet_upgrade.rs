@@ -43,8 +43,9 @@ pub struct CampaignSources {
 /// Outcomes: ready (committed), needs hands (conflicts, a declared break in an ejected component,
 /// a failed --verify: nothing committed, the report names the files and the command to run in
 /// the checkout), refused (corrupt or newer manifest, unknown template or release), up to date.
-/// Exit 0 when all are ready or up to date, 3 when any needs hands, 1 when any was refused or a
-/// place could not be read (1 wins over 3).
+/// Exit 0 when all are ready or up to date, 3 when any needs hands, 1 when any was refused, a
+/// place could not be read or a --push failed (no such remote, credentials, network; 1 wins
+/// over 3).
 #[derive(Debug, clap::Args)]
 pub struct UpgradeArgs {
     #[command(flatten)]

@@ -380,6 +380,7 @@ fn row(target: &Target) -> CampaignService {
         branch_state: BranchState::None,
         commit: None,
         pushed: None,
+        push_error: None,
         conflicts: Vec::new(),
         actions: Vec::new(),
         next_step: None,
@@ -621,11 +622,18 @@ fn upgrade_into(
     {
         match gitc::push(&repo, remote, &branch, commit, existing) {
             Ok(Pushed::Already | Pushed::Pushed) => out.pushed = Some(true),
-            Err(e) => {
+            // Someone else's commits on the remote branch: theirs to sort out.
+            Ok(Pushed::NotOurs(e)) => {
                 out.pushed = Some(false);
                 out.outcome = CampaignOutcome::NeedsHands;
                 out.reason = format!("the branch is ready here, but {}", e.message);
                 out.next_step = e.hints.first().cloned();
+            }
+            // The operator's problem (remote, credentials, network): the outcome stands, the
+            // run did not do all it was asked (exit 1).
+            Err(e) => {
+                out.pushed = Some(false);
+                out.push_error = Some(super::one_line(&e.message));
             }
         }
     }

@@ -351,16 +351,20 @@ pub fn set_branch(
 }
 
 /// Where a pushed branch stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Pushed {
     /// The remote had it already.
     Already,
     Pushed,
+    /// The remote branch carries commits this campaign did not write: not overwritten (why, and
+    /// what to do).
+    NotOurs(Error),
 }
 
 /// Pushes `refs/heads/<branch>` to `remote` (a remote's name or a URL/path), with lease: the
 /// remote branch must be absent, already at `commit`, or at `lease` (the tip this campaign
-/// replaced); anything else is someone else's work and is refused.
+/// replaced); anything else is someone else's work, left alone (`NotOurs`). An `Err` is a push
+/// that failed for the operator's reasons (no such remote, credentials, network).
 ///
 /// Runs the `git` command line, not libgit2: this build of libgit2 has neither HTTPS nor SSH
 /// transports, and `git push` brings the user's credential helpers and SSH setup, and a real
@@ -392,10 +396,10 @@ pub fn push(
     match current {
         Some(c) if c == commit => return Ok(Pushed::Already),
         Some(c) if Some(c) != lease => {
-            return Err(Error::new(format!(
+            return Ok(Pushed::NotOurs(Error::new(format!(
                 "{remote}: branch {branch} is at {c}, which this campaign did not write: not overwritten"
             ))
-            .hint("someone pushed to the campaign branch; merge or delete it there, then run the campaign again"));
+            .hint("someone pushed to the campaign branch; merge or delete it there, then run the campaign again")));
         }
         _ => {}
     }
