@@ -1175,3 +1175,165 @@ fn a_detached_head_without_a_default_branch_is_refused_with_what_to_do() {
     ));
     assert_eq!(json(&out)["services"][0]["outcome"], "ready");
 }
+
+#[test]
+fn a_teams_commits_on_the_campaign_branch_or_its_checkout_are_never_overwritten() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "clean", "clean", "payments", &OLD);
+    let clean = root.join("clean");
+    let remote = root.join("clean-remote.git");
+    git(root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    git(
+        &clean,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    let push = [
+        "fleet", "upgrade", "--root", "clean", "--push", "origin", "--format", "json",
+    ];
+    ok(run(root, &push));
+
+    // The team checks the branch out in a worktree, fixes something there and pushes it.
+    let wt = root.join("clean-wt");
+    git(
+        &clean,
+        &["worktree", "add", "-q", wt.to_str().unwrap(), BRANCH],
+    );
+    std::fs::write(wt.join("src/main.rs"), "// the team's fix\nfn main() {}\n").unwrap();
+    commit_all(&wt, "the team's fix");
+    git(&wt, &["push", "-q", "origin", BRANCH]);
+    let theirs = git(&clean, &["rev-parse", BRANCH]);
+    let remote_tip = || {
+        git(
+            root,
+            &["--git-dir", remote.to_str().unwrap(), "rev-parse", BRANCH],
+        )
+    };
+    assert_eq!(remote_tip(), theirs);
+
+    // Base not moved: left as it is, up to date.
+    let out = ok(run(root, &push));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "up_to_date", "{s}");
+    assert_eq!(s["branch_state"], "unchanged", "{s}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("carries your commits; left as it is"),
+        "{reason}"
+    );
+    assert_eq!(git(&clean, &["rev-parse", BRANCH]), theirs);
+    assert_eq!(remote_tip(), theirs);
+    assert_eq!(
+        git(&wt, &["status", "--porcelain"]),
+        "",
+        "the team's checkout is untouched"
+    );
+
+    // Base moved: the team rebases it; nothing is rewritten.
+    std::fs::write(clean.join("src/app/notes.rs"), "// more\n").unwrap();
+    commit_all(&clean, "more work");
+    let out = run(root, &push);
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "needs_hands", "{s}");
+    assert_eq!(s["branch_state"], "none", "{s}");
+    let next = s["next_step"].as_str().unwrap();
+    assert!(next.contains(&format!("git rebase master")), "{next}");
+    assert_eq!(git(&clean, &["rev-parse", BRANCH]), theirs);
+    assert_eq!(remote_tip(), theirs);
+    assert_eq!(git(&wt, &["status", "--porcelain"]), "");
+
+    // A campaign branch of ours, checked out in a worktree: not moved under the checkout.
+    new(root, "other", "other", "payments", &OLD);
+    let other = root.join("other");
+    ok(run(root, &["fleet", "upgrade", "--root", "other"]));
+    let ours = git(&other, &["rev-parse", BRANCH]);
+    let other_wt = root.join("other-wt");
+    git(
+        &other,
+        &["worktree", "add", "-q", other_wt.to_str().unwrap(), BRANCH],
+    );
+    std::fs::write(other.join("src/app/notes.rs"), "// more\n").unwrap();
+    commit_all(&other, "more work");
+    let out = run(
+        root,
+        &["fleet", "upgrade", "--root", "other", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "needs_hands", "{s}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("checked out in") && reason.contains("other-wt"),
+        "{reason}"
+    );
+    assert_eq!(git(&other, &["rev-parse", BRANCH]), ours);
+    assert_eq!(git(&other_wt, &["status", "--porcelain"]), "");
+
+    // ... nor in the repository's own checkout (the fleet file names the base).
+    git(&other, &["worktree", "remove", other_wt.to_str().unwrap()]);
+    git(&other, &["switch", "-q", BRANCH]);
+    std::fs::write(
+        root.join("fleet.toml"),
+        "[[repository]]\npath = \"other\"\nref = \"master\"\n",
+    )
+    .unwrap();
+    let out = run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--fleet",
+            "fleet.toml",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "needs_hands", "{s}");
+    assert!(
+        s["reason"].as_str().unwrap().contains("checked out in"),
+        "{s}"
+    );
+    assert_eq!(git(&other, &["rev-parse", BRANCH]), ours);
+    assert_eq!(git(&other, &["status", "--porcelain"]), "");
+
+    // Once it is no longer checked out, the campaign refreshes its own branch.
+    git(&other, &["switch", "-q", "master"]);
+    let out = ok(run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--fleet",
+            "fleet.toml",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(json(&out)["services"][0]["branch_state"], "refreshed");
+}
+
+#[test]
+fn a_branch_this_campaign_did_not_make_is_left_alone() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "clean", "clean", "payments", &OLD);
+    let clean = root.join("clean");
+    git(&clean, &["branch", BRANCH]);
+    let theirs = git(&clean, &["rev-parse", BRANCH]);
+    let out = run(root, &["fleet", "upgrade", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "needs_hands", "{s}");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not one this campaign made"),
+        "{s}"
+    );
+    assert!(s["next_step"].as_str().unwrap().contains("--branch"), "{s}");
+    assert_eq!(git(&clean, &["rev-parse", BRANCH]), theirs);
+}

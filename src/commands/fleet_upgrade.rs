@@ -38,7 +38,8 @@ pub struct CampaignSources {
 /// clean result on `platform/upgrade-<template>-<version>` (`-<dir>` appended for a service
 /// below the repository root). The branch is moved last, so a killed run leaves each repository
 /// untouched or with a complete branch; a re-run skips branches that already carry the upgrade
-/// and refreshes branches whose base moved.
+/// and refreshes branches whose base moved. A branch is moved only when its tip is a campaign
+/// commit and no work tree has it checked out: a team's commits on it are never overwritten.
 ///
 /// Outcomes: ready (committed), needs hands (conflicts, a declared break in an ejected component,
 /// a failed --verify: nothing committed, the report names the files and the command to run in
@@ -75,7 +76,7 @@ pub struct UpgradeArgs {
     pub dry_run: bool,
     /// Push ready branches to this remote (a remote's name in each repository, or a URL or path)
     /// with `git push --force-with-lease` (git on PATH, your credentials), never overwriting a
-    /// remote branch this campaign did not write.
+    /// remote branch whose tip is not a campaign commit.
     #[arg(long, value_name = "REMOTE", conflicts_with = "dry_run")]
     pub push: Option<String>,
     /// Write each ready service's pull-request body (Markdown) into this directory.

@@ -550,11 +550,12 @@ fn upgrade_into(
         None => String::new(),
     };
     let message = format!(
-        "Upgrade {}: template {} {} -> {to}\n\nApplied by cargo-platform {} (fleet upgrade).\n{checked}",
+        "Upgrade {}: template {} {} -> {to}\n\nApplied by cargo-platform {} {}\n{checked}",
         manifest.name,
         template.name,
         manifest.version,
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        gitc::MESSAGE_MARK
     );
     let ours = gitc::write_commit(
         &repo,
@@ -570,6 +571,55 @@ fn upgrade_into(
         Some(tip) if opts.verify.is_none() && gitc::same_change(&repo, tip, ours)? => Some(tip),
         _ => None,
     };
+    // A branch the campaign would move: only its own, and never under a checkout.
+    if let (None, Some(tip)) = (carried, existing) {
+        let repo_dir = shell_path(&target.repo);
+        let default = short_ref(&target.reference);
+        match gitc::standing(&repo, tip)? {
+            gitc::Standing::Ours => {}
+            gitc::Standing::OnTopOfOurs { base: made_on } if made_on == base.id() => {
+                out.outcome = CampaignOutcome::UpToDate;
+                out.branch_state = BranchState::Unchanged;
+                out.commit = Some(tip.to_string());
+                out.reason = format!(
+                    "branch {branch} carries {} {to} on top of {default}, and carries your commits; left as it is",
+                    template.name
+                );
+                return Ok(());
+            }
+            gitc::Standing::OnTopOfOurs { .. } => {
+                out.outcome = CampaignOutcome::NeedsHands;
+                out.reason = format!(
+                    "branch {branch} carries your commits, and {default} has moved since it was made: left as it is, nothing committed"
+                );
+                out.next_step = Some(format!(
+                    "cd {repo_dir} && git switch {branch} && git rebase {default}"
+                ));
+                return Ok(());
+            }
+            gitc::Standing::Foreign => {
+                out.outcome = CampaignOutcome::NeedsHands;
+                out.reason = format!(
+                    "branch {branch} is not one this campaign made: left as it is, nothing committed"
+                );
+                out.next_step = Some(format!(
+                    "rename or delete branch {branch} in {repo_dir}, or give the campaign another --branch"
+                ));
+                return Ok(());
+            }
+        }
+        if let Some(checkout) = gitc::checked_out_in(&repo, &branch)? {
+            let checkout = shell_path(&checkout);
+            out.outcome = CampaignOutcome::NeedsHands;
+            out.reason = format!(
+                "branch {branch} is checked out in {checkout}: not moved under a checkout, nothing committed"
+            );
+            out.next_step = Some(format!(
+                "cd {checkout} && git switch {default} (or `git worktree remove {checkout}`), then run the campaign again"
+            ));
+            return Ok(());
+        }
+    }
     let commit = carried.unwrap_or(ours);
     out.commit = Some(commit.to_string());
     if carried.is_some() {
@@ -620,7 +670,7 @@ fn upgrade_into(
     if let Some(remote) = &opts.push
         && !opts.dry_run
     {
-        match gitc::push(&repo, remote, &branch, commit, existing) {
+        match gitc::push(&repo, remote, &branch, commit) {
             Ok(Pushed::Already | Pushed::Pushed) => out.pushed = Some(true),
             // Someone else's commits on the remote branch: theirs to sort out.
             Ok(Pushed::NotOurs(e)) => {
