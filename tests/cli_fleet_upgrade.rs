@@ -105,6 +105,70 @@ fn refs(root: &Path) -> BTreeMap<String, String> {
     all
 }
 
+/// Every object reachable from any ref of the repository at `dir` (branches, remote branches,
+/// tags, the stash), sorted.
+fn reachable_objects(dir: &Path) -> Vec<String> {
+    let mut all: Vec<String> = git(dir, &["rev-list", "--objects", "--all"])
+        .lines()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    all.sort();
+    all
+}
+
+/// The `commit:path`s of every commit reachable from any ref of the repository at `dir` (the
+/// campaign branches' objects included) whose file has a line starting with a conflict marker.
+fn markers_reachable(dir: &Path) -> Vec<String> {
+    let commits: Vec<String> = git(dir, &["rev-list", "--all"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(!commits.is_empty(), "{}: no commits to scan", dir.display());
+    let out = std::process::Command::new("git")
+        .args(["grep", "-l", "-E", "^(<<<<<<<|>>>>>>>)( |$)"])
+        .args(&commits)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "git grep failed: {}",
+        outcome(&out)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_conflict_marker_scan_finds_markers_on_any_ref() {
+    let tmp = scratch();
+    let dir = tmp.path();
+    git(dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("a.rs"), "fn a() {}\n").unwrap();
+    commit_all(dir, "clean");
+    assert!(markers_reachable(dir).is_empty());
+    // A marker on a branch other than the checked-out one, under a directory, two commits deep.
+    git(dir, &["switch", "-q", "-c", "platform/upgrade-x"]);
+    std::fs::create_dir_all(dir.join("src/deep")).unwrap();
+    std::fs::write(
+        dir.join("src/deep/b.rs"),
+        "<<<<<<< ours\nfn b() {}\n=======\nfn c() {}\n>>>>>>> theirs\n",
+    )
+    .unwrap();
+    commit_all(dir, "markers");
+    std::fs::write(dir.join("a.rs"), "fn a() { }\n").unwrap();
+    commit_all(dir, "later");
+    git(dir, &["switch", "-q", "main"]);
+    let found = markers_reachable(dir);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found.iter().all(|f| f.ends_with(":src/deep/b.rs")),
+        "{found:?}"
+    );
+}
+
 /// The campaign branches: "repo branch" → oid.
 fn campaign_branches(root: &Path) -> BTreeMap<String, String> {
     refs(root)
@@ -158,6 +222,7 @@ fn a_mixed_fleet_gives_each_service_its_outcome_and_leaves_checkouts_alone() {
         .iter()
         .map(|r| checkout_state(&root.join(r)))
         .collect();
+    let conflict_objects_before = reachable_objects(&conflict);
 
     let out = run(
         root,
@@ -286,20 +351,22 @@ fn a_mixed_fleet_gives_each_service_its_outcome_and_leaves_checkouts_alone() {
         "{changed}"
     );
     for repo in REPOS {
-        let dir = root.join(repo);
-        for branch in git(&dir, &["branch", "--format=%(refname:short)"]).lines() {
-            let grep = std::process::Command::new("git")
-                .args(["grep", "-q", "<<<<<<<", branch])
-                .current_dir(&dir)
-                .status()
-                .unwrap();
-            assert_eq!(
-                grep.code(),
-                Some(1),
-                "{repo} {branch} carries conflict markers"
-            );
-        }
+        let found = markers_reachable(&root.join(repo));
+        assert!(found.is_empty(), "{repo}: conflict markers in {found:?}");
     }
+    // The conflicting service: no branch, and nothing new reachable from any ref.
+    assert!(
+        !refs(root)
+            .keys()
+            .any(|k| k.starts_with("conflict refs/heads/platform/")),
+        "{:?}",
+        refs(root)
+    );
+    assert_eq!(
+        reachable_objects(&conflict),
+        conflict_objects_before,
+        "no object of the conflicting upgrade is reachable"
+    );
     let after: Vec<_> = REPOS
         .iter()
         .map(|r| checkout_state(&root.join(r)))
@@ -410,6 +477,62 @@ fn a_killed_campaign_resumes_to_the_state_of_an_uninterrupted_one() {
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     assert_eq!(refs(&killed), refs(&whole), "same refs, same commit ids");
     assert_eq!(campaign_branches(&whole).len(), 3);
+}
+
+#[test]
+fn a_campaign_killed_mid_service_resumes_to_the_state_of_an_uninterrupted_one() {
+    let tmp = scratch();
+    let built = tmp.path().join("built");
+    std::fs::create_dir_all(&built).unwrap();
+    mixed_fleet(&built);
+    let whole = tmp.path().join("whole");
+    let killed = tmp.path().join("killed");
+    copy_tree(&built, &whole);
+    copy_tree(&built, &killed);
+    let out = run(
+        &whole,
+        &["fleet", "upgrade", "--jobs", "1", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let whole_report = json(&out);
+
+    // Killed in the second ready service, after its commit was written, before its branch moved.
+    let out = platform(&killed)
+        .env("CARGO_PLATFORM_TODAY", TODAY)
+        .env("CARGO_PLATFORM_FAULT", "fleet-upgrade:die-before-branch:2")
+        .args(["fleet", "upgrade", "--jobs", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(137), "{}", outcome(&out));
+    let moved = campaign_branches(&killed);
+    assert_eq!(
+        moved.len(),
+        1,
+        "one branch moved before the kill: {moved:?}"
+    );
+    // The second service's commit is in the object database, unreachable.
+    let second = whole_report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["branch_state"] == "created")
+        .nth(1)
+        .unwrap();
+    let repo = Path::new(second["repository"].as_str().unwrap())
+        .file_name()
+        .unwrap()
+        .to_owned();
+    let commit = second["commit"].as_str().unwrap();
+    assert_eq!(
+        git(&killed.join(&repo), &["cat-file", "-t", commit]).trim(),
+        "commit",
+        "killed after writing the objects"
+    );
+    assert!(!reachable_objects(&killed.join(&repo)).contains(&commit.to_string()));
+
+    let out = run(&killed, &["fleet", "upgrade", "--jobs", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert_eq!(refs(&killed), refs(&whole), "same refs, same commit ids");
 }
 
 /// Every file under `dir` with its content: a dry run must leave this identical.

@@ -242,6 +242,22 @@ pub fn parallel<T: Sync, R: Send>(
 
 /// Branch updates done by this process, for the test hook `fleet-upgrade:die-after:N`.
 static BRANCHES_MOVED: AtomicUsize = AtomicUsize::new(0);
+/// Branch updates begun by this process, for the test hook `fleet-upgrade:die-before-branch:N`.
+static BRANCHES_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// Test hook: `CARGO_PLATFORM_FAULT=fleet-upgrade:die-before-branch:N` kills the process, without
+/// any clean-up, in the N-th service whose branch it is about to move: its objects and commit
+/// are written, its branch is not (a kill in the middle of a service).
+fn before_branch_move() {
+    let started = BRANCHES_STARTED.fetch_add(1, Ordering::SeqCst) + 1;
+    if let Ok(p) = std::env::var("CARGO_PLATFORM_FAULT")
+        && let Some(n) = p.strip_prefix("fleet-upgrade:die-before-branch:")
+        && n.parse::<usize>().ok() == Some(started)
+    {
+        eprintln!("injected kill before branch move {started} (CARGO_PLATFORM_FAULT)");
+        std::process::exit(137);
+    }
+}
 
 /// Test hook: `CARGO_PLATFORM_FAULT=fleet-upgrade:die-after:N` kills the process, without any
 /// clean-up, right after the N-th branch it moved (as a killed CI job would stop).
@@ -659,6 +675,7 @@ fn upgrade_into(
         if opts.dry_run {
             out.reason.push_str(" (dry run: branch not written)");
         } else {
+            before_branch_move();
             gitc::set_branch(&repo, &branch, commit, existing)?;
             out.branch_state = match existing {
                 Some(_) => BranchState::Refreshed,
