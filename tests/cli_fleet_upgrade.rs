@@ -1361,7 +1361,7 @@ fn a_teams_commits_on_the_campaign_branch_or_its_checkout_are_never_overwritten(
     assert_eq!(s["outcome"], "needs_hands", "{s}");
     assert_eq!(s["branch_state"], "none", "{s}");
     let next = s["next_step"].as_str().unwrap();
-    assert!(next.contains(&format!("git rebase master")), "{next}");
+    assert!(next.contains("git rebase master"), "{next}");
     assert_eq!(git(&clean, &["rev-parse", BRANCH]), theirs);
     assert_eq!(remote_tip(), theirs);
     assert_eq!(git(&wt, &["status", "--porcelain"]), "");

@@ -425,17 +425,10 @@ fn upgrade_into(
     opts: &Options,
     out: &mut CampaignService,
 ) -> Result<()> {
-    let repo = gitc::open(&target.repo)?;
     // A dry run writes its objects into memory only: the same computation, nothing on disk.
-    let odb = repo
-        .odb()
-        .map_err(|e| Error::new(format!("{}: {}", target.repo.display(), e.message())))?;
-    let _in_memory = match opts.dry_run {
-        true => Some(
-            odb.add_new_mempack_backend(1000)
-                .map_err(|e| Error::new(format!("{}: {}", target.repo.display(), e.message())))?,
-        ),
-        false => None,
+    let repo = match opts.dry_run {
+        true => gitc::open_in_memory(&target.repo)?,
+        false => gitc::open(&target.repo)?,
     };
     let base = gitc::resolve(&repo, &target.reference)?;
     out.base = Some(base.id().to_string());
@@ -648,7 +641,8 @@ fn upgrade_into(
         );
     } else {
         if let Some(target_dir) = &opts.verify {
-            let verified = verify(&repo, commit, &target.dir, target_dir)?;
+            let files = gitc::files_of(&repo, commit, "")?;
+            let verified = verify(&files, &target.dir, target_dir)?;
             let passed = verified.passed;
             out.verify = Some(verified);
             if !passed {
@@ -782,21 +776,19 @@ fn recorded_date(
     Ok(released.map_or(base, |r| r.max(base)))
 }
 
-/// `--verify`: the commit's whole tree written to a temporary directory (a monorepo's service
-/// may need its workspace) and checked in the service's directory there, with the campaign's one
-/// target directory.
+/// `--verify`: the commit's whole tree (`files`: path, content, executable) written to a
+/// temporary directory (a monorepo's service may need its workspace) and checked in the service's
+/// directory there, with the campaign's one target directory.
 fn verify(
-    repo: &git2::Repository,
-    commit: git2::Oid,
+    files: &[(String, Vec<u8>, bool)],
     dir: &str,
     target_dir: &Path,
 ) -> Result<upgrade_report::Verify> {
-    let files = gitc::files_of(repo, commit, "")?;
     let tmp = tempfile::Builder::new()
         .prefix("cargo-platform-verify-")
         .tempdir()
         .map_err(|e| Error::new(format!("cannot create a temporary directory: {e}")))?;
-    for (rel, bytes, exec) in &files {
+    for (rel, bytes, exec) in files {
         let path = tmp.path().join(rel);
         if let Some(parent) = path.parent() {
             fs_err::create_dir_all(parent)?;

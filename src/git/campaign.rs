@@ -27,6 +27,20 @@ pub fn open(path: &Path) -> Result<Repository> {
     })
 }
 
+/// Opens the repository at `path` so that every object written through it stays in memory
+/// (a dry run: the same computation, nothing on disk). The in-memory backend is owned by the
+/// repository's object database from then on, for as long as the repository is open.
+pub fn open_in_memory(path: &Path) -> Result<Repository> {
+    let repo = open(path)?;
+    let odb = repo
+        .odb()
+        .map_err(|e| fail(&repo, "the object database", e))?;
+    odb.add_new_mempack_backend(1000)
+        .map_err(|e| fail(&repo, "the object database", e))?;
+    drop(odb);
+    Ok(repo)
+}
+
 /// The work tree of the repository `path` is inside (below its root), and `path` relative to
 /// it (`a/b`); `None` when `path` is in no repository's work tree.
 pub fn enclosing(path: &Path) -> Option<(std::path::PathBuf, String)> {
