@@ -64,3 +64,24 @@ fn no_module_depends_on_a_layer_above_it() {
         found.join("\n")
     );
 }
+
+#[test]
+fn only_the_git_layer_uses_git2() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let git = src.join("git");
+    let outside: Vec<PathBuf> = sources(&src)
+        .into_iter()
+        .filter(|f| !f.starts_with(&git) && !f.ends_with("layers.rs"))
+        .collect();
+    assert!(
+        outside.iter().any(|f| f.ends_with("fleet/campaign.rs")),
+        "the domain's sources are scanned"
+    );
+    // The crate by name, and its object database reached through a repository it handed out.
+    let found = violations(&outside, &["git2", ".odb()", "mempack"]);
+    assert!(
+        found.is_empty(),
+        "git2 outside src/git/ (CONTRIBUTING: src/git/ is the only git layer):\n{}",
+        found.join("\n")
+    );
+}

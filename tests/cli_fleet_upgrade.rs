@@ -105,6 +105,70 @@ fn refs(root: &Path) -> BTreeMap<String, String> {
     all
 }
 
+/// Every object reachable from any ref of the repository at `dir` (branches, remote branches,
+/// tags, the stash), sorted.
+fn reachable_objects(dir: &Path) -> Vec<String> {
+    let mut all: Vec<String> = git(dir, &["rev-list", "--objects", "--all"])
+        .lines()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    all.sort();
+    all
+}
+
+/// The `commit:path`s of every commit reachable from any ref of the repository at `dir` (the
+/// campaign branches' objects included) whose file has a line starting with a conflict marker.
+fn markers_reachable(dir: &Path) -> Vec<String> {
+    let commits: Vec<String> = git(dir, &["rev-list", "--all"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(!commits.is_empty(), "{}: no commits to scan", dir.display());
+    let out = std::process::Command::new("git")
+        .args(["grep", "-l", "-E", "^(<<<<<<<|>>>>>>>)( |$)"])
+        .args(&commits)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "git grep failed: {}",
+        outcome(&out)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_conflict_marker_scan_finds_markers_on_any_ref() {
+    let tmp = scratch();
+    let dir = tmp.path();
+    git(dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("a.rs"), "fn a() {}\n").unwrap();
+    commit_all(dir, "clean");
+    assert!(markers_reachable(dir).is_empty());
+    // A marker on a branch other than the checked-out one, under a directory, two commits deep.
+    git(dir, &["switch", "-q", "-c", "platform/upgrade-x"]);
+    std::fs::create_dir_all(dir.join("src/deep")).unwrap();
+    std::fs::write(
+        dir.join("src/deep/b.rs"),
+        "<<<<<<< ours\nfn b() {}\n=======\nfn c() {}\n>>>>>>> theirs\n",
+    )
+    .unwrap();
+    commit_all(dir, "markers");
+    std::fs::write(dir.join("a.rs"), "fn a() { }\n").unwrap();
+    commit_all(dir, "later");
+    git(dir, &["switch", "-q", "main"]);
+    let found = markers_reachable(dir);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found.iter().all(|f| f.ends_with(":src/deep/b.rs")),
+        "{found:?}"
+    );
+}
+
 /// The campaign branches: "repo branch" → oid.
 fn campaign_branches(root: &Path) -> BTreeMap<String, String> {
     refs(root)
@@ -158,6 +222,7 @@ fn a_mixed_fleet_gives_each_service_its_outcome_and_leaves_checkouts_alone() {
         .iter()
         .map(|r| checkout_state(&root.join(r)))
         .collect();
+    let conflict_objects_before = reachable_objects(&conflict);
 
     let out = run(
         root,
@@ -286,20 +351,22 @@ fn a_mixed_fleet_gives_each_service_its_outcome_and_leaves_checkouts_alone() {
         "{changed}"
     );
     for repo in REPOS {
-        let dir = root.join(repo);
-        for branch in git(&dir, &["branch", "--format=%(refname:short)"]).lines() {
-            let grep = std::process::Command::new("git")
-                .args(["grep", "-q", "<<<<<<<", branch])
-                .current_dir(&dir)
-                .status()
-                .unwrap();
-            assert_eq!(
-                grep.code(),
-                Some(1),
-                "{repo} {branch} carries conflict markers"
-            );
-        }
+        let found = markers_reachable(&root.join(repo));
+        assert!(found.is_empty(), "{repo}: conflict markers in {found:?}");
     }
+    // The conflicting service: no branch, and nothing new reachable from any ref.
+    assert!(
+        !refs(root)
+            .keys()
+            .any(|k| k.starts_with("conflict refs/heads/platform/")),
+        "{:?}",
+        refs(root)
+    );
+    assert_eq!(
+        reachable_objects(&conflict),
+        conflict_objects_before,
+        "no object of the conflicting upgrade is reachable"
+    );
     let after: Vec<_> = REPOS
         .iter()
         .map(|r| checkout_state(&root.join(r)))
@@ -501,6 +568,62 @@ fn a_killed_campaign_resumes_to_the_state_of_an_uninterrupted_one() {
     assert_eq!(campaign_branches(&whole).len(), 3);
 }
 
+#[test]
+fn a_campaign_killed_mid_service_resumes_to_the_state_of_an_uninterrupted_one() {
+    let tmp = scratch();
+    let built = tmp.path().join("built");
+    std::fs::create_dir_all(&built).unwrap();
+    mixed_fleet(&built);
+    let whole = tmp.path().join("whole");
+    let killed = tmp.path().join("killed");
+    copy_tree(&built, &whole);
+    copy_tree(&built, &killed);
+    let out = run(
+        &whole,
+        &["fleet", "upgrade", "--jobs", "1", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let whole_report = json(&out);
+
+    // Killed in the second ready service, after its commit was written, before its branch moved.
+    let out = platform(&killed)
+        .env("CARGO_PLATFORM_TODAY", TODAY)
+        .env("CARGO_PLATFORM_FAULT", "fleet-upgrade:die-before-branch:2")
+        .args(["fleet", "upgrade", "--jobs", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(137), "{}", outcome(&out));
+    let moved = campaign_branches(&killed);
+    assert_eq!(
+        moved.len(),
+        1,
+        "one branch moved before the kill: {moved:?}"
+    );
+    // The second service's commit is in the object database, unreachable.
+    let second = whole_report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["branch_state"] == "created")
+        .nth(1)
+        .unwrap();
+    let repo = Path::new(second["repository"].as_str().unwrap())
+        .file_name()
+        .unwrap()
+        .to_owned();
+    let commit = second["commit"].as_str().unwrap();
+    assert_eq!(
+        git(&killed.join(&repo), &["cat-file", "-t", commit]).trim(),
+        "commit",
+        "killed after writing the objects"
+    );
+    assert!(!reachable_objects(&killed.join(&repo)).contains(&commit.to_string()));
+
+    let out = run(&killed, &["fleet", "upgrade", "--jobs", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert_eq!(refs(&killed), refs(&whole), "same refs, same commit ids");
+}
+
 /// Every file under `dir` with its content: a dry run must leave this identical.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     walkdir::WalkDir::new(dir)
@@ -624,7 +747,8 @@ fn ready_branches_are_pushed_and_someone_elses_push_is_never_overwritten() {
         "the refreshed branch replaced the one this campaign pushed"
     );
 
-    // A remote that cannot be reached: the branch is ready here, the service needs hands.
+    // A remote that cannot be reached: the operator's problem, not the team's: the branch stays
+    // as it is here, the service is not "needs hands", and the run exits 1.
     let out = run(
         root,
         &[
@@ -638,13 +762,16 @@ fn ready_branches_are_pushed_and_someone_elses_push_is_never_overwritten() {
             "json",
         ],
     );
-    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let s = &json(&out)["services"][0];
     assert_eq!(s["pushed"], false, "{s}");
-    let reason = s["reason"].as_str().unwrap();
+    assert_eq!(s["outcome"], "up_to_date", "{s}");
+    let error = s["push_error"].as_str().unwrap();
     assert!(
-        reason.starts_with("the branch is ready here, but cannot push platform/upgrade-service-2.1.0 to no-such-remote: `git ls-remote` failed: "),
-        "{reason}"
+        error.starts_with(
+            "cannot push platform/upgrade-service-2.1.0 to no-such-remote: `git ls-remote` failed: "
+        ),
+        "{error}"
     );
 }
 
@@ -1122,4 +1249,345 @@ fn a_pull_request_body_names_the_ejected_components_left_alone() {
         ],
     );
     assert_eq!(diff, "");
+}
+
+#[test]
+fn a_draft_target_is_refused_unless_allowed() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "clean", "clean", "payments", &OLD);
+    let clean = root.join("clean");
+    let draft_branch = "platform/upgrade-service-3.0.0";
+    for cmd in ["upgrade", "matrix"] {
+        let out = run(root, &["fleet", cmd, "--to", "3.0.0"]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {}", outcome(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("template `service` 3.0.0 is a draft")
+                && stderr.contains("--allow-draft"),
+            "{cmd}: {stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{cmd}: nothing printed: {}",
+            outcome(&out)
+        );
+    }
+    assert!(campaign_branches(root).is_empty(), "nothing committed");
+
+    let out = platform(root)
+        .env("CARGO_PLATFORM_TODAY", TODAY)
+        .env("CARGO_PLATFORM_ALLOW_DRAFT", "1")
+        .args(["fleet", "matrix", "--to", "3.0.0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert_eq!(json(&out)["include"][0]["to"], "3.0.0");
+    let out = ok(run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--to",
+            "3.0.0",
+            "--allow-draft",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(json(&out)["services"][0]["outcome"], "ready");
+    git(&clean, &["rev-parse", "--verify", draft_branch]);
+}
+
+#[test]
+fn a_push_that_fails_for_the_operators_reasons_keeps_the_service_ready_and_exits_1() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "clean", "clean", "payments", &OLD);
+    let out = run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--push",
+            "no-such-remote",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "ready", "{s}");
+    assert_eq!(s["pushed"], false, "{s}");
+    let error = s["push_error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "cannot push platform/upgrade-service-2.1.0 to no-such-remote: `git ls-remote` failed: "
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        git(&root.join("clean"), &["rev-parse", BRANCH]).trim(),
+        s["commit"].as_str().unwrap(),
+        "committed here"
+    );
+    let human = run(root, &["fleet", "upgrade", "--push", "no-such-remote"]);
+    assert_eq!(human.status.code(), Some(1), "{}", outcome(&human));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("NOT pushed"), "{text}");
+    assert!(text.contains("no-such-remote"), "{text}");
+}
+
+#[test]
+fn a_root_inside_a_repository_finds_the_repository() {
+    let tmp = scratch();
+    let root = tmp.path();
+    let mono = root.join("mono");
+    std::fs::create_dir_all(&mono).unwrap();
+    git(&mono, &["init", "-q", "-b", "main"]);
+    new(root, "api", "mono/services/api", "ledger", &OLD);
+    new(root, "worker", "mono/services/worker", "ledger", &OLD);
+    new(root, "edge", "mono/edge", "ledger", &OLD);
+    commit_all(&mono, "three services");
+
+    let out = ok(run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--root",
+            "mono/services",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+    ));
+    let services = by_dir(&json(&out));
+    assert_eq!(
+        services.keys().collect::<Vec<_>>(),
+        ["mono:services/api", "mono:services/worker"]
+    );
+    for s in services.values() {
+        assert_eq!(s["outcome"], "ready", "{s}");
+    }
+
+    // The default `.` inside one service of the monorepo: that service.
+    let api = mono.join("services/api");
+    let out = ok(run(&api, &["fleet", "upgrade", "--format", "json"]));
+    let services = by_dir(&json(&out));
+    assert_eq!(services.keys().collect::<Vec<_>>(), ["mono:services/api"]);
+    assert_eq!(services["mono:services/api"]["outcome"], "ready");
+    git(
+        &mono,
+        &["rev-parse", "--verify", &format!("{BRANCH}-services-api")],
+    );
+    let out = ok(run(&api, &["fleet", "matrix"]));
+    assert_eq!(json(&out)["include"][0]["path"], "services/api");
+}
+
+#[test]
+fn a_detached_head_without_a_default_branch_is_refused_with_what_to_do() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "clean", "clean", "payments", &OLD);
+    let clean = root.join("clean");
+    git(&clean, &["checkout", "-q", "--detach"]);
+    let out = run(root, &["fleet", "upgrade", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let report = json(&out);
+    assert!(
+        report["services"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    let reason = report["skipped"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("detached") && reason.contains("`ref`"),
+        "{reason}"
+    );
+    assert!(campaign_branches(root).is_empty());
+    let out = run(root, &["fleet", "matrix"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("\"ref\":\"HEAD\""), "{stdout}");
+    assert!(json(&out)["include"].as_array().unwrap().is_empty());
+    // A fleet file's `ref` names the branch to start from.
+    std::fs::write(
+        root.join("fleet.toml"),
+        "[[repository]]\npath = \"clean\"\nref = \"master\"\n",
+    )
+    .unwrap();
+    let out = ok(run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--fleet",
+            "fleet.toml",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(json(&out)["services"][0]["outcome"], "ready");
+}
+
+#[test]
+fn a_teams_commits_on_the_campaign_branch_or_its_checkout_are_never_overwritten() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "clean", "clean", "payments", &OLD);
+    let clean = root.join("clean");
+    let remote = root.join("clean-remote.git");
+    git(root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    git(
+        &clean,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    let push = [
+        "fleet", "upgrade", "--root", "clean", "--push", "origin", "--format", "json",
+    ];
+    ok(run(root, &push));
+
+    // The team checks the branch out in a worktree, fixes something there and pushes it.
+    let wt = root.join("clean-wt");
+    git(
+        &clean,
+        &["worktree", "add", "-q", wt.to_str().unwrap(), BRANCH],
+    );
+    std::fs::write(wt.join("src/main.rs"), "// the team's fix\nfn main() {}\n").unwrap();
+    commit_all(&wt, "the team's fix");
+    git(&wt, &["push", "-q", "origin", BRANCH]);
+    let theirs = git(&clean, &["rev-parse", BRANCH]);
+    let remote_tip = || {
+        git(
+            root,
+            &["--git-dir", remote.to_str().unwrap(), "rev-parse", BRANCH],
+        )
+    };
+    assert_eq!(remote_tip(), theirs);
+
+    // Base not moved: left as it is, up to date.
+    let out = ok(run(root, &push));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "up_to_date", "{s}");
+    assert_eq!(s["branch_state"], "unchanged", "{s}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("carries your commits; left as it is"),
+        "{reason}"
+    );
+    assert_eq!(git(&clean, &["rev-parse", BRANCH]), theirs);
+    assert_eq!(remote_tip(), theirs);
+    assert_eq!(
+        git(&wt, &["status", "--porcelain"]),
+        "",
+        "the team's checkout is untouched"
+    );
+
+    // Base moved: the team rebases it; nothing is rewritten.
+    std::fs::write(clean.join("src/app/notes.rs"), "// more\n").unwrap();
+    commit_all(&clean, "more work");
+    let out = run(root, &push);
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "needs_hands", "{s}");
+    assert_eq!(s["branch_state"], "none", "{s}");
+    let next = s["next_step"].as_str().unwrap();
+    assert!(next.contains("git rebase master"), "{next}");
+    assert_eq!(git(&clean, &["rev-parse", BRANCH]), theirs);
+    assert_eq!(remote_tip(), theirs);
+    assert_eq!(git(&wt, &["status", "--porcelain"]), "");
+
+    // A campaign branch of ours, checked out in a worktree: not moved under the checkout.
+    new(root, "other", "other", "payments", &OLD);
+    let other = root.join("other");
+    ok(run(root, &["fleet", "upgrade", "--root", "other"]));
+    let ours = git(&other, &["rev-parse", BRANCH]);
+    let other_wt = root.join("other-wt");
+    git(
+        &other,
+        &["worktree", "add", "-q", other_wt.to_str().unwrap(), BRANCH],
+    );
+    std::fs::write(other.join("src/app/notes.rs"), "// more\n").unwrap();
+    commit_all(&other, "more work");
+    let out = run(
+        root,
+        &["fleet", "upgrade", "--root", "other", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "needs_hands", "{s}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("checked out in") && reason.contains("other-wt"),
+        "{reason}"
+    );
+    assert_eq!(git(&other, &["rev-parse", BRANCH]), ours);
+    assert_eq!(git(&other_wt, &["status", "--porcelain"]), "");
+
+    // ... nor in the repository's own checkout (the fleet file names the base).
+    git(&other, &["worktree", "remove", other_wt.to_str().unwrap()]);
+    git(&other, &["switch", "-q", BRANCH]);
+    std::fs::write(
+        root.join("fleet.toml"),
+        "[[repository]]\npath = \"other\"\nref = \"master\"\n",
+    )
+    .unwrap();
+    let out = run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--fleet",
+            "fleet.toml",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "needs_hands", "{s}");
+    assert!(
+        s["reason"].as_str().unwrap().contains("checked out in"),
+        "{s}"
+    );
+    assert_eq!(git(&other, &["rev-parse", BRANCH]), ours);
+    assert_eq!(git(&other, &["status", "--porcelain"]), "");
+
+    // Once it is no longer checked out, the campaign refreshes its own branch.
+    git(&other, &["switch", "-q", "master"]);
+    let out = ok(run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--fleet",
+            "fleet.toml",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(json(&out)["services"][0]["branch_state"], "refreshed");
+}
+
+#[test]
+fn a_branch_this_campaign_did_not_make_is_left_alone() {
+    let tmp = scratch();
+    let root = tmp.path();
+    new(root, "clean", "clean", "payments", &OLD);
+    let clean = root.join("clean");
+    git(&clean, &["branch", BRANCH]);
+    let theirs = git(&clean, &["rev-parse", BRANCH]);
+    let out = run(root, &["fleet", "upgrade", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let s = &json(&out)["services"][0];
+    assert_eq!(s["outcome"], "needs_hands", "{s}");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not one this campaign made"),
+        "{s}"
+    );
+    assert!(s["next_step"].as_str().unwrap().contains("--branch"), "{s}");
+    assert_eq!(git(&clean, &["rev-parse", BRANCH]), theirs);
 }

@@ -18,7 +18,9 @@ use crate::ui::{Format, Printer};
 pub struct CampaignSources {
     /// A tree of git repositories (clones, monorepos, bare mirrors) to scan (repeatable; each
     /// repository's services are read from its default branch: `origin/HEAD`, else HEAD's
-    /// branch). Default: the current directory, unless --fleet is given.
+    /// branch; a detached HEAD without `origin/HEAD` is skipped: give the fleet entry a `ref`).
+    /// A directory inside a repository means that repository's services below it. Default: the
+    /// current directory, unless --fleet is given.
     #[arg(long, value_name = "DIR")]
     pub root: Vec<PathBuf>,
     /// A fleet file (`[[repository]]` with `path`, optional `ref` — the branch to start from —,
@@ -36,20 +38,26 @@ pub struct CampaignSources {
 /// clean result on `platform/upgrade-<template>-<version>` (`-<dir>` appended for a service
 /// below the repository root). The branch is moved last, so a killed run leaves each repository
 /// untouched or with a complete branch; a re-run skips branches that already carry the upgrade
-/// and refreshes branches whose base moved.
+/// and refreshes branches whose base moved. A branch is moved only when its tip is a campaign
+/// commit and no work tree has it checked out: a team's commits on it are never overwritten.
 ///
 /// Outcomes: ready (committed), needs hands (conflicts, a declared break in an ejected component,
 /// a failed --verify: nothing committed, the report names the files and the command to run in
 /// the checkout), refused (corrupt or newer manifest, unknown template or release), up to date.
-/// Exit 0 when all are ready or up to date, 3 when any needs hands, 1 when any was refused or a
-/// place could not be read (1 wins over 3).
+/// Exit 0 when all are ready or up to date, 3 when any needs hands, 1 when any was refused, a
+/// place could not be read or a --push failed (no such remote, credentials, network; 1 wins
+/// over 3).
 #[derive(Debug, clap::Args)]
 pub struct UpgradeArgs {
     #[command(flatten)]
     pub sources: CampaignSources,
-    /// Target release (default: the newest release of each service's template).
+    /// Target release (default: the newest release of each service's template; never a draft).
+    /// A draft release (still under construction) needs --allow-draft.
     #[arg(long, value_name = "X.Y.Z")]
     pub to: Option<String>,
+    /// Allow --to to name a draft release (for template authors trying it).
+    #[arg(long, env = crate::template::ALLOW_DRAFT_ENV, value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_draft: bool,
     /// Branch name instead of `platform/upgrade-<template>-<version>` (`-<dir>` is still appended
     /// for a service below its repository's root).
     #[arg(long, value_name = "NAME")]
@@ -68,7 +76,7 @@ pub struct UpgradeArgs {
     pub dry_run: bool,
     /// Push ready branches to this remote (a remote's name in each repository, or a URL or path)
     /// with `git push --force-with-lease` (git on PATH, your credentials), never overwriting a
-    /// remote branch this campaign did not write.
+    /// remote branch whose tip is not a campaign commit.
     #[arg(long, value_name = "REMOTE", conflicts_with = "dry_run")]
     pub push: Option<String>,
     /// Write each ready service's pull-request body (Markdown) into this directory.
@@ -97,9 +105,13 @@ pub enum CampaignFormat {
 pub struct MatrixArgs {
     #[command(flatten)]
     pub sources: CampaignSources,
-    /// Target release (default: the newest release of each service's template).
+    /// Target release (default: the newest release of each service's template; never a draft).
+    /// A draft release (still under construction) needs --allow-draft.
     #[arg(long, value_name = "X.Y.Z")]
     pub to: Option<String>,
+    /// Allow --to to name a draft release (for template authors trying it).
+    #[arg(long, env = crate::template::ALLOW_DRAFT_ENV, value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_draft: bool,
     /// The branch name each job commits on (as `fleet upgrade --branch`).
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
@@ -136,11 +148,19 @@ fn find(roots: &[PathBuf], fleet: Option<&Path>) -> Result<(Vec<Target>, Vec<Ski
     Ok(campaign::targets(&roots, &repositories))
 }
 
-/// `--to` must name a release of some embedded template.
-fn check_to(catalogue: &Catalogue, to: Option<&str>) -> Result<()> {
+/// `--to` must name a release of some embedded template; a draft only with --allow-draft.
+fn check_to(catalogue: &Catalogue, to: Option<&str>, allow_draft: bool) -> Result<()> {
     let Some(to) = to else { return Ok(()) };
-    if catalogue.templates.iter().any(|t| t.release(to).is_ok()) {
-        return Ok(());
+    let mut draft = None;
+    for t in &catalogue.templates {
+        match t.release_to_render(to, allow_draft) {
+            Ok(_) => return Ok(()),
+            Err(e) if t.release(to).is_ok() => draft = draft.or(Some(e)),
+            Err(_) => {}
+        }
+    }
+    if let Some(e) = draft {
+        return Err(e);
     }
     Err(
         Error::new(format!("--to {to}: no template has a release {to}"))
@@ -161,7 +181,7 @@ fn check_branch(branch: Option<&str>) -> Result<()> {
 
 pub fn upgrade(args: UpgradeArgs) -> Result<ExitStatus> {
     let catalogue = Catalogue::load()?;
-    check_to(&catalogue, args.to.as_deref())?;
+    check_to(&catalogue, args.to.as_deref(), args.allow_draft)?;
     check_branch(args.branch.as_deref())?;
     let verify = match args.verify {
         false => None,
@@ -175,6 +195,7 @@ pub fn upgrade(args: UpgradeArgs) -> Result<ExitStatus> {
     }
     let opts = Options {
         to: args.to.clone(),
+        allow_draft: args.allow_draft,
         branch: args.branch.clone(),
         dry_run: args.dry_run,
         verify,
@@ -201,7 +222,7 @@ pub fn upgrade(args: UpgradeArgs) -> Result<ExitStatus> {
 
 pub fn matrix(args: MatrixArgs) -> Result<ExitStatus> {
     let catalogue = Catalogue::load()?;
-    check_to(&catalogue, args.to.as_deref())?;
+    check_to(&catalogue, args.to.as_deref(), args.allow_draft)?;
     check_branch(args.branch.as_deref())?;
     let (targets, skipped) = targets(&args.sources)?;
     let printer = Printer::new(Format::Human);
@@ -211,7 +232,13 @@ pub fn matrix(args: MatrixArgs) -> Result<ExitStatus> {
         printer.warn(format!("not read: {}: {}", s.location, s.reason));
     }
     for t in &targets {
-        match campaign::matrix_entry(t, &catalogue, args.to.as_deref(), args.branch.as_deref()) {
+        match campaign::matrix_entry(
+            t,
+            &catalogue,
+            args.to.as_deref(),
+            args.allow_draft,
+            args.branch.as_deref(),
+        ) {
             Ok(entry) => include.push(entry),
             Err((at, reason)) if reason.starts_with("already on ") => {
                 printer.note(format!("left out: {at}: {reason}"));

@@ -48,6 +48,8 @@ pub struct Target {
 pub struct Options {
     /// `--to`: the target release; `None`: each template's newest.
     pub to: Option<String>,
+    /// `--allow-draft`: `to` may name a draft release.
+    pub allow_draft: bool,
     /// `--branch`: the branch name instead of `platform/upgrade-<template>-<version>`.
     pub branch: Option<String>,
     pub dry_run: bool,
@@ -110,6 +112,7 @@ fn walk(entry: &Repository, found: &mut Found) {
         return found.skip(shown, "not a directory");
     }
     let before = found.targets.len() + found.skipped.len();
+    let mut outside = Vec::new();
     let mut it = WalkDir::new(&entry.path)
         .follow_links(false)
         .sort_by_file_name()
@@ -122,12 +125,24 @@ fn walk(entry: &Repository, found: &mut Found) {
         let path = item.path();
         if item.file_type().is_dir() && crate::git::is_repository(path) {
             it.skip_current_dir();
-            in_repository(entry, path, found);
+            in_repository(entry, path, "", found);
         } else if item.file_type().is_file() && item.file_name() == manifest::FILE_NAME {
-            found.skip(
-                path.parent().unwrap_or(path).display().to_string(),
-                "not in a git repository: a campaign commits its upgrades on branches",
-            );
+            outside.push(path.parent().unwrap_or(path).display().to_string());
+        }
+    }
+    if !outside.is_empty() {
+        // `entry.path` itself may be inside a repository (`--root mono/services`, or `.` in a
+        // monorepo's service): that repository's services below it.
+        match gitc::enclosing(&entry.path) {
+            Some((repo, within)) => in_repository(entry, &repo, &within, found),
+            None => {
+                for location in outside {
+                    found.skip(
+                        location,
+                        "not in a git repository: a campaign commits its upgrades on branches",
+                    );
+                }
+            }
         }
     }
     if found.targets.len() + found.skipped.len() == before {
@@ -138,7 +153,8 @@ fn walk(entry: &Repository, found: &mut Found) {
     }
 }
 
-fn in_repository(entry: &Repository, path: &Path, found: &mut Found) {
+/// The services of the repository at `path` (below its directory `within`, `""`: all of them).
+fn in_repository(entry: &Repository, path: &Path, within: &str, found: &mut Found) {
     let shown = path.display().to_string();
     let repo = match gitc::open(path) {
         Ok(repo) => repo,
@@ -159,7 +175,16 @@ fn in_repository(entry: &Repository, path: &Path, found: &mut Found) {
     };
     let prefix = relative(path, &entry.path);
     for dir in dirs {
-        let rel = match (prefix.as_str(), dir.as_str()) {
+        // The service's directory as seen from `entry.path`.
+        let below = match within {
+            "" => dir.as_str(),
+            w if dir == w => "",
+            w => match dir.strip_prefix(w).and_then(|d| d.strip_prefix('/')) {
+                Some(d) => d,
+                None => continue,
+            },
+        };
+        let rel = match (prefix.as_str(), below) {
             ("", "") => ".".to_string(),
             ("", d) | (d, "") => d.to_string(),
             (p, d) => format!("{p}/{d}"),
@@ -222,6 +247,22 @@ pub fn parallel<T: Sync, R: Send>(
 
 /// Branch updates done by this process, for the test hook `fleet-upgrade:die-after:N`.
 static BRANCHES_MOVED: AtomicUsize = AtomicUsize::new(0);
+/// Branch updates begun by this process, for the test hook `fleet-upgrade:die-before-branch:N`.
+static BRANCHES_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// Test hook: `CARGO_PLATFORM_FAULT=fleet-upgrade:die-before-branch:N` kills the process, without
+/// any clean-up, in the N-th service whose branch it is about to move: its objects and commit
+/// are written, its branch is not (a kill in the middle of a service).
+fn before_branch_move() {
+    let started = BRANCHES_STARTED.fetch_add(1, Ordering::SeqCst) + 1;
+    if let Ok(p) = std::env::var("CARGO_PLATFORM_FAULT")
+        && let Some(n) = p.strip_prefix("fleet-upgrade:die-before-branch:")
+        && n.parse::<usize>().ok() == Some(started)
+    {
+        eprintln!("injected kill before branch move {started} (CARGO_PLATFORM_FAULT)");
+        std::process::exit(137);
+    }
+}
 
 /// Test hook: `CARGO_PLATFORM_FAULT=fleet-upgrade:die-after:N` kills the process, without any
 /// clean-up, right after the N-th branch it moved (as a killed CI job would stop).
@@ -283,6 +324,7 @@ fn read<'c>(
     target: &Target,
     catalogue: &'c Catalogue,
     to: Option<&str>,
+    allow_draft: bool,
     parsed: &mut dyn FnMut(&Manifest),
 ) -> Result<Read<'c>> {
     let shown = format!(
@@ -313,7 +355,7 @@ fn read<'c>(
         )));
     }
     let to = match to {
-        Some(v) => template.release(v)?.version.clone(),
+        Some(v) => template.release_to_render(v, allow_draft)?.version.clone(),
         None => template.newest().version.clone(),
     };
     Ok(Read {
@@ -359,6 +401,7 @@ fn row(target: &Target) -> CampaignService {
         branch_state: BranchState::None,
         commit: None,
         pushed: None,
+        push_error: None,
         conflicts: Vec::new(),
         actions: Vec::new(),
         next_step: None,
@@ -387,27 +430,27 @@ fn upgrade_into(
     opts: &Options,
     out: &mut CampaignService,
 ) -> Result<()> {
-    let repo = gitc::open(&target.repo)?;
     // A dry run writes its objects into memory only: the same computation, nothing on disk.
-    let odb = repo
-        .odb()
-        .map_err(|e| Error::new(format!("{}: {}", target.repo.display(), e.message())))?;
-    let _in_memory = match opts.dry_run {
-        true => Some(
-            odb.add_new_mempack_backend(1000)
-                .map_err(|e| Error::new(format!("{}: {}", target.repo.display(), e.message())))?,
-        ),
-        false => None,
+    let repo = match opts.dry_run {
+        true => gitc::open_in_memory(&target.repo)?,
+        false => gitc::open(&target.repo)?,
     };
     let base = gitc::resolve(&repo, &target.reference)?;
     out.base = Some(base.id().to_string());
     let disk = TreeDisk::new(&repo, &base, &target.dir)?;
-    let read = read(&disk, target, catalogue, opts.to.as_deref(), &mut |m| {
-        out.name = m.name.clone();
-        out.team = target.team.clone().or_else(|| super::owner(m));
-        out.template = Some(m.template.clone());
-        out.from = Some(m.version.to_string());
-    })?;
+    let read = read(
+        &disk,
+        target,
+        catalogue,
+        opts.to.as_deref(),
+        opts.allow_draft,
+        &mut |m| {
+            out.name = m.name.clone();
+            out.team = target.team.clone().or_else(|| super::owner(m));
+            out.template = Some(m.template.clone());
+            out.from = Some(m.version.to_string());
+        },
+    )?;
     let Read {
         manifest,
         text,
@@ -523,11 +566,12 @@ fn upgrade_into(
         None => String::new(),
     };
     let message = format!(
-        "Upgrade {}: template {} {} -> {to}\n\nApplied by cargo-platform {} (fleet upgrade).\n{checked}",
+        "Upgrade {}: template {} {} -> {to}\n\nApplied by cargo-platform {} {}\n{checked}",
         manifest.name,
         template.name,
         manifest.version,
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        gitc::MESSAGE_MARK
     );
     let ours = gitc::write_commit(
         &repo,
@@ -544,6 +588,55 @@ fn upgrade_into(
         Some(tip) if opts.verify.is_none() && gitc::same_change(&repo, tip, ours)? => Some(tip),
         _ => None,
     };
+    // A branch the campaign would move: only its own, and never under a checkout.
+    if let (None, Some(tip)) = (carried, existing) {
+        let repo_dir = shell_path(&target.repo);
+        let default = short_ref(&target.reference);
+        match gitc::standing(&repo, tip)? {
+            gitc::Standing::Ours => {}
+            gitc::Standing::OnTopOfOurs { base: made_on } if made_on == base.id() => {
+                out.outcome = CampaignOutcome::UpToDate;
+                out.branch_state = BranchState::Unchanged;
+                out.commit = Some(tip.to_string());
+                out.reason = format!(
+                    "branch {branch} carries {} {to} on top of {default}, and carries your commits; left as it is",
+                    template.name
+                );
+                return Ok(());
+            }
+            gitc::Standing::OnTopOfOurs { .. } => {
+                out.outcome = CampaignOutcome::NeedsHands;
+                out.reason = format!(
+                    "branch {branch} carries your commits, and {default} has moved since it was made: left as it is, nothing committed"
+                );
+                out.next_step = Some(format!(
+                    "cd {repo_dir} && git switch {branch} && git rebase {default}"
+                ));
+                return Ok(());
+            }
+            gitc::Standing::Foreign => {
+                out.outcome = CampaignOutcome::NeedsHands;
+                out.reason = format!(
+                    "branch {branch} is not one this campaign made: left as it is, nothing committed"
+                );
+                out.next_step = Some(format!(
+                    "rename or delete branch {branch} in {repo_dir}, or give the campaign another --branch"
+                ));
+                return Ok(());
+            }
+        }
+        if let Some(checkout) = gitc::checked_out_in(&repo, &branch)? {
+            let checkout = shell_path(&checkout);
+            out.outcome = CampaignOutcome::NeedsHands;
+            out.reason = format!(
+                "branch {branch} is checked out in {checkout}: not moved under a checkout, nothing committed"
+            );
+            out.next_step = Some(format!(
+                "cd {checkout} && git switch {default} (or `git worktree remove {checkout}`), then run the campaign again"
+            ));
+            return Ok(());
+        }
+    }
     let commit = carried.unwrap_or(ours);
     out.commit = Some(commit.to_string());
     if carried.is_some() {
@@ -556,7 +649,8 @@ fn upgrade_into(
         );
     } else {
         if let Some(target_dir) = &opts.verify {
-            let verified = verify(&repo, commit, &target.dir, target_dir)?;
+            let files = gitc::files_of(&repo, commit, "")?;
+            let verified = verify(&files, &target.dir, target_dir)?;
             let passed = verified.passed;
             out.verify = Some(verified);
             if !passed {
@@ -583,6 +677,7 @@ fn upgrade_into(
         if opts.dry_run {
             out.reason.push_str(" (dry run: branch not written)");
         } else {
+            before_branch_move();
             gitc::set_branch(&repo, &branch, commit, existing)?;
             out.branch_state = match existing {
                 Some(_) => BranchState::Refreshed,
@@ -594,13 +689,20 @@ fn upgrade_into(
     if let Some(remote) = &opts.push
         && !opts.dry_run
     {
-        match gitc::push(&repo, remote, &branch, commit, existing) {
+        match gitc::push(&repo, remote, &branch, commit) {
             Ok(Pushed::Already | Pushed::Pushed) => out.pushed = Some(true),
-            Err(e) => {
+            // Someone else's commits on the remote branch: theirs to sort out.
+            Ok(Pushed::NotOurs(e)) => {
                 out.pushed = Some(false);
                 out.outcome = CampaignOutcome::NeedsHands;
                 out.reason = format!("the branch is ready here, but {}", e.message);
                 out.next_step = e.hints.first().cloned();
+            }
+            // The operator's problem (remote, credentials, network): the outcome stands, the
+            // run did not do all it was asked (exit 1).
+            Err(e) => {
+                out.pushed = Some(false);
+                out.push_error = Some(super::one_line(&e.message));
             }
         }
     }
@@ -690,21 +792,19 @@ fn recorded_on_branch(
         .map(|u| u.date)
 }
 
-/// `--verify`: the commit's whole tree written to a temporary directory (a monorepo's service
-/// may need its workspace) and checked in the service's directory there, with the campaign's one
-/// target directory.
+/// `--verify`: the commit's whole tree (`files`: path, content, executable) written to a
+/// temporary directory (a monorepo's service may need its workspace) and checked in the service's
+/// directory there, with the campaign's one target directory.
 fn verify(
-    repo: &git2::Repository,
-    commit: git2::Oid,
+    files: &[(String, Vec<u8>, bool)],
     dir: &str,
     target_dir: &Path,
 ) -> Result<upgrade_report::Verify> {
-    let files = gitc::files_of(repo, commit, "")?;
     let tmp = tempfile::Builder::new()
         .prefix("cargo-platform-verify-")
         .tempdir()
         .map_err(|e| Error::new(format!("cannot create a temporary directory: {e}")))?;
-    for (rel, bytes, exec) in &files {
+    for (rel, bytes, exec) in files {
         let path = tmp.path().join(rel);
         if let Some(parent) = path.parent() {
             fs_err::create_dir_all(parent)?;
@@ -730,6 +830,7 @@ pub fn matrix_entry(
     target: &Target,
     catalogue: &Catalogue,
     to: Option<&str>,
+    allow_draft: bool,
     branch: Option<&str>,
 ) -> std::result::Result<MatrixEntry, (String, String)> {
     let at = format!(
@@ -743,7 +844,7 @@ pub fn matrix_entry(
         let repo = gitc::open(&target.repo)?;
         let base = gitc::resolve(&repo, &target.reference)?;
         let disk = TreeDisk::new(&repo, &base, &target.dir)?;
-        let r = read(&disk, target, catalogue, to, &mut |_| {})?;
+        let r = read(&disk, target, catalogue, to, allow_draft, &mut |_| {})?;
         let remote = gitc::origin_url(&repo);
         Ok::<_, Error>((r.manifest, r.template.name.clone(), r.to, remote))
     })();

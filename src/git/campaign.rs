@@ -27,8 +27,36 @@ pub fn open(path: &Path) -> Result<Repository> {
     })
 }
 
+/// Opens the repository at `path` so that every object written through it stays in memory
+/// (a dry run: the same computation, nothing on disk). The in-memory backend is owned by the
+/// repository's object database from then on, for as long as the repository is open.
+pub fn open_in_memory(path: &Path) -> Result<Repository> {
+    let repo = open(path)?;
+    let odb = repo
+        .odb()
+        .map_err(|e| fail(&repo, "the object database", e))?;
+    odb.add_new_mempack_backend(1000)
+        .map_err(|e| fail(&repo, "the object database", e))?;
+    drop(odb);
+    Ok(repo)
+}
+
+/// The work tree of the repository `path` is inside (below its root), and `path` relative to
+/// it (`a/b`); `None` when `path` is in no repository's work tree.
+pub fn enclosing(path: &Path) -> Option<(std::path::PathBuf, String)> {
+    let repo = Repository::discover(path).ok()?;
+    let root = repo.workdir()?.canonicalize().ok()?;
+    let here = path.canonicalize().ok()?;
+    let within = here.strip_prefix(&root).ok()?;
+    let parts: Vec<String> = within
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    Some((root, parts.join("/")))
+}
+
 /// The default branch: `origin/HEAD`'s target, else the branch HEAD is on (a bare repository's
-/// HEAD too). Returns the ref as git names it (`refs/remotes/origin/main`, `refs/heads/main`).
+/// HEAD too); a detached HEAD without `origin/HEAD` is an error, never a base. Returns the ref as git names it (`refs/remotes/origin/main`, `refs/heads/main`).
 pub fn default_branch(repo: &Repository) -> Result<String> {
     if let Ok(origin_head) = repo.find_reference("refs/remotes/origin/HEAD")
         && let Ok(Some(target)) = origin_head.symbolic_target()
@@ -40,7 +68,13 @@ pub fn default_branch(repo: &Repository) -> Result<String> {
         .map_err(|e| fail(repo, "HEAD", e))?;
     match head.symbolic_target() {
         Ok(Some(target)) => Ok(target.to_string()),
-        _ => Ok("HEAD".to_string()),
+        // A detached HEAD is wherever someone last checked out, not a default branch.
+        _ => Err(Error::new(format!(
+            "{}: HEAD is detached and there is no origin/HEAD, so there is no default branch to \
+             start from: give the fleet entry a `ref` (the branch to start from), or check out the \
+             default branch there",
+            repo_name(repo)
+        ))),
     }
 }
 
@@ -331,6 +365,91 @@ pub fn same_change(repo: &Repository, a: Oid, b: Oid) -> Result<bool> {
     Ok(a.tree_id() == b.tree_id() && a.parent_ids().eq(b.parent_ids()))
 }
 
+/// Commit `id` is one a campaign wrote: author and committer are the campaign's fixed
+/// signature, the message has the campaign's shape, and it has exactly one parent (the default
+/// branch's tip it was made on). A commit that is not in the repository is not known to be ours.
+pub fn is_campaign_commit(repo: &Repository, id: Oid) -> bool {
+    let Ok(c) = repo.find_commit(id) else {
+        return false;
+    };
+    let signed = |s: git2::Signature<'_>| {
+        s.name_bytes() == AUTHOR_NAME.as_bytes() && s.email_bytes() == AUTHOR_EMAIL.as_bytes()
+    };
+    let message = c.message_bytes();
+    signed(c.author())
+        && signed(c.committer())
+        && c.parent_count() == 1
+        && message.starts_with(b"Upgrade ")
+        && message
+            .windows(MESSAGE_MARK.len())
+            .any(|w| w == MESSAGE_MARK.as_bytes())
+}
+
+/// What every campaign commit message says (after its first line).
+pub const MESSAGE_MARK: &str = "(fleet upgrade).";
+
+/// Who made the commits of a campaign branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Its tip is a campaign commit: the campaign may move it.
+    Ours,
+    /// Someone committed on top of a campaign commit made on `base`.
+    OnTopOfOurs { base: Oid },
+    /// No campaign commit in its first-parent history (up to 1000 commits back): someone else's
+    /// branch of the same name.
+    Foreign,
+}
+
+/// Where the branch at `tip` stands (see `Standing`).
+pub fn standing(repo: &Repository, tip: Oid) -> Result<Standing> {
+    if is_campaign_commit(repo, tip) {
+        return Ok(Standing::Ours);
+    }
+    let mut at = repo
+        .find_commit(tip)
+        .map_err(|e| fail(repo, &tip.to_string(), e))?;
+    for _ in 0..1000 {
+        let Ok(parent) = at.parent(0) else { break };
+        if is_campaign_commit(repo, parent.id()) {
+            let base = parent
+                .parent_id(0)
+                .map_err(|e| fail(repo, &parent.id().to_string(), e))?;
+            return Ok(Standing::OnTopOfOurs { base });
+        }
+        at = parent;
+    }
+    Ok(Standing::Foreign)
+}
+
+/// The work tree that has `refs/heads/<branch>` checked out: the repository's own (not for a bare
+/// repository) or one of its `git worktree`s; `None` when no checkout holds it.
+pub fn checked_out_in(repo: &Repository, branch: &str) -> Result<Option<std::path::PathBuf>> {
+    let name = format!("refs/heads/{branch}");
+    let on_it = |r: &Repository| {
+        r.find_reference("HEAD")
+            .ok()
+            .and_then(|h| h.symbolic_target().ok().flatten().map(str::to_string))
+            .is_some_and(|t| t == name)
+    };
+    if let Some(dir) = repo.workdir()
+        && on_it(repo)
+    {
+        return Ok(Some(dir.to_path_buf()));
+    }
+    let names = repo.worktrees().map_err(|e| fail(repo, "worktrees", e))?;
+    for wt in names.iter().filter_map(|n| n.ok().flatten()) {
+        let Ok(wt) = repo.find_worktree(wt) else {
+            continue;
+        };
+        if let Ok(r) = Repository::open_from_worktree(&wt)
+            && on_it(&r)
+        {
+            return Ok(Some(wt.path().to_path_buf()));
+        }
+    }
+    Ok(None)
+}
+
 /// Points `refs/heads/<branch>` at `commit`, only if it still points at `expected` (`None`: it
 /// must not exist), so two runs never overwrite each other's work unseen.
 pub fn set_branch(
@@ -356,27 +475,26 @@ pub fn set_branch(
 }
 
 /// Where a pushed branch stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Pushed {
     /// The remote had it already.
     Already,
     Pushed,
+    /// The remote branch carries commits this campaign did not write: not overwritten (why, and
+    /// what to do).
+    NotOurs(Error),
 }
 
 /// Pushes `refs/heads/<branch>` to `remote` (a remote's name or a URL/path), with lease: the
-/// remote branch must be absent, already at `commit`, or at `lease` (the tip this campaign
-/// replaced); anything else is someone else's work and is refused.
+/// remote branch must be absent, already at `commit`, or at a campaign commit (the lease is the
+/// remote tip seen, and the server refuses the push if it moved since); anything else is someone
+/// else's work, left alone (`NotOurs`). An `Err` is a push
+/// that failed for the operator's reasons (no such remote, credentials, network).
 ///
 /// Runs the `git` command line, not libgit2: this build of libgit2 has neither HTTPS nor SSH
 /// transports, and `git push` brings the user's credential helpers and SSH setup, and a real
 /// `--force-with-lease` (the server refuses the update if the branch moved after it was read).
-pub fn push(
-    repo: &Repository,
-    remote: &str,
-    branch: &str,
-    commit: Oid,
-    lease: Option<Oid>,
-) -> Result<Pushed> {
+pub fn push(repo: &Repository, remote: &str, branch: &str, commit: Oid) -> Result<Pushed> {
     let name = format!("refs/heads/{branch}");
     let listed = git_cli(repo, &["ls-remote", remote, &name])
         .map_err(|e| Error::new(format!("cannot push {branch} to {remote}: {e}")))?;
@@ -396,11 +514,11 @@ pub fn push(
     };
     match current {
         Some(c) if c == commit => return Ok(Pushed::Already),
-        Some(c) if Some(c) != lease => {
-            return Err(Error::new(format!(
+        Some(c) if !is_campaign_commit(repo, c) => {
+            return Ok(Pushed::NotOurs(Error::new(format!(
                 "{remote}: branch {branch} is at {c}, which this campaign did not write: not overwritten"
             ))
-            .hint("someone pushed to the campaign branch; merge or delete it there, then run the campaign again"));
+            .hint("someone pushed to the campaign branch; merge or delete it there, then run the campaign again")));
         }
         _ => {}
     }

@@ -119,6 +119,9 @@ pub struct CampaignService {
     pub commit: Option<String>,
     /// `--push`: whether the branch is on the remote now; `null` without `--push`.
     pub pushed: Option<bool>,
+    /// Why the push failed, when it failed for the operator's reasons (no such remote,
+    /// credentials, network: the branch is committed here, the run exits 1); `null` otherwise.
+    pub push_error: Option<String>,
     /// Files left in conflict (never committed).
     pub conflicts: Vec<String>,
     /// Breaks declared for components this service ejected.
@@ -165,7 +168,8 @@ impl CampaignReport {
     /// 1 when any service was refused or any place could not be read (the campaign could not
     /// even try there: that wins), else 3 when any needs hands, else 0.
     pub fn exit_status(&self) -> ExitStatus {
-        if self.counts.refused > 0 || !self.skipped.is_empty() {
+        let unpushed = self.services.iter().any(|s| s.push_error.is_some());
+        if self.counts.refused > 0 || !self.skipped.is_empty() || unpushed {
             ExitStatus::Incomplete
         } else if self.counts.needs_hands > 0 {
             ExitStatus::NeedsAttention
@@ -304,6 +308,9 @@ impl super::Report for CampaignReport {
                     BranchState::None => "",
                 };
                 writeln!(out, "      branch {b} ({state}{pushed})")?;
+            }
+            if let Some(e) = &s.push_error {
+                writeln!(out, "      push failed: {e}")?;
             }
             for c in &s.conflicts {
                 writeln!(out, "      conflict: {c}")?;
