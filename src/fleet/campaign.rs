@@ -774,8 +774,8 @@ fn shell_path(path: &Path) -> String {
 /// (its platform.toml's last `[[history.upgrades]]` entry to `to`); `None` when it records none
 /// (or cannot be read: the branch is then not one this campaign can take as its own anyway).
 fn recorded_on_branch(
-    repo: &git2::Repository,
-    tip: git2::Oid,
+    repo: &gitc::Repo,
+    tip: gitc::CommitId,
     dir: &str,
     to: &Version,
 ) -> Option<jiff::civil::Date> {

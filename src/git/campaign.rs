@@ -16,6 +16,10 @@ use crate::fsx::Write;
 pub const AUTHOR_NAME: &str = "cargo-platform";
 pub const AUTHOR_EMAIL: &str = "platform@localhost";
 
+/// A repository and a commit id as the layers above name them (they never name git2).
+pub type Repo = Repository;
+pub type CommitId = Oid;
+
 /// Opens the repository at `path` (work tree or bare).
 pub fn open(path: &Path) -> Result<Repository> {
     Repository::open(path).map_err(|e| {
