@@ -96,11 +96,12 @@ const WORDS: [&str; 16] = [
     "orders", "billing", "ledger", "search", "users", "auth", "cart", "pricing", "catalog",
     "payouts", "invoices", "notify", "reports", "quotes", "stock", "refunds",
 ];
+/// Components ejectable in every release, with a team's reason.
 const EJECTIONS: [(&str, &str); 4] = [
     ("auth", "we terminate mTLS at the mesh"),
     ("flags", "we use the company flag service"),
     ("idempotency", "our store is DynamoDB"),
-    ("audit", "audit events go to our own pipeline"),
+    ("metrics", "we export to our own collector"),
 ];
 /// Managed files in every release, and the line a team appends.
 const EDITS: [(&str, &str); 4] = [
@@ -318,7 +319,7 @@ fn service_plan(
     )];
     let mut day = created;
     let mut upgrades = Vec::new();
-    while at + 1 < releases.len() && rng.u32(0..100) < 65 {
+    while at + 1 < releases.len() && rng.u32(0..100) < 55 {
         // Sometimes straight to the newest, else the next release.
         let to = if rng.bool() {
             releases.len() - 1

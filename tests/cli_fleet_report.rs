@@ -3,6 +3,8 @@
 //! snapshotted; `--as-of`, `--from` fact files (bad ones skipped), `--out`, bad input.
 
 mod common;
+#[path = "../benches/fleetgen.rs"]
+mod fleetgen;
 
 use std::path::Path;
 use std::process::Output;
@@ -472,4 +474,89 @@ fn a_history_recovered_from_git_counts_for_reach_with_unknown_file_counts() {
     ));
     let v = json(&out);
     assert_eq!(group(&v, Some("ops"))["on_newest"], 0, "{v}");
+}
+
+/// A generated fleet (benches/fleetgen.rs, seed 2): 14 services over every release, with
+/// histories from 2026-11-22 to 2027-03-31, monorepos, ejections, local edits, five teams, and
+/// the five broken entries. The report agrees with what the generator made, and its JSON and
+/// Markdown are snapshotted.
+#[test]
+fn a_generated_fleet_is_reported_as_generated() {
+    let dir = scratch();
+    let out_dir = dir.path().join("fleet");
+    let fleet = fleetgen::generate(&fleetgen::Options {
+        bin: env!("CARGO_BIN_EXE_cargo-platform").into(),
+        out: out_dir.clone(),
+        services: 14,
+        seed: 2,
+        today: TODAY.parse().unwrap(),
+        git: fleetgen::GitShare::Some,
+        broken: true,
+        jobs: 2,
+    })
+    .unwrap();
+    let args = ["fleet", "report", "--root", "trees", "--format", "json"];
+    let out = run_on(&out_dir, TODAY, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let v = json(&out);
+    assert_eq!(v["summary"]["services"], fleet.services.len(), "{v}");
+    let skipped: Vec<&str> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["location"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "trees/broken-corrupt",
+            "trees/broken-future-schema",
+            "trees/broken-symlink/platform.toml",
+            "trees/broken-unknown-template",
+            "trees/broken-unreadable",
+        ]
+    );
+    let all = group(&v, None);
+    let newest = "2.1.0";
+    let on_newest = fleet.services.iter().filter(|s| s.version == newest).count();
+    assert_eq!(all["on_newest"], on_newest, "{v}");
+    assert!(on_newest > 0 && on_newest < fleet.services.len(), "varied");
+    for team in ["payments", "ledger", "search", "identity", "growth"] {
+        let mine = fleet.services.iter().filter(|s| s.team == team).count();
+        if mine > 0 {
+            assert_eq!(group(&v, Some(team))["services"], mine, "{team}: {v}");
+        }
+    }
+    let ejected: usize = fleet.services.iter().map(|s| s.ejected.len()).sum();
+    let reported: u64 = all["ejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["services"].as_u64().unwrap())
+        .sum();
+    assert_eq!(reported as usize, ejected, "{v}");
+    assert!(ejected > 0, "the seed makes ejections");
+    let upgrades: usize = fleet.services.iter().map(|s| s.upgrades.len()).sum();
+    let leveraged: u64 = all["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["leverage"]["upgrades"].as_u64().unwrap())
+        .sum();
+    assert_eq!(leveraged as usize, upgrades, "{v}");
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "fleet_report_generated_json",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+
+    let out = run_on(&out_dir, TODAY, &["fleet", "report", "--root", "trees"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "fleet_report_generated_markdown",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
 }
