@@ -547,6 +547,40 @@ mod tests {
     }
 
     #[test]
+    fn a_service_created_after_the_release_on_an_older_one_holds_the_reach_back() {
+        // a (existing at the release) upgrades on day 10; b is created on day 5, pinned to
+        // 1.0.0, and upgrades on day 40: 50 % on day 10 (1 of 2), 70 % and 90 % on day 40.
+        let a = service("a", "core", "2026-01-10", Some("2026-03-11"));
+        let b = service("b", "core", "2026-03-06", Some("2026-04-10"));
+        let fleet = [a, b];
+        let refs: Vec<&ServiceFacts> = fleet.iter().collect();
+        let two = &catalogue()[0].releases[1];
+        let r = reach(&refs, two, d("2026-12-01"));
+        assert_eq!(
+            (r.days_to_50, r.days_to_70, r.days_to_90),
+            (Some(10), Some(40), Some(40))
+        );
+        // As of day 20, b has not upgraded yet: only 50 % is reached.
+        let r = reach(&refs, two, d("2026-03-21"));
+        assert_eq!((r.days_to_50, r.days_to_70), (Some(10), None));
+        // No service at all: nothing is reached.
+        let r = reach(&[], two, d("2026-12-01"));
+        assert_eq!((r.days_to_50, r.days_to_90), (None, None));
+    }
+
+    #[test]
+    fn as_of_before_a_release_leaves_it_out_and_a_later_service_uncounted() {
+        let a = service("a", "core", "2026-01-10", Some("2026-03-11"));
+        let b = service("b", "core", "2026-02-20", None);
+        let r = report(&[a, b], &catalogue(), d("2026-02-10"), vec![]);
+        assert_eq!(r.summary.services, 1);
+        let all = &r.groups[0];
+        assert_eq!(all.newest.as_deref(), Some("1.0.0"));
+        assert_eq!(all.releases.len(), 1);
+        assert_eq!((all.on_newest, all.lag.len()), (1, 1));
+    }
+
+    #[test]
     fn as_of_a_past_date_uses_the_history() {
         let a = service("a", "core", "2026-01-10", Some("2026-03-11"));
         let b = service("b", "core", "2026-02-01", None);
