@@ -518,7 +518,11 @@ fn a_generated_fleet_is_reported_as_generated() {
     );
     let all = group(&v, None);
     let newest = "2.1.0";
-    let on_newest = fleet.services.iter().filter(|s| s.version == newest).count();
+    let on_newest = fleet
+        .services
+        .iter()
+        .filter(|s| s.version == newest)
+        .count();
     assert_eq!(all["on_newest"], on_newest, "{v}");
     assert!(on_newest > 0 && on_newest < fleet.services.len(), "varied");
     for team in ["payments", "ledger", "search", "identity", "growth"] {

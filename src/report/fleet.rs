@@ -141,18 +141,23 @@ impl FleetStatusReport {
             .terminator(csv::Terminator::CRLF)
             .from_writer(out);
         w.write_record(HEADER).map_err(io::Error::other)?;
+        // A list in a cell is a JSON array: a `;` or `,` inside an item (an ejection's reason
+        // is free text) cannot be confused with the next item.
+        let list = |items: &[String]| serde_json::Value::from(items).to_string();
         for s in &self.services {
-            let ejected = s.ejected.iter().map(|e| {
-                let mut text = e.component.clone();
-                if let Some(date) = &e.date {
-                    text.push_str(&format!(" ({date})"));
-                }
-                if let Some(reason) = &e.reason {
-                    text.push_str(&format!(": {reason}"));
-                }
-                text
-            });
-            let findings = s.policy.findings.iter().map(|f| f.code.clone());
+            let ejected = serde_json::Value::Array(
+                s.ejected
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "component": e.component,
+                            "date": e.date,
+                            "reason": e.reason,
+                        })
+                    })
+                    .collect(),
+            );
+            let findings: Vec<String> = s.policy.findings.iter().map(|f| f.code.clone()).collect();
             w.write_record([
                 if s.policy.ok { "ok" } else { "out_of_policy" }.to_string(),
                 s.name.clone(),
@@ -168,11 +173,11 @@ impl FleetStatusReport {
                     .unwrap_or_default(),
                 s.support.state_str().to_string(),
                 s.support.end_of_support.clone().unwrap_or_default(),
-                s.pending_required_migrations.join(";"),
-                ejected.collect::<Vec<_>>().join(";"),
+                list(&s.pending_required_migrations),
+                ejected.to_string(),
                 s.local_edits.count.to_string(),
-                s.local_edits.paths.join(";"),
-                findings.collect::<Vec<_>>().join(";"),
+                list(&s.local_edits.paths),
+                list(&findings),
                 String::new(),
             ])
             .map_err(io::Error::other)?;
