@@ -55,7 +55,8 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub sources: Sources,
     /// Output format: text, one JSON document (golden-path.md section 9), or CSV (one row per
-    /// service, then one per skipped place).
+    /// service, then one per skipped place; a list in a cell is a JSON array, golden-path.md
+    /// section 10).
     #[arg(long, value_enum, default_value_t = FleetFormat::Human)]
     pub format: FleetFormat,
 }
