@@ -294,6 +294,45 @@ fn from_fact_files_gives_the_same_aggregates_and_skips_bad_files() {
     assert!(missing.stdout.is_empty());
 }
 
+/// A service in both --from and --root (its CI published a fact file, and its clone is under
+/// the root) counts once: the same template, name and creation day is the same service, and its
+/// latest observation is kept (on a tie, the one read from the root).
+#[test]
+fn a_service_in_both_from_and_root_counts_once() {
+    let dir = scratch();
+    let root = dir.path();
+    fleet(root);
+    let facts = dir.path().join("facts");
+    std::fs::create_dir(&facts).unwrap();
+    // orders published a fact file before its upgrade (still on 1.0.0 then), and again today.
+    let old = run_on(
+        &root.join("orders"),
+        "2027-01-10",
+        &["status", "--format", "json"],
+    );
+    assert_eq!(old.status.code(), Some(0), "{}", outcome(&old));
+    std::fs::write(facts.join("orders-old.json"), &old.stdout).unwrap();
+    let now = run_on(&root.join("orders"), TODAY, &["status", "--format", "json"]);
+    std::fs::write(facts.join("orders.json"), &now.stdout).unwrap();
+    let out = run_on(
+        root,
+        TODAY,
+        &[
+            "fleet", "report", "--from", "facts", "--root", ".", "--format", "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let both = json(&out);
+    let out = run_on(
+        root,
+        TODAY,
+        &["fleet", "report", "--root", ".", "--format", "json"],
+    );
+    let roots = json(&out);
+    assert_eq!(both["summary"], roots["summary"], "{both}");
+    assert_eq!(both["groups"], roots["groups"], "{both}");
+}
+
 #[test]
 fn out_writes_the_report_file_and_nothing_on_stdout() {
     let dir = scratch();

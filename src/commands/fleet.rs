@@ -80,7 +80,8 @@ pub struct CheckArgs {
 ///
 /// Services come from --root trees and a --fleet file (as `fleet status`), and/or from --from, a
 /// directory of `cargo platform status --format json` fact files published by each repository's
-/// CI (with --from alone, no directory is scanned). Entries that cannot be read are listed with their reason and the rest is reported; the
+/// CI (with --from alone, no directory is scanned). A service met more than once (the same
+/// template, name and creation day) counts once, its latest observation. Entries that cannot be read are listed with their reason and the rest is reported; the
 /// exit code is then 1. Writes only into --out.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -204,20 +205,23 @@ fn report(args: ReportArgs) -> Result<ExitStatus> {
                 .hint("pass today's date or an earlier one"),
         );
     }
-    let mut facts = Vec::new();
+    let mut published = Vec::new();
     let mut skipped = Vec::new();
     if let Some(dir) = &args.from {
         let (read, bad) = fleet::facts_file::read_dir(dir)?;
-        facts.extend(read);
+        published = read;
         skipped.extend(bad);
     }
     let sources = &args.sources;
+    let mut found = Vec::new();
     if args.from.is_none() || !sources.root.is_empty() || sources.fleet.is_some() {
         let (read, bad) =
             fleet::facts_file::read_found(find(sources, args.from.is_some())?, &catalogue, today);
-        facts.extend(read);
+        found = read;
         skipped.extend(bad);
     }
+    // A service both found and published (or published twice) counts once.
+    let facts = fleet::facts_file::merge(found, published);
     let templates = fleet::aggregate::templates(&catalogue);
     let report = fleet::aggregate::report(&facts, &templates, as_of, skipped);
     let mut bytes = Vec::new();
