@@ -517,17 +517,26 @@ fn build(
         s.version = versions[i].clone();
         s.upgrades = std::mem::take(&mut applied_upgrades[i]);
     }
-    if let Some(git) = &git {
+    if git.is_some() {
         mkdir(mirrors)?;
         let mirror = mirrors.join(format!("{}.git", repo.dir));
-        let url = git
-            .path()
-            .canonicalize()
-            .map_err(|e| format!("{}: {e}", git.path().display()))?;
-        git2::build::RepoBuilder::new()
-            .bare(true)
-            .clone(&url.display().to_string(), &mirror)
-            .map_err(|e| format!("git clone --bare {}: {e}", mirror.display()))?;
+        // As a mirror is fetched: its objects in one pack (a local clone would hard-link the
+        // loose ones, which no fetched mirror has).
+        let out = Command::new("git")
+            .args(["clone", "--quiet", "--bare", "--no-local"])
+            .arg(&root)
+            .arg(&mirror)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .output()
+            .map_err(|e| format!("cannot run git: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "git clone --bare {}: {}",
+                root.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
     }
     Ok(services)
 }

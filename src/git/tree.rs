@@ -46,6 +46,10 @@ impl std::fmt::Debug for RefTree {
 impl RefTree {
     /// Opens `repo` (work tree or bare) and resolves `reference` to its tree.
     pub fn open(repo_path: &Path, reference: &str) -> Result<RefTree> {
+        // Reading only: libgit2 re-hashes (SHA-1, with collision detection) every object it
+        // inflates to check it against its id, which was a sixth of a fleet report's time over
+        // 300 bare mirrors (perf). git itself does not verify on read either (`fsck` does).
+        git2::opts::strict_hash_verification(false);
         let repo = Repository::open(repo_path).map_err(|e| {
             Error::new(format!(
                 "{} is not a readable git repository: {}",
