@@ -515,6 +515,46 @@ fn a_history_recovered_from_git_counts_for_reach_with_unknown_file_counts() {
     assert_eq!(group(&v, Some("ops"))["on_newest"], 0, "{v}");
 }
 
+/// The same schema-1 service, in a monorepo read from a git ref (a bare mirror, no checkout):
+/// its history is recovered from that ref's history of its platform.toml, as from a work tree's.
+#[test]
+fn a_history_is_recovered_from_the_ref_read_in_a_bare_mirror() {
+    let dir = scratch();
+    let root = dir.path();
+    let repo = root.join("mono");
+    std::fs::create_dir(&repo).unwrap();
+    common::git(&repo, &["init", "-q"]);
+    new(
+        root,
+        "2026-11-24",
+        "legacy",
+        "mono/services/legacy",
+        "ops",
+        "1.0.0",
+    );
+    let svc = repo.join("services/legacy");
+    as_schema_1(&svc);
+    commit_on(&repo, "2026-11-24", "new service");
+    ok(run_on(&svc, "2027-02-15", &["upgrade", "--to", "2.0.0"]));
+    as_schema_1(&svc);
+    commit_on(&repo, "2027-02-15", "upgrade to 2.0.0");
+    common::git(root, &["clone", "-q", "--bare", "mono", "mono.git"]);
+
+    for args in [
+        ["--root", "mono", "--ref", "HEAD"],
+        ["--root", "mono.git", "--ref", "HEAD"],
+    ] {
+        let mut all_args = vec!["fleet", "report", "--format", "json"];
+        all_args.extend(args);
+        let out = ok(run_on(root, TODAY, &all_args));
+        let v = json(&out);
+        let two = &group(&v, None)["releases"][1];
+        assert_eq!(two["reach"]["days_to_50"], 85, "{args:?}: {v}");
+        assert_eq!(two["leverage"]["upgrades"], 1, "{args:?}: {v}");
+        assert_eq!(two["leverage"]["unknown"], 1, "{args:?}: {v}");
+    }
+}
+
 /// A generated fleet (benches/fleetgen.rs, seed 2): 14 services over every release, with
 /// histories from 2026-11-22 to 2027-03-31, monorepos, ejections, local edits, five teams, and
 /// the five broken entries. The report agrees with what the generator made, and its JSON and

@@ -251,7 +251,12 @@ fn in_git(
         .read(manifest::FILE_NAME)?
         .ok_or_else(|| Error::new(format!("{shown} does not exist")))?;
     let text = String::from_utf8(bytes).map_err(|_| Error::new(format!("{shown} is not UTF-8")))?;
-    let manifest = Manifest::parse(&text, &shown)?;
+    // A schema-1 manifest's history comes from the ref's history of it, as a work tree's
+    // comes from HEAD's.
+    let manifest = Manifest::parse_with(&text, &shown, || {
+        tree.file_revisions(&join(dir, manifest::FILE_NAME))
+            .map(crate::service::dated_revisions)
+    })?;
     let template = template_of(catalogue, &manifest, &shown)?;
     let files = InRef {
         dir: &in_ref,

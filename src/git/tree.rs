@@ -102,6 +102,19 @@ impl RefTree {
         })
     }
 
+    /// The committed versions of `rel` (relative to the repository root) on the first-parent
+    /// line of the ref, oldest first, as [`super::file_revisions`] has them for a work tree;
+    /// `None` when the ref names no commit (a tree) or its history cannot be read.
+    pub fn file_revisions(&self, rel: &str) -> Option<Vec<super::FileRevision>> {
+        let commit = self
+            .repo
+            .revparse_single(&self.reference)
+            .ok()?
+            .peel_to_commit()
+            .ok()?;
+        super::revisions(&self.repo, commit.id(), Path::new(rel))
+    }
+
     fn fail(&self, rel: &str, e: git2::Error) -> Error {
         Error::new(format!(
             "cannot read {rel} at {}@{}: {}",
