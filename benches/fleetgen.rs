@@ -135,6 +135,9 @@ struct Repo {
     plans: Vec<Plan>,
 }
 
+/// A repository's index and what building it gave.
+type Built = (usize, Result<Vec<Service>, String>);
+
 /// Builds the fleet; the error names what failed.
 pub fn generate(opts: &Options) -> Result<Fleet, String> {
     // The tool runs in each repository: every path it is given is absolute.
@@ -154,7 +157,7 @@ pub fn generate(opts: &Options) -> Result<Fleet, String> {
     let releases = releases(&opts.bin)?;
     let repos = plan(opts, &releases);
     let next = AtomicUsize::new(0);
-    let built: Mutex<Vec<(usize, Result<Vec<Service>, String>)>> = Mutex::new(Vec::new());
+    let built: Mutex<Vec<Built>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
             scope.spawn(|| {
