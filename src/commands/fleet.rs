@@ -45,7 +45,8 @@ pub struct Sources {
 
 /// Show where every service of the fleet stands: name, location, team, template and version, releases behind and days since the
 /// newest release, support state and end date, pending required migrations, ejected components
-/// with reason and date, platform files edited locally, and `check`'s verdict.
+/// with reason and date, platform files edited locally, when it was created and last upgraded,
+/// and `check`'s verdict.
 ///
 /// Places that cannot be read (a missing repository or ref, a corrupt or newer manifest, an
 /// unknown template) are listed with their reason and the rest is reported; the exit code is

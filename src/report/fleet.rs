@@ -47,6 +47,10 @@ pub struct FleetService {
     pub pending_required_migrations: Vec<String>,
     pub ejected: Vec<Ejected>,
     pub local_edits: EditSummary,
+    /// The day it was created (the manifest's history); `null`: unknown.
+    pub created: Option<String>,
+    /// The day of its latest upgrade; `null`: never upgraded, or unknown.
+    pub last_upgraded: Option<String>,
     pub upgrade_in_flight: bool,
     /// What `check` says of it.
     pub policy: Policy,
@@ -94,6 +98,8 @@ impl FleetService {
                 count: status.local_edits.len(),
                 paths: status.local_edits.into_iter().map(|e| e.path).collect(),
             },
+            created: status.history.created,
+            last_upgraded: status.history.last_upgraded,
             upgrade_in_flight: status.upgrade_in_flight,
             policy: status.policy,
         }
@@ -116,7 +122,7 @@ impl FleetStatusReport {
 
     /// One CSV row per service, then one per skipped place (RFC 4180, header first).
     pub fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
-        const HEADER: [&str; 18] = [
+        const HEADER: [&str; 20] = [
             "status",
             "name",
             "location",
@@ -133,6 +139,8 @@ impl FleetStatusReport {
             "ejected",
             "local_edits",
             "local_edit_paths",
+            "created",
+            "last_upgraded",
             "findings",
             "reason",
         ];
@@ -177,6 +185,8 @@ impl FleetStatusReport {
                 ejected.to_string(),
                 s.local_edits.count.to_string(),
                 list(&s.local_edits.paths),
+                s.created.clone().unwrap_or_default(),
+                s.last_upgraded.clone().unwrap_or_default(),
                 list(&findings),
                 String::new(),
             ])
@@ -257,6 +267,15 @@ impl super::Report for FleetStatusReport {
                     s.local_edits.paths.join(", ")
                 )?;
             }
+            let created = match &s.created {
+                Some(d) => format!("created {d}"),
+                None => "created: unknown".to_string(),
+            };
+            let upgraded = match &s.last_upgraded {
+                Some(d) => format!("last upgraded {d}"),
+                None => "not upgraded".to_string(),
+            };
+            writeln!(out, "  history: {created}, {upgraded}")?;
             if s.upgrade_in_flight {
                 writeln!(out, "  an interrupted upgrade's journal is present")?;
             }
