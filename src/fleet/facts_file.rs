@@ -27,7 +27,18 @@ struct Doc {
     history: Option<History>,
     ejected: Vec<Ejected>,
     local_edits: Vec<Edit>,
+    #[serde(default)]
+    pending_migrations: Vec<Pending>,
     policy: Policy,
+}
+
+#[derive(Deserialize)]
+struct Pending {
+    id: String,
+    #[serde(deserialize_with = "version")]
+    version: Version,
+    required: bool,
+    description: String,
 }
 
 #[derive(Deserialize)]
@@ -147,6 +158,16 @@ pub fn parse(value: serde_json::Value, shown: &str) -> Result<ServiceFacts> {
             })
             .collect(),
         local_edits: doc.local_edits.into_iter().map(|e| e.path).collect(),
+        // As `check` words the finding (policy::findings).
+        pending_required: doc
+            .pending_migrations
+            .into_iter()
+            .filter(|p| p.required)
+            .map(|p| {
+                let message = format!("{} ({}): {}", p.id, p.version, p.description);
+                (p.version, message)
+            })
+            .collect(),
         policy_errors: doc
             .policy
             .findings
@@ -270,6 +291,9 @@ mod tests {
               {{"date": "2027-01-02", "from": "0.9.0", "to": "1.0.0", "files": null}}]}},
             "ejected": [{{"component": "auth", "reason": null, "date": "2027-01-03"}}],
             "local_edits": [{{"path": "Cargo.toml"}}],
+            "pending_migrations": [
+              {{"id": "m1", "version": "2.0.0", "required": true, "description": "rename"}},
+              {{"id": "m2", "version": "2.0.0", "required": false, "description": "tidy"}}],
             "policy": {{"ok": false, "findings": {findings}}}}}"#
         )
     }
@@ -288,6 +312,10 @@ mod tests {
         assert_eq!(f.ejected[0].component, "auth");
         assert_eq!(f.local_edits, vec!["Cargo.toml".to_string()]);
         assert_eq!(f.policy_errors, vec!["m1".to_string()]);
+        assert_eq!(
+            f.pending_required,
+            vec![("2.0.0".parse().unwrap(), "m1 (2.0.0): rename".to_string())]
+        );
     }
 
     #[test]
