@@ -642,4 +642,49 @@ fn a_generated_fleet_is_reported_as_generated() {
             String::from_utf8_lossy(&out.stdout)
         )
     });
+
+    // The git repositories' mirrors, read at `main` through the generated fleet file: the same
+    // services as their work trees, and the missing ref listed.
+    let args = [
+        "fleet",
+        "status",
+        "--fleet",
+        "fleet.toml",
+        "--format",
+        "json",
+    ];
+    let out = run_on(&out_dir, TODAY, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let v = json(&out);
+    let mut in_git: Vec<(String, String)> = fleet
+        .services
+        .iter()
+        .filter(|s| s.in_git)
+        .map(|s| (s.name.clone(), s.version.clone()))
+        .collect();
+    in_git.sort();
+    let mut read: Vec<(String, String)> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["ref"], "main", "{s}");
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    read.sort();
+    assert!(!in_git.is_empty());
+    assert_eq!(read, in_git, "{v}");
+    let skipped = v["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{v}");
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no ref `no-such-branch`"),
+        "{v}"
+    );
 }
