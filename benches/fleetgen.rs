@@ -19,6 +19,8 @@
 //!
 //! Benchmarks run it as `cargo run --release --example fleetgen -- --bin … --out … -n 1000`;
 //! tests include it (`#[path = "../benches/fleetgen.rs"] mod fleetgen;`) and call [`generate`].
+// Compiled twice — as the example's crate root and as a module of a test — each using part
+// of what is here (the example does not read the generated facts, a test has no `main`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -186,7 +188,7 @@ pub fn generate(opts: &Options) -> Result<Fleet, String> {
             .collect(),
     };
     if opts.broken {
-        fleet.broken = broken(opts, &trees, &fleet.services)?;
+        fleet.broken = broken(&trees, &fleet.services)?;
     }
     fleet_file(opts, &repos)?;
     Ok(fleet)
@@ -576,7 +578,7 @@ fn commit(repo: &git2::Repository, day: Date, message: &str) -> Result<(), Strin
 }
 
 /// The broken entries, made from copies of the first generated service's manifest.
-fn broken(opts: &Options, trees: &Path, services: &[Service]) -> Result<Vec<String>, String> {
+fn broken(trees: &Path, services: &[Service]) -> Result<Vec<String>, String> {
     let sample = services
         .first()
         .ok_or("no service to copy a manifest from")?;
@@ -613,7 +615,6 @@ fn broken(opts: &Options, trees: &Path, services: &[Service]) -> Result<Vec<Stri
     std::os::unix::fs::symlink(&manifest_path, linked.join("platform.toml"))
         .map_err(|e| format!("symlink in {}: {e}", linked.display()))?;
     made.push("broken-symlink".to_string());
-    let _ = opts;
     Ok(made)
 }
 
