@@ -54,20 +54,25 @@ pub fn find_root(path: Option<&Path>) -> Result<PathBuf> {
 
 /// What git has of `file`'s past, for a schema-1 manifest's history (`None`: not in git).
 fn recovered_revisions(file: &Path) -> Option<Vec<manifest::v1_to_v2::Revision>> {
-    let revisions = crate::git::file_revisions(file)?;
-    Some(
-        revisions
-            .into_iter()
-            .filter_map(|r| {
-                let offset = jiff::tz::Offset::from_seconds(r.offset_minutes * 60).ok()?;
-                let date = jiff::Timestamp::from_second(r.seconds)
-                    .ok()?
-                    .to_zoned(jiff::tz::TimeZone::fixed(offset))
-                    .date();
-                Some(manifest::v1_to_v2::Revision { date, text: r.text })
-            })
-            .collect(),
-    )
+    crate::git::file_revisions(file).map(dated_revisions)
+}
+
+/// Committed versions of platform.toml, each dated on its commit's day in the committer's
+/// time zone, for [`manifest::v1_to_v2::convert`].
+pub fn dated_revisions(
+    revisions: Vec<crate::git::FileRevision>,
+) -> Vec<manifest::v1_to_v2::Revision> {
+    revisions
+        .into_iter()
+        .filter_map(|r| {
+            let offset = jiff::tz::Offset::from_seconds(r.offset_minutes * 60).ok()?;
+            let date = jiff::Timestamp::from_second(r.seconds)
+                .ok()?
+                .to_zoned(jiff::tz::TimeZone::fixed(offset))
+                .date();
+            Some(manifest::v1_to_v2::Revision { date, text: r.text })
+        })
+        .collect()
 }
 
 impl Service {

@@ -210,13 +210,13 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
         "{csv}"
     );
     assert!(
-        rows[4].starts_with("out_of_policy,orders,./orders,,payments,service,1.0.0,2.1.0,2,8,deprecated,2027-06-30,service-2.0.0-rename-idempotency-ttl,auth (2026-12-10): we use the company SSO gateway,1,Cargo.toml,"),
+        rows[4].starts_with(r#"out_of_policy,orders,./orders,,payments,service,1.0.0,2.1.0,2,8,deprecated,2027-06-30,"[""service-2.0.0-rename-idempotency-ttl""]","[{""component"":""auth"",""date"":""2026-12-10"",""reason"":""we use the company SSO gateway""}]",1,"[""Cargo.toml""]","#),
         "{}",
         rows[4]
     );
     // A reason holding commas is one quoted field (RFC 4180).
     assert!(
-        rows.contains(&"skipped,,./broken/corrupt,,,,,,,,,,,,,,,\"./broken/corrupt/platform.toml is not valid TOML: TOML parse error at line 1, column 10: unclosed table, expected `]`\""),
+        rows.contains(&"skipped,,./broken/corrupt,,,,,,,,,,,,,,,,,\"./broken/corrupt/platform.toml is not valid TOML: TOML parse error at line 1, column 10: unclosed table, expected `]`\""),
         "{csv}"
     );
     assert!(rows[5].starts_with("skipped,,./broken/alien,"), "{csv}");
@@ -617,4 +617,146 @@ fn a_service_found_twice_is_reported_once() {
         ["./billing", "./orders", "./orders@HEAD"],
         "the work tree once, the ref once\n{v}"
     );
+}
+
+/// A list inside a CSV cell is a JSON array: a reason holding `;` or `,` (or a path holding `;`)
+/// reads back exactly as recorded, and an empty list is `[]`.
+#[test]
+fn fleet_status_csv_lists_are_json_arrays_that_read_back_exactly() {
+    let dir = scratch();
+    let root = dir.path();
+    new(
+        root,
+        "orders",
+        "orders",
+        "payments",
+        &["--template-version", "1.0.0"],
+        false,
+    );
+    let reason = "mTLS; see ADR-7, \"Auth\"";
+    let orders = root.join("orders");
+    ok(run(&orders, &["eject", "auth", "--reason", reason]));
+    ok(run(
+        &orders,
+        &["eject", "flags", "--reason", "company flags"],
+    ));
+    new(root, "billing", "billing", "ledger", &[], false);
+    let out = ok(run(
+        root,
+        &["fleet", "status", "--root", ".", "--format", "csv"],
+    ));
+    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let cell = |row: usize, name: &str| -> serde_json::Value {
+        serde_json::from_str(&rows[row][column(name)])
+            .unwrap_or_else(|e| panic!("{name}: {e}: {:?}", &rows[row]))
+    };
+    assert_eq!(&rows[1][column("name")], "orders");
+    assert_eq!(
+        cell(1, "ejected"),
+        serde_json::json!([
+            {"component": "auth", "date": TODAY, "reason": reason},
+            {"component": "flags", "date": TODAY, "reason": "company flags"},
+        ])
+    );
+    assert_eq!(
+        cell(1, "pending_required_migrations"),
+        serde_json::json!(["service-2.0.0-rename-idempotency-ttl"])
+    );
+    assert_eq!(
+        cell(1, "findings"),
+        serde_json::json!(["pending-required-migration", "deprecated"])
+    );
+    assert_eq!(cell(0, "ejected"), serde_json::json!([]));
+    assert_eq!(cell(0, "local_edit_paths"), serde_json::json!([]));
+}
+
+/// Per service, `fleet status` shows when it was created and last upgraded (the manifest's
+/// history), in every format; `null` / empty when never upgraded.
+#[test]
+fn fleet_status_shows_created_and_last_upgraded_dates() {
+    let dir = scratch();
+    let root = dir.path();
+    let on = |cwd: &Path, day: &str, args: &[&str]| {
+        let out = platform(cwd)
+            .env("CARGO_PLATFORM_TODAY", day)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    };
+    let new_on = |day: &str, name: &str| {
+        on(
+            root,
+            day,
+            &[
+                "new",
+                name,
+                "--yes",
+                "--no-git",
+                "--set",
+                "owner=core",
+                "--template-version",
+                "1.0.0",
+            ],
+        )
+    };
+    new_on("2026-11-23", "orders");
+    new_on("2026-11-25", "billing");
+    on(
+        &root.join("orders"),
+        "2026-12-03",
+        &["upgrade", "--allow-dirty", "--to", "2.0.0"],
+    );
+    let out = ok(run(
+        root,
+        &["fleet", "status", "--root", ".", "--format", "json"],
+    ));
+    let v = json(&out);
+    let dates = |i: usize| {
+        let s = &v["services"][i];
+        (
+            s["name"].clone(),
+            s["created"].clone(),
+            s["last_upgraded"].clone(),
+        )
+    };
+    assert_eq!(
+        dates(0),
+        (
+            "billing".into(),
+            "2026-11-25".into(),
+            serde_json::Value::Null
+        )
+    );
+    assert_eq!(
+        dates(1),
+        ("orders".into(), "2026-11-23".into(), "2026-12-03".into())
+    );
+    let out = ok(run(root, &["fleet", "status", "--root", "."]));
+    let text = stdout(&out);
+    assert!(
+        text.contains("  history: created 2026-11-23, last upgraded 2026-12-03"),
+        "{text}"
+    );
+    let out = ok(run(
+        root,
+        &["fleet", "status", "--root", ".", "--format", "csv"],
+    ));
+    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    let header = reader.headers().unwrap().clone();
+    let at = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}: {header:?}"))
+    };
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(
+        (&rows[1][at("created")], &rows[1][at("last_upgraded")]),
+        ("2026-11-23", "2026-12-03")
+    );
+    assert_eq!(&rows[0][at("last_upgraded")], "");
 }

@@ -3,6 +3,8 @@
 //! snapshotted; `--as-of`, `--from` fact files (bad ones skipped), `--out`, bad input.
 
 mod common;
+#[path = "../benches/fleetgen.rs"]
+mod fleetgen;
 
 use std::path::Path;
 use std::process::Output;
@@ -329,6 +331,45 @@ fn from_fact_files_gives_the_same_aggregates_and_skips_bad_files() {
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(err.contains("error:") && err.contains("nowhere"), "{err}");
     assert!(missing.stdout.is_empty());
+}
+
+/// A service in both --from and --root (its CI published a fact file, and its clone is under
+/// the root) counts once: the same template, name and creation day is the same service, and its
+/// latest observation is kept (on a tie, the one read from the root).
+#[test]
+fn a_service_in_both_from_and_root_counts_once() {
+    let dir = scratch();
+    let root = dir.path();
+    fleet(root);
+    let facts = dir.path().join("facts");
+    std::fs::create_dir(&facts).unwrap();
+    // orders published a fact file before its upgrade (still on 1.0.0 then), and again today.
+    let old = run_on(
+        &root.join("orders"),
+        "2027-01-10",
+        &["status", "--format", "json"],
+    );
+    assert_eq!(old.status.code(), Some(0), "{}", outcome(&old));
+    std::fs::write(facts.join("orders-old.json"), &old.stdout).unwrap();
+    let now = run_on(&root.join("orders"), TODAY, &["status", "--format", "json"]);
+    std::fs::write(facts.join("orders.json"), &now.stdout).unwrap();
+    let out = run_on(
+        root,
+        TODAY,
+        &[
+            "fleet", "report", "--from", "facts", "--root", ".", "--format", "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let both = json(&out);
+    let out = run_on(
+        root,
+        TODAY,
+        &["fleet", "report", "--root", ".", "--format", "json"],
+    );
+    let roots = json(&out);
+    assert_eq!(both["summary"], roots["summary"], "{both}");
+    assert_eq!(both["groups"], roots["groups"], "{both}");
 }
 
 #[test]
@@ -1084,5 +1125,177 @@ fn html_page_in_chromium_shows_the_json_reports_numbers() {
             .iter()
             .any(|r| r[2].contains("<script>console.error('injected')</script> & <b>more</b> (1)")),
         "{ejections:?}"
+
+/// The same schema-1 service, in a monorepo read from a git ref (a bare mirror, no checkout):
+/// its history is recovered from that ref's history of its platform.toml, as from a work tree's.
+#[test]
+fn a_history_is_recovered_from_the_ref_read_in_a_bare_mirror() {
+    let dir = scratch();
+    let root = dir.path();
+    let repo = root.join("mono");
+    std::fs::create_dir(&repo).unwrap();
+    common::git(&repo, &["init", "-q"]);
+    new(
+        root,
+        "2026-11-24",
+        "legacy",
+        "mono/services/legacy",
+        "ops",
+        "1.0.0",
+    );
+    let svc = repo.join("services/legacy");
+    as_schema_1(&svc);
+    commit_on(&repo, "2026-11-24", "new service");
+    ok(run_on(&svc, "2027-02-15", &["upgrade", "--to", "2.0.0"]));
+    as_schema_1(&svc);
+    commit_on(&repo, "2027-02-15", "upgrade to 2.0.0");
+    common::git(root, &["clone", "-q", "--bare", "mono", "mono.git"]);
+
+    for args in [
+        ["--root", "mono", "--ref", "HEAD"],
+        ["--root", "mono.git", "--ref", "HEAD"],
+    ] {
+        let mut all_args = vec!["fleet", "report", "--format", "json"];
+        all_args.extend(args);
+        let out = ok(run_on(root, TODAY, &all_args));
+        let v = json(&out);
+        let two = &group(&v, None)["releases"][1];
+        assert_eq!(two["reach"]["days_to_50"], 85, "{args:?}: {v}");
+        assert_eq!(two["leverage"]["upgrades"], 1, "{args:?}: {v}");
+        assert_eq!(two["leverage"]["unknown"], 1, "{args:?}: {v}");
+    }
+}
+
+/// A generated fleet (benches/fleetgen.rs, seed 2): 14 services over every release, with
+/// histories from 2026-11-22 to 2027-03-31, monorepos, ejections, local edits, five teams, and
+/// the five broken entries. The report agrees with what the generator made, and its JSON and
+/// Markdown are snapshotted.
+#[test]
+fn a_generated_fleet_is_reported_as_generated() {
+    let dir = scratch();
+    let out_dir = dir.path().join("fleet");
+    let fleet = fleetgen::generate(&fleetgen::Options {
+        bin: env!("CARGO_BIN_EXE_cargo-platform").into(),
+        out: out_dir.clone(),
+        services: 14,
+        seed: 2,
+        today: TODAY.parse().unwrap(),
+        git: fleetgen::GitShare::Some,
+        broken: true,
+        jobs: 2,
+    })
+    .unwrap();
+    let args = ["fleet", "report", "--root", "trees", "--format", "json"];
+    let out = run_on(&out_dir, TODAY, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let v = json(&out);
+    assert_eq!(v["summary"]["services"], fleet.services.len(), "{v}");
+    let skipped: Vec<&str> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["location"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "trees/broken-corrupt",
+            "trees/broken-future-schema",
+            "trees/broken-symlink/platform.toml",
+            "trees/broken-unknown-template",
+            "trees/broken-unreadable",
+        ]
+    );
+    let all = group(&v, None);
+    let newest = "2.1.0";
+    let on_newest = fleet
+        .services
+        .iter()
+        .filter(|s| s.version == newest)
+        .count();
+    assert_eq!(all["on_newest"], on_newest, "{v}");
+    assert!(on_newest > 0 && on_newest < fleet.services.len(), "varied");
+    for team in ["payments", "ledger", "search", "identity", "growth"] {
+        let mine = fleet.services.iter().filter(|s| s.team == team).count();
+        if mine > 0 {
+            assert_eq!(group(&v, Some(team))["services"], mine, "{team}: {v}");
+        }
+    }
+    let ejected: usize = fleet.services.iter().map(|s| s.ejected.len()).sum();
+    let reported: u64 = all["ejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["services"].as_u64().unwrap())
+        .sum();
+    assert_eq!(reported as usize, ejected, "{v}");
+    assert!(ejected > 0, "the seed makes ejections");
+    let upgrades: usize = fleet.services.iter().map(|s| s.upgrades.len()).sum();
+    let leveraged: u64 = all["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["leverage"]["upgrades"].as_u64().unwrap())
+        .sum();
+    assert_eq!(leveraged as usize, upgrades, "{v}");
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "fleet_report_generated_json",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+
+    let out = run_on(&out_dir, TODAY, &["fleet", "report", "--root", "trees"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "fleet_report_generated_markdown",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+
+    // The git repositories' mirrors, read at `main` through the generated fleet file: the same
+    // services as their work trees, and the missing ref listed.
+    let args = [
+        "fleet",
+        "status",
+        "--fleet",
+        "fleet.toml",
+        "--format",
+        "json",
+    ];
+    let out = run_on(&out_dir, TODAY, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let v = json(&out);
+    let mut in_git: Vec<(String, String)> = fleet
+        .services
+        .iter()
+        .filter(|s| s.in_git)
+        .map(|s| (s.name.clone(), s.version.clone()))
+        .collect();
+    in_git.sort();
+    let mut read: Vec<(String, String)> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            assert_eq!(s["ref"], "main", "{s}");
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    read.sort();
+    assert!(!in_git.is_empty());
+    assert_eq!(read, in_git, "{v}");
+    let skipped = v["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{v}");
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no ref `no-such-branch`"),
+        "{v}"
     );
 }

@@ -48,7 +48,8 @@ pub struct Sources {
 
 /// Show where every service of the fleet stands: name, location, team, template and version, releases behind and days since the
 /// newest release, support state and end date, pending required migrations, ejected components
-/// with reason and date, platform files edited locally, and `check`'s verdict.
+/// with reason and date, platform files edited locally, when it was created and last upgraded,
+/// and `check`'s verdict.
 ///
 /// Places that cannot be read (a missing repository or ref, a corrupt or newer manifest, an
 /// unknown template) are listed with their reason and the rest is reported; the exit code is
@@ -58,7 +59,8 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub sources: Sources,
     /// Output format: text, one JSON document (golden-path.md section 9), or CSV (one row per
-    /// service, then one per skipped place).
+    /// service, then one per skipped place; a list in a cell is a JSON array, golden-path.md
+    /// section 10).
     #[arg(long, value_enum, default_value_t = FleetFormat::Human)]
     pub format: FleetFormat,
 }
@@ -84,7 +86,8 @@ pub struct CheckArgs {
 ///
 /// Services come from --root trees and a --fleet file (as `fleet status`), and/or from --from, a
 /// directory of `cargo platform status --format json` fact files published by each repository's
-/// CI (with --from alone, no directory is scanned). Entries that cannot be read are listed with their reason and the rest is reported; the
+/// CI (with --from alone, no directory is scanned). A service met more than once (the same
+/// template, name and creation day) counts once, its latest observation. Entries that cannot be read are listed with their reason and the rest is reported; the
 /// exit code is then 1. Writes only into --out.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -213,20 +216,23 @@ fn report(args: ReportArgs) -> Result<ExitStatus> {
                 .hint("pass today's date or an earlier one"),
         );
     }
-    let mut facts = Vec::new();
+    let mut published = Vec::new();
     let mut skipped = Vec::new();
     if let Some(dir) = &args.from {
         let (read, bad) = fleet::facts_file::read_dir(dir)?;
-        facts.extend(read);
+        published = read;
         skipped.extend(bad);
     }
     let sources = &args.sources;
+    let mut found = Vec::new();
     if args.from.is_none() || !sources.root.is_empty() || sources.fleet.is_some() {
         let (read, bad) =
             fleet::facts_file::read_found(find(sources, args.from.is_some())?, &catalogue, today);
-        facts.extend(read);
+        found = read;
         skipped.extend(bad);
     }
+    // A service both found and published (or published twice) counts once.
+    let facts = fleet::facts_file::merge(found, published);
     let templates = fleet::aggregate::templates(&catalogue);
     let report = fleet::aggregate::report(&facts, &templates, as_of, skipped);
     let campaigns = match args.from.is_none() || !sources.root.is_empty() || sources.fleet.is_some()

@@ -77,6 +77,10 @@ pub struct ServiceFacts {
     /// The policy failures its status reported on `observed`, other than being out of support
     /// (which the report computes for its as-of date from the releases).
     pub policy_errors: Vec<String>,
+    /// The required migrations pending on `observed`, with the release that ships each and the
+    /// finding's message: before `observed`, each counts from its release's date while the
+    /// service was below that release.
+    pub pending_required: Vec<(Version, String)>,
 }
 
 impl ServiceFacts {
@@ -193,8 +197,9 @@ pub fn report(
     FleetReport::new(as_of.to_string(), known, groups, out_of_policy, skipped)
 }
 
-/// Why a service is out of policy on `day`: its release past its end of support, and (when `day`
-/// is not before the facts were taken) the findings its status reported.
+/// Why a service is out of policy on `day`: its release past its end of support, and the
+/// findings its status reported (before the facts were taken: its pending required migrations
+/// already released on `day`).
 fn policy_reasons(s: &ServiceFacts, template: &TemplateInfo, day: Date) -> Vec<String> {
     let version = s.version_on(day);
     let mut reasons = Vec::new();
@@ -207,6 +212,15 @@ fn policy_reasons(s: &ServiceFacts, template: &TemplateInfo, day: Date) -> Vec<S
         for e in &s.policy_errors {
             if !reasons.contains(e) {
                 reasons.push(e.clone());
+            }
+        }
+    } else {
+        // Earlier, a required migration pending now was pending from its release's day on,
+        // while the service was below that release.
+        for (shipped_in, message) in &s.pending_required {
+            let out = release(template, shipped_in).is_some_and(|r| r.date <= day);
+            if out && version < *shipped_in && !reasons.contains(message) {
+                reasons.push(message.clone());
             }
         }
     }
@@ -565,6 +579,7 @@ mod tests {
             ejected: vec![],
             local_edits: vec![],
             policy_errors: vec![],
+            pending_required: vec![],
         }
     }
 
@@ -632,6 +647,40 @@ mod tests {
     }
 
     #[test]
+    fn a_service_created_after_the_release_on_an_older_one_holds_the_reach_back() {
+        // a (existing at the release) upgrades on day 10; b is created on day 5, pinned to
+        // 1.0.0, and upgrades on day 40: 50 % on day 10 (1 of 2), 70 % and 90 % on day 40.
+        let a = service("a", "core", "2026-01-10", Some("2026-03-11"));
+        let b = service("b", "core", "2026-03-06", Some("2026-04-10"));
+        let fleet = [a, b];
+        let refs: Vec<&ServiceFacts> = fleet.iter().collect();
+        let two = &catalogue()[0].releases[1];
+        let r = reach(&refs, two, d("2026-12-01"));
+        assert_eq!(
+            (r.days_to_50, r.days_to_70, r.days_to_90),
+            (Some(10), Some(40), Some(40))
+        );
+        // As of day 20, b has not upgraded yet: only 50 % is reached.
+        let r = reach(&refs, two, d("2026-03-21"));
+        assert_eq!((r.days_to_50, r.days_to_70), (Some(10), None));
+        // No service at all: nothing is reached.
+        let r = reach(&[], two, d("2026-12-01"));
+        assert_eq!((r.days_to_50, r.days_to_90), (None, None));
+    }
+
+    #[test]
+    fn as_of_before_a_release_leaves_it_out_and_a_later_service_uncounted() {
+        let a = service("a", "core", "2026-01-10", Some("2026-03-11"));
+        let b = service("b", "core", "2026-02-20", None);
+        let r = report(&[a, b], &catalogue(), d("2026-02-10"), vec![]);
+        assert_eq!(r.summary.services, 1);
+        let all = &r.groups[0];
+        assert_eq!(all.newest.as_deref(), Some("1.0.0"));
+        assert_eq!(all.releases.len(), 1);
+        assert_eq!((all.on_newest, all.lag.len()), (1, 1));
+    }
+
+    #[test]
     fn as_of_a_past_date_uses_the_history() {
         let a = service("a", "core", "2026-01-10", Some("2026-03-11"));
         let b = service("b", "core", "2026-02-01", None);
@@ -653,6 +702,28 @@ mod tests {
         assert_eq!(r.out_of_policy.len(), 1);
         assert_eq!(r.out_of_policy[0].service, "b");
         assert_eq!(r.groups[0].releases[1].reach.days_to_50, Some(10));
+    }
+
+    #[test]
+    fn as_of_a_past_date_a_required_migration_pending_since_its_release_is_out_of_policy() {
+        // b stayed on 1.0.0; 2.0.0 (2026-03-01) ships a required migration it never applied.
+        let mut b = service("b", "core", "2026-01-10", None);
+        let message = "m1 (2.0.0): rename a key";
+        b.policy_errors = vec![message.to_string()];
+        b.pending_required = vec![(v("2.0.0"), message.to_string())];
+        let fleet = [b];
+        let reasons = |day: &str| {
+            let r = report(&fleet, &catalogue(), d(day), vec![]);
+            r.out_of_policy
+                .iter()
+                .flat_map(|o| o.reasons.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(reasons("2026-02-01"), Vec::<String>::new(), "not out yet");
+        assert_eq!(reasons("2026-03-05"), [message]);
+        assert_eq!(reasons("2026-06-01"), [message]);
+        // On the day observed, the status's own findings (and 1.0.0 is past its support).
+        assert!(reasons("2026-12-01").contains(&message.to_string()));
     }
 
     #[test]

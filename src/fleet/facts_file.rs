@@ -27,7 +27,18 @@ struct Doc {
     history: Option<History>,
     ejected: Vec<Ejected>,
     local_edits: Vec<Edit>,
+    #[serde(default)]
+    pending_migrations: Vec<Pending>,
     policy: Policy,
+}
+
+#[derive(Deserialize)]
+struct Pending {
+    id: String,
+    #[serde(deserialize_with = "version")]
+    version: Version,
+    required: bool,
+    description: String,
 }
 
 #[derive(Deserialize)]
@@ -147,6 +158,16 @@ pub fn parse(value: serde_json::Value, shown: &str) -> Result<ServiceFacts> {
             })
             .collect(),
         local_edits: doc.local_edits.into_iter().map(|e| e.path).collect(),
+        // As `check` words the finding (policy::findings).
+        pending_required: doc
+            .pending_migrations
+            .into_iter()
+            .filter(|p| p.required)
+            .map(|p| {
+                let message = format!("{} ({}): {}", p.id, p.version, p.description);
+                (p.version, message)
+            })
+            .collect(),
         policy_errors: doc
             .policy
             .findings
@@ -235,6 +256,29 @@ pub fn read_found(
     (facts, skipped)
 }
 
+/// The services of `first` and then `then`, each once. A service is identified by its
+/// template, its name and the day it was created (`None`, unknown, is a value like any other):
+/// a fact file published by its CI and its clone under a `--root` name different locations for
+/// the same service. Of two observations of one service the later (`observed`) is kept; on a
+/// tie, the one met first.
+pub fn merge(first: Vec<ServiceFacts>, then: Vec<ServiceFacts>) -> Vec<ServiceFacts> {
+    let mut kept: Vec<ServiceFacts> = Vec::new();
+    let mut at: std::collections::HashMap<(String, String, Option<Date>), usize> =
+        std::collections::HashMap::new();
+    for f in first.into_iter().chain(then) {
+        let identity = (f.template.clone(), f.name.clone(), f.created);
+        match at.get(&identity) {
+            Some(&i) if kept[i].observed < f.observed => kept[i] = f,
+            Some(_) => {}
+            None => {
+                at.insert(identity, kept.len());
+                kept.push(f);
+            }
+        }
+    }
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +291,9 @@ mod tests {
               {{"date": "2027-01-02", "from": "0.9.0", "to": "1.0.0", "files": null}}]}},
             "ejected": [{{"component": "auth", "reason": null, "date": "2027-01-03"}}],
             "local_edits": [{{"path": "Cargo.toml"}}],
+            "pending_migrations": [
+              {{"id": "m1", "version": "2.0.0", "required": true, "description": "rename"}},
+              {{"id": "m2", "version": "2.0.0", "required": false, "description": "tidy"}}],
             "policy": {{"ok": false, "findings": {findings}}}}}"#
         )
     }
@@ -265,6 +312,36 @@ mod tests {
         assert_eq!(f.ejected[0].component, "auth");
         assert_eq!(f.local_edits, vec!["Cargo.toml".to_string()]);
         assert_eq!(f.policy_errors, vec!["m1".to_string()]);
+        assert_eq!(
+            f.pending_required,
+            vec![("2.0.0".parse().unwrap(), "m1 (2.0.0): rename".to_string())]
+        );
+    }
+
+    #[test]
+    fn merge_keeps_one_observation_per_service_the_latest() {
+        let f = |name: &str, created: &str, observed: &str, location: &str| {
+            let mut f = parse_text(&status("[]"), "a.json").unwrap();
+            f.name = name.into();
+            f.created = Some(created.parse().unwrap());
+            f.observed = observed.parse().unwrap();
+            f.location = location.into();
+            f
+        };
+        let roots = vec![
+            f("a", "2026-12-01", "2027-07-01", "root/a"),
+            f("b", "2026-12-01", "2027-07-01", "root/b"),
+        ];
+        let from = vec![
+            // The same a, observed on the same day (the root's kept) and later (kept).
+            f("a", "2026-12-01", "2027-07-01", "ci/a-same-day"),
+            f("b", "2026-12-01", "2027-07-02", "ci/b-later"),
+            // Another service of the same name, created another day.
+            f("a", "2027-01-05", "2027-07-01", "ci/other-a"),
+        ];
+        let merged = merge(roots, from);
+        let locations: Vec<&str> = merged.iter().map(|f| f.location.as_str()).collect();
+        assert_eq!(locations, ["root/a", "ci/b-later", "ci/other-a"]);
     }
 
     #[test]

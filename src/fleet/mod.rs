@@ -89,58 +89,125 @@ pub fn gather_with<T>(
 ) -> (Vec<T>, Vec<SkippedEntry>) {
     let mut services = Vec::new();
     let mut skipped: Vec<SkippedEntry> = found.skipped.into_iter().map(Into::into).collect();
-    // Work trees are read on every core (reading files dominates); git refs share their
-    // repository handle and blob cache, so they are read here, in order.
-    let mut results: Vec<Option<Result<Read>>> = found.entries.iter().map(|_| None).collect();
-    let work: Vec<(usize, PathBuf, Option<String>)> = found
-        .entries
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| match &e.source {
-            Source::WorkTree(dir) => Some((i, dir.clone(), e.team.clone())),
-            Source::Git { .. } => None,
-        })
-        .collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = work
-            .chunks(work.len().div_ceil(threads).max(1))
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(i, dir, team)| (*i, work_tree(dir, team, catalogue, today)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for worker in workers {
-            for (i, result) in worker.join().expect("a fleet worker panicked") {
-                results[i] = Some(result);
-            }
-        }
-    });
-    let hashed = RefCell::new(HashMap::new());
-    for (entry, result) in found.entries.iter().zip(results) {
-        let result = match (&entry.source, result) {
-            (_, Some(result)) => result,
-            (Source::Git { tree, dir }, None) => {
-                in_git(tree, dir, &entry.team, catalogue, today, &hashed)
-            }
-            (Source::WorkTree(_), None) => unreachable!("every work tree was read above"),
-        };
+    let locations: Vec<String> = found.entries.iter().map(|e| e.source.location()).collect();
+    let results = read_all(found.entries, catalogue, today);
+    for (location, result) in locations.into_iter().zip(results) {
         match result {
             Ok((status, reference, team, days)) => {
                 services.push(make(status, reference, team, days))
             }
             Err(e) => skipped.push(SkippedEntry {
-                location: entry.source.location(),
+                location,
                 reason: one_line(&e.message),
             }),
         }
     }
     skipped.sort_by(|a, b| a.location.cmp(&b.location));
     (services, skipped)
+}
+
+/// What one worker reads: a work tree, or every service of one git ref's tree (they share its
+/// repository handle and its cache of blob hashes).
+enum Job {
+    WorkTree {
+        at: usize,
+        dir: PathBuf,
+        team: Option<String>,
+    },
+    Git {
+        tree: RefTree,
+        services: Vec<InTree>,
+    },
+}
+
+/// A service in a git ref's tree: its entry's index, its directory, the fleet file's team.
+type InTree = (usize, String, Option<String>);
+
+/// Every entry read, in order, on every core (reading files and blobs and hashing them is
+/// the cost): each worker takes the next job until none is left.
+fn read_all(entries: Vec<Entry>, catalogue: &Catalogue, today: Date) -> Vec<Result<Read>> {
+    let n = entries.len();
+    let mut jobs = Vec::new();
+    let mut trees: Vec<(Rc<RefTree>, Vec<InTree>)> = Vec::new();
+    let mut group: HashMap<*const RefTree, usize> = HashMap::new();
+    for (at, entry) in entries.into_iter().enumerate() {
+        match entry.source {
+            Source::WorkTree(dir) => jobs.push(Job::WorkTree {
+                at,
+                dir,
+                team: entry.team,
+            }),
+            Source::Git { tree, dir } => match group.get(&Rc::as_ptr(&tree)) {
+                Some(&i) => trees[i].1.push((at, dir, entry.team)),
+                None => {
+                    group.insert(Rc::as_ptr(&tree), trees.len());
+                    trees.push((tree, vec![(at, dir, entry.team)]));
+                }
+            },
+        }
+    }
+    let mut results: Vec<Option<Result<Read>>> = (0..n).map(|_| None).collect();
+    for (tree, services) in trees {
+        // The entries were the other owners of the tree: it is this job's alone now.
+        match Rc::try_unwrap(tree) {
+            Ok(tree) => jobs.push(Job::Git { tree, services }),
+            Err(shared) => {
+                let opened = RefTree::open(&shared.repo_path, &shared.reference);
+                match opened {
+                    Ok(tree) => jobs.push(Job::Git { tree, services }),
+                    Err(e) => {
+                        for (at, _, _) in services {
+                            results[at] = Some(Err(Error::new(e.message.clone())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Biggest first, so that no worker is left with a large repository at the end.
+    jobs.sort_by_key(|j| {
+        std::cmp::Reverse(match j {
+            Job::Git { services, .. } => services.len(),
+            Job::WorkTree { .. } => 0,
+        })
+    });
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let queue = std::sync::Mutex::new(jobs.into_iter());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let hashed = RefCell::new(HashMap::new());
+                    let mut read = Vec::new();
+                    loop {
+                        let job = queue.lock().expect("a fleet worker panicked").next();
+                        match job {
+                            None => break,
+                            Some(Job::WorkTree { at, dir, team }) => {
+                                read.push((at, work_tree(&dir, &team, catalogue, today)));
+                            }
+                            Some(Job::Git { tree, services }) => {
+                                for (at, dir, team) in services {
+                                    let one = in_git(&tree, &dir, &team, catalogue, today, &hashed);
+                                    read.push((at, one));
+                                }
+                            }
+                        }
+                    }
+                    read
+                })
+            })
+            .collect();
+        for worker in workers {
+            for (at, result) in worker.join().expect("a fleet worker panicked") {
+                results[at] = Some(result);
+            }
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every entry was read"))
+        .collect()
 }
 
 /// The facts of the service whose work tree is `dir`.
@@ -185,7 +252,12 @@ fn in_git(
         .read(manifest::FILE_NAME)?
         .ok_or_else(|| Error::new(format!("{shown} does not exist")))?;
     let text = String::from_utf8(bytes).map_err(|_| Error::new(format!("{shown} is not UTF-8")))?;
-    let manifest = Manifest::parse(&text, &shown)?;
+    // A schema-1 manifest's history comes from the ref's history of it, as a work tree's
+    // comes from HEAD's.
+    let manifest = Manifest::parse_with(&text, &shown, || {
+        tree.file_revisions(&join(dir, manifest::FILE_NAME))
+            .map(crate::service::dated_revisions)
+    })?;
     let template = template_of(catalogue, &manifest, &shown)?;
     let files = InRef {
         dir: &in_ref,

@@ -313,7 +313,13 @@ pub fn file_revisions_at(
     revisions(&repo, start.id(), rel)
 }
 
-fn revisions(repo: &Repository, start: git2::Oid, rel: &Path) -> Option<Vec<FileRevision>> {
+/// The versions of `rel` on the first-parent line from `start`, oldest first (see
+/// [`file_revisions`]).
+pub(crate) fn revisions(
+    repo: &Repository,
+    start: git2::Oid,
+    rel: &Path,
+) -> Option<Vec<FileRevision>> {
     let mut walk = repo.revwalk().ok()?;
     walk.push(start).ok()?;
     walk.simplify_first_parent().ok()?;

@@ -47,6 +47,10 @@ pub struct FleetService {
     pub pending_required_migrations: Vec<String>,
     pub ejected: Vec<Ejected>,
     pub local_edits: EditSummary,
+    /// The day it was created (the manifest's history); `null`: unknown.
+    pub created: Option<String>,
+    /// The day of its latest upgrade; `null`: never upgraded, or unknown.
+    pub last_upgraded: Option<String>,
     pub upgrade_in_flight: bool,
     /// What `check` says of it.
     pub policy: Policy,
@@ -94,6 +98,8 @@ impl FleetService {
                 count: status.local_edits.len(),
                 paths: status.local_edits.into_iter().map(|e| e.path).collect(),
             },
+            created: status.history.created,
+            last_upgraded: status.history.last_upgraded,
             upgrade_in_flight: status.upgrade_in_flight,
             policy: status.policy,
         }
@@ -116,7 +122,7 @@ impl FleetStatusReport {
 
     /// One CSV row per service, then one per skipped place (RFC 4180, header first).
     pub fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
-        const HEADER: [&str; 18] = [
+        const HEADER: [&str; 20] = [
             "status",
             "name",
             "location",
@@ -133,6 +139,8 @@ impl FleetStatusReport {
             "ejected",
             "local_edits",
             "local_edit_paths",
+            "created",
+            "last_upgraded",
             "findings",
             "reason",
         ];
@@ -141,18 +149,23 @@ impl FleetStatusReport {
             .terminator(csv::Terminator::CRLF)
             .from_writer(out);
         w.write_record(HEADER).map_err(io::Error::other)?;
+        // A list in a cell is a JSON array: a `;` or `,` inside an item (an ejection's reason
+        // is free text) cannot be confused with the next item.
+        let list = |items: &[String]| serde_json::Value::from(items).to_string();
         for s in &self.services {
-            let ejected = s.ejected.iter().map(|e| {
-                let mut text = e.component.clone();
-                if let Some(date) = &e.date {
-                    text.push_str(&format!(" ({date})"));
-                }
-                if let Some(reason) = &e.reason {
-                    text.push_str(&format!(": {reason}"));
-                }
-                text
-            });
-            let findings = s.policy.findings.iter().map(|f| f.code.clone());
+            let ejected = serde_json::Value::Array(
+                s.ejected
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "component": e.component,
+                            "date": e.date,
+                            "reason": e.reason,
+                        })
+                    })
+                    .collect(),
+            );
+            let findings: Vec<String> = s.policy.findings.iter().map(|f| f.code.clone()).collect();
             w.write_record([
                 if s.policy.ok { "ok" } else { "out_of_policy" }.to_string(),
                 s.name.clone(),
@@ -168,11 +181,13 @@ impl FleetStatusReport {
                     .unwrap_or_default(),
                 s.support.state_str().to_string(),
                 s.support.end_of_support.clone().unwrap_or_default(),
-                s.pending_required_migrations.join(";"),
-                ejected.collect::<Vec<_>>().join(";"),
+                list(&s.pending_required_migrations),
+                ejected.to_string(),
                 s.local_edits.count.to_string(),
-                s.local_edits.paths.join(";"),
-                findings.collect::<Vec<_>>().join(";"),
+                list(&s.local_edits.paths),
+                s.created.clone().unwrap_or_default(),
+                s.last_upgraded.clone().unwrap_or_default(),
+                list(&findings),
                 String::new(),
             ])
             .map_err(io::Error::other)?;
@@ -252,6 +267,15 @@ impl super::Report for FleetStatusReport {
                     s.local_edits.paths.join(", ")
                 )?;
             }
+            let created = match &s.created {
+                Some(d) => format!("created {d}"),
+                None => "created: unknown".to_string(),
+            };
+            let upgraded = match &s.last_upgraded {
+                Some(d) => format!("last upgraded {d}"),
+                None => "not upgraded".to_string(),
+            };
+            writeln!(out, "  history: {created}, {upgraded}")?;
             if s.upgrade_in_flight {
                 writeln!(out, "  an interrupted upgrade's journal is present")?;
             }
