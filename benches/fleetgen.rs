@@ -194,7 +194,7 @@ pub fn generate(opts: &Options) -> Result<Fleet, String> {
     Ok(fleet)
 }
 
-/// Every release of the `service` template with its date, oldest first.
+/// Every release of the `service` template with its date, oldest first (drafts left out).
 fn releases(bin: &Path) -> Result<Vec<(String, Date)>, String> {
     let out = Command::new(bin)
         .args(["platform", "templates", "--format", "json"])
@@ -216,6 +216,8 @@ fn releases(bin: &Path) -> Result<Vec<(String, Date)>, String> {
         .as_array()
         .ok_or("no versions")?
         .iter()
+        // A draft is under construction: no service in a fleet is made from one.
+        .filter(|v| v["draft"] != true)
         .map(|v| {
             let version = v["version"].as_str().unwrap_or_default().to_string();
             let date = v["date"].as_str().unwrap_or_default().parse::<Date>();

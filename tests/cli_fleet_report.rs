@@ -1125,6 +1125,8 @@ fn html_page_in_chromium_shows_the_json_reports_numbers() {
             .iter()
             .any(|r| r[2].contains("<script>console.error('injected')</script> & <b>more</b> (1)")),
         "{ejections:?}"
+    );
+}
 
 /// The same schema-1 service, in a monorepo read from a git ref (a bare mirror, no checkout):
 /// its history is recovered from that ref's history of its platform.toml, as from a work tree's.

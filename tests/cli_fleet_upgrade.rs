@@ -3,6 +3,8 @@
 //! left alone, determinism, resuming after a kill, refreshing a moved base, dry runs, pushes.
 
 mod common;
+#[path = "../benches/fleetgen.rs"]
+mod fleetgen;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -1590,4 +1592,166 @@ fn a_branch_this_campaign_did_not_make_is_left_alone() {
     );
     assert!(s["next_step"].as_str().unwrap().contains("--branch"), "{s}");
     assert_eq!(git(&clean, &["rev-parse", BRANCH]), theirs);
+}
+
+/// A campaign over a generated fleet (benches/fleetgen.rs: every release, months of history,
+/// ejections, team edits, monorepos, five teams; every repository in git): every service gets
+/// an outcome that fits what the generator made of it, no branch carries a conflict marker, the
+/// teams' checkouts are untouched, and a second run moves nothing.
+#[test]
+fn a_campaign_over_a_generated_fleet_fits_each_service_and_a_rerun_moves_nothing() {
+    // The fleet's months of history end the day before the campaign runs.
+    const LATER: &str = "2027-04-01";
+    let tmp = scratch();
+    let out_dir = tmp.path().join("fleet");
+    let fleet = fleetgen::generate(&fleetgen::Options {
+        bin: env!("CARGO_BIN_EXE_cargo-platform").into(),
+        out: out_dir.clone(),
+        services: 24,
+        seed: 7,
+        today: LATER.parse().unwrap(),
+        git: fleetgen::GitShare::All,
+        broken: false,
+        jobs: 2,
+    })
+    .unwrap();
+    let trees = out_dir.join("trees").canonicalize().unwrap();
+    // One team rewrote a platform file the upgrade changes: its service needs hands.
+    let rewrote = fleet
+        .services
+        .iter()
+        .find(|s| s.version == "1.0.0" && s.in_git && !s.conflicted && !s.path.contains('/'))
+        .expect("seed 7 makes a 1.0.0 service in a repository of its own");
+    let team_dir = trees.join(&rewrote.path);
+    std::fs::write(
+        team_dir.join("src/platform/mod.rs"),
+        "// the team's own platform module\n",
+    )
+    .unwrap();
+    commit_all(&team_dir, "our platform module");
+    let repos: Vec<PathBuf> = fleet
+        .git_repositories
+        .iter()
+        .map(|r| trees.join(r))
+        .collect();
+    assert!(!repos.is_empty());
+    let before: Vec<_> = repos.iter().map(|r| checkout_state(r)).collect();
+    let all_refs = |repos: &[PathBuf]| -> BTreeMap<String, String> {
+        let mut all = BTreeMap::new();
+        for repo in repos {
+            for line in git(repo, &["for-each-ref", "--format=%(refname) %(objectname)"]).lines() {
+                let (name, oid) = line.split_once(' ').unwrap();
+                all.insert(format!("{} {name}", repo.display()), oid.to_string());
+            }
+        }
+        all
+    };
+
+    let out = run(
+        &trees,
+        &["fleet", "upgrade", "--format", "json", "--jobs", "2"],
+    );
+    let code = out.status.code();
+    let report = json(&out);
+    let services = report["services"].as_array().unwrap();
+    assert_eq!(services.len(), fleet.services.len(), "{report}");
+    let mut ready = 0;
+    let mut needs_hands = 0;
+    for made in &fleet.services {
+        let got = services
+            .iter()
+            .find(|s| {
+                let repo = trees
+                    .join(s["repository"].as_str().unwrap())
+                    .canonicalize()
+                    .unwrap();
+                let dir = s["dir"].as_str().unwrap();
+                let at = if dir == "." { repo } else { repo.join(dir) };
+                at == trees.join(&made.path)
+            })
+            .unwrap_or_else(|| panic!("{} not in the report: {report}", made.path));
+        let outcome = got["outcome"].as_str().unwrap();
+        if made.version == NEWEST {
+            assert_eq!(outcome, "up_to_date", "{}: {got}", made.path);
+            continue;
+        }
+        assert_eq!(got["from"], made.version.as_str(), "{}: {got}", made.path);
+        if made.path == rewrote.path {
+            assert_eq!(outcome, "needs_hands", "{got}");
+            assert!(
+                got["conflicts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f == "src/platform/mod.rs"),
+                "{got}"
+            );
+        }
+        match outcome {
+            "ready" => {
+                ready += 1;
+                assert!(
+                    !made.conflicted,
+                    "{}: left in conflict, yet ready: {got}",
+                    made.path
+                );
+                let branch = got["branch"].as_str().unwrap();
+                let repo = &trees.join(got["repository"].as_str().unwrap());
+                let dir = got["dir"].as_str().unwrap();
+                let manifest = if dir == "." {
+                    "platform.toml".to_string()
+                } else {
+                    format!("{dir}/platform.toml")
+                };
+                let at_branch = git(repo, &["show", &format!("{branch}:{manifest}")]);
+                assert!(
+                    at_branch.contains(&format!("version = \"{NEWEST}\"")),
+                    "{}: {at_branch}",
+                    made.path
+                );
+                let markers = std::process::Command::new("git")
+                    .current_dir(repo)
+                    .args(["grep", "-l", "-e", "^<<<<<<< ", branch])
+                    .output()
+                    .unwrap();
+                assert!(
+                    markers.stdout.is_empty(),
+                    "{}: conflict markers on {branch}: {}",
+                    made.path,
+                    String::from_utf8_lossy(&markers.stdout)
+                );
+            }
+            "needs_hands" => {
+                needs_hands += 1;
+                assert!(got["branch_state"] == "none", "{}: {got}", made.path);
+                assert!(
+                    !got["conflicts"].as_array().unwrap().is_empty()
+                        || !got["actions"].as_array().unwrap().is_empty(),
+                    "{}: needs hands without a conflict or an action: {got}",
+                    made.path
+                );
+                assert!(got["next_step"].is_string(), "{}: {got}", made.path);
+            }
+            other => panic!("{}: unexpected outcome {other}: {got}", made.path),
+        }
+    }
+    assert!(ready > 0, "the fleet has services to upgrade: {report}");
+    assert!(needs_hands > 0, "{report}");
+    let expected = if needs_hands > 0 { Some(3) } else { Some(0) };
+    assert_eq!(code, expected, "{}", outcome(&out));
+    let after: Vec<_> = repos.iter().map(|r| checkout_state(r)).collect();
+    assert_eq!(before, after, "a team's checkout, index or stash changed");
+
+    let refs = all_refs(&repos);
+    let again = run(
+        &trees,
+        &["fleet", "upgrade", "--format", "json", "--jobs", "2"],
+    );
+    assert_eq!(again.status.code(), expected, "{}", outcome(&again));
+    assert_eq!(
+        json(&again)["counts"]["ready"],
+        0,
+        "a re-run has nothing to do"
+    );
+    assert_eq!(all_refs(&repos), refs, "a re-run moves no ref");
 }
