@@ -234,6 +234,7 @@ mod tests {
             ejected: vec![],
             local_edits: vec!["Cargo.toml".into()],
             policy_errors: vec![],
+            pending_required: vec![],
         }
     }
 
