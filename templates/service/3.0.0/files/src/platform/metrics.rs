@@ -33,8 +33,9 @@ pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
+                // The server's and the outbound client's latencies (`*_duration_seconds`).
                 .set_buckets_for_metric(
-                    Matcher::Full(REQUEST_DURATION.to_owned()),
+                    Matcher::Suffix("_duration_seconds".to_owned()),
                     DURATION_BUCKETS,
                 )
                 .expect("bucket list is not empty")

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod flags;
 pub mod http;
+pub mod http_client;
 pub mod idempotency;
 pub mod metrics;
 pub mod server;
@@ -28,6 +29,7 @@ use self::config::{Algorithm, Config, Layers};
 use self::flags::file::FileFlagProvider;
 use self::flags::{FlagProvider, Flags};
 use self::http::health::Health;
+use self::http_client::HttpClients;
 use self::idempotency::{Idempotency, IdempotencyStore};
 
 pub use self::error::Problem;
@@ -54,6 +56,8 @@ pub struct Platform {
     pub idempotency: Idempotency,
     pub metrics: PrometheusHandle,
     pub health: Health,
+    /// Clients of the dependencies in `[http_client.<name>]`: `http_clients.get("orders")?`.
+    pub http_clients: HttpClients,
 }
 
 /// Builds a [`Platform`]; each `with_*` swaps in your own implementation of an extension point.
@@ -131,13 +135,16 @@ impl PlatformBuilder {
             Duration::from_secs(config.idempotency.in_flight_ttl_secs),
             config.server.body_limit_bytes,
         );
+        let metrics = metrics::install();
+        let http_clients = HttpClients::from_layers(&self.layers)?;
         Ok(Platform {
             auth: Arc::new(Authenticator::new(&config.auth, key_source)),
             audit: Audit::new(&config.audit),
             flags: Flags::new(flag_provider),
             idempotency,
-            metrics: metrics::install(),
+            metrics,
             health: Health::new(store),
+            http_clients,
             config: Arc::new(config),
             layers: self.layers,
         })
