@@ -47,6 +47,37 @@ fn redis_store_service_end_to_end() {
     end_to_end(Store::Redis);
 }
 
+/// The outbound HTTP client's alert in the 3.0.0 draft: `DependencyCircuitOpen` fires for the
+/// dependency whose breaker stays open, not for a closed one, and resolves after recovery
+/// (`promtool test rules` with tests/e2e/alert_rules_http_client_test.yml).
+#[test]
+#[ignore = "end-to-end: needs promtool (.ci/e2e-setup); run with --include-ignored"]
+fn ops_files_dependency_breaker_alert_behaves() {
+    let svc = Service::scaffold_at("e2e-ops-client", Some("3.0.0"), true, &[]);
+    let rules = svc.dir.join("ops/alerts/service.rules.yml");
+    if let Err(report) = promtool_check_rules(&rules) {
+        panic!("promtool check rules {} failed:\n{report}", rules.display());
+    }
+    let cases = std::fs::read_to_string(harness::script("alert_rules_http_client_test.yml"))
+        .expect("alert_rules_http_client_test.yml");
+    let cases = cases
+        .replace("{rules}", &rules.display().to_string())
+        .replace("{job}", &svc.name);
+    let case_file = svc.scratch("alert_rules_http_client_test.yml");
+    std::fs::write(&case_file, cases).expect("write the promtool test file");
+    let out = std::process::Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&case_file)
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "promtool test rules failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The rendered ops files, without building the service: rules pass `promtool check rules`
 /// and behave under `promtool test rules` (fast burns page, a short burst resolves, healthy
 /// and quiet services stay silent); the dashboard is Grafana JSON whose panels all use the

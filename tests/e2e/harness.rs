@@ -126,6 +126,24 @@ impl Service {
     /// `cargo platform new <name> --yes --no-git --path <tmp>/<name> --set owner=e2e --set …`
     /// (`--template-version $CARGO_PLATFORM_E2E_TEMPLATE_VERSION` when that is set).
     pub fn scaffold(name: &str, answers: &[(&str, &str)]) -> Service {
+        Self::scaffold_at(
+            name,
+            std::env::var("CARGO_PLATFORM_E2E_TEMPLATE_VERSION")
+                .ok()
+                .as_deref(),
+            false,
+            answers,
+        )
+    }
+
+    /// As [`Service::scaffold`], at release `version` of the template (`--allow-draft` when
+    /// `allow_draft`, to test a release under construction).
+    pub fn scaffold_at(
+        name: &str,
+        version: Option<&str>,
+        allow_draft: bool,
+        answers: &[(&str, &str)],
+    ) -> Service {
         let work = tempfile::Builder::new()
             .prefix("cargo-platform-e2e-")
             .tempdir()
@@ -136,8 +154,11 @@ impl Service {
             .arg(&dir)
             .args(["--set", "owner=e2e"]);
         // The newest release by default (what `new` gives a team); pin one to test an older one.
-        if let Some(version) = std::env::var_os("CARGO_PLATFORM_E2E_TEMPLATE_VERSION") {
-            cmd.arg("--template-version").arg(version);
+        if let Some(version) = version {
+            cmd.args(["--template-version", version]);
+        }
+        if allow_draft {
+            cmd.arg("--allow-draft");
         }
         for (k, v) in answers {
             cmd.args(["--set", &format!("{k}={v}")]);
