@@ -140,6 +140,13 @@ fn request_metrics(method: &str, route: &str, status: u16) -> (Counter, Histogra
 }
 
 /// `GET /metrics`: Prometheus text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "platform",
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
+)]
 pub async fn render(State(handle): State<PrometheusHandle>) -> impl IntoResponse {
     handle.run_upkeep();
     (

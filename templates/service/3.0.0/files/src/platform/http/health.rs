@@ -1,0 +1,90 @@
+//! `/livez` (the process is up) and `/readyz` (dependencies reachable, not shutting down).
+//!
+//! Managed by the platform.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::platform::error::Problem;
+use crate::platform::idempotency::IdempotencyStore;
+
+/// What readiness looks at.
+#[derive(Clone)]
+pub struct Health {
+    store: Arc<dyn IdempotencyStore>,
+    draining: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("draining", &self.draining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Health {
+    pub fn new(store: Arc<dyn IdempotencyStore>) -> Self {
+        Self {
+            store,
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// From now on `/readyz` answers 503, so load balancers stop sending traffic.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `GET /livez`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/livez",
+    operation_id = "livez",
+    tag = "platform",
+    responses((status = 200, description = "The process is up", body = crate::platform::http::openapi::Liveness))
+)]
+pub async fn livez() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: ready for traffic (dependencies reachable, not shutting down).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "platform",
+    responses(
+        (status = 200, description = "Ready for traffic", body = crate::platform::http::openapi::Readiness),
+        (status = 503, description = "Shutting down or a dependency is unreachable (`checks` says which)", body = crate::platform::http::openapi::ProblemDoc, content_type = "application/problem+json")
+    )
+)]
+pub async fn readyz(State(health): State<Health>) -> Response {
+    if health.draining.load(Ordering::SeqCst) {
+        return Problem::unavailable("the service is shutting down")
+            .with_extension("checks", json!({ "shutdown": "draining" }))
+            .into_response();
+    }
+    let store = match tokio::time::timeout(Duration::from_secs(2), health.store.check()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("timed out".to_owned()),
+    };
+    match store {
+        Ok(()) => Json(json!({ "status": "ready", "checks": { "idempotency_store": "ok" } }))
+            .into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed: idempotency store");
+            Problem::unavailable("a dependency is unavailable")
+                .with_extension("checks", json!({ "idempotency_store": "unavailable" }))
+                .into_response()
+        }
+    }
+}
