@@ -47,7 +47,8 @@ async fn contract(app: &TestApp) -> Value {
 async fn the_contract_parses_and_declares_the_bearer_scheme() {
     let app = TestApp::for_app(APP, layers("")).await;
     let document = contract(&app).await;
-    let parsed: OpenApi = serde_json::from_value(document.clone()).expect("a valid OpenAPI document");
+    let parsed: OpenApi =
+        serde_json::from_value(document.clone()).expect("a valid OpenAPI document");
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
     assert_eq!(parsed.info.title, env!("CARGO_PKG_NAME"));
 
@@ -57,10 +58,13 @@ async fn the_contract_parses_and_declares_the_bearer_scheme() {
     // The secured operations require it and document the 401 as problem+json.
     for (path, method) in [("/v1/items", "post"), ("/v1/items/{id}", "get")] {
         let operation = &document["paths"][path][method];
-        assert_eq!(operation["security"][0]["bearer"], serde_json::json!([]), "{path}");
         assert_eq!(
-            operation["responses"]["401"]["$ref"],
-            "#/components/responses/Problem401",
+            operation["security"][0]["bearer"],
+            serde_json::json!([]),
+            "{path}"
+        );
+        assert_eq!(
+            operation["responses"]["401"]["$ref"], "#/components/responses/Problem401",
             "{path}"
         );
     }
@@ -80,14 +84,20 @@ async fn served(app: &TestApp, method: &Method, path: &str) -> bool {
     let request = Request::builder()
         .method(method.clone())
         .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {}", app.token("alice")))
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", app.token("alice")),
+        )
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(r#"{"name":"probe"}"#))
         .unwrap();
     let response = app.send(request).await;
     match response.status() {
         StatusCode::METHOD_NOT_ALLOWED => {
-            assert!(response.headers().contains_key(header::ALLOW), "405 without Allow");
+            assert!(
+                response.headers().contains_key(header::ALLOW),
+                "405 without Allow"
+            );
             false
         }
         StatusCode::NOT_FOUND if *method == Method::HEAD => {
@@ -111,13 +121,14 @@ async fn the_contract_lists_exactly_the_routes_the_router_serves() {
     documented.sort_unstable();
     let mut expected = SERVED.to_vec();
     expected.sort_unstable();
-    assert_eq!(documented, expected, "documented paths vs the routes served");
+    assert_eq!(
+        documented, expected,
+        "documented paths vs the routes served"
+    );
 
     for path in SERVED {
         for method in METHODS {
-            let in_contract = paths[*path]
-                .get(method.as_str().to_lowercase())
-                .is_some();
+            let in_contract = paths[*path].get(method.as_str().to_lowercase()).is_some();
             // axum answers HEAD for every GET route; the contract lists the GET.
             if *method == Method::HEAD {
                 continue;

@@ -30,7 +30,11 @@ pub const ITEM_NOT_FOUND: &str = concat!("urn:problem:", env!("CARGO_PKG_NAME"),
     operation_id = "createItem",
     tag = "items",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body get the first response again")),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes a retry safe: the same key and body get the first response again; a key reused for another body is a 422",
+        // A bare token of visible ASCII or a quoted one, 1 to 255 characters inside (the
+        // platform's `idempotency::parse_key`).
+        pattern = r#"^(?:[!#-~][!-~]{0,254}|"|"[!-~]{0,253}[!#-~]|"[!-~]{1,255}")$"#)),
     request_body = NewItem,
     responses((status = 201, description = "Created", body = Item,
         headers(("Location" = String, description = "URL of the new item"))))

@@ -143,8 +143,14 @@ impl Modify for ErrorResponses {
             ("413", "The request body is too large"),
             ("415", "The request body is not JSON"),
             ("422", "The request is well-formed but not valid"),
-            ("500", "Unexpected error; quote the trace_id when reporting it"),
-            ("503", "Timed out, shutting down, or a dependency is unavailable"),
+            (
+                "500",
+                "Unexpected error; quote the trace_id when reporting it",
+            ),
+            (
+                "503",
+                "Timed out, shutting down, or a dependency is unavailable",
+            ),
         ];
         for (code, description) in problems {
             components
@@ -166,11 +172,8 @@ impl Modify for ErrorResponses {
             {
                 let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
                 let has_body = operation.request_body.is_some();
-                let has_params = has_path_params
-                    || operation
-                        .parameters
-                        .as_ref()
-                        .is_some_and(|p| !p.is_empty());
+                let has_params =
+                    has_path_params || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
                 let mut codes = vec!["500", "503"];
                 if secured {
                     codes.push("401");
