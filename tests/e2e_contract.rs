@@ -95,6 +95,8 @@ fn schemathesis_passes_against_the_served_contract() {
             "--report-dir",
         ])
         .arg(&report_dir)
+        // Its cache (`.schemathesis/`) goes next to the service, not into this repository.
+        .current_dir(&svc.dir)
         .env("NO_COLOR", "1")
         // A fresh Idempotency-Key per positive request (tests/e2e/schemathesis_hooks.py).
         .env("PYTHONPATH", harness::script(""))
