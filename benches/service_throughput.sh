@@ -15,6 +15,7 @@
 #
 #   benches/service_throughput.sh            # 3 rounds, 10 s per side, 2 threads, 32 connections
 #   ROUNDS=5 DURATION=30s CONNECTIONS=64 benches/service_throughput.sh
+#   TEMPLATE_VERSION=3.0.0 benches/service_throughput.sh   (a given release, a draft too; default: newest)
 #   BUDGET=1 benches/service_throughput.sh   # also: what the goal leaves for the platform
 #
 # Budget mode (BUDGET=1) then runs the baseline with a fixed amount of extra arithmetic per
@@ -56,7 +57,8 @@ wait_http() { # url
 echo "== building cargo-platform and scaffolding bench-svc" >&2
 (cd "$repo" && cargo build -q)
 "$repo/target/debug/cargo-platform" platform new bench-svc --yes --no-git --path "$work/bench-svc" \
-  --set owner=bench --set idempotency_store=memory >/dev/null
+  --set owner=bench --set idempotency_store=memory \
+  ${TEMPLATE_VERSION:+--template-version "$TEMPLATE_VERSION" --allow-draft} >/dev/null
 
 echo "== cargo build --release (service) into $target" >&2
 (cd "$work/bench-svc" && CARGO_TARGET_DIR="$target" cargo build --release -q)
