@@ -147,7 +147,10 @@ pub fn run(args: Args) -> Result<ExitStatus> {
     if args.commit {
         if report.conflicts.is_empty() {
             let paths: Vec<String> = writes.iter().map(|w| w.path().to_string()).collect();
-            let shown: Vec<String> = changed.iter().map(|c| format!("{}={}", c.key, c.to)).collect();
+            let shown: Vec<String> = changed
+                .iter()
+                .map(|c| format!("{}={}", c.key, c.to))
+                .collect();
             let message = format!(
                 "Add {component} to {}: {}\n\nTemplate {} {}; applied by cargo-platform {}.",
                 manifest.name,

@@ -234,7 +234,12 @@ pub(super) fn abort(printer: &Printer, root: &Path) -> Result<()> {
     })
 }
 
-pub(super) fn guard_clean(root: &Path, allow_dirty: bool, printer: &Printer, what: &str) -> Result<()> {
+pub(super) fn guard_clean(
+    root: &Path,
+    allow_dirty: bool,
+    printer: &Printer,
+    what: &str,
+) -> Result<()> {
     match git::dirty_paths(root)? {
         None => {
             printer.warn(format!(

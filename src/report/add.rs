@@ -5,7 +5,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::upgrade::{ConflictStyle, FileChange, FileStatus, conflict_lines, file_lines, shell_word};
+use super::upgrade::{
+    ConflictStyle, FileChange, FileStatus, conflict_lines, file_lines, shell_word,
+};
 use crate::commands::ExitStatus;
 use crate::upgrade::plan;
 

@@ -100,7 +100,10 @@ pub fn decide(
         });
     }
     if !is_on(&render_with(&next)?) {
-        let shown: Vec<String> = changed.iter().map(|c| format!("{}={}", c.key, c.to)).collect();
+        let shown: Vec<String> = changed
+            .iter()
+            .map(|c| format!("{}={}", c.key, c.to))
+            .collect();
         return Err(Error::new(format!(
             "--set {} turns component `{component}` off: `add` only turns components and choices on",
             shown.join(" --set ")
@@ -189,7 +192,12 @@ fn turn_on(
         ))
         .hint(format!(
             "set the questions that switch it: {}",
-            questions.switches.iter().map(|k| format!("--set {k}=…")).collect::<Vec<_>>().join(" ")
+            questions
+                .switches
+                .iter()
+                .map(|k| format!("--set {k}=…"))
+                .collect::<Vec<_>>()
+                .join(" ")
         ))),
         _ => {
             let mut options: Vec<String> = candidates
@@ -268,11 +276,8 @@ fn component_questions(spec: &Spec<'_>, component: &str) -> Result<ComponentQues
             out.switches.insert(v.clone());
             out.all.insert(v.clone());
         }
-        out.all.extend(
-            vars.body
-                .into_iter()
-                .filter(|v| known.contains(v.as_str())),
-        );
+        out.all
+            .extend(vars.body.into_iter().filter(|v| known.contains(v.as_str())));
     }
     Ok(out)
 }
@@ -368,7 +373,10 @@ pub fn plan(
         .map(|(n, _)| n.clone())
         .collect();
     let excludes = GlobSet::empty();
-    let set: Vec<String> = changed.iter().map(|c| format!("{}={}", c.key, c.to)).collect();
+    let set: Vec<String> = changed
+        .iter()
+        .map(|c| format!("{}={}", c.key, c.to))
+        .collect();
     let mut planner = Planner {
         disk,
         ejected: &ejected,
@@ -378,7 +386,11 @@ pub fn plan(
             conflict,
             labels: Labels {
                 ours: "yours".into(),
-                theirs: format!("template {} {version} with {}", template.name, set.join(" ")),
+                theirs: format!(
+                    "template {} {version} with {}",
+                    template.name,
+                    set.join(" ")
+                ),
             },
             base: format!("template {} {version}", template.name),
         },
