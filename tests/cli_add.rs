@@ -380,6 +380,76 @@ fn a_dirty_tree_is_refused_unless_allowed() {
     assert_eq!(read(&svc, "notes.txt"), "wip");
 }
 
+/// A service upgraded to 3.0.0 gets messaging like one created there; after an upgrade with
+/// `--exclude`, `add` needs the same `--exclude` (the merge base is proven only outside it).
+#[test]
+fn after_an_upgrade_add_works_and_honours_the_same_exclude() {
+    let t = templates();
+    let dir = scratch();
+    let svc = service(dir.path(), t.path(), &["--template-version", "2.0.0"]);
+    tool(&svc, t.path())
+        .args(["upgrade", "--commit"])
+        .assert()
+        .code(0);
+    tool(&svc, t.path())
+        .args(["add", "messaging", "--set", "messaging=nats"])
+        .assert()
+        .code(0);
+    let fresh_dir = scratch();
+    let fresh = service(fresh_dir.path(), t.path(), &["--set", "messaging=nats"]);
+    assert_eq!(files_but_manifest(&svc), files_but_manifest(&fresh));
+
+    let dir = scratch();
+    let svc = service(dir.path(), t.path(), &["--template-version", "2.0.0"]);
+    tool(&svc, t.path())
+        .args(["upgrade", "--exclude", "src/main.rs", "--commit"])
+        .assert()
+        .code(0);
+    let before = snapshot(&svc);
+    let out = tool(&svc, t.path())
+        .args(["add", "messaging", "--set", "messaging=nats"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("src/main.rs: the render differs from the recorded hash"),
+        "{err}"
+    );
+    assert!(err.contains("--exclude those paths"), "{err}");
+    assert_eq!(snapshot(&svc), before, "nothing written");
+
+    let out = tool(&svc, t.path())
+        .args([
+            "add",
+            "messaging",
+            "--set",
+            "messaging=nats",
+            "--exclude",
+            "src/main.rs",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(
+        stdout(&out).contains("  excluded   src/main.rs\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        read(&svc, "src/main.rs").as_bytes(),
+        &before["src/main.rs"][..]
+    );
+    assert!(svc.join("src/messaging.rs").is_file());
+    let m = manifest(&svc);
+    assert_eq!(
+        m["files"]["src/main.rs"]["sha256"],
+        toml::from_str::<toml::Table>(std::str::from_utf8(&before["platform.toml"]).unwrap())
+            .unwrap()["files"]["src/main.rs"]["sha256"],
+        "the record of an excluded file stays what the platform last wrote there"
+    );
+}
+
 /// Every refusal says what is valid, exits 1 and writes nothing.
 #[test]
 fn bad_requests_say_what_is_valid_and_write_nothing() {

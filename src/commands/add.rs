@@ -44,6 +44,10 @@ pub struct Args {
     /// nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Never touch paths matching this glob (repeatable), as `upgrade --exclude`: a service
+    /// upgraded with --exclude needs the same here.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// Add even when the git work tree has uncommitted changes.
     #[arg(long)]
     pub allow_dirty: bool,
@@ -55,7 +59,7 @@ pub struct Args {
     pub commit: bool,
     /// Roll back an interrupted `add` (or `upgrade`) from its journal, restoring the tree
     /// exactly; the same as `cargo platform upgrade --abort`.
-    #[arg(long, conflicts_with_all = ["component", "set", "dry_run", "commit"])]
+    #[arg(long, conflicts_with_all = ["component", "set", "exclude", "dry_run", "commit"])]
     pub abort: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -113,11 +117,14 @@ pub fn run(args: Args) -> Result<ExitStatus> {
             answers: &answers,
             changed: &changed,
         },
-        match args.conflict {
-            ConflictStyle::Markers => plan::ConflictStyle::Markers,
-            ConflictStyle::Reject => plan::ConflictStyle::Reject,
+        &add::Options {
+            conflict: match args.conflict {
+                ConflictStyle::Markers => plan::ConflictStyle::Markers,
+                ConflictStyle::Reject => plan::ConflictStyle::Reject,
+            },
+            exclude: args.exclude.clone(),
+            today: crate::policy::today()?,
         },
-        crate::policy::today()?,
     )?;
     let set = changed
         .iter()

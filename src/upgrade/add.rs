@@ -9,11 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use globset::GlobSet;
-
 use super::conflicts::Style;
 use super::files::Planner;
-use super::plan::{ConflictStyle, Disk, Plan, merge_renders, recorded_answers};
+use super::plan::{ConflictStyle, Disk, Plan, globs, merge_renders, recorded_answers};
 use super::record::{file_counts, rendered_manifest};
 use super::text::Labels;
 use crate::error::{Error, Result};
@@ -348,14 +346,28 @@ pub struct Request<'a> {
     pub changed: &'a [Changed],
 }
 
+/// How `add` writes: as for an upgrade.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub conflict: ConflictStyle,
+    /// Paths never touched (`--exclude`): as for an upgrade, platform.toml keeps what the
+    /// platform last wrote there.
+    pub exclude: Vec<String>,
+    pub today: jiff::civil::Date,
+}
+
 pub fn plan(
     template: &Template,
     manifest: &Manifest,
     disk: &dyn Disk,
     request: &Request<'_>,
-    conflict: ConflictStyle,
-    today: jiff::civil::Date,
+    opts: &Options,
 ) -> Result<Plan> {
+    let Options {
+        conflict,
+        ref exclude,
+        today,
+    } = *opts;
     let Request {
         component,
         answers,
@@ -372,7 +384,7 @@ pub fn plan(
         .filter(|(_, c)| c.state == ComponentState::Ejected)
         .map(|(n, _)| n.clone())
         .collect();
-    let excludes = GlobSet::empty();
+    let excludes = globs(exclude)?;
     let set: Vec<String> = changed
         .iter()
         .map(|c| format!("{}={}", c.key, c.to))

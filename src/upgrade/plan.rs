@@ -347,7 +347,7 @@ fn team_actions(
         .collect()
 }
 
-fn globs(patterns: &[String]) -> Result<GlobSet> {
+pub(super) fn globs(patterns: &[String]) -> Result<GlobSet> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
         let glob = path_glob(p).map_err(|e| {
