@@ -638,3 +638,26 @@ fn on_the_service_template_a_store_choice_matches_new() {
     let paths = |root: &Path| snapshot(root).into_keys().collect::<Vec<_>>();
     assert_eq!(paths(&svc), paths(&fresh));
 }
+
+/// A component only a draft release brings: the error names the release and the opt-in.
+#[test]
+fn a_component_of_a_draft_release_names_the_release_and_the_opt_in() {
+    let t = templates();
+    let release = t.path().join("demo/3.0.0/release.toml");
+    let text = std::fs::read_to_string(&release).unwrap();
+    std::fs::write(
+        &release,
+        text.replace("summary = ", "draft = true\nsummary = "),
+    )
+    .unwrap();
+    let dir = scratch();
+    let svc = service(dir.path(), t.path(), &[]);
+    let before = snapshot(&svc);
+    let out = tool(&svc, t.path())
+        .args(["add", "cache"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    settings().bind(|| insta::assert_snapshot!("add_component_of_a_draft_release", outcome(&out)));
+    assert_eq!(snapshot(&svc), before, "nothing written");
+}

@@ -437,3 +437,52 @@ pub fn plan(
         manifest: after,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use include_dir::{Dir, include_dir};
+    use semver::Version;
+
+    use super::*;
+    use crate::template::Catalogue;
+
+    static FIXTURES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/tests/fixtures/templates");
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_components_questions_are_those_its_files_read() {
+        let catalogue = Catalogue::from_dir(&FIXTURES).unwrap();
+        let demo = catalogue.get("demo").unwrap();
+        let spec = demo.spec(&Version::new(2, 0, 0)).unwrap();
+        // src/pg.rs: `when = "store == 'postgres'"`.
+        let extra = component_questions(&spec, "extra").unwrap();
+        assert_eq!(extra.switches, set(&["store"]));
+        assert_eq!(extra.all, set(&["store"]));
+        // src/main.rs prints `audit`: read, but no file of core comes and goes with it; `name`
+        // and `template_version` are not questions.
+        let core = component_questions(&spec, "core").unwrap();
+        assert_eq!(core.switches, set(&[]));
+        assert_eq!(core.all, set(&["audit"]));
+        // src/audit.rs is always there and reads nothing.
+        let audit = component_questions(&spec, "audit").unwrap();
+        assert!(audit.all.is_empty());
+    }
+
+    #[test]
+    fn file_variables_reads_when_path_and_alt_syntax_content() {
+        let catalogue = Catalogue::from_dir(&FIXTURES).unwrap();
+        let demo = catalogue.get("demo").unwrap();
+        let spec = demo.spec(&Version::new(1, 0, 0)).unwrap();
+        let pg = render::file_variables(&spec, "src/pg.rs").unwrap();
+        assert_eq!(pg.when, set(&["store"]));
+        let lib = render::file_variables(&spec, "src/{{ crate_name }}.rs").unwrap();
+        assert_eq!(lib.body, set(&["crate_name", "name"]));
+        // rules.yml uses `[[ ]]`: `{{ $labels.x }}` is not a variable.
+        let rules = render::file_variables(&spec, "rules.yml").unwrap();
+        assert_eq!(rules.body, set(&["name"]));
+        assert!(render::file_variables(&spec, "nope.rs").is_err());
+    }
+}
