@@ -372,11 +372,11 @@ impl UpgradeReport {
 }
 
 /// The files of a plan and a summary by status: the one file listing of `upgrade` and `add`.
-/// With `all` unset, unchanged files without a note are counted in the summary, not listed.
+/// With `all` unset, unchanged files are counted in the summary, not listed.
 pub(crate) fn file_lines(files: &[FileChange], all: bool, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "Files:")?;
     for f in files {
-        if !all && f.status == FileStatus::Unchanged && f.detail.is_none() {
+        if !all && f.status == FileStatus::Unchanged {
             continue;
         }
         let mut extra = Vec::new();
