@@ -15,7 +15,7 @@ use crate::template::release::{self, Mode};
 pub mod history;
 pub mod v1_to_v2;
 
-pub use history::{Created, FileCounts, History, Source, UpgradeEvent};
+pub use history::{AddEvent, Created, FileCounts, History, Source, UpgradeEvent};
 
 pub const FILE_NAME: &str = "platform.toml";
 /// The manifest schema this tool writes, and the newest it reads. Schema 1 (no `[history]`) is
@@ -512,6 +512,21 @@ mod tests {
                         source: Source::Recorded,
                     },
                 ],
+                adds: vec![AddEvent {
+                    date: parse_date("2026-11-30").unwrap(),
+                    version: Version::new(2, 0, 0),
+                    component: "idempotency".into(),
+                    set: vec![(
+                        "idempotency_store".into(),
+                        Answer::String("postgres".into()),
+                    )],
+                    tool_version: Some("0.1.0".into()),
+                    files: FileCounts {
+                        updated: 9,
+                        merged: 1,
+                        conflicts: 0,
+                    },
+                }],
             },
             read_schema: SCHEMA,
         }
@@ -586,6 +601,25 @@ mod tests {
         let m = sample();
         let text = m.to_toml(None).unwrap();
         assert_eq!(Manifest::parse(&text, "platform.toml").unwrap(), m);
+    }
+
+    #[test]
+    fn adds_are_written_as_history_adds_and_bad_ones_name_the_key() {
+        let text = sample().to_toml(None).unwrap();
+        assert!(
+            text.contains(
+                "[[history.adds]]\ndate = \"2026-11-30\"\nversion = \"2.0.0\"\ncomponent = \"idempotency\"\nset = { idempotency_store = \"postgres\" }\ntool_version = \"0.1.0\"\nupdated = 9\nmerged = 1\nconflicts = 0\n"
+            ),
+            "{text}"
+        );
+        let bad = text.replace(
+            "set = { idempotency_store = \"postgres\" }",
+            "set = { idempotency_store = 1.5 }",
+        );
+        assert_eq!(
+            Manifest::parse(&bad, "platform.toml").unwrap_err().message,
+            "platform.toml: history.adds[0].set.idempotency_store = 1.5 is not a string, bool or integer"
+        );
     }
 
     #[test]
