@@ -127,6 +127,9 @@ fn add_brings_in_exactly_what_new_renders_with_the_answer() {
             assert_eq!(got[table], want[table], "{add:?}: [{table}]");
         }
         assert_eq!(got["platform"]["version"].as_str(), Some("3.0.0"));
+        // The add is on the record, so the manifest is schema 3; a fresh one stays 2.
+        assert_eq!(got["platform"]["schema"].as_integer(), Some(3), "{add:?}");
+        assert_eq!(want["platform"]["schema"].as_integer(), Some(2), "{add:?}");
         let (key, value) = answer.split_once('=').unwrap();
         let adds = got["history"]["adds"].as_array().expect("[[history.adds]]");
         assert_eq!(adds.len(), 1, "{add:?}");
