@@ -18,6 +18,8 @@ pub struct RenderedFile {
     pub contents: Vec<u8>,
     pub component: String,
     pub mode: Mode,
+    /// Written by `new` only (`new_only = true`): upgrades and `add` never add it.
+    pub new_only: bool,
 }
 
 impl RenderedFile {
@@ -160,6 +162,7 @@ pub fn render(spec: &Spec<'_>, name: &str, answers: &Answers) -> Result<FileSet>
             contents,
             component: meta.component.clone(),
             mode: meta.mode,
+            new_only: meta.new_only,
         };
         if out.insert(rendered_path.clone(), file).is_some() {
             bail!(
