@@ -311,7 +311,11 @@ async fn paths_that_leave_the_base_url_are_refused_and_nothing_is_sent() {
     let paths: Vec<String> = peer.seen().into_iter().map(|s| s.path).collect();
     assert_eq!(
         paths,
-        ["/api/v1/items/7", "/api/v1/items/8", "/api/v1/evil.example/x"]
+        [
+            "/api/v1/items/7",
+            "/api/v1/items/8",
+            "/api/v1/evil.example/x"
+        ]
     );
 }
 
@@ -375,7 +379,11 @@ async fn a_body_that_stalls_after_the_headers_hits_the_attempt_timeout() {
         .expect("the body read is bounded by the attempt timeout");
     let error = body.unwrap_err();
     assert!(error.is_timeout(), "{error}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -384,7 +392,11 @@ async fn a_connection_broken_after_the_request_was_sent_is_not_retried() {
     let client = HttpClient::new("reset", &config(&url)).unwrap();
     let error = client.send(client.get("x")).await.unwrap_err();
     assert!(matches!(error.failure, Failure::Other(_)), "{error}");
-    assert_eq!(*connections.lock().unwrap(), 1, "sent once: it may have been processed");
+    assert_eq!(
+        *connections.lock().unwrap(),
+        1,
+        "sent once: it may have been processed"
+    );
 }
 
 #[tokio::test]
@@ -420,7 +432,10 @@ async fn dropped_calls_free_their_probes_so_the_breaker_recovers() {
     peer.answer(&[status(200)]);
     tokio::time::sleep(Duration::from_millis(120)).await;
     for _ in 0..3 {
-        let response = client.send(client.get("x")).await.expect("probes go out again");
+        let response = client
+            .send(client.get("x"))
+            .await
+            .expect("probes go out again");
         assert_eq!(response.status(), StatusCode::OK);
     }
     assert_eq!(client.breaker_state(), BreakerState::Closed);
@@ -459,20 +474,22 @@ async fn a_total_timeout_not_below_the_server_request_timeout_stops_startup() {
         "[server]\nrequest_timeout_secs = 30\n[http_client.orders]\nbase_url = \"http://orders:8080/\"\ntotal_timeout_ms = 30000\n",
     );
     let config = layers.platform().unwrap();
-    let error = PlatformBuilder::new(config, layers)
+    let Err(error) = PlatformBuilder::new(config, layers)
         .with_idempotency_store(Arc::new(MemoryStore::new()))
         .build()
         .await
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(error.contains("http_client.orders.total_timeout_ms"), "{error}");
+    else {
+        panic!("a total timeout of 30 s with a request timeout of 30 s started");
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains("http_client.orders.total_timeout_ms"),
+        "{error}"
+    );
     assert!(error.contains("server.request_timeout_secs"), "{error}");
 
     // The defaults (25 s below 30 s) start.
-    let layers = self::layers(
-        "[http_client.orders]\nbase_url = \"http://orders:8080/\"\n",
-    );
+    let layers = self::layers("[http_client.orders]\nbase_url = \"http://orders:8080/\"\n");
     let config = layers.platform().unwrap();
     PlatformBuilder::new(config, layers)
         .with_idempotency_store(Arc::new(MemoryStore::new()))

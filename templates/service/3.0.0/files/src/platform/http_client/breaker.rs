@@ -318,7 +318,11 @@ mod tests {
         // 20th call: 10 failures of 20.
         let permit = breaker.try_acquire_at(t0).unwrap();
         assert_eq!(permit.record_at(false, t0), BreakerState::Open);
-        assert!(breaker.try_acquire_at(t0 + Duration::from_secs(4)).is_none());
+        assert!(
+            breaker
+                .try_acquire_at(t0 + Duration::from_secs(4))
+                .is_none()
+        );
         let later = t0 + Duration::from_secs(5);
         let mut probes: Vec<_> = (0..4).map(|_| breaker.try_acquire_at(later)).collect();
         assert!(probes[3].is_none(), "three probes at most");
@@ -462,7 +466,10 @@ mod tests {
         }
         let later = t0 + Duration::from_secs(31);
         assert_eq!(
-            breaker.try_acquire_at(later).unwrap().record_at(false, later),
+            breaker
+                .try_acquire_at(later)
+                .unwrap()
+                .record_at(false, later),
             BreakerState::Closed
         );
     }

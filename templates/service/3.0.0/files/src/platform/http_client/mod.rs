@@ -376,8 +376,7 @@ impl HttpClient {
             .base_url
             .join(path.trim_start_matches('/'))
             .map_err(|error| format!("path `{path}` is not a valid URL path: {error}"))?;
-        if url.origin() != self.base_url.origin() || !url.path().starts_with(self.base_url.path())
-        {
+        if url.origin() != self.base_url.origin() || !url.path().starts_with(self.base_url.path()) {
             return Err(format!(
                 "path `{path}` leads to {url}, outside the base URL {}; pass a path below it",
                 self.base_url

@@ -134,6 +134,9 @@ mod tests {
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
         assert!(outbound_sampled(Some(&format!("00-{trace}-01"))));
         assert!(!outbound_sampled(Some(&format!("00-{trace}-00"))));
-        assert!(!outbound_sampled(None), "a trace started here is not sampled");
+        assert!(
+            !outbound_sampled(None),
+            "a trace started here is not sampled"
+        );
     }
 }
