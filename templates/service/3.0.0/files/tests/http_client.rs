@@ -729,6 +729,33 @@ async fn a_handler_passes_its_request_id_and_trace_on_and_a_failed_dependency_is
     assert_eq!(trace_id_of(seen[0].header("traceparent").unwrap()), trace);
 }
 
+#[tokio::test]
+async fn a_refused_path_in_a_handler_is_a_500_problem_not_a_dependency_503() {
+    let (peer, url) = Peer::start(&[status(200)]).await;
+    let app = TestApp::build(
+        layers(&format!("[http_client.ledger]\nbase_url = \"{url}\"\n")),
+        |builder| builder,
+        |platform| {
+            let client = platform.http_clients.get("ledger")?.clone();
+            Ok(Router::new().route(
+                "/v1/balance",
+                get(move || async move {
+                    let response = client.send(client.get("http://evil.example/")).await?;
+                    Ok::<_, Problem>(response.status().to_string())
+                }),
+            ))
+        },
+    )
+    .await;
+    let response = app
+        .send(Request::get("/v1/balance").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json_body(response).await;
+    assert_eq!(body["type"], "urn:problem:platform:internal");
+    assert!(peer.seen().is_empty());
+}
+
 #[test]
 fn an_unknown_dependency_names_the_section_to_add() {
     let clients = service::platform::http_client::HttpClients::from_layers(&layers("")).unwrap();

@@ -172,7 +172,8 @@ pub enum Failure {
     /// The retry budget is spent: this status or error was not retried.
     BudgetExhausted(Box<Failure>),
     /// The path given to [`HttpClient::request`] leaves the base URL (another origin, or a
-    /// path outside the base path); nothing was sent.
+    /// path outside the base path); nothing was sent. A bug of this service: returned from a
+    /// handler it is a 500, not the dependency's 503.
     InvalidPath(String),
     /// Anything else: the connection broke after the request was sent (reset, incomplete
     /// answer), too many redirects, or the request could not be built. Never retried (the
@@ -204,6 +205,12 @@ pub struct DependencyError {
 
 impl From<DependencyError> for Problem {
     fn from(error: DependencyError) -> Self {
+        if let Failure::InvalidPath(_) = error.failure {
+            // The service built a bad path: its bug, not the dependency's unavailability (a
+            // retry would not help). Logged with the path; the caller sees a plain 500.
+            tracing::error!(%error, "refused an outbound path");
+            return Problem::internal();
+        }
         Problem::new(
             kinds::DEPENDENCY_UNAVAILABLE,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -576,14 +583,16 @@ impl Middleware for Resilience {
             let now = Instant::now();
             let left = deadline.saturating_duration_since(now);
             let limit = self.attempt_timeout.min(left);
-            // The total budget, not the attempt timeout, bounds this attempt: its timeout says
-            // nothing about the dependency.
-            let cut_by_budget = left < self.attempt_timeout;
+            // The total budget, not the attempt timeout, bounds this attempt: if it runs out,
+            // that says nothing about the dependency.
+            let budget_bound = left < self.attempt_timeout;
             // reqwest's per-request timeout runs until the body is read, so a dependency that
             // sends its headers and then stalls is cut too; the outer timeout bounds the chain.
             *attempt.timeout_mut() = Some(limit);
             let outcome = tokio::time::timeout(limit, next.clone().run(attempt, extensions)).await;
             let elapsed = now.elapsed();
+            // (A connect timeout shorter than the limit still counts.)
+            let cut_by_budget = budget_bound && elapsed + Duration::from_millis(5) >= limit;
             let (label, failure, result) = match outcome {
                 Err(_) => ("timeout".to_owned(), Some(Failure::Timeout), None),
                 Ok(Err(reqwest_middleware::Error::Reqwest(error))) => {
