@@ -107,32 +107,29 @@ where
 
     // The access line is written while the span is entered, so it carries the request context.
     let finished = span.clone();
-    let mut response = CURRENT_REQUEST_ID
-        .scope(
-            id,
-            async move {
-                let response = inner(request).await;
-                let status = response.status();
-                finished.record("http.response.status_code", status.as_u16());
-                if status.is_server_error() {
-                    finished.record("otel.status_code", "ERROR");
-                }
-                let elapsed = started.elapsed();
-                metrics::record_request(method_label, route, status, elapsed);
-                tracing::info!(
-                    target: "access",
-                    method = method.as_str(),
-                    route,
-                    path = path.as_str(),
-                    status = status.as_u16(),
-                    latency_ms = elapsed.as_secs_f64() * 1000.0,
-                    "request completed"
-                );
-                response
-            }
-            .instrument(span),
-        )
-        .await;
+    // Run with the request id in scope, for outbound calls (`current_request_id`).
+    let handled = async move {
+        let response = inner(request).await;
+        let status = response.status();
+        finished.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            finished.record("otel.status_code", "ERROR");
+        }
+        let elapsed = started.elapsed();
+        metrics::record_request(method_label, route, status, elapsed);
+        tracing::info!(
+            target: "access",
+            method = method.as_str(),
+            route,
+            path = path.as_str(),
+            status = status.as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request completed"
+        );
+        response
+    }
+    .instrument(span);
+    let mut response = CURRENT_REQUEST_ID.scope(id, handled).await;
     response.headers_mut().insert(REQUEST_ID, id_header);
     response
 }
