@@ -87,12 +87,12 @@ fn redrive(subject: Option<String>, sequence: Option<u64>) -> ExitCode {
             .build()?;
         runtime.block_on(async {
             let broker = NatsBroker::connect(&config).await?;
-            let redriven = tokio::time::timeout(
-                std::time::Duration::from_secs(30),
-                broker.redrive(&filter),
-            )
-            .await
-            .map_err(|_| format!("the broker at {} did not answer within 30 s", config.url))??;
+            let redriven =
+                tokio::time::timeout(std::time::Duration::from_secs(30), broker.redrive(&filter))
+                    .await
+                    .map_err(|_| {
+                        format!("the broker at {} did not answer within 30 s", config.url)
+                    })??;
             Ok(redriven)
         })
     })();

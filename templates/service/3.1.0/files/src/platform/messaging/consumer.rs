@@ -241,8 +241,7 @@ pub async fn process<H: MessageHandler>(
     if count > 1 {
         metrics::counter!(REDELIVERIES_TOTAL, "subject" => spec.subject.clone()).increment(1);
     }
-    metrics::gauge!(CONSUMER_LAG, "subject" => spec.subject.clone())
-        .set(delivery.pending() as f64);
+    metrics::gauge!(CONSUMER_LAG, "subject" => spec.subject.clone()).set(delivery.pending() as f64);
     metrics::histogram!(
         PROCESS_DURATION,
         "subject" => spec.subject.clone(),
@@ -263,16 +262,19 @@ async fn handle<H: MessageHandler>(
     let message = match handler.decode(delivery.payload()) {
         Ok(message) => message,
         Err(error) => {
-            return dead_letter(runtime, spec, delivery, id, DeadLetterReason::Undecodable, &error)
-                .await;
+            return dead_letter(
+                runtime,
+                spec,
+                delivery,
+                id,
+                DeadLetterReason::Undecodable,
+                &error,
+            )
+            .await;
         }
     };
     let key = format!("message:{}:{id}", spec.durable);
-    let token = match runtime
-        .store
-        .claim(&key, "message", spec.ack_wait)
-        .await
-    {
+    let token = match runtime.store.claim(&key, "message", spec.ack_wait).await {
         Ok(Claim::Claimed(token)) => token,
         Ok(Claim::Completed(_) | Claim::Mismatch) => {
             tracing::info!("already processed; acknowledged without running the handler");
@@ -330,12 +332,26 @@ async fn handle<H: MessageHandler>(
             }
             match error {
                 HandlerError::Permanent(_) => {
-                    dead_letter(runtime, spec, delivery, id, DeadLetterReason::Permanent, &error)
-                        .await
+                    dead_letter(
+                        runtime,
+                        spec,
+                        delivery,
+                        id,
+                        DeadLetterReason::Permanent,
+                        &error,
+                    )
+                    .await
                 }
                 HandlerError::Transient(_) if count >= spec.max_deliver => {
-                    dead_letter(runtime, spec, delivery, id, DeadLetterReason::MaxDeliver, &error)
-                        .await
+                    dead_letter(
+                        runtime,
+                        spec,
+                        delivery,
+                        id,
+                        DeadLetterReason::MaxDeliver,
+                        &error,
+                    )
+                    .await
                 }
                 HandlerError::Transient(_) => retry(runtime, delivery, &error.to_string()).await,
             }
@@ -386,7 +402,9 @@ async fn dead_letter(
     if let Err(e) = runtime.broker.dead_letter(letter).await {
         // Not stored as a dead letter: leave it to be delivered again rather than lose it.
         tracing::error!(error = %e, "cannot store the dead letter");
-        let _ = delivery.nak(runtime.config.delay_after(delivery.delivery_count())).await;
+        let _ = delivery
+            .nak(runtime.config.delay_after(delivery.delivery_count()))
+            .await;
         return Outcome::Retry;
     }
     metrics::counter!(

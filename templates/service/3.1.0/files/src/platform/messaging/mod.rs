@@ -127,7 +127,8 @@ impl MessagingConfig {
 
 /// Decodes a JSON payload; malformed JSON is a permanent error.
 pub fn json<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, HandlerError> {
-    serde_json::from_slice(payload).map_err(|e| HandlerError::Permanent(format!("not valid JSON: {e}")))
+    serde_json::from_slice(payload)
+        .map_err(|e| HandlerError::Permanent(format!("not valid JSON: {e}")))
 }
 
 struct HeaderInjector<'a>(&'a mut Headers);
@@ -232,9 +233,8 @@ impl Messaging {
     /// Registers `handler`: the server runs it from startup to shutdown.
     pub fn consume<H: MessageHandler>(&self, handler: H) {
         let handler = Arc::new(handler);
-        let start: Start = Box::new(move |runtime, shutdown| {
-            Box::pin(consumer::run(handler, runtime, shutdown))
-        });
+        let start: Start =
+            Box::new(move |runtime, shutdown| Box::pin(consumer::run(handler, runtime, shutdown)));
         self.handlers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -41,15 +41,27 @@ pub struct NatsBroker {
 }
 
 impl NatsBroker {
-    /// Connects in the background: the service starts while the broker is down (readiness
-    /// reports it) and reconnects on its own.
+    /// Connects, waiting up to 2 s for the broker; past that the connection is made in the
+    /// background: the service starts while the broker is down (readiness reports it) and
+    /// reconnects on its own.
     pub async fn connect(config: &MessagingConfig) -> Result<Self, BrokerError> {
         let client = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(2))
             .connect(config.url.as_str())
             .await
-            .map_err(BrokerError::new)?;
+            .map_err(|e| BrokerError(format!("{}: {e}", config.url)))?;
+        let connected = async {
+            while client.connection_state() != async_nats::connection::State::Connected {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(2), connected)
+            .await
+            .is_err()
+        {
+            tracing::warn!(url = %config.url, "message broker unreachable; connecting in the background");
+        }
         Ok(Self {
             jetstream: jetstream::new(client.clone()),
             client,
@@ -76,9 +88,7 @@ impl NatsBroker {
                         ..Default::default()
                     })
                     .await
-                    .map_err(|e| {
-                        BrokerError(format!("stream `{}`: {e}", self.config.stream))
-                    })?;
+                    .map_err(|e| BrokerError(format!("stream `{}`: {e}", self.config.stream)))?;
                 self.jetstream
                     .get_or_create_stream(stream::Config {
                         name: self.config.dead_letter_stream.clone(),
@@ -216,7 +226,7 @@ impl Broker for NatsBroker {
         let state = dead.info().await.map_err(BrokerError::new)?.state.clone();
         let sequences = match filter.sequence {
             Some(sequence) => sequence..=sequence,
-            None if state.messages == 0 => 1..=0,
+            None if state.messages == 0 => return Ok(Vec::new()),
             None => state.first_sequence..=state.last_sequence,
         };
         let mut redriven = Vec::new();
