@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use cargo_platform::template::TEMPLATE_DIR_ENV;
 use common::{git, outcome, platform, scratch};
 
 const TODAY: &str = "2026-12-10";
@@ -205,8 +206,8 @@ fn by_dir(report: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
         .collect()
 }
 
-const NEWEST: &str = "2.1.0";
-const BRANCH: &str = "platform/upgrade-service-2.1.0";
+const NEWEST: &str = "3.0.0";
+const BRANCH: &str = "platform/upgrade-service-3.0.0";
 
 #[test]
 fn a_mixed_fleet_gives_each_service_its_outcome_and_leaves_checkouts_alone() {
@@ -771,7 +772,7 @@ fn ready_branches_are_pushed_and_someone_elses_push_is_never_overwritten() {
     let error = s["push_error"].as_str().unwrap();
     assert!(
         error.starts_with(
-            "cannot push platform/upgrade-service-2.1.0 to no-such-remote: `git ls-remote` failed: "
+            "cannot push platform/upgrade-service-3.0.0 to no-such-remote: `git ls-remote` failed: "
         ),
         "{error}"
     );
@@ -796,7 +797,7 @@ fn pull_request_bodies_and_the_tracking_issue_say_what_changed() {
     );
     assert!(md.contains("| ledger | 2 | 1 | 0 | 1 |"), "{md}");
     assert!(
-        md.contains("| [ ] | conflict (`./conflict`) | payments | 1.0.0 → 2.1.0 | needs hands"),
+        md.contains("| [ ] | conflict (`./conflict`) | payments | 1.0.0 → 3.0.0 | needs hands"),
         "{md}"
     );
     let mut bodies: Vec<String> = std::fs::read_dir(root.join("bodies"))
@@ -941,11 +942,11 @@ fn the_human_report_says_each_outcome_and_what_to_do() {
     let text = String::from_utf8_lossy(&out.stdout);
     for expected in [
         "Campaign to the newest release: 3 ready, 2 need hands, 1 refused, 1 up to date\n",
-        "  ready       clean 1.0.0 -> 2.1.0  (./clean)\n      service 1.0.0 -> 2.1.0 merged cleanly\n      branch platform/upgrade-service-2.1.0 (created)\n",
-        "  needs hands conflict 1.0.0 -> 2.1.0  (./conflict)\n",
-        "      conflict: src/platform/mod.rs\n      next: cd ./conflict && git switch master && cargo platform upgrade --to 2.1.0\n",
+        "  ready       clean 1.0.0 -> 3.0.0  (./clean)\n      service 1.0.0 -> 3.0.0 merged cleanly\n      branch platform/upgrade-service-3.0.0 (created)\n",
+        "  needs hands conflict 1.0.0 -> 3.0.0  (./conflict)\n",
+        "      conflict: src/platform/mod.rs\n      next: cd ./conflict && git switch master && cargo platform upgrade --to 3.0.0\n",
         "      action (auth in 2.0.0): in your copy",
-        "  up to date  current 2.1.0  (./current)\n      already on service 2.1.0 on master\n",
+        "  up to date  current 3.0.0  (./current)\n      already on service 3.0.0 on master\n",
         "  payments         1 ready, 1 need hands, 0 refused, 0 up to date\n",
     ] {
         assert!(text.contains(expected), "{expected}\n---\n{text}");
@@ -981,7 +982,7 @@ fn fleet_report_shows_a_campaigns_progress_from_its_branches() {
     assert_eq!(campaigns(), progress(3, 1, 2));
     let md = String::from_utf8_lossy(&report("markdown").stdout).into_owned();
     assert!(
-        md.contains("## Campaigns in progress\n\n| template | target | services with an open branch | on the target | still to do |\n|---|---|---:|---:|---:|\n| service | 2.1.0 | 3 | 1 | 2 |"),
+        md.contains("## Campaigns in progress\n\n| template | target | services with an open branch | on the target | still to do |\n|---|---|---:|---:|---:|\n| service | 3.0.0 | 3 | 1 | 2 |"),
         "{md}"
     );
 
@@ -1253,19 +1254,55 @@ fn a_pull_request_body_names_the_ejected_components_left_alone() {
     assert_eq!(diff, "");
 }
 
+/// A copy of the embedded templates with a draft service 9.0.0 that adds `draft.txt`: the
+/// embedded catalogue has no draft in every build, so the test brings its own.
+fn templates_with_a_draft() -> tempfile::TempDir {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let tmp = scratch();
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.unwrap();
+        let to = tmp.path().join(entry.path().strip_prefix(&src).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    let draft = tmp.path().join("service/9.0.0");
+    std::fs::create_dir_all(draft.join("files")).unwrap();
+    std::fs::write(
+        draft.join("release.toml"),
+        "version = \"9.0.0\"\ndate = \"2026-12-20\"\nsummary = \"Under construction\"\n\
+         draft = true\nchangelog = [\"adds draft.txt\"]\n\n\
+         [files.\"draft.txt\"]\ncomponent = \"core\"\nmode = \"managed\"\n",
+    )
+    .unwrap();
+    std::fs::write(draft.join("files/draft.txt"), "drafted\n").unwrap();
+    tmp
+}
+
 #[test]
 fn a_draft_target_is_refused_unless_allowed() {
     let tmp = scratch();
     let root = tmp.path();
+    let templates = templates_with_a_draft();
     new(root, "clean", "clean", "payments", &OLD);
     let clean = root.join("clean");
-    let draft_branch = "platform/upgrade-service-3.0.0";
+    let draft_branch = "platform/upgrade-service-9.0.0";
+    let with_draft = |args: &[&str]| {
+        platform(root)
+            .env("CARGO_PLATFORM_TODAY", TODAY)
+            .env(TEMPLATE_DIR_ENV, templates.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
     for cmd in ["upgrade", "matrix"] {
-        let out = run(root, &["fleet", cmd, "--to", "3.0.0"]);
+        let out = with_draft(&["fleet", cmd, "--to", "9.0.0"]);
         assert_eq!(out.status.code(), Some(1), "{cmd}: {}", outcome(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains("template `service` 3.0.0 is a draft")
+            stderr.contains("template `service` 9.0.0 is a draft")
                 && stderr.contains("--allow-draft"),
             "{cmd}: {stderr}"
         );
@@ -1279,26 +1316,28 @@ fn a_draft_target_is_refused_unless_allowed() {
 
     let out = platform(root)
         .env("CARGO_PLATFORM_TODAY", TODAY)
+        .env(TEMPLATE_DIR_ENV, templates.path())
         .env("CARGO_PLATFORM_ALLOW_DRAFT", "1")
-        .args(["fleet", "matrix", "--to", "3.0.0"])
+        .args(["fleet", "matrix", "--to", "9.0.0"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
-    assert_eq!(json(&out)["include"][0]["to"], "3.0.0");
-    let out = ok(run(
-        root,
-        &[
-            "fleet",
-            "upgrade",
-            "--to",
-            "3.0.0",
-            "--allow-draft",
-            "--format",
-            "json",
-        ],
-    ));
+    assert_eq!(json(&out)["include"][0]["to"], "9.0.0");
+    let out = ok(with_draft(&[
+        "fleet",
+        "upgrade",
+        "--to",
+        "9.0.0",
+        "--allow-draft",
+        "--format",
+        "json",
+    ]));
     assert_eq!(json(&out)["services"][0]["outcome"], "ready");
     git(&clean, &["rev-parse", "--verify", draft_branch]);
+    assert_eq!(
+        git(&clean, &["show", &format!("{draft_branch}:draft.txt")]),
+        "drafted\n"
+    );
 }
 
 #[test]
@@ -1324,7 +1363,7 @@ fn a_push_that_fails_for_the_operators_reasons_keeps_the_service_ready_and_exits
     let error = s["push_error"].as_str().unwrap();
     assert!(
         error.starts_with(
-            "cannot push platform/upgrade-service-2.1.0 to no-such-remote: `git ls-remote` failed: "
+            "cannot push platform/upgrade-service-3.0.0 to no-such-remote: `git ls-remote` failed: "
         ),
         "{error}"
     );

@@ -170,6 +170,49 @@ fn ops_files_alert_rules_behave() {
             "no {what} query ({needle}) in the dashboard"
         );
     }
+    // Every panel's expression is PromQL: with Grafana's variables given values, each one as a
+    // recording rule passes `promtool check rules` (a typo in a panel fails here, not on a
+    // dashboard in production).
+    let rules = dashboard_exprs_as_rules(&exprs);
+    let file = svc.scratch("dashboard_exprs.rules.yml");
+    std::fs::write(&file, rules.to_string()).expect("write the rules");
+    match promtool_check_rules(&file) {
+        Ok(said) => assert!(
+            said.contains(&format!("SUCCESS: {} rules found", exprs.len())),
+            "{said}"
+        ),
+        Err(report) => panic!("a dashboard expression is not PromQL:\n{report}\n{exprs:#?}"),
+    }
+    // The check can fail: a broken expression is refused.
+    let bad = svc.scratch("dashboard_bad.rules.yml");
+    std::fs::write(
+        &bad,
+        dashboard_exprs_as_rules(&["sum(rate(x[$__rate_interval])"]).to_string(),
+    )
+    .expect("write the rules");
+    assert!(
+        promtool_check_rules(&bad).is_err(),
+        "an unclosed paren passes"
+    );
+}
+
+/// Grafana panel expressions as a Prometheus rules file (JSON is YAML): `$__rate_interval`,
+/// `$__interval` and `$__range` become `5m`, every other `$var` / `${var}` becomes `.*` (the
+/// dashboard's variables are label regexes).
+fn dashboard_exprs_as_rules(exprs: &[&str]) -> Value {
+    let var = regex::Regex::new(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?").expect("regex");
+    let rules: Vec<Value> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, expr)| {
+            let expr = var.replace_all(expr, |c: &regex::Captures| match &c[1] {
+                "__rate_interval" | "__interval" | "__range" => "5m".to_string(),
+                _ => ".*".to_string(),
+            });
+            serde_json::json!({"record": format!("dashboard:panel_expr_{i}"), "expr": expr})
+        })
+        .collect();
+    serde_json::json!({"groups": [{"name": "dashboard", "rules": rules}]})
 }
 
 /// The extraction the metrics check relies on (cheap; runs in every `cargo test`).

@@ -124,10 +124,16 @@ fn changing_a_released_file_fails_saying_to_cut_a_new_release() {
     let out = check_in_child(tmp.path(), false);
     assert!(!out.status.success(), "{}", said(&out));
     let text = said(&out);
+    // The release to cut instead: the newest's patch + 1 (3.0.1 while 3.0.0 is the newest).
+    let catalogue = Catalogue::from_disk(&templates_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let newest = &catalogue.get("service").expect("service").newest().version;
+    let next = format!("{}.{}.{}", newest.major, newest.minor, newest.patch + 1);
     assert!(
         text.contains("template `service` 1.0.0 changed after its release")
             && text.contains("Released versions are frozen")
-            && text.contains("cut a new release instead: create templates/service/2.1.1/")
+            && text.contains(&format!(
+                "cut a new release instead: create templates/service/{next}/"
+            ))
             && text.contains("git checkout -- templates/service/1.0.0"),
         "{text}"
     );
@@ -243,11 +249,11 @@ fn changelog_support_window_and_prose_of_a_released_version_may_change() {
 #[test]
 fn a_new_release_fails_until_blessed_and_blessing_only_adds() {
     let tmp = copy_of_templates();
-    let release = tmp.path().join("service/2.2.0");
+    let release = tmp.path().join("service/9.0.0");
     std::fs::create_dir_all(release.join("files/docs")).expect("mkdir");
     std::fs::write(
         release.join("release.toml"),
-        "version = \"2.2.0\"\ndate = \"2026-12-24\"\nsummary = \"Docs\"\nchangelog = [\"docs\"]\n",
+        "version = \"9.0.0\"\ndate = \"2026-12-24\"\nsummary = \"Docs\"\nchangelog = [\"docs\"]\n",
     )
     .expect("write");
     std::fs::write(release.join("files/docs/platform.md"), "# Platform\n").expect("write");
@@ -255,7 +261,7 @@ fn a_new_release_fails_until_blessed_and_blessing_only_adds() {
     let out = check_in_child(tmp.path(), false);
     assert!(!out.status.success(), "{}", said(&out));
     assert!(
-        said(&out).contains("template `service` 2.2.0 (sha256:")
+        said(&out).contains("template `service` 9.0.0 (sha256:")
             && said(&out).contains("is not in releases.lock")
             && said(&out).contains("RELEASES_LOCK_BLESS=1 cargo test --test released_versions"),
         "{}",
@@ -271,7 +277,7 @@ fn a_new_release_fails_until_blessed_and_blessing_only_adds() {
         .strip_prefix(before.as_str())
         .unwrap_or_else(|| panic!("blessing rewrote the lock:\n{before}\n---\n{after}"));
     assert!(
-        added.starts_with("\"2.2.0\" = \"sha256:") && added.lines().count() == 1,
+        added.starts_with("\"9.0.0\" = \"sha256:") && added.lines().count() == 1,
         "{added:?}"
     );
 
@@ -281,8 +287,8 @@ fn a_new_release_fails_until_blessed_and_blessing_only_adds() {
     append(&release.join("files/docs/platform.md"), "more\n");
     let out = check_in_child(tmp.path(), false);
     assert!(
-        said(&out).contains("template `service` 2.2.0 changed after its release")
-            && said(&out).contains("create templates/service/2.2.1/"),
+        said(&out).contains("template `service` 9.0.0 changed after its release")
+            && said(&out).contains("create templates/service/9.0.1/"),
         "{}",
         said(&out)
     );

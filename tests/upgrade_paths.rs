@@ -362,12 +362,29 @@ fn team_edits(dir: &Path, fresh: &Path, from: &Version, to: &Version) -> Result<
         "use axum::Router;\n",
         "use axum::Router;\nuse axum::routing::get;\n",
     )?;
-    edit(
-        dir,
-        "src/app/mod.rs",
-        "    Ok(Router::new().merge(items::router(items)))",
-        "    Ok(Router::new()\n        .route(\"/v1/ping\", get(ping))\n        .merge(items::router(items)))\n}\n\n/// `GET /v1/ping`: a cheap probe for our clients.\nasync fn ping() -> bytes::Bytes {\n    bytes::Bytes::from_static(b\"pong\")",
-    )?;
+    // 1.x/2.x seed a plain Router; 3.0.0 seeds an OpenApiRouter whose router is merged with
+    // the contract's routes.
+    const PING: &str = "\n}\n\n/// `GET /v1/ping`: a cheap probe for our clients.\nasync fn ping() -> bytes::Bytes {\n    bytes::Bytes::from_static(b\"pong\")";
+    let seeded = read(dir, "src/app/mod.rs")?;
+    if seeded.contains("    Ok(router.merge(openapi::routes(platform, api)))") {
+        edit(
+            dir,
+            "src/app/mod.rs",
+            "    Ok(router.merge(openapi::routes(platform, api)))",
+            &format!(
+                "    Ok(router\n        .route(\"/v1/ping\", get(ping))\n        .merge(openapi::routes(platform, api))){PING}"
+            ),
+        )?;
+    } else {
+        edit(
+            dir,
+            "src/app/mod.rs",
+            "    Ok(Router::new().merge(items::router(items)))",
+            &format!(
+                "    Ok(Router::new()\n        .route(\"/v1/ping\", get(ping))\n        .merge(items::router(items))){PING}"
+            ),
+        )?;
+    }
     team.kept
         .insert("src/app/mod.rs".into(), read(dir, "src/app/mod.rs")?);
 
