@@ -78,6 +78,78 @@ fn ops_files_dependency_breaker_alert_behaves() {
     );
 }
 
+/// The messaging alerts of the 3.1.0 draft (messaging=nats): `MessagingDeadLetters` fires for the
+/// subject and reason that dead-lettered and resolves when none follow; `MessagingConsumerLagGrowing`
+/// fires for a large backlog that grew for 15 minutes, not for a shrinking or a small one
+/// (`promtool test rules` with tests/e2e/alert_rules_messaging_test.yml). With messaging=none
+/// the rules have no messaging group.
+#[test]
+#[ignore = "end-to-end: needs promtool (.ci/e2e-setup); run with --include-ignored"]
+fn ops_files_messaging_alerts_behave() {
+    let svc = Service::scaffold_at("e2e-ops-msg", Some("3.1.0"), true, &[("messaging", "nats")]);
+    let rules = svc.dir.join("ops/alerts/service.rules.yml");
+    if let Err(report) = promtool_check_rules(&rules) {
+        panic!("promtool check rules {} failed:\n{report}", rules.display());
+    }
+    let cases = std::fs::read_to_string(harness::script("alert_rules_messaging_test.yml"))
+        .expect("alert_rules_messaging_test.yml");
+    let cases = cases
+        .replace("{rules}", &rules.display().to_string())
+        .replace("{job}", &svc.name);
+    let case_file = svc.scratch("alert_rules_messaging_test.yml");
+    std::fs::write(&case_file, cases).expect("write the promtool test file");
+    let out = std::process::Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&case_file)
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "promtool test rules failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The dashboard's "Messaging" row: one panel per metric, every expression PromQL.
+    let text = std::fs::read_to_string(svc.dir.join("ops/dashboards/service.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is valid JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(
+        panels
+            .iter()
+            .any(|p| p["type"] == "row" && p["title"].as_str().unwrap().starts_with("Messaging")),
+        "a Messaging row"
+    );
+    let exprs: Vec<&str> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    for metric in [
+        "messaging_process_duration_seconds_count",
+        "messaging_process_duration_seconds_bucket",
+        "messaging_redeliveries_total",
+        "messaging_dead_letters_total",
+        "messaging_consumer_lag",
+    ] {
+        assert!(exprs.iter().any(|e| e.contains(metric)), "no panel shows {metric}");
+    }
+    let file = svc.scratch("dashboard_exprs.rules.yml");
+    std::fs::write(&file, dashboard_exprs_as_rules(&exprs).to_string()).expect("write");
+    match promtool_check_rules(&file) {
+        Ok(said) => assert!(
+            said.contains(&format!("SUCCESS: {} rules found", exprs.len())),
+            "{said}"
+        ),
+        Err(report) => panic!("a dashboard expression is not PromQL:\n{report}\n{exprs:#?}"),
+    }
+
+    let none = Service::scaffold_at("e2e-ops-none", Some("3.1.0"), true, &[]);
+    for file in ["ops/alerts/service.rules.yml", "ops/dashboards/service.json"] {
+        let text = std::fs::read_to_string(none.dir.join(file)).unwrap();
+        assert!(!text.contains("messaging"), "messaging=none: {file} has none of it");
+    }
+}
+
 /// The rendered ops files, without building the service: rules pass `promtool check rules`
 /// and behave under `promtool test rules` (fast burns page, a short burst resolves, healthy
 /// and quiet services stay silent); the dashboard is Grafana JSON whose panels all use the
