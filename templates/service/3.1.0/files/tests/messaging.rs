@@ -7,6 +7,7 @@
 //! Managed by the platform (component `messaging`).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,7 +45,7 @@ impl Setup {
         let overrides = format!(
             "[messaging]\nstream = \"{tag}\"\nsubjects = [\"{tag}.>\"]\n\
              dead_letter_stream = \"{tag}-dead\"\nmax_deliver = {max_deliver}\n\
-             backoff_ms = [{}]\nack_wait_secs = 5\nprogress_interval_secs = 1\n{extra}",
+             backoff_ms = [{}]\nack_wait_secs = 2\nprogress_interval_secs = 1\n{extra}",
             backoff.join(", ")
         );
         let mut config = MessagingConfig::from_layers(&layers(&overrides)).expect("config");
@@ -531,6 +532,141 @@ async fn on_shutdown_in_flight_messages_finish_and_are_acked_and_no_new_one_is_t
         3,
         "nothing taken after shutdown"
     );
+}
+
+/// Counts its effects; the first delivery it sees never finishes (the process is killed
+/// mid-handler) when `hang_first` is set.
+struct Effect {
+    subject: String,
+    hang_first: bool,
+    calls: Arc<AtomicU32>,
+    effects: Arc<AtomicU32>,
+    deliveries: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Effect {
+    fn new(subject: &str, hang_first: bool, effects: &Arc<AtomicU32>) -> Self {
+        Self {
+            subject: subject.to_owned(),
+            hang_first,
+            calls: Arc::default(),
+            effects: effects.clone(),
+            deliveries: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl MessageHandler for Effect {
+    type Message = Value;
+
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    fn decode(&self, payload: &[u8]) -> Result<Value, HandlerError> {
+        service::platform::messaging::json(payload)
+    }
+
+    async fn handle(&self, _: Value, context: &MessageContext) -> Result<(), HandlerError> {
+        self.deliveries.lock().unwrap().push(context.delivery_count);
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 && self.hang_first {
+            std::future::pending::<()>().await;
+        }
+        self.effects.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Starts `handler` in a fresh "process" (its own connection and memory store), waits until it
+/// is inside its first handler call, then kills it: the tasks are aborted mid-handler (no ack,
+/// no nak) and the connection closes.
+async fn run_and_kill_mid_handler(setup: &Setup, handler: Effect, id: &str) {
+    let calls = handler.calls.clone();
+    let (messaging, broker) = setup.messaging().await;
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), id, json!({"id": id})).await;
+    eventually("the handler to start", Duration::from_secs(10), || {
+        calls.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    drop(consumers);
+    drop((messaging, broker, stop));
+}
+
+#[tokio::test]
+async fn a_consumer_killed_mid_handler_gets_the_message_again_and_the_effect_happens_once() {
+    let setup = Setup::new(5, &[50], "");
+    let effects = Arc::new(AtomicU32::new(0));
+    run_and_kill_mid_handler(
+        &setup,
+        Effect::new(&setup.subject(), true, &effects),
+        "kill-1",
+    )
+    .await;
+    assert_eq!(effects.load(Ordering::SeqCst), 0);
+
+    // The next process: the broker delivers the message again after ack_wait (2 s).
+    let (messaging, _broker) = setup.messaging().await;
+    let handler = Effect::new(&setup.subject(), false, &effects);
+    let deliveries = handler.deliveries.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    eventually("the redelivery", Duration::from_secs(20), || {
+        effects.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(effects.load(Ordering::SeqCst), 1, "one effect");
+    let deliveries = deliveries.lock().unwrap().clone();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert!(deliveries[0] >= 2, "a redelivery: {deliveries:?}");
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[tokio::test]
+async fn a_consumer_killed_during_the_last_delivery_dead_letters_the_message_on_the_next() {
+    let setup = Setup::new(1, &[50], "");
+    let effects = Arc::new(AtomicU32::new(0));
+    run_and_kill_mid_handler(
+        &setup,
+        Effect::new(&setup.subject(), true, &effects),
+        "last-1",
+    )
+    .await;
+
+    let (messaging, _broker) = setup.messaging().await;
+    let handler = Effect::new(&setup.subject(), false, &effects);
+    let calls = handler.calls.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    let mut letters = Vec::new();
+    let started = Instant::now();
+    while letters.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no dead letter"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        letters = setup.dead_letters().await;
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "not handled again past max_deliver"
+    );
+    assert_eq!(
+        letters[0]
+            .headers
+            .get(DEAD_LETTER_REASON)
+            .map(|v| v.as_str()),
+        Some("max_deliver")
+    );
+    assert_eq!(letters.len(), 1);
+    stop.send(true).unwrap();
+    consumers.wait().await;
 }
 
 /// A free local port with nothing listening on it.

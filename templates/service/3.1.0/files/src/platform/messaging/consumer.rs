@@ -145,10 +145,21 @@ impl Runtime {
 pub async fn run<H: MessageHandler>(
     handler: Arc<H>,
     runtime: Runtime,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let spec = runtime.spec(handler.subject());
-    let lag = tokio::spawn(watch_lag(runtime.clone(), spec.clone(), shutdown.clone()));
+    let lag = watch_lag(runtime.clone(), spec.clone(), shutdown.clone());
+    let consume = consume(handler, runtime, spec.clone(), shutdown);
+    tokio::join!(lag, consume);
+    tracing::info!(subject = %spec.subject, "consumer stopped");
+}
+
+async fn consume<H: MessageHandler>(
+    handler: Arc<H>,
+    runtime: Runtime,
+    spec: ConsumerSpec,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut attempt = 0u32;
     while !*shutdown.borrow() {
         let deliveries = match runtime.broker.consume(&spec).await {
@@ -188,8 +199,6 @@ pub async fn run<H: MessageHandler>(
             })
             .await;
     }
-    lag.abort();
-    tracing::info!(subject = %spec.subject, "consumer stopped");
 }
 
 async fn watch_lag(runtime: Runtime, spec: ConsumerSpec, mut shutdown: watch::Receiver<bool>) {
@@ -259,6 +268,23 @@ async fn handle<H: MessageHandler>(
     id: &str,
 ) -> Outcome {
     let count = delivery.delivery_count();
+    if count > spec.max_deliver {
+        // Delivered again after its last allowed delivery ended without an outcome (the
+        // process stopped while handling it): dead-lettered, not handled once more.
+        let error = HandlerError::Transient(format!(
+            "no outcome after {} deliveries: the consumer stopped while handling it",
+            spec.max_deliver
+        ));
+        return dead_letter(
+            runtime,
+            spec,
+            delivery,
+            id,
+            DeadLetterReason::MaxDeliver,
+            &error,
+        )
+        .await;
+    }
     let message = match handler.decode(delivery.payload()) {
         Ok(message) => message,
         Err(error) => {

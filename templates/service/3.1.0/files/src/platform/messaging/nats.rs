@@ -164,11 +164,14 @@ impl Broker for NatsBroker {
             .get_stream(&self.config.stream)
             .await
             .map_err(BrokerError::new)?;
+        // One delivery more than max_deliver: if the process stops while handling the last one,
+        // the extra delivery dead-letters it instead of the broker dropping it silently.
+        let max_deliver = spec.max_deliver.saturating_add(1);
         // The broker refuses a backoff list as long as max_deliver.
         let backoff: Vec<Duration> = spec
             .backoff
             .iter()
-            .take(usize::try_from(spec.max_deliver.saturating_sub(1)).unwrap_or(usize::MAX))
+            .take(usize::try_from(max_deliver.saturating_sub(1)).unwrap_or(usize::MAX))
             .copied()
             .collect();
         let consumer = stream
@@ -179,7 +182,7 @@ impl Broker for NatsBroker {
                     filter_subject: spec.subject.clone(),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait: spec.ack_wait,
-                    max_deliver: i64::try_from(spec.max_deliver).unwrap_or(i64::MAX),
+                    max_deliver: i64::try_from(max_deliver).unwrap_or(i64::MAX),
                     max_ack_pending: i64::try_from(spec.max_in_flight).unwrap_or(i64::MAX),
                     backoff,
                     ..Default::default()
