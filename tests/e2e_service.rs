@@ -131,7 +131,10 @@ fn ops_files_messaging_alerts_behave() {
         "messaging_dead_letters_total",
         "messaging_consumer_lag",
     ] {
-        assert!(exprs.iter().any(|e| e.contains(metric)), "no panel shows {metric}");
+        assert!(
+            exprs.iter().any(|e| e.contains(metric)),
+            "no panel shows {metric}"
+        );
     }
     let file = svc.scratch("dashboard_exprs.rules.yml");
     std::fs::write(&file, dashboard_exprs_as_rules(&exprs).to_string()).expect("write");
@@ -144,9 +147,15 @@ fn ops_files_messaging_alerts_behave() {
     }
 
     let none = Service::scaffold_at("e2e-ops-none", Some("3.1.0"), true, &[]);
-    for file in ["ops/alerts/service.rules.yml", "ops/dashboards/service.json"] {
+    for file in [
+        "ops/alerts/service.rules.yml",
+        "ops/dashboards/service.json",
+    ] {
         let text = std::fs::read_to_string(none.dir.join(file)).unwrap();
-        assert!(!text.contains("messaging"), "messaging=none: {file} has none of it");
+        assert!(
+            !text.contains("messaging"),
+            "messaging=none: {file} has none of it"
+        );
     }
 }
 

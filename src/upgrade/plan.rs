@@ -281,9 +281,11 @@ pub fn plan(
     }
     planner.team_toml_edits(&old, &new)?;
 
+    let target_components: Vec<String> = new_spec.components.keys().cloned().collect();
     let manifest_after = updated_manifest(
         manifest,
         &new,
+        &target_components,
         &new_answers,
         &ejected,
         opts,

@@ -34,10 +34,13 @@ pub(super) fn eject_components(m: &mut Manifest, opts: &Options) {
 
 #[allow(clippy::too_many_arguments)]
 /// The manifest after the upgrade: version, answers, components, the hashes of what the
-/// platform wrote, and the migration ledger.
+/// platform wrote, and the migration ledger. Every component of the target release is
+/// recorded, as `new` records them, including one the answers render no file of (a release's
+/// new component behind a choice left off).
 pub(super) fn updated_manifest(
     manifest: &Manifest,
     new: &FileSet,
+    target_components: &[String],
     new_answers: &Answers,
     ejected: &BTreeSet<String>,
     opts: &Options,
@@ -52,6 +55,7 @@ pub(super) fn updated_manifest(
     for name in new
         .values()
         .map(|f| f.component.clone())
+        .chain(target_components.iter().cloned())
         .chain(manifest.components.keys().cloned())
     {
         m.components.entry(name).or_insert(ComponentRecord {
