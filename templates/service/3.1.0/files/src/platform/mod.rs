@@ -167,12 +167,21 @@ impl PlatformBuilder {
             Some(broker) => broker,
             None => Arc::new(messaging::nats::NatsBroker::connect(&messaging_config).await?),
         };
+{% if idempotency_store == "postgres" %}
+        let outbox = messaging::outbox::Outbox::connect_lazy(
+            config.idempotency.url.expose_secret(),
+            &messaging_config.stream,
+        )?;
+{% endif %}
         let messaging = Messaging::new(
             broker.clone(),
             store.clone(),
             messaging_config,
             Duration::from_secs(config.idempotency.record_ttl_secs),
         );
+{% if idempotency_store == "postgres" %}
+        let messaging = messaging.with_outbox(outbox);
+{% endif %}
 {% endif %}
         Ok(Platform {
             auth: Arc::new(Authenticator::new(&config.auth, key_source)),

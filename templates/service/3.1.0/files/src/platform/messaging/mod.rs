@@ -10,6 +10,9 @@
 pub mod broker;
 pub mod consumer;
 pub mod nats;
+{% if idempotency_store == "postgres" %}
+pub mod outbox;
+{% endif %}
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,6 +48,10 @@ pub struct MessagingConfig {
     pub progress_interval_secs: u64,
     pub backoff_ms: Vec<u64>,
     pub duplicate_window_secs: u64,
+{% if idempotency_store == "postgres" %}
+    /// How often the outbox relay looks for committed messages when it found none.
+    pub outbox_poll_ms: u64,
+{% endif %}
 }
 
 fn invalid(key: &str, message: impl std::fmt::Display) -> ConfigError {
@@ -90,6 +97,11 @@ impl MessagingConfig {
         if self.max_in_flight == 0 {
             return Err(invalid("max_in_flight", "must be at least 1"));
         }
+{% if idempotency_store == "postgres" %}
+        if self.outbox_poll_ms == 0 {
+            return Err(invalid("outbox_poll_ms", "must be at least 1"));
+        }
+{% endif %}
         if self.backoff_ms.is_empty() {
             return Err(invalid("backoff_ms", "lists no delay"));
         }
@@ -168,6 +180,9 @@ type Start = Box<dyn FnOnce(Runtime, watch::Receiver<bool>) -> BoxFuture<'static
 pub struct Messaging {
     runtime: Runtime,
     handlers: Arc<Mutex<Vec<Start>>>,
+{% if idempotency_store == "postgres" %}
+    outbox: Option<outbox::Outbox>,
+{% endif %}
 }
 
 impl std::fmt::Debug for Messaging {
@@ -193,8 +208,25 @@ impl Messaging {
                 record_ttl,
             },
             handlers: Arc::new(Mutex::new(Vec::new())),
+{% if idempotency_store == "postgres" %}
+            outbox: None,
+{% endif %}
         }
     }
+{% if idempotency_store == "postgres" %}
+
+    /// Adds the outbox: `start` runs its relay.
+    pub fn with_outbox(mut self, outbox: outbox::Outbox) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// The outbox: write messages in your transaction (`outbox.enqueue(&mut *tx, message)`)
+    /// and they are published after it commits.
+    pub fn outbox(&self) -> Option<&outbox::Outbox> {
+        self.outbox.as_ref()
+    }
+{% endif %}
 
     pub fn broker(&self) -> &Arc<dyn Broker> {
         &self.runtime.broker
@@ -241,7 +273,7 @@ impl Messaging {
             .push(start);
     }
 
-    /// Starts every registered handler; they stop taking messages when `shutdown` turns true.
+    /// Starts every registered handler{% if idempotency_store == "postgres" %} and the outbox relay{% endif %}; they stop taking messages when `shutdown` turns true.
     pub fn start(&self, shutdown: watch::Receiver<bool>) -> Consumers {
         let handlers = std::mem::take(
             &mut *self
@@ -253,6 +285,15 @@ impl Messaging {
         for start in handlers {
             tasks.spawn(start(self.runtime.clone(), shutdown.clone()));
         }
+{% if idempotency_store == "postgres" %}
+        if let Some(outbox) = &self.outbox {
+            tasks.spawn(outbox.clone().run_relay(
+                self.runtime.broker.clone(),
+                shutdown.clone(),
+                Duration::from_millis(self.runtime.config.outbox_poll_ms),
+            ));
+        }
+{% endif %}
         Consumers(tasks)
     }
 }
