@@ -47,6 +47,94 @@ fn redis_store_service_end_to_end() {
     end_to_end(Store::Redis);
 }
 
+/// A 3.1.0 draft service with messaging on NATS and the PostgreSQL store (so the outbox too),
+/// built and run against the machine's NATS (127.0.0.1:4222, JetStream) and PostgreSQL: no
+/// warnings, no avoidable second copy of a crate, its own tests pass (tests/messaging.rs,
+/// tests/messaging_outbox.rs, tests/items_events.rs among them); the binary reports the broker
+/// ready, consumes the event a created item publishes, and on SIGTERM drains and exits 0.
+#[test]
+#[ignore = "end-to-end: builds and runs a generated service against NATS 127.0.0.1:4222 and PostgreSQL"]
+fn nats_messaging_service_end_to_end() {
+    let name = "e2e-nats";
+    let svc = Service::scaffold_at(
+        name,
+        Some("3.1.0"),
+        true,
+        &[("messaging", "nats"), ("idempotency_store", "postgres")],
+    );
+    let warnings = svc.build();
+    assert!(warnings.is_empty(), "warnings:\n{}", warnings.join("\n"));
+    let duplicates = svc.avoidable_duplicates();
+    assert!(
+        duplicates.is_empty(),
+        "avoidable duplicates:\n{}",
+        duplicates.join("\n")
+    );
+    let own_tests = svc.run_own_tests();
+    for test in [
+        "a_poison_message_is_delivered_max_deliver_times_then_dead_lettered_once_with_its_trace ... ok",
+        "concurrent_relays_publish_each_committed_message_once ... ok",
+        "creating_an_item_publishes_an_event_the_handler_consumes_once ... ok",
+    ] {
+        assert!(
+            own_tests.contains(test),
+            "{test} did not pass:\n{own_tests}"
+        );
+    }
+
+    // Its own stream, so reruns and other services on the same NATS do not meet.
+    let tag = format!("e2e{}", &random_hex64()[..12]);
+    let port = free_port();
+    let env: Vec<(String, String)> = vec![
+        ("APP_ENV".into(), "local".into()),
+        ("APP_SERVER__PORT".into(), port.to_string()),
+        ("APP_SERVER__SHUTDOWN_GRACE_SECS".into(), "10".into()),
+        ("APP_MESSAGING__STREAM".into(), tag.clone()),
+        ("APP_MESSAGING__SUBJECTS".into(), format!("[\"{tag}.>\"]")),
+        (
+            "APP_MESSAGING__DEAD_LETTER_STREAM".into(),
+            format!("{tag}-dead"),
+        ),
+        (
+            "APP_ITEMS__CREATED_SUBJECT".into(),
+            format!("{tag}.items.created"),
+        ),
+    ];
+    let token = svc.run_cli(&["dev-token", "--sub", "alice"], &env);
+    let mut running = svc.start(port, &env);
+    let http = Http::new(port);
+    let ready = http.get("/readyz", &[]);
+    assert_eq!(ready.json()["checks"]["broker"], "ok", "{ready:?}");
+    let created = http.post_json(
+        "/v1/items",
+        &[("authorization", &format!("Bearer {}", token.trim()))],
+        r#"{"name": "first"}"#,
+    );
+    assert_eq!(created.status, 201, "{created:?}\n{}", running.output());
+    let handled = format!(
+        "messaging_process_duration_seconds_count{{subject=\"{tag}.items.created\",outcome=\"ok\"}} 1"
+    );
+    let seen = wait_until(Duration::from_secs(20), || {
+        http.metrics().contains(&handled).then_some(())
+    });
+    assert!(
+        seen.is_some(),
+        "the event was not handled once\n{}",
+        http.metrics()
+    );
+    let status = running.terminate(Duration::from_secs(15));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM: {status:?}\n{}",
+        running.output()
+    );
+    assert!(
+        running.stdout().contains("consumer stopped"),
+        "{}",
+        running.output()
+    );
+}
+
 /// The outbound HTTP client's alert in the 3.0.0 draft: `DependencyCircuitOpen` fires for the
 /// dependency whose breaker stays open, not for a closed one, and resolves after recovery
 /// (`promtool test rules` with tests/e2e/alert_rules_http_client_test.yml).
