@@ -669,6 +669,24 @@ async fn a_consumer_killed_during_the_last_delivery_dead_letters_the_message_on_
     consumers.wait().await;
 }
 
+#[test]
+fn redrive_with_the_broker_unreachable_fails_naming_the_url_and_its_key() {
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_{{ name }}"))
+        .arg("redrive")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP_MESSAGING__URL", &url)
+        .output()
+        .expect("run the service binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&url) && stderr.contains("APP_MESSAGING__URL"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing redriven");
+}
+
 /// A free local port with nothing listening on it.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -87,6 +87,12 @@ fn redrive(subject: Option<String>, sequence: Option<u64>) -> ExitCode {
             .build()?;
         runtime.block_on(async {
             let broker = NatsBroker::connect(&config).await?;
+            broker.check().await.map_err(|e| {
+                format!(
+                    "cannot reach the NATS server at {} ({e}); check messaging.url (env APP_MESSAGING__URL)",
+                    config.url
+                )
+            })?;
             let redriven =
                 tokio::time::timeout(std::time::Duration::from_secs(30), broker.redrive(&filter))
                     .await
