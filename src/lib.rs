@@ -58,6 +58,7 @@ pub enum Command {
     Eject(commands::eject::Args),
     Status(commands::status::Args),
     Check(commands::check::Args),
+    Add(commands::add::Args),
     Templates(commands::templates::Args),
     Completions(commands::completions::Args),
     Fleet(commands::fleet::Args),

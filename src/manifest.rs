@@ -15,12 +15,14 @@ use crate::template::release::{self, Mode};
 pub mod history;
 pub mod v1_to_v2;
 
-pub use history::{Created, FileCounts, History, Source, UpgradeEvent};
+pub use history::{AddEvent, Created, FileCounts, History, Source, UpgradeEvent};
 
 pub const FILE_NAME: &str = "platform.toml";
-/// The manifest schema this tool writes, and the newest it reads. Schema 1 (no `[history]`) is
-/// read through [`v1_to_v2`]; see CONTRIBUTING.md "Manifest schema versions".
-pub const SCHEMA: i64 = 2;
+/// The newest manifest schema this tool reads and writes. Schema 1 (no `[history]`) is read
+/// through [`v1_to_v2`]; schema 3 adds `[[history.adds]]` and is written only by a manifest that
+/// has one ([`Manifest::written_schema`]), so a service never `add`ed stays readable by tools that
+/// read schema 2. See CONTRIBUTING.md "Manifest schema versions".
+pub const SCHEMA: i64 = 3;
 
 /// Whether the platform still manages a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +205,16 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
 }
 
 impl Manifest {
+    /// The schema this manifest is written in: the oldest that holds everything in it (3 with
+    /// `[[history.adds]]`, else 2), so older tools keep reading services that use nothing new.
+    pub fn written_schema(&self) -> i64 {
+        if self.history.adds.is_empty() {
+            2
+        } else {
+            SCHEMA
+        }
+    }
+
     /// Parses and validates a manifest; `path` is only used in messages. A schema-1 file goes
     /// through [`v1_to_v2::convert`] with nothing recovered from git: its history is unknown
     /// (see `Service::locate`, which backfills it from git).
@@ -344,7 +356,7 @@ impl Manifest {
             }
         };
         let platform = table_at(&mut doc, "platform");
-        platform["schema"] = value(self.schema);
+        platform["schema"] = value(self.written_schema());
         platform["template"] = value(self.template.as_str());
         platform["version"] = value(self.version.to_string());
         platform["tool_version"] = value(self.tool_version.as_str());
@@ -512,6 +524,21 @@ mod tests {
                         source: Source::Recorded,
                     },
                 ],
+                adds: vec![AddEvent {
+                    date: parse_date("2026-11-30").unwrap(),
+                    version: Version::new(2, 0, 0),
+                    component: "idempotency".into(),
+                    set: vec![(
+                        "idempotency_store".into(),
+                        Answer::String("postgres".into()),
+                    )],
+                    tool_version: Some("0.1.0".into()),
+                    files: FileCounts {
+                        updated: 9,
+                        merged: 1,
+                        conflicts: 0,
+                    },
+                }],
             },
             read_schema: SCHEMA,
         }
@@ -560,7 +587,7 @@ mod tests {
     #[test]
     fn history_in_a_schema_1_file_and_bad_history_entries_are_errors_naming_the_key() {
         let text = sample().to_toml(None).unwrap();
-        let err = Manifest::parse(&text.replace("schema = 2", "schema = 1"), "p").unwrap_err();
+        let err = Manifest::parse(&text.replace("schema = 3", "schema = 1"), "p").unwrap_err();
         assert!(
             err.message
                 .contains("[history] belongs to manifest schema 2"),
@@ -589,6 +616,44 @@ mod tests {
     }
 
     #[test]
+    fn adds_are_written_as_history_adds_and_bad_ones_name_the_key() {
+        let text = sample().to_toml(None).unwrap();
+        assert!(
+            text.contains(
+                "[[history.adds]]\ndate = \"2026-11-30\"\nversion = \"2.0.0\"\ncomponent = \"idempotency\"\nset = { idempotency_store = \"postgres\" }\ntool_version = \"0.1.0\"\nupdated = 9\nmerged = 1\nconflicts = 0\n"
+            ),
+            "{text}"
+        );
+        let bad = text.replace(
+            "set = { idempotency_store = \"postgres\" }",
+            "set = { idempotency_store = 1.5 }",
+        );
+        assert_eq!(
+            Manifest::parse(&bad, "platform.toml").unwrap_err().message,
+            "platform.toml: history.adds[0].set.idempotency_store = 1.5 is not a string, bool or integer"
+        );
+    }
+
+    #[test]
+    fn schema_3_is_written_only_with_an_add_and_a_newer_one_is_refused() {
+        let with_add = sample();
+        assert!(!with_add.history.adds.is_empty());
+        let text = with_add.to_toml(None).unwrap();
+        assert!(text.contains("schema = 3\n"), "{text}");
+        assert_eq!(Manifest::parse(&text, "p").unwrap().read_schema, 3);
+        let mut without = sample();
+        without.history.adds.clear();
+        let text = without.to_toml(None).unwrap();
+        assert!(text.contains("schema = 2\n"), "{text}");
+        let err = Manifest::parse(&text.replace("schema = 2", "schema = 4"), "p").unwrap_err();
+        assert!(
+            err.message.contains("schema 4") && err.message.contains("reads schema 3 at most"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
     fn keeps_hand_comments_on_rewrite() {
         let m = sample();
         let text = m.to_toml(None).unwrap();
@@ -614,7 +679,7 @@ mod tests {
         let text = sample()
             .to_toml(None)
             .unwrap()
-            .replace("schema = 2", "schema = 99");
+            .replace("schema = 3", "schema = 99");
         let err = Manifest::parse(&text, "platform.toml").unwrap_err();
         assert!(err.message.contains("schema 99"), "{}", err.message);
         assert!(err.hints[0].contains("upgrade the tool"));

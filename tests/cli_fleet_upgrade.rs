@@ -1386,6 +1386,31 @@ fn a_push_that_fails_for_the_operators_reasons_keeps_the_service_ready_and_exits
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(text.contains("NOT pushed"), "{text}");
     assert!(text.contains("no-such-remote"), "{text}");
+    // The tracking issue says it too: a ready branch that is not on the remote is not done.
+    let md = run(
+        root,
+        &[
+            "fleet",
+            "upgrade",
+            "--push",
+            "no-such-remote",
+            "--format",
+            "markdown",
+        ],
+    );
+    assert_eq!(md.status.code(), Some(1), "{}", outcome(&md));
+    let md = String::from_utf8_lossy(&md.stdout);
+    let row = md
+        .lines()
+        .find(|l| l.contains("clean (`./clean`)"))
+        .unwrap_or_else(|| panic!("no row for clean: {md}"));
+    assert!(
+        row.starts_with("| [ ] |")
+            && row.contains(
+                "push failed: cannot push platform/upgrade-service-3.0.0 to no-such-remote"
+            ),
+        "{row}"
+    );
 }
 
 #[test]

@@ -244,13 +244,13 @@ fn a_future_schema_is_a_clear_error_and_nothing_is_written() {
     let path = root.join("platform.toml");
     let text = std::fs::read_to_string(&path)
         .unwrap()
-        .replace("schema = 2", "schema = 3");
+        .replace("schema = 2", "schema = 4");
     std::fs::write(&path, &text).unwrap();
     for args in [&["status"][..], &["upgrade"][..]] {
         let out = demo(&root).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(1));
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("manifest schema 3"), "{stderr}");
+        assert!(stderr.contains("manifest schema 4"), "{stderr}");
         assert!(stderr.contains("upgrade the tool"), "{stderr}");
     }
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);

@@ -111,10 +111,28 @@ fn help_shows_the_whole_surface_and_direct_invocation_works() {
         "eject",
         "status",
         "check",
+        "add",
         "templates",
         "completions",
     ] {
         assert!(help.contains(cmd), "{cmd} in help");
+    }
+    let out = platform(dir.path())
+        .args(["add", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "COMPONENT",
+        "--set",
+        "--dry-run",
+        "--allow-dirty",
+        "--abort",
+        "--conflict",
+        "--commit",
+        "--format",
+    ] {
+        assert!(help.contains(flag), "{flag} in add help");
     }
     let out = platform(dir.path())
         .args(["upgrade", "--help"])

@@ -302,6 +302,44 @@ fn every_json_report_has_schema_1_and_matches_the_documentation() {
     let v = document(&out, "upgrade", "upgrade", &docs, &mut cov);
     assert_eq!(v["outcome"], "up_to_date", "{v}");
 
+    // add on a demo 1.0.0 service: nothing to change, a dry run, a conflict, a commit.
+    let add_dir = scratch();
+    let d = demo_service(add_dir.path());
+    let out = run(demo(&d).args(["add", "core", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v = document(&out, "add", "add", &docs, &mut cov);
+    assert_eq!(v["outcome"], "unchanged", "{v}");
+    assert!(v["reason"].is_string(), "{v}");
+    let add = [
+        "add",
+        "extra",
+        "--set",
+        "store=postgres",
+        "--format",
+        "json",
+    ];
+    let out = run(demo(&d).args(add).arg("--dry-run"));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v = document(&out, "add", "add", &docs, &mut cov);
+    assert_eq!(v["outcome"], "planned", "{v}");
+    assert_eq!(v["set"][0]["to"], "postgres", "{v}");
+    // The team already has a src/pg.rs of its own: a conflict.
+    std::fs::write(d.join("src/pg.rs"), "// ours\n").unwrap();
+    git(&d, &["add", "-A"]);
+    git(&d, &["commit", "-qm", "our pg.rs"]);
+    let out = run(demo(&d).args(add));
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    let v = document(&out, "add", "add", &docs, &mut cov);
+    assert_eq!(v["outcome"], "needs_attention", "{v}");
+    assert_eq!(v["conflicts"], serde_json::json!(["src/pg.rs"]), "{v}");
+    let add_dir = scratch();
+    let d = demo_service(add_dir.path());
+    let out = run(demo(&d).args(add).arg("--commit"));
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let v = document(&out, "add", "add", &docs, &mut cov);
+    assert_eq!(v["outcome"], "added", "{v}");
+    assert!(v["commit"].is_string(), "{v}");
+
     // upgrade --commit, and --abort after a crash.
     let demo_dir = scratch();
     let d = demo_service(demo_dir.path());

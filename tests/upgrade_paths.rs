@@ -447,6 +447,21 @@ fn files(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// The newest release's files that `new` alone writes (`new_only = true`): an upgraded service
+/// is right not to have them.
+fn new_only_paths() -> BTreeSet<String> {
+    let catalogue = Catalogue::load().expect("the templates load");
+    let template = catalogue.get(TEMPLATE).expect("the service template");
+    let spec = template
+        .spec(&template.newest().version)
+        .expect("the newest spec");
+    spec.files
+        .iter()
+        .filter(|(_, source)| source.meta.new_only)
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
 /// The upgraded service against a fresh render of the newest release: equal except for what
 /// the team did.
 fn check_against_fresh(dir: &Path, fresh: &Path, team: &TeamEdits) -> Result<(), String> {
@@ -476,7 +491,10 @@ fn check_against_fresh(dir: &Path, fresh: &Path, team: &TeamEdits) -> Result<(),
             continue;
         }
         let Ok(text) = read(dir, path) else {
-            problems.push(format!("{path}: missing"));
+            // Seeded for new services only (`new_only`): upgrades never add it.
+            if !new_only_paths().contains(path) {
+                problems.push(format!("{path}: missing"));
+            }
             continue;
         };
         if let Some(kept) = team.kept.get(path) {

@@ -1,5 +1,6 @@
 //! One module per subcommand: its clap `Args` (doc comments are the help) and its `run`.
 
+pub mod add;
 pub mod check;
 pub mod completions;
 pub mod eject;
@@ -47,6 +48,7 @@ pub fn dispatch(command: Command) -> Result<ExitStatus> {
         Command::Eject(args) => eject::run(args).map(|()| ExitStatus::Success),
         Command::Status(args) => status::run(args).map(|()| ExitStatus::Success),
         Command::Check(args) => check::run(args),
+        Command::Add(args) => add::run(args),
         Command::Templates(args) => templates::run(args).map(|()| ExitStatus::Success),
         Command::Completions(args) => completions::run(args).map(|()| ExitStatus::Success),
         Command::Fleet(args) => fleet::run(args),

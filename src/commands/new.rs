@@ -272,6 +272,7 @@ fn build_manifest(plan: &Plan<'_>, files: &FileSet, today: jiff::civil::Date) ->
                 source: Source::Recorded,
             }),
             upgrades: Vec::new(),
+            adds: Vec::new(),
         },
         read_schema: SCHEMA,
     }

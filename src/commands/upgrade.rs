@@ -162,14 +162,9 @@ pub fn run(args: Args) -> Result<ExitStatus> {
         printer.report(&report)?;
         return Ok(report.exit_status());
     }
-    guard_clean(&root, args.allow_dirty, &printer)?;
+    guard_clean(&root, args.allow_dirty, &printer, "upgrade")?;
 
-    let manifest_text = plan.manifest.to_toml(Some(&service.manifest_text))?;
-    let mut writes = plan.writes.clone();
-    writes.push(Write::Put {
-        path: manifest::FILE_NAME.to_string(),
-        contents: manifest_text.into_bytes(),
-    });
+    let writes = with_manifest(&plan, &service)?;
     if args.verify {
         // The journal stays until the check passes, so `--abort` can roll back a failed one.
         journal::apply_unverified(&root, &writes)?;
@@ -204,6 +199,17 @@ pub fn run(args: Args) -> Result<ExitStatus> {
     Ok(report.exit_status())
 }
 
+/// The plan's file writes, then platform.toml: everything one journaled write applies.
+pub(super) fn with_manifest(plan: &plan::Plan, service: &Service) -> Result<Vec<Write>> {
+    let manifest_text = plan.manifest.to_toml(Some(&service.manifest_text))?;
+    let mut writes = plan.writes.clone();
+    writes.push(Write::Put {
+        path: manifest::FILE_NAME.to_string(),
+        contents: manifest_text.into_bytes(),
+    });
+    Ok(writes)
+}
+
 /// `--verify`: `cargo check --all-targets` in the service. A pass drops the journal; after a
 /// failure it stays, for `--abort`.
 fn verify(printer: &Printer, root: &Path) -> Result<report::Verify> {
@@ -219,7 +225,7 @@ fn verify(printer: &Printer, root: &Path) -> Result<report::Verify> {
     })
 }
 
-fn abort(printer: &Printer, root: &Path) -> Result<()> {
+pub(super) fn abort(printer: &Printer, root: &Path) -> Result<()> {
     let restored = journal::restore(root)?;
     printer.report(&AbortReport {
         aborted: true,
@@ -228,11 +234,16 @@ fn abort(printer: &Printer, root: &Path) -> Result<()> {
     })
 }
 
-fn guard_clean(root: &Path, allow_dirty: bool, printer: &Printer) -> Result<()> {
+pub(super) fn guard_clean(
+    root: &Path,
+    allow_dirty: bool,
+    printer: &Printer,
+    what: &str,
+) -> Result<()> {
     match git::dirty_paths(root)? {
         None => {
             printer.warn(format!(
-                "{} is not in a git work tree: the upgrade cannot be undone with git; it still writes all-or-nothing",
+                "{} is not in a git work tree: what `{what}` changes cannot be undone with git; it still writes all-or-nothing",
                 root.display()
             ));
             Ok(())
@@ -249,15 +260,15 @@ fn guard_clean(root: &Path, allow_dirty: bool, printer: &Printer) -> Result<()> 
                 "the git work tree has uncommitted changes: {}{more}",
                 shown.join(", ")
             ))
-            .hint("commit or stash them first, so the upgrade's changes can be reviewed and undone on their own")
-            .hint("or pass --allow-dirty to upgrade anyway"))
+            .hint(format!("commit or stash them first, so what `{what}` changes can be reviewed and undone on its own"))
+            .hint(format!("or pass --allow-dirty to {what} anyway")))
         }
     }
 }
 
 /// The service's files as the planner sees them.
-struct ServiceDisk<'a> {
-    root: &'a Path,
+pub(super) struct ServiceDisk<'a> {
+    pub root: &'a Path,
 }
 
 impl Disk for ServiceDisk<'_> {

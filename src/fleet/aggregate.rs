@@ -352,17 +352,17 @@ fn released_by(template: &TemplateInfo, day: Date) -> Vec<&ReleaseInfo> {
 /// end of support.
 fn standing(template: &TemplateInfo, versions: &[Version], day: Date) -> AdoptionPoint {
     let newest = released_by(template, day).last().map(|r| r.version.clone());
+    // A version that is not a release (a draft, or one the catalogue no longer has) is neither
+    // supported nor the newest: a draft may still change, and is never for a team's main branch.
     let on_supported = versions
         .iter()
         .filter(|v| {
-            release(template, v)
-                .and_then(|r| r.end_of_support)
-                .is_none_or(|end| day <= end)
+            release(template, v).is_some_and(|r| r.end_of_support.is_none_or(|end| day <= end))
         })
         .count();
     let on_newest = versions
         .iter()
-        .filter(|v| newest.as_ref().is_some_and(|n| *v >= n))
+        .filter(|v| newest.as_ref() == Some(*v))
         .count();
     let n = versions.len();
     AdoptionPoint {
@@ -599,6 +599,21 @@ mod tests {
         assert_eq!(r.summary.services, 0);
         assert_eq!(r.summary.skipped, 1);
         assert_eq!(r.skipped[0].reason, "unknown template `gone`");
+    }
+
+    #[test]
+    fn a_service_on_a_draft_is_neither_on_the_newest_nor_on_a_supported_release() {
+        // 3.0.0 is a draft: not among the released versions `templates` gives.
+        let mut s = service("a", "core", "2026-01-10", Some("2026-03-11"));
+        s.version = v("3.0.0");
+        s.upgrades[0].to = v("3.0.0");
+        let on_newest = service("b", "core", "2026-01-10", Some("2026-03-11"));
+        let r = report(&[s, on_newest], &catalogue(), d("2026-12-01"), vec![]);
+        let all = &r.groups[0];
+        assert_eq!((all.on_newest, all.on_newest_share), (1, 0.5));
+        assert_eq!((all.on_supported, all.on_supported_share), (1, 0.5));
+        let last = all.adoption.last().expect("adoption");
+        assert_eq!((last.on_newest, last.on_supported), (1, 1));
     }
 
     #[test]

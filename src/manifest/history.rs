@@ -14,7 +14,19 @@
 //! conflicts = 0
 //! migrations_applied = ["service-2.1.0-metrics"]
 //! migrations_skipped = []
+//!
+//! [[history.adds]]
+//! date = "2027-02-01"
+//! version = "2.1.0"
+//! component = "idempotency"
+//! set = { idempotency_store = "postgres" }
+//! tool_version = "0.2.0"
+//! updated = 9
+//! merged = 0
+//! conflicts = 0
 //! ```
+//!
+//! `adds` records each `cargo platform add`: the component turned on and the answers it set.
 //!
 //! Absent `created` means unknown (a schema-1 manifest with no git history to recover it from);
 //! nothing is ever invented. Entries recovered from git carry `recovered_from = "git"` and only
@@ -26,6 +38,7 @@ use serde::{Deserialize, Deserializer};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
 
 use crate::error::Result;
+use crate::template::answers::{Answer, Answers};
 use crate::template::release;
 
 /// What the manifest knows of the service's past.
@@ -35,6 +48,8 @@ pub struct History {
     pub created: Option<Created>,
     /// Oldest first.
     pub upgrades: Vec<UpgradeEvent>,
+    /// Each `cargo platform add`, oldest first.
+    pub adds: Vec<AddEvent>,
 }
 
 impl History {
@@ -98,6 +113,19 @@ pub struct UpgradeEvent {
     pub source: Source,
 }
 
+/// A component (or a choice of one) turned on after creation by `cargo platform add`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddEvent {
+    pub date: Date,
+    /// The template version the service was (and stayed) on.
+    pub version: Version,
+    pub component: String,
+    /// The answers it changed, with their new values, in question order.
+    pub set: Answers,
+    pub tool_version: Option<String>,
+    pub files: FileCounts,
+}
+
 fn version<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Version, D::Error> {
     let text = String::deserialize(d)?;
     Version::parse(&text)
@@ -110,6 +138,23 @@ pub(super) struct RawHistory {
     created: Option<RawCreated>,
     #[serde(default)]
     upgrades: Vec<RawUpgrade>,
+    #[serde(default)]
+    adds: Vec<RawAdd>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdd {
+    #[serde(deserialize_with = "super::date::required")]
+    date: Date,
+    #[serde(deserialize_with = "version")]
+    version: Version,
+    component: String,
+    set: toml::Table,
+    tool_version: Option<String>,
+    updated: usize,
+    merged: usize,
+    conflicts: usize,
 }
 
 #[derive(Deserialize)]
@@ -177,7 +222,40 @@ impl RawHistory {
                 source: u.recovered_from.unwrap_or(Source::Recorded),
             });
         }
-        Ok(History { created, upgrades })
+        let mut adds = Vec::with_capacity(self.adds.len());
+        for (i, a) in self.adds.into_iter().enumerate() {
+            let mut set = Answers::new();
+            for (key, v) in a.set {
+                set.push((
+                    key.clone(),
+                    match v {
+                        toml::Value::String(s) => Answer::String(s),
+                        toml::Value::Boolean(b) => Answer::Bool(b),
+                        toml::Value::Integer(n) => Answer::Int(n),
+                        other => bail!(
+                            "{path}: history.adds[{i}].set.{key} = {other} is not a string, bool or integer"
+                        ),
+                    },
+                ));
+            }
+            adds.push(AddEvent {
+                date: a.date,
+                version: a.version,
+                component: a.component,
+                set,
+                tool_version: a.tool_version,
+                files: FileCounts {
+                    updated: a.updated,
+                    merged: a.merged,
+                    conflicts: a.conflicts,
+                },
+            });
+        }
+        Ok(History {
+            created,
+            upgrades,
+            adds,
+        })
     }
 }
 
@@ -232,6 +310,30 @@ impl History {
             t.remove("upgrades");
         } else {
             t["upgrades"] = Item::ArrayOfTables(ups);
+        }
+        let mut adds = ArrayOfTables::new();
+        for a in &self.adds {
+            let mut e = Table::new();
+            e["date"] = value(a.date.to_string());
+            e["version"] = value(a.version.to_string());
+            e["component"] = value(a.component.as_str());
+            let mut set = InlineTable::new();
+            for (k, v) in &a.set {
+                set.insert(k, v.to_toml());
+            }
+            e["set"] = value(set);
+            if let Some(tool) = &a.tool_version {
+                e["tool_version"] = value(tool.as_str());
+            }
+            e["updated"] = value(a.files.updated as i64);
+            e["merged"] = value(a.files.merged as i64);
+            e["conflicts"] = value(a.files.conflicts as i64);
+            adds.push(e);
+        }
+        if adds.is_empty() {
+            t.remove("adds");
+        } else {
+            t["adds"] = Item::ArrayOfTables(adds);
         }
     }
 }

@@ -218,10 +218,11 @@ impl CampaignReport {
         )?;
         writeln!(out, "|---|---|---|---|---|---|")?;
         for s in &self.services {
+            // A branch that did not reach the remote is not done, whatever the outcome.
             let done = matches!(
                 s.outcome,
                 CampaignOutcome::Ready | CampaignOutcome::UpToDate
-            );
+            ) && s.push_error.is_none();
             let versions = match (&s.from, &s.to) {
                 (Some(f), Some(t)) => format!("{f} → {t}"),
                 (Some(f), None) => f.clone(),
@@ -233,6 +234,10 @@ impl CampaignReport {
                     format!("`{b}`")
                 }
                 _ => md(&s.reason),
+            };
+            let detail = match &s.push_error {
+                Some(e) => format!("{detail}; push failed: {}", md(e)),
+                None => detail,
             };
             writeln!(
                 out,

@@ -7,6 +7,7 @@
 //! fields. The fields are documented in golden-path.md, "Machine-readable output"; the tests in
 //! `tests/cli_reports.rs` hold the documentation and the output to each other.
 
+pub mod add;
 pub mod campaign;
 pub mod check;
 pub mod fleet;

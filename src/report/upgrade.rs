@@ -367,41 +367,50 @@ impl UpgradeReport {
                 )?;
             }
         }
-        writeln!(out, "Files:")?;
-        for f in &self.files {
-            let mut extra = Vec::new();
-            if let Some(from) = &f.from {
-                extra.push(format!("from {from}"));
-            }
-            if let Some(d) = &f.detail {
-                extra.push(d.clone());
-            }
-            let extra = if extra.is_empty() {
-                String::new()
-            } else {
-                format!("  ({})", extra.join(": "))
-            };
-            writeln!(out, "  {:<10} {}{extra}", f.status.as_str(), f.path)?;
-        }
-        let count = |s: FileStatus| self.files.iter().filter(|f| f.status == s).count();
-        let summary: Vec<String> = [
-            FileStatus::New,
-            FileStatus::Updated,
-            FileStatus::Merged,
-            FileStatus::Renamed,
-            FileStatus::Deleted,
-            FileStatus::Conflict,
-            FileStatus::Kept,
-            FileStatus::Ejected,
-            FileStatus::Excluded,
-            FileStatus::Unchanged,
-        ]
-        .into_iter()
-        .filter(|s| count(*s) > 0)
-        .map(|s| format!("{} {}", count(s), s.as_str()))
-        .collect();
-        writeln!(out, "Summary: {}", summary.join(", "))
+        file_lines(&self.files, true, out)
     }
+}
+
+/// The files of a plan and a summary by status: the one file listing of `upgrade` and `add`.
+/// With `all` unset, unchanged files are counted in the summary, not listed.
+pub(crate) fn file_lines(files: &[FileChange], all: bool, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "Files:")?;
+    for f in files {
+        if !all && f.status == FileStatus::Unchanged {
+            continue;
+        }
+        let mut extra = Vec::new();
+        if let Some(from) = &f.from {
+            extra.push(format!("from {from}"));
+        }
+        if let Some(d) = &f.detail {
+            extra.push(d.clone());
+        }
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", extra.join(": "))
+        };
+        writeln!(out, "  {:<10} {}{extra}", f.status.as_str(), f.path)?;
+    }
+    let count = |s: FileStatus| files.iter().filter(|f| f.status == s).count();
+    let summary: Vec<String> = [
+        FileStatus::New,
+        FileStatus::Updated,
+        FileStatus::Merged,
+        FileStatus::Renamed,
+        FileStatus::Deleted,
+        FileStatus::Conflict,
+        FileStatus::Kept,
+        FileStatus::Ejected,
+        FileStatus::Excluded,
+        FileStatus::Unchanged,
+    ]
+    .into_iter()
+    .filter(|s| count(*s) > 0)
+    .map(|s| format!("{} {}", count(s), s.as_str()))
+    .collect();
+    writeln!(out, "Summary: {}", summary.join(", "))
 }
 
 impl super::Report for UpgradeReport {
@@ -458,25 +467,7 @@ impl super::Report for UpgradeReport {
             return writeln!(out, "\n{upgraded}.");
         }
         writeln!(out, "\n{upgraded}; it needs attention.")?;
-        if !self.conflicts.is_empty() {
-            let n = self.conflicts.len();
-            let remain = if n == 1 {
-                "conflict remains"
-            } else {
-                "conflicts remain"
-            };
-            writeln!(out, "{n} {remain}: {}", self.conflicts.join(", "))?;
-            writeln!(
-                out,
-                "next: {}",
-                match self.conflict_style {
-                    ConflictStyle::Markers =>
-                        "resolve the <<<<<<< markers (and the `# CONFLICT (cargo-platform)` lines in TOML files), then commit",
-                    ConflictStyle::Reject =>
-                        "apply what you need from the .rej files, delete them, then commit",
-                }
-            )?;
-        }
+        conflict_lines(&self.conflicts, self.conflict_style, out)?;
         if !self.actions.is_empty() {
             writeln!(
                 out,
@@ -503,8 +494,36 @@ impl super::Report for UpgradeReport {
     }
 }
 
+/// The conflicts left and what to do about them (nothing when there are none).
+pub(crate) fn conflict_lines(
+    conflicts: &[String],
+    style: ConflictStyle,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if conflicts.is_empty() {
+        return Ok(());
+    }
+    let n = conflicts.len();
+    let remain = if n == 1 {
+        "conflict remains"
+    } else {
+        "conflicts remain"
+    };
+    writeln!(out, "{n} {remain}: {}", conflicts.join(", "))?;
+    writeln!(
+        out,
+        "next: {}",
+        match style {
+            ConflictStyle::Markers =>
+                "resolve the <<<<<<< markers (and the `# CONFLICT (cargo-platform)` lines in TOML files), then commit",
+            ConflictStyle::Reject =>
+                "apply what you need from the .rej files, delete them, then commit",
+        }
+    )
+}
+
 /// `s` as one word for a POSIX shell: as it is when plain, else single-quoted.
-fn shell_word(s: &str) -> String {
+pub(crate) fn shell_word(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c));

@@ -106,6 +106,7 @@ pub fn fingerprint(release: &Release) -> String {
             when,
             syntax,
             raw,
+            new_only,
         } = meta;
         h.field("path", path.as_bytes());
         h.field("component", component.as_bytes());
@@ -113,6 +114,10 @@ pub fn fingerprint(release: &Release) -> String {
         h.opt("when", when.clone());
         h.opt("syntax", syntax.map(|s| format!("{s:?}")));
         h.field("raw", if *raw { b"true" } else { b"false" });
+        // Hashed only when set: a field added after releases were locked keeps their prints.
+        if *new_only {
+            h.field("new_only", b"true");
+        }
     }
     h.count("deleted", deleted.len());
     for path in deleted {

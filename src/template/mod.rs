@@ -311,6 +311,13 @@ impl Template {
             }
         }
         for (path, source) in &files {
+            if source.meta.new_only && source.meta.mode != release::Mode::Seeded {
+                return Err(Error::new(format!(
+                    "template `{}` {version}: [files.\"{path}\"] new_only = true, but its mode is not `seeded`",
+                    self.name
+                ))
+                .hint("only a seeded file can be left out of upgrades: set mode = \"seeded\" or drop new_only"));
+            }
             if !components.contains_key(&source.meta.component) {
                 return Err(Error::new(format!(
                     "template `{}` {version}: file `{path}` belongs to unknown component `{}`",

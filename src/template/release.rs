@@ -172,6 +172,11 @@ pub struct FileMeta {
     /// Copied verbatim, not rendered.
     #[serde(default)]
     pub raw: bool,
+    /// Seeded files only: written by `new` alone, never added by `upgrade` or `add` to a service
+    /// that was created without it (an example wired into a new service's own seeded code,
+    /// which an existing service's code does not call).
+    #[serde(default)]
+    pub new_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

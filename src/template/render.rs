@@ -18,6 +18,8 @@ pub struct RenderedFile {
     pub contents: Vec<u8>,
     pub component: String,
     pub mode: Mode,
+    /// Written by `new` only (`new_only = true`): upgrades and `add` never add it.
+    pub new_only: bool,
 }
 
 impl RenderedFile {
@@ -160,6 +162,7 @@ pub fn render(spec: &Spec<'_>, name: &str, answers: &Answers) -> Result<FileSet>
             contents,
             component: meta.component.clone(),
             mode: meta.mode,
+            new_only: meta.new_only,
         };
         if out.insert(rendered_path.clone(), file).is_some() {
             bail!(
@@ -169,6 +172,57 @@ pub fn render(spec: &Spec<'_>, name: &str, answers: &Answers) -> Result<FileSet>
         }
     }
     Ok(out)
+}
+
+/// The variables one file of `spec` reads: those of its `when` expression (which switch the file
+/// in or out) and those of its path and content (which shape what it holds). Raw files have no
+/// content variables. `add` uses this to tell which questions belong to a component.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileVariables {
+    pub when: std::collections::BTreeSet<String>,
+    pub body: std::collections::BTreeSet<String>,
+}
+
+/// The variables `path` (an unrendered path of `spec`) reads; see [`FileVariables`].
+pub fn file_variables(spec: &Spec<'_>, path: &str) -> Result<FileVariables> {
+    let where_ = || {
+        format!(
+            "template `{}` {} file `{path}`",
+            spec.template.name, spec.version
+        )
+    };
+    let source = spec
+        .files
+        .get(path)
+        .ok_or_else(|| Error::new(format!("{}: not in the release", where_())))?;
+    let meta = &source.meta;
+    let default_env = environment(Syntax::Default)?;
+    let mut vars = FileVariables::default();
+    if let Some(when) = &meta.when {
+        let expr = default_env
+            .compile_expression(when)
+            .map_err(|e| Error::new(format!("{}: `when = {when:?}`: {e}", where_())))?;
+        vars.when.extend(expr.undeclared_variables(false));
+    }
+    let mut read = |env: &Environment<'static>, text: &str| -> Result<()> {
+        let tmpl = env
+            .template_from_str(text)
+            .map_err(|e| Error::new(format!("{}: {}", where_(), describe(&e))))?;
+        vars.body.extend(tmpl.undeclared_variables(false));
+        Ok(())
+    };
+    if path.contains("{{") {
+        read(&default_env, path)?;
+    }
+    if !meta.raw {
+        let syntax = meta.syntax.unwrap_or(Syntax::Default);
+        if let Ok(text) = std::str::from_utf8(source.contents)
+            && has_markup(text, syntax)
+        {
+            read(&environment(syntax)?, text)?;
+        }
+    }
+    Ok(vars)
 }
 
 /// The block, variable and comment delimiters of `syntax` (minijinja's defaults for

@@ -264,6 +264,16 @@ impl Planner<'_> {
             return Ok(());
         }
         match self.disk.read(q)? {
+            OnDisk::Missing if theirs.new_only => {
+                // An example for new services: this service's own code does not call it.
+                self.not_ours.insert(q.to_string());
+                self.entry(
+                    q,
+                    Status::Kept,
+                    None,
+                    Some("seeded for new services only: not added to an existing one".into()),
+                );
+            }
             OnDisk::Missing => {
                 self.put(q, theirs.contents.clone());
                 self.entry(q, Status::New, None, None);

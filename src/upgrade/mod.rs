@@ -1,5 +1,6 @@
 //! Upgrading a service between template versions: planning (pure) and applying (journaled).
 
+pub mod add;
 mod conflicts;
 mod files;
 mod migrations;

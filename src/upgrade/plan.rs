@@ -199,7 +199,7 @@ pub fn plan(
 
     if hops.is_empty() {
         let mut after = manifest.clone();
-        eject_components(&mut after, opts);
+        eject_components(&mut after, &opts.eject, opts.today);
         return Ok(Plan {
             from,
             to,
@@ -212,19 +212,7 @@ pub fn plan(
         });
     }
 
-    let given: Vec<Given> = manifest
-        .answers
-        .iter()
-        .map(|(k, v)| Given {
-            key: k.clone(),
-            value: match v {
-                answers::Answer::String(s) => toml::Value::String(s.clone()),
-                answers::Answer::Bool(b) => toml::Value::Boolean(*b),
-                answers::Answer::Int(i) => toml::Value::Integer(*i),
-            },
-            origin: format!("platform.toml [answers] {k}"),
-        })
-        .collect();
+    let given = recorded_answers(manifest);
     let old_answers = answers::resolve(&old_spec.questions, &given, None)?;
     let new_given: Vec<Given> = given
         .iter()
@@ -258,28 +246,7 @@ pub fn plan(
         writes: Vec::new(),
         not_ours: BTreeSet::new(),
     };
-    verify_base(manifest, &old, &planner)?;
-
-    let mut reached: BTreeSet<&str> = BTreeSet::new();
-    for (p, base) in &old {
-        let q = renames
-            .get(p.as_str())
-            .map(String::as_str)
-            .unwrap_or(p.as_str());
-        match new.get(q) {
-            Some(theirs) => {
-                reached.insert(q);
-                planner.both(p, q, base, theirs)?;
-            }
-            None => planner.removed_by_template(p, base)?,
-        }
-    }
-    for (q, theirs) in &new {
-        if !reached.contains(q.as_str()) {
-            planner.added_by_template(q, theirs)?;
-        }
-    }
-    planner.team_toml_edits(&old, &new)?;
+    merge_renders(&mut planner, manifest, &old, &new, &renames)?;
 
     let target_components: Vec<String> = new_spec.components.keys().cloned().collect();
     let manifest_after = updated_manifest(
@@ -308,6 +275,55 @@ pub fn plan(
     })
 }
 
+/// The answers platform.toml records, as given answers (for [`answers::resolve`]).
+pub(super) fn recorded_answers(manifest: &Manifest) -> Vec<Given> {
+    manifest
+        .answers
+        .iter()
+        .map(|(k, v)| Given {
+            key: k.clone(),
+            value: match v {
+                answers::Answer::String(s) => toml::Value::String(s.clone()),
+                answers::Answer::Bool(b) => toml::Value::Boolean(*b),
+                answers::Answer::Int(i) => toml::Value::Integer(*i),
+            },
+            origin: format!("platform.toml [answers] {k}"),
+        })
+        .collect()
+}
+
+/// The per-file decisions `upgrade` and `add` share: base = `old` (the render the manifest's
+/// hashes prove), theirs = `new`, ours = the files on disk; `renames` maps old paths to new.
+pub(super) fn merge_renders(
+    planner: &mut Planner<'_>,
+    manifest: &Manifest,
+    old: &FileSet,
+    new: &FileSet,
+    renames: &BTreeMap<String, String>,
+) -> Result<()> {
+    verify_base(manifest, old, planner)?;
+    let mut reached: BTreeSet<&str> = BTreeSet::new();
+    for (p, base) in old {
+        let q = renames
+            .get(p.as_str())
+            .map(String::as_str)
+            .unwrap_or(p.as_str());
+        match new.get(q) {
+            Some(theirs) => {
+                reached.insert(q);
+                planner.both(p, q, base, theirs)?;
+            }
+            None => planner.removed_by_template(p, base)?,
+        }
+    }
+    for (q, theirs) in new {
+        if !reached.contains(q.as_str()) {
+            planner.added_by_template(q, theirs)?;
+        }
+    }
+    planner.team_toml_edits(old, new)
+}
+
 /// The breaks that the releases in `hops` declare for the ejected components, oldest first.
 fn team_actions(
     template: &Template,
@@ -333,7 +349,7 @@ fn team_actions(
         .collect()
 }
 
-fn globs(patterns: &[String]) -> Result<GlobSet> {
+pub(super) fn globs(patterns: &[String]) -> Result<GlobSet> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
         let glob = path_glob(p).map_err(|e| {

@@ -15,8 +15,8 @@ use crate::template::answers::Answers;
 use crate::template::render::{FileSet, sha256_hex};
 
 /// Records `--eject` components as ejected (keeping an earlier ejection's record).
-pub(super) fn eject_components(m: &mut Manifest, opts: &Options) {
-    for c in &opts.eject {
+pub(super) fn eject_components(m: &mut Manifest, eject: &[String], today: jiff::civil::Date) {
+    for c in eject {
         let record = m.components.entry(c.clone()).or_insert(ComponentRecord {
             state: ComponentState::Managed,
             reason: None,
@@ -26,7 +26,7 @@ pub(super) fn eject_components(m: &mut Manifest, opts: &Options) {
             *record = ComponentRecord {
                 state: ComponentState::Ejected,
                 reason: Some("ejected by cargo platform upgrade --eject".into()),
-                date: Some(opts.today),
+                date: Some(today),
             };
         }
     }
@@ -48,8 +48,59 @@ pub(super) fn updated_manifest(
     migrations: &[MigrationStep],
     planner: &Planner<'_>,
 ) -> Manifest {
-    let mut m = manifest.clone();
+    let mut m = rendered_manifest(
+        manifest,
+        new,
+        new_answers,
+        ejected,
+        &opts.eject,
+        opts.today,
+        planner,
+    );
     m.version = to.clone();
+    let mut event = UpgradeEvent {
+        date: opts.today,
+        from: manifest.version.clone(),
+        to: to.clone(),
+        tool_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        files: Some(file_counts(planner)),
+        migrations_applied: Vec::new(),
+        migrations_skipped: Vec::new(),
+        source: Source::Recorded,
+    };
+    for step in migrations {
+        let status = match step.action {
+            MigrationAction::Apply => MigrationStatus::Applied,
+            MigrationAction::Skip => MigrationStatus::Skipped,
+            _ => continue,
+        };
+        match status {
+            MigrationStatus::Applied => event.migrations_applied.push(step.id.clone()),
+            MigrationStatus::Skipped => event.migrations_skipped.push(step.id.clone()),
+        }
+        m.migrations.push(MigrationRecord {
+            id: step.id.clone(),
+            status,
+            date: opts.today,
+        });
+    }
+    m.history.upgrades.push(event);
+    m
+}
+
+/// The manifest after writing `new` (rendered with `new_answers`), shared by `upgrade` and `add`:
+/// the answers, the components (`eject` ones recorded as ejected), and the hashes of what the
+/// platform wrote. The version and the history are the caller's.
+pub(super) fn rendered_manifest(
+    manifest: &Manifest,
+    new: &FileSet,
+    new_answers: &Answers,
+    ejected: &BTreeSet<String>,
+    eject: &[String],
+    today: jiff::civil::Date,
+    planner: &Planner<'_>,
+) -> Manifest {
+    let mut m = manifest.clone();
     m.tool_version = env!("CARGO_PKG_VERSION").to_string();
     m.answers = new_answers.clone();
     for name in new
@@ -64,7 +115,7 @@ pub(super) fn updated_manifest(
             date: None,
         });
     }
-    eject_components(&mut m, opts);
+    eject_components(&mut m, eject, today);
     // Excluded files were not written: their record stays what the platform last wrote there
     // (at the path they stay at), so `status` does not report them as the team's edits.
     let excluded: Vec<(&str, &str)> = planner
@@ -96,39 +147,12 @@ pub(super) fn updated_manifest(
         );
     }
     m.files = files;
-    let mut event = UpgradeEvent {
-        date: opts.today,
-        from: manifest.version.clone(),
-        to: to.clone(),
-        tool_version: Some(env!("CARGO_PKG_VERSION").to_string()),
-        files: Some(file_counts(planner)),
-        migrations_applied: Vec::new(),
-        migrations_skipped: Vec::new(),
-        source: Source::Recorded,
-    };
-    for step in migrations {
-        let status = match step.action {
-            MigrationAction::Apply => MigrationStatus::Applied,
-            MigrationAction::Skip => MigrationStatus::Skipped,
-            _ => continue,
-        };
-        match status {
-            MigrationStatus::Applied => event.migrations_applied.push(step.id.clone()),
-            MigrationStatus::Skipped => event.migrations_skipped.push(step.id.clone()),
-        }
-        m.migrations.push(MigrationRecord {
-            id: step.id.clone(),
-            status,
-            date: opts.today,
-        });
-    }
-    m.history.upgrades.push(event);
     m
 }
 
 /// The upgrade's files by outcome: written as the template has them (new, updated, renamed,
 /// deleted), merged with the team's edits, or left in conflict.
-fn file_counts(planner: &Planner<'_>) -> FileCounts {
+pub(super) fn file_counts(planner: &Planner<'_>) -> FileCounts {
     let mut counts = FileCounts::default();
     for e in &planner.entries {
         match e.status {

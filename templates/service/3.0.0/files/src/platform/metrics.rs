@@ -4,7 +4,7 @@
 //! Managed by the platform.
 
 use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -27,6 +27,30 @@ pub const DURATION_BUCKETS: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Called before each scrape; returns `false` once it has nothing left to update.
+type ScrapeHook = Box<dyn Fn() -> bool + Send + Sync>;
+
+static SCRAPE_HOOKS: Mutex<Vec<ScrapeHook>> = Mutex::new(Vec::new());
+
+/// Runs `hook` before every scrape, to set gauges that read a current state (e.g. a circuit
+/// breaker's) rather than change on events; dropped once it returns `false`.
+pub fn on_scrape(hook: impl Fn() -> bool + Send + Sync + 'static) {
+    SCRAPE_HOOKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(Box::new(hook));
+}
+
+/// The text `/metrics` serves: runs the scrape hooks, then renders.
+pub fn scrape(handle: &PrometheusHandle) -> String {
+    SCRAPE_HOOKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|hook| hook());
+    handle.run_upkeep();
+    handle.render()
+}
 
 /// Installs the Prometheus recorder once per process and returns its handle.
 pub fn install() -> PrometheusHandle {
@@ -148,12 +172,11 @@ fn request_metrics(method: &str, route: &str, status: u16) -> (Counter, Histogra
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"))
 )]
 pub async fn render(State(handle): State<PrometheusHandle>) -> impl IntoResponse {
-    handle.run_upkeep();
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        handle.render(),
+        scrape(&handle),
     )
 }

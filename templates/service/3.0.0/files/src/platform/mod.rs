@@ -137,6 +137,9 @@ impl PlatformBuilder {
         );
         let metrics = metrics::install();
         let http_clients = HttpClients::from_layers(&self.layers)?;
+        http_clients.check_within_request_timeout(Duration::from_secs(
+            config.server.request_timeout_secs,
+        ))?;
         Ok(Platform {
             auth: Arc::new(Authenticator::new(&config.auth, key_source)),
             audit: Audit::new(&config.audit),

@@ -161,6 +161,9 @@ impl PlatformBuilder {
         );
         let metrics = metrics::install();
         let http_clients = HttpClients::from_layers(&self.layers)?;
+        http_clients.check_within_request_timeout(Duration::from_secs(
+            config.server.request_timeout_secs,
+        ))?;
 {% if messaging == "nats" %}
         let messaging_config = MessagingConfig::from_layers(&self.layers)?;
         let broker = match self.broker {

@@ -28,14 +28,17 @@ use serde::Deserialize;
 use tower::retry::budget::{Budget, TpsBudget};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use self::breaker::{Breaker, BreakerSettings, BreakerState, Permit};
+use self::breaker::{Breaker, BreakerSettings, BreakerState, PermitKind};
 use crate::platform::config::{ConfigError, Layers, env_name};
 use crate::platform::error::{Problem, kinds};
 
-/// Latency of each attempt, by `dependency`, `method` and `status` (the status code, or
-/// `timeout`, `connect_error`, `error`, `circuit_open`).
+/// Latency of each attempt sent, by `dependency`, `method` and `status` (the status code, or
+/// `timeout`, `connect_error`, `error`).
 pub const REQUEST_DURATION: &str = "http_client_request_duration_seconds";
-/// Breaker state per `dependency`: 0 closed, 1 open, 2 half-open.
+/// Calls refused unsent because the breaker was open, by `dependency` and `method` (not in the
+/// latency histogram: they took no time at the dependency).
+pub const CIRCUIT_OPEN_TOTAL: &str = "http_client_circuit_open_total";
+/// Breaker state per `dependency`: 0 closed, 1 open, 2 half-open; read at each scrape.
 pub const CIRCUIT_STATE: &str = "http_client_circuit_state";
 /// The header that makes a non-idempotent request safe to retry.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -51,7 +54,8 @@ pub struct DependencyConfig {
     pub connect_timeout_ms: u64,
     /// One attempt (connect, send, response headers and body) may take this long.
     pub attempt_timeout_ms: u64,
-    /// The whole call, retries and waits included, may take this long.
+    /// The whole call, retries and waits included, may take this long; must be below
+    /// `server.request_timeout_secs`, so the caller sees the dependency fail, not its own timeout.
     pub total_timeout_ms: u64,
     /// Retries after the first attempt (0: never retry).
     pub retries: u32,
@@ -75,7 +79,7 @@ impl Default for DependencyConfig {
             base_url: String::new(),
             connect_timeout_ms: 2_000,
             attempt_timeout_ms: 10_000,
-            total_timeout_ms: 30_000,
+            total_timeout_ms: 25_000,
             retries: 3,
             backoff_base_ms: 200,
             retry_budget_percent: 20,
@@ -162,11 +166,18 @@ pub enum Failure {
     Timeout,
     /// No connection could be made.
     Connect,
-    /// The dependency kept answering with this retryable status (408, 429, 502, 503, 504).
+    /// The dependency answered this retryable status (408, 429, 502, 503, 504) to the last
+    /// attempt, or to a request that may not be retried.
     Status(u16),
     /// The retry budget is spent: this status or error was not retried.
     BudgetExhausted(Box<Failure>),
-    /// Anything else (e.g. the request could not be built).
+    /// The path given to [`HttpClient::request`] leaves the base URL (another origin, or a
+    /// path outside the base path); nothing was sent. A bug of this service: returned from a
+    /// handler it is a 500, not the dependency's 503.
+    InvalidPath(String),
+    /// Anything else: the connection broke after the request was sent (reset, incomplete
+    /// answer), too many redirects, or the request could not be built. Never retried (the
+    /// dependency may have processed the request).
     Other(String),
 }
 
@@ -178,6 +189,7 @@ impl std::fmt::Display for Failure {
             Self::Connect => f.write_str("no connection could be made"),
             Self::Status(status) => write!(f, "it answered {status}"),
             Self::BudgetExhausted(inner) => write!(f, "{inner} (retry budget spent)"),
+            Self::InvalidPath(message) => f.write_str(message),
             Self::Other(message) => f.write_str(message),
         }
     }
@@ -193,6 +205,12 @@ pub struct DependencyError {
 
 impl From<DependencyError> for Problem {
     fn from(error: DependencyError) -> Self {
+        if let Failure::InvalidPath(_) = error.failure {
+            // The service built a bad path: its bug, not the dependency's unavailability (a
+            // retry would not help). Logged with the path; the caller sees a plain 500.
+            tracing::error!(%error, "refused an outbound path");
+            return Problem::internal();
+        }
         Problem::new(
             kinds::DEPENDENCY_UNAVAILABLE,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -227,6 +245,30 @@ impl HttpClients {
             .map(Self)
     }
 
+    /// Refuses a dependency whose `total_timeout_ms` is not below the server's
+    /// `request_timeout_secs`: the server would always time the request out first, and the
+    /// caller would never see the dependency fail (nor would its last attempt be counted).
+    pub fn check_within_request_timeout(
+        &self,
+        request_timeout: Duration,
+    ) -> Result<(), ConfigError> {
+        for (name, client) in &self.0 {
+            if client.total_timeout >= request_timeout {
+                return Err(ConfigError::Invalid {
+                    key: format!("http_client.{name}.total_timeout_ms"),
+                    message: format!(
+                        "{} ms must be below server.request_timeout_secs ({} s): lower http_client.{name}.total_timeout_ms (env {}) or raise server.request_timeout_secs (env {})",
+                        client.total_timeout.as_millis(),
+                        request_timeout.as_secs(),
+                        env_name(&format!("http_client.{name}.total_timeout_ms")),
+                        env_name("server.request_timeout_secs"),
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The client of dependency `name`; the error names the config section to add.
     pub fn get(&self, name: &str) -> Result<&HttpClient, ConfigError> {
         self.0.get(name).ok_or_else(|| ConfigError::Invalid {
@@ -244,9 +286,15 @@ impl HttpClients {
 pub struct HttpClient {
     name: Arc<str>,
     base_url: reqwest::Url,
+    total_timeout: Duration,
     client: ClientWithMiddleware,
     breaker: Arc<Breaker>,
 }
+
+/// On a request whose path was refused by [`HttpClient::request`]: [`Resilience`] fails it
+/// before anything is sent.
+#[derive(Debug, Clone)]
+struct RefusedPath(String);
 
 impl HttpClient {
     /// A client for dependency `name` with `config` (validated; errors name the key).
@@ -269,6 +317,18 @@ impl HttpClient {
         }));
         let name: Arc<str> = Arc::from(name);
         metrics::gauge!(CIRCUIT_STATE, "dependency" => name.to_string()).set(0.0);
+        // The gauge follows the breaker at every scrape, not only when a call is made (an open
+        // breaker with no traffic turns half-open after breaker_open_ms; its alert must clear).
+        let watched = Arc::downgrade(&breaker);
+        let label = name.to_string();
+        crate::platform::metrics::on_scrape(move || {
+            let Some(breaker) = watched.upgrade() else {
+                return false;
+            };
+            metrics::gauge!(CIRCUIT_STATE, "dependency" => label.clone())
+                .set(breaker.state().gauge());
+            true
+        });
         let resilience = Resilience {
             dependency: name.clone(),
             attempt_timeout: Duration::from_millis(config.attempt_timeout_ms),
@@ -290,6 +350,7 @@ impl HttpClient {
         Ok(Self {
             name,
             base_url,
+            total_timeout: Duration::from_millis(config.total_timeout_ms),
             client,
             breaker,
         })
@@ -303,13 +364,32 @@ impl HttpClient {
         self.breaker.state()
     }
 
-    /// A request to `path`, relative to the base URL (`"v1/orders/42"`).
+    /// A request to `path`, relative to the base URL (`"v1/orders/42"`). A path that would
+    /// leave the base URL (an absolute URL to another origin, `//host`, `\\host`, `..` or
+    /// `%2e%2e` segments climbing above the base path) or cannot be joined is refused: `send`
+    /// returns [`Failure::InvalidPath`] and nothing is sent.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        match self.join(path) {
+            Ok(url) => self.client.request(method, url),
+            Err(refused) => self
+                .client
+                .request(method, self.base_url.clone())
+                .with_extension(RefusedPath(refused)),
+        }
+    }
+
+    fn join(&self, path: &str) -> Result<reqwest::Url, String> {
         let url = self
             .base_url
             .join(path.trim_start_matches('/'))
-            .unwrap_or_else(|_| self.base_url.clone());
-        self.client.request(method, url)
+            .map_err(|error| format!("path `{path}` is not a valid URL path: {error}"))?;
+        if url.origin() != self.base_url.origin() || !url.path().starts_with(self.base_url.path()) {
+            return Err(format!(
+                "path `{path}` leads to {url}, outside the base URL {}; pass a path below it",
+                self.base_url
+            ));
+        }
+        Ok(url)
     }
 
     pub fn get(&self, path: &str) -> RequestBuilder {
@@ -328,8 +408,11 @@ impl HttpClient {
         self.request(Method::DELETE, path)
     }
 
-    /// Sends `request` through the chain. `Ok` is any answer that is not a failure of the
-    /// dependency (2xx, 3xx, 4xx other than 408/429, 500, 501…): read its status.
+    /// Sends `request` through the chain. `Ok` is any answer that is not a retryable status
+    /// (2xx, 3xx, 4xx other than 408/429, 500, 501…): read its status. A retryable status
+    /// (408, 429, 502, 503, 504) left after the retries, or to a request that may not be retried,
+    /// is `Err(Failure::Status)`. Reading the body is bounded by the same attempt and total
+    /// timeouts (reqwest's timeout error past them).
     pub async fn send(&self, request: RequestBuilder) -> Result<Response, DependencyError> {
         request.send().await.map_err(|error| self.failure(error))
     }
@@ -357,8 +440,21 @@ fn classify_error(error: &reqwest::Error) -> Failure {
     } else if error.is_connect() {
         Failure::Connect
     } else {
-        Failure::Other(error.to_string())
+        Failure::Other(error_chain(error))
     }
+}
+
+/// The error and its sources ("error sending request: connection closed before message
+/// completed").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Statuses that say "try again": the request was not (or may safely be) processed.
@@ -423,6 +519,15 @@ impl Resilience {
         })
     }
 
+    fn count_circuit_open(&self, method: &Method) {
+        metrics::counter!(
+            CIRCUIT_OPEN_TOTAL,
+            "dependency" => self.dependency.to_string(),
+            "method" => crate::platform::metrics::method_label(method),
+        )
+        .increment(1);
+    }
+
     fn set_gauge(&self, state: BreakerState) {
         metrics::gauge!(CIRCUIT_STATE, "dependency" => self.dependency.to_string())
             .set(state.gauge());
@@ -447,6 +552,9 @@ impl Middleware for Resilience {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
+        if let Some(RefusedPath(message)) = extensions.get::<RefusedPath>() {
+            return Err(self.error(Failure::InvalidPath(message.clone())));
+        }
         let started = Instant::now();
         let deadline = started + self.total_timeout;
         let method = request.method().clone();
@@ -456,26 +564,35 @@ impl Middleware for Resilience {
         let mut pending = Some(request);
         let mut retry = 0;
         loop {
-            let attempt = match (retryable, pending.as_ref()) {
+            let mut attempt = match (retryable, pending.as_ref()) {
                 (true, Some(request)) => request.try_clone().expect("checked above"),
                 _ => pending
                     .take()
                     .expect("a request that is not retried is sent once"),
             };
+            // Dropped unrecorded (this future dropped: a server timeout, a caller gone), a
+            // probe permit frees its slot and counts as a failed probe.
             let Some(permit) = self.breaker.try_acquire() else {
-                self.observe(&method, "circuit_open", Duration::ZERO);
+                self.count_circuit_open(&method);
                 self.set_gauge(self.breaker.state());
                 return Err(self.error(Failure::CircuitOpen));
             };
-            if permit == Permit::Probe {
+            if permit.kind() == PermitKind::Probe {
                 self.set_gauge(BreakerState::HalfOpen);
             }
             let now = Instant::now();
-            let limit = self
-                .attempt_timeout
-                .min(deadline.saturating_duration_since(now));
+            let left = deadline.saturating_duration_since(now);
+            let limit = self.attempt_timeout.min(left);
+            // The total budget, not the attempt timeout, bounds this attempt: if it runs out,
+            // that says nothing about the dependency.
+            let budget_bound = left < self.attempt_timeout;
+            // reqwest's per-request timeout runs until the body is read, so a dependency that
+            // sends its headers and then stalls is cut too; the outer timeout bounds the chain.
+            *attempt.timeout_mut() = Some(limit);
             let outcome = tokio::time::timeout(limit, next.clone().run(attempt, extensions)).await;
             let elapsed = now.elapsed();
+            // (A connect timeout shorter than the limit still counts.)
+            let cut_by_budget = budget_bound && elapsed + Duration::from_millis(5) >= limit;
             let (label, failure, result) = match outcome {
                 Err(_) => ("timeout".to_owned(), Some(Failure::Timeout), None),
                 Ok(Err(reqwest_middleware::Error::Reqwest(error))) => {
@@ -485,45 +602,61 @@ impl Middleware for Resilience {
                         Failure::Connect => "connect_error",
                         _ => "error",
                     };
-                    (label.to_owned(), Some(failure), Some(Err(error.into())))
+                    // Nothing was sent when the request could not be built.
+                    let ok = (!error.is_builder()).then_some(false);
+                    (
+                        label.to_owned(),
+                        Some(failure),
+                        Some((Err(error.into()), ok)),
+                    )
                 }
-                Ok(Err(error)) => ("error".to_owned(), None, Some(Err(error))),
+                // Another middleware's error says nothing about the dependency.
+                Ok(Err(error)) => ("error".to_owned(), None, Some((Err(error), None))),
                 Ok(Ok(response)) => {
                     let status = response.status();
                     let failure =
                         is_retryable_status(status).then(|| Failure::Status(status.as_u16()));
-                    (status.as_u16().to_string(), failure, Some(Ok(response)))
+                    let ok = Some(!is_breaker_failure(status));
+                    (
+                        status.as_u16().to_string(),
+                        failure,
+                        Some((Ok(response), ok)),
+                    )
                 }
             };
             self.observe(&method, &label, elapsed);
-            let breaker_ok = match (&failure, &result) {
-                (Some(Failure::Status(code)), _) => {
-                    !is_breaker_failure(StatusCode::from_u16(*code).unwrap_or_default())
-                }
-                (Some(_), _) => false,
-                (None, Some(Ok(response))) => !is_breaker_failure(response.status()),
-                (None, _) => true,
+            // Statuses: 5xx and 408 are failures, 429 and other 4xx are not; transport errors
+            // after the request was built are; another middleware's error is not about the
+            // dependency, nor is a timeout the total budget imposed.
+            let ok = match (&failure, &result) {
+                (Some(Failure::Timeout), _) if cut_by_budget => None,
+                (_, Some((_, ok))) => *ok,
+                (_, None) => Some(false),
             };
-            let state = self.breaker.record(permit, breaker_ok);
+            let state = match ok {
+                Some(ok) => permit.record(ok),
+                None => permit.release(),
+            };
             self.set_gauge(state);
+            let result = result.map(|(result, _)| result);
 
             let Some(failure) = failure else {
                 return result.expect("an answer or an error");
             };
+            // Only connection errors, timeouts and the retryable statuses are retried.
+            let transient = matches!(
+                failure,
+                Failure::Timeout | Failure::Connect | Failure::Status(_)
+            );
             let wait = match &result {
                 Some(Ok(response)) => retry_after(response.headers()),
                 _ => None,
             }
             .unwrap_or_else(|| backoff(self.backoff_base, retry));
             let left = deadline.saturating_duration_since(Instant::now());
-            let give_up = !retryable || retry >= self.retries || wait >= left;
+            let give_up = !retryable || !transient || retry >= self.retries || wait >= left;
             if give_up {
-                return match (failure, result) {
-                    // Not retryable: the caller gets the dependency's answer itself.
-                    (Failure::Status(_), Some(Ok(response))) if !retryable => Ok(response),
-                    (Failure::Status(code), _) => Err(self.error(Failure::Status(code))),
-                    (failure, _) => Err(self.error(failure)),
-                };
+                return Err(self.error(failure));
             }
             if !self.budget.withdraw() {
                 return Err(self.error(Failure::BudgetExhausted(Box::new(failure))));
@@ -590,7 +723,7 @@ mod tests {
                 config.attempt_timeout_ms,
                 config.total_timeout_ms
             ),
-            (2_000, 10_000, 30_000)
+            (2_000, 10_000, 25_000)
         );
         assert_eq!((config.retries, config.backoff_base_ms), (3, 200));
         assert_eq!(config.retry_budget_percent, 20);
@@ -606,14 +739,18 @@ mod tests {
     }
 
     #[test]
-    fn backoff_stays_below_the_doubling_cap() {
+    fn backoff_stays_below_the_doubling_cap_and_spreads_over_it() {
         for retry in 0..4 {
-            for _ in 0..100 {
-                assert!(
-                    backoff(Duration::from_millis(200), retry)
-                        <= Duration::from_millis(200 << retry)
-                );
-            }
+            let cap = Duration::from_millis(200 << retry);
+            let waits: Vec<Duration> = (0..200)
+                .map(|_| backoff(Duration::from_millis(200), retry))
+                .collect();
+            assert!(waits.iter().all(|wait| *wait <= cap), "{waits:?}");
+            // Full jitter: spread over the whole range, not a constant (nor always zero).
+            let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+            assert!(distinct.len() >= 50, "retry {retry}: {distinct:?}");
+            assert!(waits.iter().any(|wait| *wait < cap / 4), "{waits:?}");
+            assert!(waits.iter().any(|wait| *wait > cap * 3 / 4), "{waits:?}");
         }
     }
 
