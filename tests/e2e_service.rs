@@ -95,10 +95,6 @@ fn nats_messaging_service_end_to_end() {
             "APP_MESSAGING__DEAD_LETTER_STREAM".into(),
             format!("{tag}-dead"),
         ),
-        (
-            "APP_ITEMS__CREATED_SUBJECT".into(),
-            format!("{tag}.items.created"),
-        ),
     ];
     let token = svc.run_cli(&["dev-token", "--sub", "alice"], &env);
     let mut running = svc.start(port, &env);

@@ -51,6 +51,7 @@ pub(super) fn updated_manifest(
     let mut m = rendered_manifest(
         manifest,
         new,
+        target_components,
         new_answers,
         ejected,
         &opts.eject,
@@ -89,11 +90,14 @@ pub(super) fn updated_manifest(
 }
 
 /// The manifest after writing `new` (rendered with `new_answers`), shared by `upgrade` and `add`:
-/// the answers, the components (`eject` ones recorded as ejected), and the hashes of what the
-/// platform wrote. The version and the history are the caller's.
+/// the answers, the components (those of `new`'s files and `target_components`; `eject` ones
+/// recorded as ejected), and the hashes of what the platform wrote. The version and the history
+/// are the caller's.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn rendered_manifest(
     manifest: &Manifest,
     new: &FileSet,
+    target_components: &[String],
     new_answers: &Answers,
     ejected: &BTreeSet<String>,
     eject: &[String],

@@ -33,8 +33,7 @@ async fn creating_an_item_publishes_an_event_the_handler_consumes_once() {
         APP,
         layers(&format!(
             "[messaging]\nstream = \"{tag}\"\nsubjects = [\"{tag}.>\"]\n\
-             dead_letter_stream = \"{tag}-dead\"\n\
-             [items]\ncreated_subject = \"{subject}\"\n"
+             dead_letter_stream = \"{tag}-dead\"\n"
         )),
     )
     .await;

@@ -45,13 +45,16 @@ pub fn routes(platform: &Platform) -> Result<Router, BoxError> {
         flags: platform.flags.clone(),
 {% if messaging == "nats" %}
         messaging: platform.messaging.clone(),
+        created_subject: platform.messaging.subject("items.created"),
 {% endif %}
         settings,
     };
 {% if messaging == "nats" %}
     platform
         .messaging
-        .consume(items::events::ItemCreatedHandler::new(&items.settings));
+        .consume(items::events::ItemCreatedHandler::new(
+            &items.created_subject,
+        ));
 {% endif %}
     let (router, api) = OpenApiRouter::new()
         .merge(items::router(items))

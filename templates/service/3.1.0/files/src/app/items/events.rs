@@ -1,4 +1,4 @@
-//! The example's event: `POST /v1/items` publishes [`ItemCreated`] on `items.created_subject`,
+//! The example's event: `POST /v1/items` publishes [`ItemCreated`] on `<stream>.items.created`,
 //! and [`ItemCreatedHandler`] consumes it (registered in `src/app/mod.rs`). A handler returns
 //! `HandlerError::Transient` for a failure worth retrying, `Permanent` for one that never
 //! will; the platform retries, dead-letters, deduplicates and traces (docs/platform.md).
@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::ItemsConfig;
 use super::model::Item;
 use crate::platform::messaging::{self, HandlerError, MessageContext, MessageHandler};
 
@@ -46,9 +45,9 @@ pub struct ItemCreatedHandler {
 }
 
 impl ItemCreatedHandler {
-    pub fn new(settings: &ItemsConfig) -> Self {
+    pub fn new(subject: &str) -> Self {
         Self {
-            subject: settings.created_subject.clone(),
+            subject: subject.to_owned(),
         }
     }
 }

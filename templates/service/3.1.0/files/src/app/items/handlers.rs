@@ -84,7 +84,7 @@ pub async fn create(
     let event = super::events::ItemCreated::from(&item);
     state
         .messaging
-        .publish_json(&state.settings.created_subject, &event.id(), &event)
+        .publish_json(&state.created_subject, &event.id(), &event)
         .await
         .map_err(|error| {
             tracing::error!(%error, "could not publish items.created");

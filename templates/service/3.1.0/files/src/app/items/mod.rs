@@ -31,10 +31,6 @@ pub struct ItemsConfig {
     /// Simulated work: creating an item takes this long. Tests use it to make two requests
     /// overlap; keep it 0 in real deployments.
     pub create_delay_ms: u64,
-{% if messaging == "nats" %}
-    /// The subject of the event a new item publishes (`events::ItemCreated`).
-    pub created_subject: String,
-{% endif %}
 }
 
 impl ItemsConfig {
@@ -50,6 +46,8 @@ pub struct ItemsState {
     pub flags: Flags,
 {% if messaging == "nats" %}
     pub messaging: Messaging,
+    /// The subject of the event a new item publishes (`events::ItemCreated`).
+    pub created_subject: String,
 {% endif %}
     pub settings: ItemsConfig,
 }

@@ -236,6 +236,12 @@ impl Messaging {
         &self.runtime
     }
 
+    /// The service's subject for events named `name`: `<messaging.stream>.<name>`, within the
+    /// default `messaging.subjects` (`<stream>.>`).
+    pub fn subject(&self, name: &str) -> String {
+        format!("{}.{name}", self.runtime.config.stream)
+    }
+
     /// Publishes `event` as JSON on `subject` with message id `id` (the same event, the same
     /// id: the broker and the consumers drop duplicates), carrying the current trace context.
     pub async fn publish_json<T: serde::Serialize>(
