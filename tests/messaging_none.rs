@@ -197,3 +197,72 @@ fn upgrade_from_1_0_0_to_3_1_0_with_messaging_none_renders_nothing_of_it() {
     let manifest = std::fs::read_to_string(service.join("platform.toml")).unwrap();
     assert!(manifest.contains("messaging = \"none\""), "{manifest}");
 }
+
+/// Turning messaging on later: `add messaging --set messaging=nats` on a 3.1.0 service gives
+/// what `new --set messaging=nats` gives, but for the example's event wiring (seeded, for new
+/// services only), and its config keeps the team's seeded `[items]` valid.
+#[test]
+fn add_messaging_nats_brings_what_new_renders_but_the_seeded_example_wiring() {
+    let tmp = scratch();
+    let run = |cwd: &Path, args: &[&str]| {
+        let out = platform(cwd).args(args).output().expect("run");
+        assert!(out.status.success(), "{args:?}: {}", describe(&out));
+    };
+    let (added, fresh) = (tmp.path().join("added"), tmp.path().join("fresh"));
+    for (dir, messaging) in [(&added, "messaging=none"), (&fresh, "messaging=nats")] {
+        std::fs::create_dir_all(dir).unwrap();
+        run(
+            dir,
+            &[
+                "new",
+                "orders",
+                "--set",
+                "owner=team-a",
+                "--set",
+                messaging,
+                "--template-version",
+                MESSAGING,
+                "--allow-draft",
+                "--yes",
+            ],
+        );
+    }
+    let service = added.join("orders");
+    run(&service, &["add", "messaging", "--set", "messaging=nats"]);
+    let after = tree(&service);
+    let fresh = tree(&fresh.join("orders"));
+    let modes = render_at(MESSAGING, &[("owner", "team-a"), ("messaging", "nats")]);
+    let paths: std::collections::BTreeSet<&String> = after.keys().chain(fresh.keys()).collect();
+    let mut differ = Vec::new();
+    for path in paths {
+        if after.get(path) != fresh.get(path) {
+            assert!(
+                modes.get(path).is_some_and(|f| f.mode == Mode::Seeded),
+                "{path} differs from a fresh `new --set messaging=nats`"
+            );
+            differ.push(path.as_str());
+        }
+    }
+    assert_eq!(
+        differ,
+        [
+            "src/app/items/events.rs",
+            "src/app/items/handlers.rs",
+            "src/app/items/mod.rs",
+            "src/app/mod.rs",
+            "tests/items_events.rs",
+        ],
+        "only the example's wiring is new services' alone"
+    );
+    assert!(!after.contains_key("tests/items_events.rs"));
+    let config = String::from_utf8(after["config/default.toml"].clone()).unwrap();
+    let items: toml::Table = config.parse::<toml::Table>().unwrap()["items"]
+        .as_table()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        items.keys().collect::<Vec<_>>(),
+        ["create_delay_ms"],
+        "the seeded ItemsConfig (deny_unknown_fields) reads exactly these"
+    );
+}
