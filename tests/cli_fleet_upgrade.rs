@@ -1254,8 +1254,9 @@ fn a_pull_request_body_names_the_ejected_components_left_alone() {
     assert_eq!(diff, "");
 }
 
-/// A copy of the embedded templates with a draft service 9.0.0 that adds `draft.txt`: the
-/// embedded catalogue has no draft in every build, so the test brings its own.
+/// A copy of the embedded templates with a draft service 9.0.0 that adds `draft.txt` (in place
+/// of the embedded draft, if there is one): the embedded catalogue has no draft in every build,
+/// so the test brings its own.
 fn templates_with_a_draft() -> tempfile::TempDir {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
     let tmp = scratch();
@@ -1266,6 +1267,14 @@ fn templates_with_a_draft() -> tempfile::TempDir {
             std::fs::create_dir_all(&to).unwrap();
         } else {
             std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    // Only the newest release may be a draft: drop the embedded one, if any, for 9.0.0.
+    for release in std::fs::read_dir(tmp.path().join("service")).unwrap() {
+        let dir = release.unwrap().path();
+        let meta = std::fs::read_to_string(dir.join("release.toml")).unwrap_or_default();
+        if meta.lines().any(|line| line.trim() == "draft = true") {
+            std::fs::remove_dir_all(&dir).unwrap();
         }
     }
     let draft = tmp.path().join("service/9.0.0");

@@ -411,7 +411,8 @@ pub fn plan(
         not_ours: BTreeSet::new(),
     };
     merge_renders(&mut planner, manifest, &old, &new, &BTreeMap::new())?;
-    let mut after = rendered_manifest(manifest, &new, answers, &ejected, &[], today, &planner);
+    // Same release: the manifest already records every component of it.
+    let mut after = rendered_manifest(manifest, &new, &[], answers, &ejected, &[], today, &planner);
     after.history.adds.push(AddEvent {
         date: today,
         version: version.clone(),

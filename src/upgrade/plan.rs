@@ -248,9 +248,11 @@ pub fn plan(
     };
     merge_renders(&mut planner, manifest, &old, &new, &renames)?;
 
+    let target_components: Vec<String> = new_spec.components.keys().cloned().collect();
     let manifest_after = updated_manifest(
         manifest,
         &new,
+        &target_components,
         &new_answers,
         &ejected,
         opts,

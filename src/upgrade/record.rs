@@ -34,10 +34,13 @@ pub(super) fn eject_components(m: &mut Manifest, eject: &[String], today: jiff::
 
 #[allow(clippy::too_many_arguments)]
 /// The manifest after the upgrade: version, answers, components, the hashes of what the
-/// platform wrote, and the migration ledger.
+/// platform wrote, and the migration ledger. Every component of the target release is
+/// recorded, as `new` records them, including one the answers render no file of (a release's
+/// new component behind a choice left off).
 pub(super) fn updated_manifest(
     manifest: &Manifest,
     new: &FileSet,
+    target_components: &[String],
     new_answers: &Answers,
     ejected: &BTreeSet<String>,
     opts: &Options,
@@ -48,6 +51,7 @@ pub(super) fn updated_manifest(
     let mut m = rendered_manifest(
         manifest,
         new,
+        target_components,
         new_answers,
         ejected,
         &opts.eject,
@@ -86,11 +90,14 @@ pub(super) fn updated_manifest(
 }
 
 /// The manifest after writing `new` (rendered with `new_answers`), shared by `upgrade` and `add`:
-/// the answers, the components (`eject` ones recorded as ejected), and the hashes of what the
-/// platform wrote. The version and the history are the caller's.
+/// the answers, the components (those of `new`'s files and `target_components`; `eject` ones
+/// recorded as ejected), and the hashes of what the platform wrote. The version and the history
+/// are the caller's.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn rendered_manifest(
     manifest: &Manifest,
     new: &FileSet,
+    target_components: &[String],
     new_answers: &Answers,
     ejected: &BTreeSet<String>,
     eject: &[String],
@@ -103,6 +110,7 @@ pub(super) fn rendered_manifest(
     for name in new
         .values()
         .map(|f| f.component.clone())
+        .chain(target_components.iter().cloned())
         .chain(manifest.components.keys().cloned())
     {
         m.components.entry(name).or_insert(ComponentRecord {

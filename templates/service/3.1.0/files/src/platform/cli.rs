@@ -1,0 +1,122 @@
+//! The command line: no subcommand (or `serve`) runs the server; `dev-token` prints a token
+//! the local profile accepts.
+{% if messaging == "nats" %}
+//! `redrive` puts dead letters back on their original subjects.
+{% endif %}
+//!
+//! Managed by the platform.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::platform::config::Config;
+use crate::platform::server::{self, App};
+
+#[derive(Debug, Parser)]
+#[command(version, about = "{{ description }}")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Print an HS256 bearer token accepted by the local profile.
+    DevToken {
+        /// The token's subject (`sub`).
+        #[arg(long, default_value = "dev-user")]
+        sub: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+    },
+{% if messaging == "nats" %}
+    /// Put dead letters back on their original subjects (all of them unless filtered) and
+    /// remove them from the dead-letter stream.
+    Redrive {
+        /// Only the dead letters of this original subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only the dead letter with this sequence in the dead-letter stream.
+        #[arg(long)]
+        seq: Option<u64>,
+    },
+{% endif %}
+}
+
+/// Parses the arguments and runs the command.
+pub fn main(app: App) -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => server::run(app),
+        Command::DevToken { sub, ttl_secs } => dev_token(&sub, ttl_secs),
+{% if messaging == "nats" %}
+        Command::Redrive { subject, seq } => redrive(subject, seq),
+{% endif %}
+    }
+}
+
+fn dev_token(sub: &str, ttl_secs: u64) -> ExitCode {
+    let result = Config::from_env()
+        .map_err(|e| e.to_string())
+        .and_then(|(config, _)| crate::platform::auth::dev_token::mint(&config, sub, ttl_secs));
+    match result {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+{% if messaging == "nats" %}
+
+fn redrive(subject: Option<String>, sequence: Option<u64>) -> ExitCode {
+    use crate::platform::messaging::{Broker, MessagingConfig, RedriveFilter, nats::NatsBroker};
+    let filter = RedriveFilter { subject, sequence };
+    let result = (|| -> Result<_, crate::platform::BoxError> {
+        let (_, layers) = Config::from_env()?;
+        let config = MessagingConfig::from_layers(&layers)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let broker = NatsBroker::connect(&config).await?;
+            broker.check().await.map_err(|e| {
+                format!(
+                    "cannot reach the NATS server at {} ({e}); check messaging.url (env APP_MESSAGING__URL)",
+                    config.url
+                )
+            })?;
+            let redriven =
+                tokio::time::timeout(std::time::Duration::from_secs(30), broker.redrive(&filter))
+                    .await
+                    .map_err(|_| {
+                        format!("the broker at {} did not answer within 30 s", config.url)
+                    })??;
+            Ok(redriven)
+        })
+    })();
+    match result {
+        Ok(redriven) => {
+            for letter in &redriven {
+                println!(
+                    "redriven: dead letter {} -> {} (id {})",
+                    letter.dead_letter_sequence, letter.subject, letter.id
+                );
+            }
+            println!("{} dead letter(s) put back", redriven.len());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: redrive: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+{% endif %}

@@ -1,0 +1,163 @@
+//! The broker seam: what the platform needs from a message broker (publish with headers and a
+//! message id, durable consumption with acks, dead letters, redrive, a readiness check). NATS
+//! JetStream is the adapter shipped (`nats.rs`); another broker is another implementation of
+//! [`Broker`], and handlers never see the difference.
+//!
+//! Managed by the platform.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+
+/// Message headers in order; a name may repeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<(String, String)>);
+
+impl Headers {
+    /// The first value of `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Sets `name` to `value`, replacing any value it had.
+    pub fn insert(&mut self, name: &str, value: impl Into<String>) {
+        self.remove(name);
+        self.0.push((name.to_owned(), value.into()));
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(key, _)| !key.eq_ignore_ascii_case(name));
+    }
+}
+
+/// A message to publish. `id` becomes the broker's dedupe id (`Nats-Msg-Id`) and the id
+/// consumers deduplicate on: give the same event the same id.
+#[derive(Debug, Clone)]
+pub struct OutgoingMessage {
+    pub subject: String,
+    pub id: String,
+    pub headers: Headers,
+    pub payload: Vec<u8>,
+}
+
+/// What a consumer reads: one durable consumer per handler subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerSpec {
+    /// The durable consumer's name (stable across restarts).
+    pub durable: String,
+    pub subject: String,
+    pub max_deliver: u64,
+    pub max_in_flight: usize,
+    pub ack_wait: Duration,
+    /// Redelivery delays after an ack timeout (the broker's backoff), one per delivery.
+    pub backoff: Vec<Duration>,
+}
+
+/// Why a message was dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterReason {
+    /// The handler said the message can never succeed.
+    Permanent,
+    /// The payload could not be decoded.
+    Undecodable,
+    /// It failed `max_deliver` deliveries.
+    MaxDeliver,
+}
+
+impl DeadLetterReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Permanent => "permanent",
+            Self::Undecodable => "undecodable",
+            Self::MaxDeliver => "max_deliver",
+        }
+    }
+}
+
+/// A failed message on its way to the dead-letter stream: the original payload and headers
+/// (traceparent included), and why.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub id: String,
+    pub subject: String,
+    pub sequence: u64,
+    pub headers: Headers,
+    pub payload: Vec<u8>,
+    pub reason: DeadLetterReason,
+    pub delivery_count: u64,
+    pub error: String,
+}
+
+/// Which dead letters `redrive` puts back: all, those of one original subject, or one by its
+/// sequence in the dead-letter stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedriveFilter {
+    pub subject: Option<String>,
+    pub sequence: Option<u64>,
+}
+
+/// One dead letter put back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redriven {
+    /// Its sequence in the dead-letter stream (now removed from it).
+    pub dead_letter_sequence: u64,
+    pub subject: String,
+    /// The id it was published again with.
+    pub id: String,
+}
+
+/// The broker failed or could not be reached.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("message broker: {0}")]
+pub struct BrokerError(pub String);
+
+impl BrokerError {
+    pub fn new(error: impl std::fmt::Display) -> Self {
+        Self(error.to_string())
+    }
+}
+
+/// One delivery of a message to a consumer.
+#[async_trait]
+pub trait Delivery: Send + Sync {
+    fn subject(&self) -> &str;
+    fn headers(&self) -> &Headers;
+    fn payload(&self) -> &[u8];
+    /// 1 on the first delivery.
+    fn delivery_count(&self) -> u64;
+    /// Its sequence in the stream.
+    fn sequence(&self) -> u64;
+    /// Messages still waiting for this consumer (its lag) when this one was delivered.
+    fn pending(&self) -> u64;
+    /// Done: never deliver it again (waits for the broker's confirmation).
+    async fn ack(&self) -> Result<(), BrokerError>;
+    /// Failed: deliver it again after `delay`.
+    async fn nak(&self, delay: Duration) -> Result<(), BrokerError>;
+    /// Still working: restart the ack timer.
+    async fn in_progress(&self) -> Result<(), BrokerError>;
+    /// Never deliver it again, without success (after dead-lettering it).
+    async fn term(&self) -> Result<(), BrokerError>;
+}
+
+pub type Deliveries = BoxStream<'static, Result<Box<dyn Delivery>, BrokerError>>;
+
+/// A message broker.
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Publishes and waits for the broker to store it (a duplicate id is stored once).
+    async fn publish(&self, message: OutgoingMessage) -> Result<(), BrokerError>;
+    /// Creates (or reuses) the durable consumer `spec` and streams its deliveries.
+    async fn consume(&self, spec: &ConsumerSpec) -> Result<Deliveries, BrokerError>;
+    /// Stores a dead letter.
+    async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BrokerError>;
+    /// Puts dead letters back on their original subjects and removes them from the dead letters.
+    async fn redrive(&self, filter: &RedriveFilter) -> Result<Vec<Redriven>, BrokerError>;
+    /// Messages not yet delivered to the consumer `spec`.
+    async fn lag(&self, spec: &ConsumerSpec) -> Result<u64, BrokerError>;
+    /// Readiness: the broker answers.
+    async fn check(&self) -> Result<(), BrokerError>;
+}

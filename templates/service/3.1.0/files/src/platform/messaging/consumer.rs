@@ -1,0 +1,446 @@
+//! Running a [`MessageHandler`]: one durable consumer, at most `max_in_flight` messages at a
+//! time, explicit acks, in-progress acks while the handler works, retries with backoff,
+//! dead letters, dedupe by message id, the consumer's span a child of the producer's, metrics;
+//! on shutdown it stops fetching and finishes (and acks) what is in flight.
+//!
+//! Managed by the platform.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::broker::{Broker, ConsumerSpec, DeadLetter, DeadLetterReason, Delivery, Headers};
+use super::{
+    CONSUMER_LAG, DEAD_LETTERS_TOTAL, MessagingConfig, PROCESS_DURATION, REDELIVERIES_TOTAL,
+    extract_context,
+};
+use crate::platform::idempotency::{Claim, IdempotencyStore, StoredResponse};
+
+/// How a handler failed, which decides what happens to the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth another try (a dependency is down, a timeout): redelivered after a growing delay,
+    /// dead-lettered after `max_deliver` deliveries.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never succeed (invalid content, a rule refuses it): dead-lettered at once.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl HandlerError {
+    pub fn transient(error: impl std::fmt::Display) -> Self {
+        Self::Transient(error.to_string())
+    }
+    pub fn permanent(error: impl std::fmt::Display) -> Self {
+        Self::Permanent(error.to_string())
+    }
+}
+
+/// What a handler knows about the message besides its content.
+#[derive(Debug, Clone)]
+pub struct MessageContext {
+    /// The message id (`Nats-Msg-Id`): the same event always has the same id.
+    pub id: String,
+    pub subject: String,
+    /// 1 on the first delivery.
+    pub delivery_count: u64,
+    pub headers: Headers,
+}
+
+/// Your code for one subject. Register it with `platform.messaging.consume(handler)`.
+#[async_trait]
+pub trait MessageHandler: Send + Sync + 'static {
+    /// The decoded message.
+    type Message: Send + 'static;
+    /// The subject (wildcards allowed) this handler consumes, within `messaging.subjects`.
+    fn subject(&self) -> &str;
+    /// Decodes a payload; an error dead-letters the message at once (reason `undecodable`).
+    /// [`super::json`] decodes JSON.
+    fn decode(&self, payload: &[u8]) -> Result<Self::Message, HandlerError>;
+    /// Handles one message. Make its effect happen once per `context.id`: the platform skips
+    /// an id already processed, but a crash after your effect and before the ack redelivers it.
+    async fn handle(
+        &self,
+        message: Self::Message,
+        context: &MessageContext,
+    ) -> Result<(), HandlerError>;
+}
+
+/// What became of one delivery (the `outcome` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Retry,
+    DeadLetter,
+    Duplicate,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Retry => "retry",
+            Self::DeadLetter => "dead_letter",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// What every consumer of the service shares.
+#[derive(Clone)]
+pub struct Runtime {
+    pub broker: Arc<dyn Broker>,
+    pub store: Arc<dyn IdempotencyStore>,
+    pub config: MessagingConfig,
+    /// How long a processed id is remembered (`idempotency.record_ttl_secs`).
+    pub record_ttl: Duration,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// The durable consumer of `subject`: named after the stream and the subject, so it
+    /// survives restarts and every replica shares it.
+    pub fn spec(&self, subject: &str) -> ConsumerSpec {
+        let durable: String = subject
+            .chars()
+            .map(|c| match c {
+                '.' => '-',
+                '*' => 'S',
+                '>' => 'R',
+                c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => c,
+                _ => '_',
+            })
+            .collect();
+        ConsumerSpec {
+            durable: format!("{}-{durable}", self.config.stream),
+            subject: subject.to_owned(),
+            max_deliver: self.config.max_deliver,
+            max_in_flight: self.config.max_in_flight,
+            ack_wait: Duration::from_secs(self.config.ack_wait_secs),
+            // An ack timeout means the process died or stalled: never sooner than ack_wait.
+            backoff: self
+                .config
+                .backoff()
+                .into_iter()
+                .map(|delay| delay.max(Duration::from_secs(self.config.ack_wait_secs)))
+                .collect(),
+        }
+    }
+}
+
+/// Runs `handler` until `shutdown` turns true, then lets in-flight messages finish.
+pub async fn run<H: MessageHandler>(
+    handler: Arc<H>,
+    runtime: Runtime,
+    shutdown: watch::Receiver<bool>,
+) {
+    let spec = runtime.spec(handler.subject());
+    let lag = watch_lag(runtime.clone(), spec.clone(), shutdown.clone());
+    let consume = consume(handler, runtime, spec.clone(), shutdown);
+    tokio::join!(lag, consume);
+    tracing::info!(subject = %spec.subject, "consumer stopped");
+}
+
+async fn consume<H: MessageHandler>(
+    handler: Arc<H>,
+    runtime: Runtime,
+    spec: ConsumerSpec,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut attempt = 0u32;
+    while !*shutdown.borrow() {
+        let deliveries = match runtime.broker.consume(&spec).await {
+            Ok(deliveries) => {
+                attempt = 0;
+                deliveries
+            }
+            Err(error) => {
+                attempt = attempt.saturating_add(1);
+                let delay = Duration::from_millis(250 * 2u64.pow(attempt.min(5)));
+                tracing::warn!(%error, subject = %spec.subject, retry_in_ms = delay.as_millis() as u64, "cannot start the consumer");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => continue,
+                    _ = shutdown.wait_for(|stop| *stop) => break,
+                }
+            }
+        };
+        let mut stop = shutdown.clone();
+        let stopping = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        // take_until: on shutdown no new message is taken; those already taken finish.
+        deliveries
+            .take_until(stopping)
+            .for_each_concurrent(spec.max_in_flight, |delivery| {
+                let handler = handler.clone();
+                let runtime = runtime.clone();
+                let spec = spec.clone();
+                async move {
+                    match delivery {
+                        Ok(delivery) => {
+                            process(&*handler, &runtime, &spec, delivery.as_ref()).await;
+                        }
+                        Err(error) => tracing::warn!(%error, "cannot read from the broker"),
+                    }
+                }
+            })
+            .await;
+    }
+}
+
+async fn watch_lag(runtime: Runtime, spec: ConsumerSpec, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Ok(lag) = runtime.broker.lag(&spec).await {
+            metrics::gauge!(CONSUMER_LAG, "subject" => spec.subject.clone()).set(lag as f64);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// The message id: `Nats-Msg-Id`, or the stream sequence when the producer set none.
+fn message_id(delivery: &dyn Delivery) -> String {
+    delivery
+        .headers()
+        .get("Nats-Msg-Id")
+        .map_or_else(|| format!("seq-{}", delivery.sequence()), str::to_owned)
+}
+
+/// Handles one delivery to the end: acked, nak'ed with a delay, or dead-lettered and
+/// terminated. Returns what became of it.
+pub async fn process<H: MessageHandler>(
+    handler: &H,
+    runtime: &Runtime,
+    spec: &ConsumerSpec,
+    delivery: &dyn Delivery,
+) -> Outcome {
+    let started = Instant::now();
+    let id = message_id(delivery);
+    let count = delivery.delivery_count();
+    let span = tracing::info_span!(
+        "message",
+        otel.name = %format!("process {}", spec.subject),
+        otel.kind = "consumer",
+        messaging.system = "nats",
+        messaging.destination.name = %delivery.subject(),
+        message_id = %id,
+        delivery = count,
+    );
+    // The producer's span is the parent, on every delivery and in the dead letter.
+    let _ = span.set_parent(extract_context(delivery.headers()));
+    let outcome = handle(handler, runtime, spec, delivery, &id)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| tracing::info!(outcome = outcome.as_str(), "message processed"));
+    if count > 1 {
+        metrics::counter!(REDELIVERIES_TOTAL, "subject" => spec.subject.clone()).increment(1);
+    }
+    metrics::gauge!(CONSUMER_LAG, "subject" => spec.subject.clone()).set(delivery.pending() as f64);
+    metrics::histogram!(
+        PROCESS_DURATION,
+        "subject" => spec.subject.clone(),
+        "outcome" => outcome.as_str()
+    )
+    .record(started.elapsed().as_secs_f64());
+    outcome
+}
+
+async fn handle<H: MessageHandler>(
+    handler: &H,
+    runtime: &Runtime,
+    spec: &ConsumerSpec,
+    delivery: &dyn Delivery,
+    id: &str,
+) -> Outcome {
+    let count = delivery.delivery_count();
+    if count > spec.max_deliver {
+        // Delivered again after its last allowed delivery ended without an outcome (the
+        // process stopped while handling it): dead-lettered, not handled once more.
+        let error = HandlerError::Transient(format!(
+            "no outcome after {} deliveries: the consumer stopped while handling it",
+            spec.max_deliver
+        ));
+        return dead_letter(
+            runtime,
+            spec,
+            delivery,
+            id,
+            DeadLetterReason::MaxDeliver,
+            &error,
+        )
+        .await;
+    }
+    let message = match handler.decode(delivery.payload()) {
+        Ok(message) => message,
+        Err(error) => {
+            return dead_letter(
+                runtime,
+                spec,
+                delivery,
+                id,
+                DeadLetterReason::Undecodable,
+                &error,
+            )
+            .await;
+        }
+    };
+    let key = format!("message:{}:{id}", spec.durable);
+    let token = match runtime.store.claim(&key, "message", spec.ack_wait).await {
+        Ok(Claim::Claimed(token)) => token,
+        Ok(Claim::Completed(_) | Claim::Mismatch) => {
+            tracing::info!("already processed; acknowledged without running the handler");
+            return ack(delivery, Outcome::Duplicate).await;
+        }
+        Ok(Claim::InFlight) => {
+            // Another delivery of the same id is being handled (or its process died: the claim
+            // expires after ack_wait).
+            return retry(runtime, delivery, "in flight elsewhere").await;
+        }
+        Err(error) => return retry(runtime, delivery, &error.to_string()).await,
+    };
+    let context = MessageContext {
+        id: id.to_owned(),
+        subject: delivery.subject().to_owned(),
+        delivery_count: count,
+        headers: delivery.headers().clone(),
+    };
+    let result = {
+        let work = handler.handle(message, &context);
+        tokio::pin!(work);
+        let mut progress =
+            tokio::time::interval(Duration::from_secs(runtime.config.progress_interval_secs));
+        progress.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut work => break result,
+                _ = progress.tick() => {
+                    if let Err(error) = delivery.in_progress().await {
+                        tracing::warn!(%error, "in-progress ack failed");
+                    }
+                }
+            }
+        }
+    };
+    match result {
+        Ok(()) => {
+            let done = StoredResponse {
+                status: 200,
+                headers: Vec::new(),
+                body: Vec::new(),
+            };
+            if let Err(error) = runtime
+                .store
+                .complete(&key, &token, &done, runtime.record_ttl)
+                .await
+            {
+                tracing::warn!(%error, "cannot record the message as processed");
+            }
+            ack(delivery, Outcome::Ok).await
+        }
+        Err(error) => {
+            if let Err(e) = runtime.store.release(&key, &token).await {
+                tracing::warn!(error = %e, "cannot release the message's claim");
+            }
+            match error {
+                HandlerError::Permanent(_) => {
+                    dead_letter(
+                        runtime,
+                        spec,
+                        delivery,
+                        id,
+                        DeadLetterReason::Permanent,
+                        &error,
+                    )
+                    .await
+                }
+                HandlerError::Transient(_) if count >= spec.max_deliver => {
+                    dead_letter(
+                        runtime,
+                        spec,
+                        delivery,
+                        id,
+                        DeadLetterReason::MaxDeliver,
+                        &error,
+                    )
+                    .await
+                }
+                HandlerError::Transient(_) => retry(runtime, delivery, &error.to_string()).await,
+            }
+        }
+    }
+}
+
+async fn ack(delivery: &dyn Delivery, outcome: Outcome) -> Outcome {
+    if let Err(error) = delivery.ack().await {
+        // Not acked: it comes back, and the idempotency store skips it then.
+        tracing::warn!(%error, "ack failed");
+    }
+    outcome
+}
+
+async fn retry(runtime: &Runtime, delivery: &dyn Delivery, error: &str) -> Outcome {
+    let delay = runtime.config.delay_after(delivery.delivery_count());
+    tracing::warn!(
+        error,
+        retry_in_ms = delay.as_millis() as u64,
+        "message failed; it will be delivered again"
+    );
+    if let Err(e) = delivery.nak(delay).await {
+        tracing::warn!(error = %e, "nak failed; the broker redelivers after ack_wait");
+    }
+    Outcome::Retry
+}
+
+async fn dead_letter(
+    runtime: &Runtime,
+    spec: &ConsumerSpec,
+    delivery: &dyn Delivery,
+    id: &str,
+    reason: DeadLetterReason,
+    error: &HandlerError,
+) -> Outcome {
+    tracing::error!(reason = reason.as_str(), %error, "message dead-lettered");
+    let letter = DeadLetter {
+        id: id.to_owned(),
+        subject: delivery.subject().to_owned(),
+        sequence: delivery.sequence(),
+        headers: delivery.headers().clone(),
+        payload: delivery.payload().to_vec(),
+        reason,
+        delivery_count: delivery.delivery_count(),
+        error: error.to_string(),
+    };
+    if let Err(e) = runtime.broker.dead_letter(letter).await {
+        // Not stored as a dead letter: leave it to be delivered again rather than lose it.
+        tracing::error!(error = %e, "cannot store the dead letter");
+        let _ = delivery
+            .nak(runtime.config.delay_after(delivery.delivery_count()))
+            .await;
+        return Outcome::Retry;
+    }
+    metrics::counter!(
+        DEAD_LETTERS_TOTAL,
+        "subject" => spec.subject.clone(),
+        "reason" => reason.as_str()
+    )
+    .increment(1);
+    if let Err(e) = delivery.term().await {
+        tracing::warn!(error = %e, "term failed");
+    }
+    Outcome::DeadLetter
+}

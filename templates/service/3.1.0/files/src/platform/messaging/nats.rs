@@ -1,0 +1,365 @@
+//! The NATS JetStream adapter of [`Broker`]: the service's stream and its dead-letter stream
+//! (created when missing), durable pull consumers with explicit acks, `Nats-Msg-Id` dedupe.
+//!
+//! Managed by the platform.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
+use async_nats::{HeaderMap, header::NATS_MESSAGE_ID};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use tokio::sync::OnceCell;
+
+use super::MessagingConfig;
+use super::broker::{
+    Broker, BrokerError, ConsumerSpec, DeadLetter, Deliveries, Delivery, Headers, OutgoingMessage,
+    RedriveFilter, Redriven,
+};
+
+/// Headers a dead letter gains (the original ones are kept).
+pub const DEAD_LETTER_REASON: &str = "Platform-Dead-Letter-Reason";
+pub const DELIVERY_COUNT: &str = "Platform-Delivery-Count";
+pub const ORIGINAL_SUBJECT: &str = "Platform-Original-Subject";
+pub const ORIGINAL_SEQUENCE: &str = "Platform-Original-Sequence";
+pub const ERROR: &str = "Platform-Error";
+const DEAD_LETTER_HEADERS: [&str; 5] = [
+    DEAD_LETTER_REASON,
+    DELIVERY_COUNT,
+    ORIGINAL_SUBJECT,
+    ORIGINAL_SEQUENCE,
+    ERROR,
+];
+
+/// A JetStream connection and the service's two streams.
+#[derive(Debug, Clone)]
+pub struct NatsBroker {
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    config: MessagingConfig,
+    streams: std::sync::Arc<OnceCell<()>>,
+}
+
+impl NatsBroker {
+    /// Connects, waiting up to 2 s for the broker; past that the connection is made in the
+    /// background: the service starts while the broker is down (readiness reports it) and
+    /// reconnects on its own.
+    pub async fn connect(config: &MessagingConfig) -> Result<Self, BrokerError> {
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(2))
+            .connect(config.url.as_str())
+            .await
+            .map_err(|e| BrokerError(format!("{}: {e}", config.url)))?;
+        let connected = async {
+            while client.connection_state() != async_nats::connection::State::Connected {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(2), connected)
+            .await
+            .is_err()
+        {
+            tracing::warn!(url = %config.url, "message broker unreachable; connecting in the background");
+        }
+        Ok(Self {
+            jetstream: jetstream::new(client.clone()),
+            client,
+            config: config.clone(),
+            streams: std::sync::Arc::new(OnceCell::new()),
+        })
+    }
+
+    /// The subject prefix of dead letters: `dlq.<stream>`; a dead letter of `items.created`
+    /// is stored under `dlq.<stream>.items.created`.
+    pub fn dead_letter_prefix(&self) -> String {
+        format!("dlq.{}", self.config.stream)
+    }
+
+    /// Creates the stream and the dead-letter stream when missing (once per process).
+    async fn ensure_streams(&self) -> Result<(), BrokerError> {
+        self.streams
+            .get_or_try_init(|| async {
+                self.jetstream
+                    .get_or_create_stream(stream::Config {
+                        name: self.config.stream.clone(),
+                        subjects: self.config.subjects.clone(),
+                        duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| BrokerError(format!("stream `{}`: {e}", self.config.stream)))?;
+                self.jetstream
+                    .get_or_create_stream(stream::Config {
+                        name: self.config.dead_letter_stream.clone(),
+                        subjects: vec![format!("{}.>", self.dead_letter_prefix())],
+                        duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| {
+                        BrokerError(format!(
+                            "dead-letter stream `{}`: {e}",
+                            self.config.dead_letter_stream
+                        ))
+                    })?;
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn publish_raw(
+        &self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Vec<u8>,
+    ) -> Result<(), BrokerError> {
+        self.ensure_streams().await?;
+        self.jetstream
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .map_err(BrokerError::new)?
+            .await
+            .map_err(BrokerError::new)?;
+        Ok(())
+    }
+}
+
+fn to_nats(headers: &Headers) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in &headers.0 {
+        map.append(name.as_str(), value.as_str());
+    }
+    map
+}
+
+fn from_nats(headers: Option<&HeaderMap>) -> Headers {
+    let mut out = Vec::new();
+    if let Some(headers) = headers {
+        for (name, values) in headers.iter() {
+            for value in values {
+                out.push((name.to_string(), value.as_str().to_owned()));
+            }
+        }
+    }
+    // HeaderMap does not keep order; sorted, the order is at least stable.
+    out.sort();
+    Headers(out)
+}
+
+#[async_trait]
+impl Broker for NatsBroker {
+    async fn publish(&self, message: OutgoingMessage) -> Result<(), BrokerError> {
+        let mut headers = message.headers;
+        headers.insert(NATS_MESSAGE_ID.as_ref(), message.id);
+        self.publish_raw(message.subject, to_nats(&headers), message.payload)
+            .await
+    }
+
+    async fn consume(&self, spec: &ConsumerSpec) -> Result<Deliveries, BrokerError> {
+        self.ensure_streams().await?;
+        let stream = self
+            .jetstream
+            .get_stream(&self.config.stream)
+            .await
+            .map_err(BrokerError::new)?;
+        // One delivery more than max_deliver: if the process stops while handling the last one,
+        // the extra delivery dead-letters it instead of the broker dropping it silently.
+        let max_deliver = spec.max_deliver.saturating_add(1);
+        // The broker refuses a backoff list as long as max_deliver.
+        let backoff: Vec<Duration> = spec
+            .backoff
+            .iter()
+            .take(usize::try_from(max_deliver.saturating_sub(1)).unwrap_or(usize::MAX))
+            .copied()
+            .collect();
+        let consumer = stream
+            .get_or_create_consumer(
+                &spec.durable,
+                pull::Config {
+                    durable_name: Some(spec.durable.clone()),
+                    filter_subject: spec.subject.clone(),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: spec.ack_wait,
+                    max_deliver: i64::try_from(max_deliver).unwrap_or(i64::MAX),
+                    max_ack_pending: i64::try_from(spec.max_in_flight).unwrap_or(i64::MAX),
+                    backoff,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| BrokerError(format!("consumer `{}`: {e}", spec.durable)))?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(spec.max_in_flight)
+            .messages()
+            .await
+            .map_err(BrokerError::new)?;
+        Ok(messages
+            .map(|message| {
+                let message = message.map_err(BrokerError::new)?;
+                NatsDelivery::new(message).map(|d| Box::new(d) as Box<dyn Delivery>)
+            })
+            .boxed())
+    }
+
+    async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BrokerError> {
+        let mut headers = letter.headers;
+        headers.insert(DEAD_LETTER_REASON, letter.reason.as_str());
+        headers.insert(DELIVERY_COUNT, letter.delivery_count.to_string());
+        headers.insert(ORIGINAL_SUBJECT, letter.subject.clone());
+        headers.insert(ORIGINAL_SEQUENCE, letter.sequence.to_string());
+        // Header values are one line.
+        headers.insert(ERROR, letter.error.replace(['\r', '\n'], " "));
+        // The original id: a dead letter stored twice (a crash before the term) is kept once.
+        headers.insert(NATS_MESSAGE_ID.as_ref(), letter.id);
+        let subject = format!("{}.{}", self.dead_letter_prefix(), letter.subject);
+        self.publish_raw(subject, to_nats(&headers), letter.payload)
+            .await
+    }
+
+    async fn redrive(&self, filter: &RedriveFilter) -> Result<Vec<Redriven>, BrokerError> {
+        self.ensure_streams().await?;
+        let mut dead = self
+            .jetstream
+            .get_stream(&self.config.dead_letter_stream)
+            .await
+            .map_err(BrokerError::new)?;
+        let state = dead.info().await.map_err(BrokerError::new)?.state.clone();
+        let sequences = match filter.sequence {
+            Some(sequence) => sequence..=sequence,
+            None if state.messages == 0 => return Ok(Vec::new()),
+            None => state.first_sequence..=state.last_sequence,
+        };
+        let mut redriven = Vec::new();
+        for sequence in sequences {
+            let message = match dead.get_raw_message(sequence).await {
+                Ok(message) => message,
+                // Deleted (redriven before) or never there.
+                Err(e) if filter.sequence.is_none() => {
+                    tracing::debug!(sequence, error = %e, "no dead letter at this sequence");
+                    continue;
+                }
+                Err(e) => return Err(BrokerError(format!("dead letter {sequence}: {e}"))),
+            };
+            let mut headers = from_nats(Some(&message.headers));
+            let Some(subject) = headers.get(ORIGINAL_SUBJECT).map(str::to_owned) else {
+                continue;
+            };
+            if filter.subject.as_ref().is_some_and(|s| *s != subject) {
+                continue;
+            }
+            let original_id = headers
+                .get(NATS_MESSAGE_ID.as_ref())
+                .unwrap_or("unknown")
+                .to_owned();
+            for name in DEAD_LETTER_HEADERS {
+                headers.remove(name);
+            }
+            // A new id: the broker would drop the original one as a duplicate.
+            let id = format!("{original_id}:redrive:{sequence}");
+            headers.insert(NATS_MESSAGE_ID.as_ref(), id.clone());
+            self.publish_raw(subject.clone(), to_nats(&headers), message.payload.to_vec())
+                .await?;
+            dead.delete_message(sequence)
+                .await
+                .map_err(|e| BrokerError(format!("dead letter {sequence}: {e}")))?;
+            redriven.push(Redriven {
+                dead_letter_sequence: sequence,
+                subject,
+                id,
+            });
+        }
+        Ok(redriven)
+    }
+
+    async fn lag(&self, spec: &ConsumerSpec) -> Result<u64, BrokerError> {
+        let stream = self
+            .jetstream
+            .get_stream(&self.config.stream)
+            .await
+            .map_err(BrokerError::new)?;
+        let mut consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_consumer(&spec.durable)
+            .await
+            .map_err(BrokerError::new)?;
+        Ok(consumer.info().await.map_err(BrokerError::new)?.num_pending)
+    }
+
+    async fn check(&self) -> Result<(), BrokerError> {
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(BrokerError(format!("not connected to {}", self.config.url)));
+        }
+        self.client.flush().await.map_err(BrokerError::new)
+    }
+}
+
+struct NatsDelivery {
+    message: jetstream::Message,
+    headers: Headers,
+    delivered: u64,
+    sequence: u64,
+    pending: u64,
+}
+
+impl NatsDelivery {
+    fn new(message: jetstream::Message) -> Result<Self, BrokerError> {
+        let info = message.info().map_err(BrokerError::new)?;
+        let (delivered, sequence, pending) = (
+            u64::try_from(info.delivered).unwrap_or(1),
+            info.stream_sequence,
+            info.pending,
+        );
+        Ok(Self {
+            headers: from_nats(message.headers.as_ref()),
+            message,
+            delivered,
+            sequence,
+            pending,
+        })
+    }
+}
+
+#[async_trait]
+impl Delivery for NatsDelivery {
+    fn subject(&self) -> &str {
+        self.message.subject.as_str()
+    }
+    fn headers(&self) -> &Headers {
+        &self.headers
+    }
+    fn payload(&self) -> &[u8] {
+        &self.message.payload
+    }
+    fn delivery_count(&self) -> u64 {
+        self.delivered
+    }
+    fn sequence(&self) -> u64 {
+        self.sequence
+    }
+    fn pending(&self) -> u64 {
+        self.pending
+    }
+    async fn ack(&self) -> Result<(), BrokerError> {
+        self.message.double_ack().await.map_err(BrokerError::new)
+    }
+    async fn nak(&self, delay: Duration) -> Result<(), BrokerError> {
+        self.message
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(BrokerError::new)
+    }
+    async fn in_progress(&self) -> Result<(), BrokerError> {
+        self.message
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(BrokerError::new)
+    }
+    async fn term(&self) -> Result<(), BrokerError> {
+        self.message
+            .double_ack_with(AckKind::Term)
+            .await
+            .map_err(BrokerError::new)
+    }
+}

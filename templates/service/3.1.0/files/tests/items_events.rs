@@ -1,0 +1,78 @@
+//! The example's event end to end on the real NATS server in `messaging.url`: creating an
+//! item publishes `ItemCreated` (its own stream and subject here), and the example's handler
+//! consumes it once.
+//!
+//! YOUR CODE (seeded): keep it as a pattern for your own events' tests.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+
+use {{ crate_name }} as service;
+
+use service::app::APP;
+use service::platform::testing::{TestApp, json_body, layers};
+
+async fn metrics(app: &TestApp) -> String {
+    let response = app
+        .send(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn creating_an_item_publishes_an_event_the_handler_consumes_once() {
+    let tag = format!("t{}", uuid::Uuid::new_v4().simple());
+    let subject = format!("{tag}.items.created");
+    let app = TestApp::for_app(
+        APP,
+        layers(&format!(
+            "[messaging]\nstream = \"{tag}\"\nsubjects = [\"{tag}.>\"]\n\
+             dead_letter_stream = \"{tag}-dead\"\n"
+        )),
+    )
+    .await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let consumers = app.platform.messaging.start(stopped);
+
+    let response = app
+        .send(
+            Request::post("/v1/items")
+                .header(
+                    header::AUTHORIZATION,
+                    format!("Bearer {}", app.token("alice")),
+                )
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(json!({"name": "first"}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let item: Value = json_body(response).await;
+    assert!(item["id"].is_string());
+
+    let labels = format!("subject=\"{subject}\",outcome=\"ok\"");
+    let handled = format!(
+        "messaging_process_duration_seconds_count{}{labels}{} 1",
+        '{', '}'
+    );
+    let started = Instant::now();
+    loop {
+        let text = metrics(&app).await;
+        if text.contains(&handled) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the event was not handled once:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}

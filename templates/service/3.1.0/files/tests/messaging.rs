@@ -1,0 +1,791 @@
+//! Messaging against the real NATS server in `messaging.url` (JetStream on; the local one by
+//! default, `APP_MESSAGING__URL` to point elsewhere): poison messages, retries with growing
+//! delays, duplicates, redrive (the `redrive` subcommand of the binary), draining on shutdown,
+//! trace context across producer and consumer, and readiness while the broker is away. Every
+//! test has its own stream and subjects, so they run in parallel.
+//!
+//! Managed by the platform (component `messaging`).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use opentelemetry::trace::{TraceContextExt, TraceId};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use {{ crate_name }} as service;
+
+use service::platform::idempotency::MemoryStore;
+use service::platform::messaging::nats::{
+    DEAD_LETTER_REASON, DELIVERY_COUNT, ERROR, NatsBroker, ORIGINAL_SUBJECT,
+};
+use service::platform::messaging::{
+    Broker, Consumers, HandlerError, MessageContext, MessageHandler, Messaging, MessagingConfig,
+    RedriveFilter,
+};
+use service::platform::testing::{TestApp, init_telemetry, json_body, layers};
+
+/// One test's own stream, subjects and dead-letter stream, with quick retries.
+struct Setup {
+    tag: String,
+    config: MessagingConfig,
+}
+
+impl Setup {
+    fn new(max_deliver: u64, backoff_ms: &[u64], extra: &str) -> Self {
+        let tag = format!("t{}", uuid::Uuid::new_v4().simple());
+        let backoff: Vec<String> = backoff_ms.iter().map(u64::to_string).collect();
+        let overrides = format!(
+            "[messaging]\nstream = \"{tag}\"\nsubjects = [\"{tag}.>\"]\n\
+             dead_letter_stream = \"{tag}-dead\"\nmax_deliver = {max_deliver}\n\
+             backoff_ms = [{}]\nack_wait_secs = 2\nprogress_interval_secs = 1\n{extra}",
+            backoff.join(", ")
+        );
+        let mut config = MessagingConfig::from_layers(&layers(&overrides)).expect("config");
+        if let Ok(url) = std::env::var("APP_MESSAGING__URL") {
+            config.url = url;
+        }
+        Self { tag, config }
+    }
+
+    fn subject(&self) -> String {
+        format!("{}.happened", self.tag)
+    }
+
+    async fn messaging(&self) -> (Messaging, Arc<NatsBroker>) {
+        init_telemetry();
+        let broker = Arc::new(NatsBroker::connect(&self.config).await.expect("connect"));
+        broker
+            .check()
+            .await
+            .expect("the NATS server in messaging.url answers");
+        let messaging = Messaging::new(
+            broker.clone(),
+            Arc::new(MemoryStore::new()),
+            self.config.clone(),
+            Duration::from_secs(3600),
+        );
+        (messaging, broker)
+    }
+
+    async fn jetstream(&self) -> async_nats::jetstream::Context {
+        let client = async_nats::connect(self.config.url.as_str())
+            .await
+            .expect("connect");
+        async_nats::jetstream::new(client)
+    }
+
+    /// The dead letters stored so far, oldest first.
+    async fn dead_letters(&self) -> Vec<async_nats::jetstream::message::StreamMessage> {
+        let js = self.jetstream().await;
+        let Ok(mut stream) = js.get_stream(&self.config.dead_letter_stream).await else {
+            return Vec::new();
+        };
+        let state = stream.info().await.expect("info").state.clone();
+        let mut out = Vec::new();
+        if state.messages == 0 {
+            return out;
+        }
+        for seq in state.first_sequence..=state.last_sequence {
+            if let Ok(message) = stream.get_raw_message(seq).await {
+                out.push(message);
+            }
+        }
+        out
+    }
+
+    async fn stream_messages(&self) -> u64 {
+        let js = self.jetstream().await;
+        let mut stream = js.get_stream(&self.config.stream).await.expect("stream");
+        stream.info().await.expect("info").state.messages
+    }
+}
+
+/// What the handler saw of one delivery.
+#[derive(Debug, Clone)]
+struct Seen {
+    at: Instant,
+    id: String,
+    delivery: u64,
+    payload: Value,
+    /// The trace of the consumer's span.
+    trace_id: TraceId,
+    succeeded: bool,
+}
+
+/// A handler that answers from a script (the last answer repeats), optionally after working
+/// for a while.
+struct Scripted {
+    subject: String,
+    script: Mutex<VecDeque<Result<(), HandlerError>>>,
+    work: Duration,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    started: Arc<Mutex<u32>>,
+}
+
+impl Scripted {
+    fn new(subject: &str, script: Vec<Result<(), HandlerError>>) -> Self {
+        Self {
+            subject: subject.to_owned(),
+            script: Mutex::new(script.into()),
+            work: Duration::ZERO,
+            seen: Arc::default(),
+            started: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl MessageHandler for Scripted {
+    type Message = Value;
+
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    fn decode(&self, payload: &[u8]) -> Result<Value, HandlerError> {
+        service::platform::messaging::json(payload)
+    }
+
+    async fn handle(&self, message: Value, context: &MessageContext) -> Result<(), HandlerError> {
+        *self.started.lock().unwrap() += 1;
+        tokio::time::sleep(self.work).await;
+        let result = {
+            let mut script = self.script.lock().unwrap();
+            if script.len() > 1 {
+                script.pop_front().unwrap()
+            } else {
+                script.front().cloned().unwrap_or(Ok(()))
+            }
+        };
+        self.seen.lock().unwrap().push(Seen {
+            at: Instant::now(),
+            id: context.id.clone(),
+            delivery: context.delivery_count,
+            payload: message,
+            trace_id: tracing::Span::current()
+                .context()
+                .span()
+                .span_context()
+                .trace_id(),
+            succeeded: result.is_ok(),
+        });
+        result
+    }
+}
+
+/// Publishes inside a producer span; returns the producer's trace id.
+async fn publish(messaging: &Messaging, subject: &str, id: &str, event: Value) -> TraceId {
+    let span = tracing::info_span!("producer");
+    let trace_id = span.context().span().span_context().trace_id();
+    messaging
+        .publish_json(subject, id, &event)
+        .instrument(span)
+        .await
+        .expect("publish");
+    trace_id
+}
+
+async fn eventually(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn start(messaging: &Messaging) -> (watch::Sender<bool>, Consumers) {
+    let (stop, stopped) = watch::channel(false);
+    (stop, messaging.start(stopped))
+}
+
+#[tokio::test]
+async fn a_poison_message_is_delivered_max_deliver_times_then_dead_lettered_once_with_its_trace() {
+    let setup = Setup::new(3, &[50, 100, 200], "");
+    let (messaging, _) = setup.messaging().await;
+    let handler = Scripted::new(&setup.subject(), vec![Err(HandlerError::transient("down"))]);
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    let trace_id = publish(&messaging, &setup.subject(), "poison-1", json!({"n": 1})).await;
+
+    let mut letters = Vec::new();
+    let started = Instant::now();
+    while letters.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no dead letter"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        letters = setup.dead_letters().await;
+    }
+    // Time for any delivery past max_deliver to show up.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "delivered max_deliver (3) times: {seen:?}");
+    assert_eq!(
+        seen.iter().map(|s| s.delivery).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert!(
+        seen.iter().all(|s| s.trace_id == trace_id),
+        "every delivery's span is in the producer's trace"
+    );
+    let letters = setup.dead_letters().await;
+    assert_eq!(letters.len(), 1, "exactly one dead letter");
+    let letter = &letters[0];
+    let header = |name: &str| letter.headers.get(name).map(|v| v.as_str().to_owned());
+    assert_eq!(header(DEAD_LETTER_REASON).as_deref(), Some("max_deliver"));
+    assert_eq!(header(DELIVERY_COUNT).as_deref(), Some("3"));
+    assert_eq!(header(ORIGINAL_SUBJECT), Some(setup.subject()));
+    assert!(header(ERROR).unwrap().contains("down"));
+    let traceparent = header("traceparent").expect("the original traceparent is kept");
+    assert!(
+        traceparent.contains(&trace_id.to_string()),
+        "{traceparent} carries the producer's trace {trace_id}"
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&letter.payload).unwrap(),
+        json!({"n": 1})
+    );
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[tokio::test]
+async fn permanent_and_undecodable_messages_are_dead_lettered_at_once() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, broker) = setup.messaging().await;
+    let handler = Scripted::new(
+        &setup.subject(),
+        vec![Err(HandlerError::permanent("no such item"))],
+    );
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "permanent-1", json!({"n": 1})).await;
+    broker
+        .publish(service::platform::messaging::OutgoingMessage {
+            subject: setup.subject(),
+            id: "garbage-1".into(),
+            headers: Default::default(),
+            payload: b"{not json".to_vec(),
+        })
+        .await
+        .expect("publish");
+    let mut letters = Vec::new();
+    let started = Instant::now();
+    while letters.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{} dead letters",
+            letters.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        letters = setup.dead_letters().await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the handler saw the valid one once"
+    );
+    let mut reasons: Vec<(String, String)> = letters
+        .iter()
+        .map(|l| {
+            (
+                l.headers
+                    .get(DEAD_LETTER_REASON)
+                    .unwrap()
+                    .as_str()
+                    .to_owned(),
+                l.headers.get(DELIVERY_COUNT).unwrap().as_str().to_owned(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("permanent".to_owned(), "1".to_owned()),
+            ("undecodable".to_owned(), "1".to_owned())
+        ]
+    );
+    assert_eq!(setup.dead_letters().await.len(), 2);
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_with_growing_delays_then_processed_once() {
+    let setup = Setup::new(5, &[300, 900, 2000], "");
+    let (messaging, _) = setup.messaging().await;
+    let handler = Scripted::new(
+        &setup.subject(),
+        vec![
+            Err(HandlerError::transient("timeout")),
+            Err(HandlerError::transient("timeout")),
+            Ok(()),
+        ],
+    );
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "retry-1", json!({"n": 1})).await;
+    eventually("the third delivery", Duration::from_secs(20), || {
+        seen.lock().unwrap().len() >= 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(
+        seen.iter().filter(|s| s.succeeded).count(),
+        1,
+        "processed once"
+    );
+    let first = seen[1].at - seen[0].at;
+    let second = seen[2].at - seen[1].at;
+    assert!(first >= Duration::from_millis(300), "first delay {first:?}");
+    assert!(
+        second >= Duration::from_millis(900),
+        "second delay {second:?}"
+    );
+    assert!(second > first, "delays grow: {first:?} then {second:?}");
+    assert!(setup.dead_letters().await.is_empty());
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[tokio::test]
+async fn the_same_message_published_twice_is_processed_once() {
+    // A 1 s duplicate window, so the second part can get past the broker's dedupe.
+    let setup = Setup::new(5, &[50], "duplicate_window_secs = 1\n");
+    let (messaging, _) = setup.messaging().await;
+    let handler = Scripted::new(&setup.subject(), vec![Ok(())]);
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+
+    // Twice at once: the broker keeps one.
+    publish(&messaging, &setup.subject(), "order-42", json!({"n": 1})).await;
+    publish(&messaging, &setup.subject(), "order-42", json!({"n": 1})).await;
+    assert_eq!(
+        setup.stream_messages().await,
+        1,
+        "the broker stored it once"
+    );
+    eventually("processing", Duration::from_secs(10), || {
+        !seen.lock().unwrap().is_empty()
+    })
+    .await;
+
+    // Again after the broker's window: stored, delivered, and skipped by the consumer.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    publish(&messaging, &setup.subject(), "order-42", json!({"n": 1})).await;
+    assert_eq!(
+        setup.stream_messages().await,
+        2,
+        "the broker stored it again"
+    );
+    let js = setup.jetstream().await;
+    let durable = messaging.runtime().spec(&setup.subject()).durable;
+    let started = Instant::now();
+    loop {
+        let stream = js.get_stream(&setup.config.stream).await.unwrap();
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer(&durable).await.unwrap();
+        let info = consumer.info().await.unwrap();
+        if info.ack_floor.stream_sequence == 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "second copy not acked: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "the handler ran once: {seen:?}");
+    assert_eq!(seen[0].id, "order-42");
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[tokio::test]
+async fn redrive_puts_a_dead_letter_back_and_it_is_processed() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, broker) = setup.messaging().await;
+    let handler = Scripted::new(
+        &setup.subject(),
+        vec![Err(HandlerError::permanent("bug in the handler")), Ok(())],
+    );
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    let trace_id = publish(&messaging, &setup.subject(), "redrive-1", json!({"n": 7})).await;
+    let mut letters = Vec::new();
+    let started = Instant::now();
+    while letters.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no dead letter"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        letters = setup.dead_letters().await;
+    }
+    // Another subject's filter matches nothing.
+    let none = broker
+        .redrive(&RedriveFilter {
+            subject: Some(format!("{}.other", setup.tag)),
+            sequence: None,
+        })
+        .await
+        .expect("redrive");
+    assert!(none.is_empty());
+
+    // The binary's `redrive`, as an operator runs it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_{{ name }}"))
+        .args(["redrive", "--subject", &setup.subject()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP_MESSAGING__URL", &setup.config.url)
+        .env("APP_MESSAGING__STREAM", &setup.config.stream)
+        .env(
+            "APP_MESSAGING__DEAD_LETTER_STREAM",
+            &setup.config.dead_letter_stream,
+        )
+        .output()
+        .expect("run the service binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "redrive: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 dead letter(s) put back"), "{stdout}");
+    eventually("the redriven message", Duration::from_secs(10), || {
+        seen.lock().unwrap().len() >= 2
+    })
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen[1].succeeded);
+    assert_eq!(seen[1].payload, json!({"n": 7}));
+    assert_eq!(seen[1].trace_id, trace_id, "still in the producer's trace");
+    assert!(
+        setup.dead_letters().await.is_empty(),
+        "removed from the dead letters"
+    );
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[tokio::test]
+async fn on_shutdown_in_flight_messages_finish_and_are_acked_and_no_new_one_is_taken() {
+    let setup = Setup::new(5, &[50], "max_in_flight = 4\n");
+    let (messaging, _) = setup.messaging().await;
+    let mut handler = Scripted::new(&setup.subject(), vec![Ok(())]);
+    handler.work = Duration::from_millis(1500);
+    let seen = handler.seen.clone();
+    let started = handler.started.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    for n in 0..3 {
+        publish(
+            &messaging,
+            &setup.subject(),
+            &format!("drain-{n}"),
+            json!({"n": n}),
+        )
+        .await;
+    }
+    eventually("three handlers at work", Duration::from_secs(10), || {
+        *started.lock().unwrap() == 3
+    })
+    .await;
+    assert!(seen.lock().unwrap().is_empty(), "none finished yet");
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), consumers.wait())
+        .await
+        .expect("drained within the grace");
+    assert_eq!(seen.lock().unwrap().len(), 3, "all three finished");
+    publish(&messaging, &setup.subject(), "after", json!({"n": 9})).await;
+    let js = setup.jetstream().await;
+    let stream = js.get_stream(&setup.config.stream).await.unwrap();
+    let durable = messaging.runtime().spec(&setup.subject()).durable;
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer(&durable).await.unwrap();
+    let info = consumer.info().await.unwrap();
+    assert_eq!(
+        info.ack_floor.stream_sequence, 3,
+        "the three were acked: {info:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        3,
+        "nothing taken after shutdown"
+    );
+}
+
+/// Counts its effects; the first delivery it sees never finishes (the process is killed
+/// mid-handler) when `hang_first` is set.
+struct Effect {
+    subject: String,
+    hang_first: bool,
+    calls: Arc<AtomicU32>,
+    effects: Arc<AtomicU32>,
+    deliveries: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Effect {
+    fn new(subject: &str, hang_first: bool, effects: &Arc<AtomicU32>) -> Self {
+        Self {
+            subject: subject.to_owned(),
+            hang_first,
+            calls: Arc::default(),
+            effects: effects.clone(),
+            deliveries: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl MessageHandler for Effect {
+    type Message = Value;
+
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    fn decode(&self, payload: &[u8]) -> Result<Value, HandlerError> {
+        service::platform::messaging::json(payload)
+    }
+
+    async fn handle(&self, _: Value, context: &MessageContext) -> Result<(), HandlerError> {
+        self.deliveries.lock().unwrap().push(context.delivery_count);
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 && self.hang_first {
+            std::future::pending::<()>().await;
+        }
+        self.effects.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Starts `handler` in a fresh "process" (its own connection and memory store), waits until it
+/// is inside its first handler call, then kills it: the tasks are aborted mid-handler (no ack,
+/// no nak) and the connection closes.
+async fn run_and_kill_mid_handler(setup: &Setup, handler: Effect, id: &str) {
+    let calls = handler.calls.clone();
+    let (messaging, broker) = setup.messaging().await;
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), id, json!({"id": id})).await;
+    eventually("the handler to start", Duration::from_secs(10), || {
+        calls.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    drop(consumers);
+    drop((messaging, broker, stop));
+}
+
+#[tokio::test]
+async fn a_consumer_killed_mid_handler_gets_the_message_again_and_the_effect_happens_once() {
+    let setup = Setup::new(5, &[50], "");
+    let effects = Arc::new(AtomicU32::new(0));
+    run_and_kill_mid_handler(
+        &setup,
+        Effect::new(&setup.subject(), true, &effects),
+        "kill-1",
+    )
+    .await;
+    assert_eq!(effects.load(Ordering::SeqCst), 0);
+
+    // The next process: the broker delivers the message again after ack_wait (2 s).
+    let (messaging, _broker) = setup.messaging().await;
+    let handler = Effect::new(&setup.subject(), false, &effects);
+    let deliveries = handler.deliveries.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    eventually("the redelivery", Duration::from_secs(20), || {
+        effects.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(effects.load(Ordering::SeqCst), 1, "one effect");
+    let deliveries = deliveries.lock().unwrap().clone();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert!(deliveries[0] >= 2, "a redelivery: {deliveries:?}");
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[tokio::test]
+async fn a_consumer_killed_during_the_last_delivery_dead_letters_the_message_on_the_next() {
+    let setup = Setup::new(1, &[50], "");
+    let effects = Arc::new(AtomicU32::new(0));
+    run_and_kill_mid_handler(
+        &setup,
+        Effect::new(&setup.subject(), true, &effects),
+        "last-1",
+    )
+    .await;
+
+    let (messaging, _broker) = setup.messaging().await;
+    let handler = Effect::new(&setup.subject(), false, &effects);
+    let calls = handler.calls.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    let mut letters = Vec::new();
+    let started = Instant::now();
+    while letters.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no dead letter"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        letters = setup.dead_letters().await;
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "not handled again past max_deliver"
+    );
+    assert_eq!(
+        letters[0]
+            .headers
+            .get(DEAD_LETTER_REASON)
+            .map(|v| v.as_str()),
+        Some("max_deliver")
+    );
+    assert_eq!(letters.len(), 1);
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[test]
+fn redrive_with_the_broker_unreachable_fails_naming_the_url_and_its_key() {
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_{{ name }}"))
+        .arg("redrive")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP_MESSAGING__URL", &url)
+        .output()
+        .expect("run the service binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&url) && stderr.contains("APP_MESSAGING__URL"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing redriven");
+}
+
+/// A free local port with nothing listening on it.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn readyz(app: &TestApp) -> (StatusCode, Value) {
+    let response = app
+        .send(Request::get("/readyz").body(Body::empty()).unwrap())
+        .await;
+    let status = response.status();
+    (status, json_body(response).await)
+}
+
+/// Kills the NATS server it started when dropped.
+struct NatsServer(std::process::Child);
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn nats_server(port: u16, dir: &std::path::Path) -> NatsServer {
+    let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".to_owned());
+    let child = std::process::Command::new(&binary)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{binary}` (set NATS_SERVER to its path): {e}"));
+    NatsServer(child)
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_the_broker_is_unreachable_and_recovers_when_it_returns() {
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let app = TestApp::build(
+        layers("").set("messaging.url", &url),
+        |builder| builder,
+        |_| Ok(axum::Router::new()),
+    )
+    .await;
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["broker"], "unavailable");
+    assert_eq!(body["checks"]["idempotency_store"], "ok");
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = nats_server(port, dir.path());
+    let started = Instant::now();
+    loop {
+        let (status, body) = readyz(&app).await;
+        if status == StatusCode::OK {
+            assert_eq!(body["checks"]["broker"], "ok");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not ready: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(server);
+    let started = Instant::now();
+    loop {
+        let (status, body) = readyz(&app).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(body["checks"]["broker"], "unavailable");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still ready: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[test]
+fn invalid_messaging_config_names_the_key_and_its_env_var() {
+    let error = MessagingConfig::from_layers(&layers("[messaging]\nmax_deliver = 0\n"))
+        .expect_err("max_deliver 0 is refused");
+    let text = error.to_string();
+    assert!(text.contains("messaging.max_deliver"), "{text}");
+    assert!(text.contains("APP_MESSAGING__MAX_DELIVER"), "{text}");
+    let error = MessagingConfig::from_layers(&layers(
+        "[messaging]\nack_wait_secs = 5\nprogress_interval_secs = 5\n",
+    ))
+    .expect_err("progress acks must come before the ack timeout");
+    assert!(
+        error
+            .to_string()
+            .contains("messaging.progress_interval_secs")
+    );
+}

@@ -1,0 +1,277 @@
+//! The outbox against the real PostgreSQL in `idempotency.url` and NATS in `messaging.url`:
+//! a message commits or rolls back with the transaction that writes it, the relay publishes
+//! each committed message once (several relays share the work), and a consumer handles it.
+//! Every test has its own stream, so they run in parallel.
+//!
+//! Managed by the platform (component `messaging`).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use {{ crate_name }} as service;
+
+use opentelemetry::trace::TraceContextExt;
+use service::platform::idempotency::MemoryStore;
+use service::platform::messaging::broker::{
+    ConsumerSpec, DeadLetter, Deliveries, RedriveFilter, Redriven,
+};
+use service::platform::messaging::nats::NatsBroker;
+use service::platform::messaging::outbox::Outbox;
+use service::platform::messaging::{
+    Broker, BrokerError, HandlerError, MessageContext, MessageHandler, Messaging, MessagingConfig,
+    OutgoingMessage,
+};
+use service::platform::testing::{init_telemetry, layers};
+
+/// The NATS broker, counting what it is asked to publish.
+struct Counting {
+    inner: NatsBroker,
+    published: AtomicUsize,
+}
+
+#[async_trait]
+impl Broker for Counting {
+    async fn publish(&self, message: OutgoingMessage) -> Result<(), BrokerError> {
+        self.published.fetch_add(1, Ordering::SeqCst);
+        self.inner.publish(message).await
+    }
+    async fn consume(&self, spec: &ConsumerSpec) -> Result<Deliveries, BrokerError> {
+        self.inner.consume(spec).await
+    }
+    async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BrokerError> {
+        self.inner.dead_letter(letter).await
+    }
+    async fn redrive(&self, filter: &RedriveFilter) -> Result<Vec<Redriven>, BrokerError> {
+        self.inner.redrive(filter).await
+    }
+    async fn lag(&self, spec: &ConsumerSpec) -> Result<u64, BrokerError> {
+        self.inner.lag(spec).await
+    }
+    async fn check(&self) -> Result<(), BrokerError> {
+        self.inner.check().await
+    }
+}
+
+struct Setup {
+    tag: String,
+    config: MessagingConfig,
+    broker: Arc<Counting>,
+    outbox: Outbox,
+}
+
+async fn setup() -> Setup {
+    init_telemetry();
+    let tag = format!("t{}", uuid::Uuid::new_v4().simple());
+    let layers = layers(&format!(
+        "[messaging]\nstream = \"{tag}\"\nsubjects = [\"{tag}.>\"]\n\
+         dead_letter_stream = \"{tag}-dead\"\noutbox_poll_ms = 50\n"
+    ));
+    let config = MessagingConfig::from_layers(&layers).expect("messaging config");
+    let platform = layers.platform().expect("config");
+    let inner = NatsBroker::connect(&config).await.expect("connect");
+    inner
+        .check()
+        .await
+        .expect("the NATS server in messaging.url answers");
+    let outbox = Outbox::connect_lazy(platform.idempotency.url.expose_secret(), &config.stream)
+        .expect("outbox");
+    outbox
+        .ensure_schema()
+        .await
+        .expect("the PostgreSQL server in idempotency.url answers");
+    // Tests in parallel create it together: one at a time, under an advisory lock.
+    let mut tx = outbox.pool().begin().await.expect("begin");
+    sqlx::query("SELECT pg_advisory_xact_lock(4242)")
+        .execute(&mut *tx)
+        .await
+        .expect("lock");
+    sqlx::query("CREATE TABLE IF NOT EXISTS outbox_test_items (id TEXT PRIMARY KEY)")
+        .execute(&mut *tx)
+        .await
+        .expect("test table");
+    tx.commit().await.expect("commit");
+    Setup {
+        tag,
+        config,
+        broker: Arc::new(Counting {
+            inner,
+            published: AtomicUsize::new(0),
+        }),
+        outbox,
+    }
+}
+
+impl Setup {
+    fn message(&self, id: &str) -> OutgoingMessage {
+        OutgoingMessage {
+            subject: format!("{}.items.created", self.tag),
+            id: id.to_owned(),
+            headers: Default::default(),
+            payload: serde_json::to_vec(&json!({ "id": id })).unwrap(),
+        }
+    }
+
+    /// Writes an item and its message in one transaction, committed or rolled back.
+    async fn write(&self, id: &str, commit: bool) {
+        let mut tx = self.outbox.pool().begin().await.expect("begin");
+        sqlx::query("INSERT INTO outbox_test_items (id) VALUES ($1)")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .expect("insert");
+        self.outbox
+            .enqueue(&mut tx, self.message(id))
+            .await
+            .expect("enqueue");
+        if commit {
+            tx.commit().await.expect("commit");
+        } else {
+            tx.rollback().await.expect("rollback");
+        }
+    }
+
+    async fn item_exists(&self, id: &str) -> bool {
+        sqlx::query("SELECT 1 FROM outbox_test_items WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.outbox.pool())
+            .await
+            .expect("select")
+            .is_some()
+    }
+
+    async fn stream(&self) -> async_nats::jetstream::stream::Stream {
+        let client = async_nats::connect(self.config.url.as_str()).await.unwrap();
+        async_nats::jetstream::new(client)
+            .get_stream(&self.config.stream)
+            .await
+            .expect("stream")
+    }
+}
+
+#[tokio::test]
+async fn a_message_commits_or_rolls_back_with_the_transaction_that_writes_it() {
+    let setup = setup().await;
+    let rolled_back = format!("{}-a", setup.tag);
+    let committed = format!("{}-b", setup.tag);
+    let span = tracing::info_span!("writer");
+    let trace_id = span.context().span().span_context().trace_id();
+    async {
+        setup.write(&rolled_back, false).await;
+        setup.write(&committed, true).await;
+    }
+    .instrument(span)
+    .await;
+    assert!(!setup.item_exists(&rolled_back).await);
+    assert!(setup.item_exists(&committed).await);
+
+    assert_eq!(
+        setup
+            .outbox
+            .relay_once(setup.broker.as_ref(), 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        setup
+            .outbox
+            .relay_once(setup.broker.as_ref(), 100)
+            .await
+            .unwrap(),
+        0
+    );
+    let mut stream = setup.stream().await;
+    assert_eq!(stream.info().await.unwrap().state.messages, 1);
+    let message = stream.get_raw_message(1).await.unwrap();
+    assert_eq!(
+        message.headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+        Some(committed.as_str())
+    );
+    let traceparent = message
+        .headers
+        .get("traceparent")
+        .expect("traceparent")
+        .as_str()
+        .to_owned();
+    assert!(traceparent.contains(&trace_id.to_string()), "{traceparent}");
+}
+
+#[tokio::test]
+async fn concurrent_relays_publish_each_committed_message_once() {
+    let setup = setup().await;
+    for n in 0..20 {
+        setup.write(&format!("{}-{n}", setup.tag), true).await;
+    }
+    let relay = |outbox: Outbox, broker: Arc<Counting>| async move {
+        let mut total = 0;
+        loop {
+            let n = outbox.relay_once(broker.as_ref(), 3).await.unwrap();
+            if n == 0 {
+                return total;
+            }
+            total += n;
+        }
+    };
+    let (a, b) = tokio::join!(
+        relay(setup.outbox.clone(), setup.broker.clone()),
+        relay(setup.outbox.clone(), setup.broker.clone())
+    );
+    assert_eq!(a + b, 20, "relayed {a} + {b}");
+    assert_eq!(
+        setup.broker.published.load(Ordering::SeqCst),
+        20,
+        "each published once"
+    );
+    let mut stream = setup.stream().await;
+    assert_eq!(stream.info().await.unwrap().state.messages, 20);
+}
+
+struct Seen(Arc<Mutex<Vec<Value>>>, String);
+
+#[async_trait]
+impl MessageHandler for Seen {
+    type Message = Value;
+    fn subject(&self) -> &str {
+        &self.1
+    }
+    fn decode(&self, payload: &[u8]) -> Result<Value, HandlerError> {
+        service::platform::messaging::json(payload)
+    }
+    async fn handle(&self, message: Value, _: &MessageContext) -> Result<(), HandlerError> {
+        self.0.lock().unwrap().push(message);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_relay_runs_with_the_consumers_and_the_message_is_handled() {
+    let setup = setup().await;
+    let messaging = Messaging::new(
+        setup.broker.clone(),
+        Arc::new(MemoryStore::new()),
+        setup.config.clone(),
+        Duration::from_secs(3600),
+    )
+    .with_outbox(setup.outbox.clone());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    messaging.consume(Seen(seen.clone(), format!("{}.items.created", setup.tag)));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let consumers = messaging.start(stopped);
+    let id = format!("{}-c", setup.tag);
+    setup.write(&id, true).await;
+    let started = Instant::now();
+    while seen.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "not handled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.lock().unwrap().clone(), [json!({ "id": id })]);
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
