@@ -100,7 +100,8 @@ fn messaging_nats_renders_the_component_and_none_does_not() {
             "tests/messaging.rs",
         ]
     );
-    let text = |files: &FileSet, path: &str| String::from_utf8(files[path].contents.clone()).unwrap();
+    let text =
+        |files: &FileSet, path: &str| String::from_utf8(files[path].contents.clone()).unwrap();
     assert!(text(&nats, "Cargo.toml").contains("async-nats"));
     assert!(text(&nats, "config/default.toml").contains("[messaging]"));
     assert!(!text(&none, "Cargo.toml").contains("async-nats"));
@@ -113,7 +114,11 @@ fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("read dir") {
             let path = entry.expect("entry").path();
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             if rel == ".git" || rel == "platform.toml" {
                 continue;
             }
@@ -147,13 +152,22 @@ fn upgrade_from_1_0_0_to_3_1_0_with_messaging_none_renders_nothing_of_it() {
         run(
             dir,
             &[
-                "new", "orders", "--set", "owner=team-a", "--template-version", version,
-                "--allow-draft", "--yes",
+                "new",
+                "orders",
+                "--set",
+                "owner=team-a",
+                "--template-version",
+                version,
+                "--allow-draft",
+                "--yes",
             ],
         );
     }
     let service = upgraded.join("orders");
-    run(&service, &["upgrade", "--to", MESSAGING, "--allow-draft", "--commit"]);
+    run(
+        &service,
+        &["upgrade", "--to", MESSAGING, "--allow-draft", "--commit"],
+    );
     let after = tree(&service);
     assert!(
         after.keys().all(|path| !path.contains("messaging")),
@@ -162,7 +176,10 @@ fn upgrade_from_1_0_0_to_3_1_0_with_messaging_none_renders_nothing_of_it() {
     );
     for (path, contents) in &after {
         let text = String::from_utf8_lossy(contents);
-        assert!(!text.contains("async-nats") && !text.contains("[messaging]"), "{path}");
+        assert!(
+            !text.contains("async-nats") && !text.contains("[messaging]"),
+            "{path}"
+        );
     }
     let fresh = tree(&fresh.join("orders"));
     let modes = render_at(MESSAGING, &[("owner", "team-a")]);

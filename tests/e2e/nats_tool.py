@@ -11,7 +11,8 @@ producer and an inspector of streams and consumers, with the official Python cli
         {"seq", "subject", "headers": {name: value}, "data"}
     nats_tool.py --url URL consumer STREAM DURABLE
         prints the durable consumer's state as JSON: {"num_pending", "num_ack_pending",
-        "num_redelivered", "delivered", "ack_floor"} (stream sequences)
+        "num_redelivered", "delivered", "ack_floor"} (stream sequences) and "deliveries"
+        (every delivery it made, redeliveries included)
     nats_tool.py --url URL delete STREAM...
         deletes the streams (missing ones are fine)
 
@@ -67,6 +68,7 @@ async def consumer(js, args):
                 "num_ack_pending": info.num_ack_pending,
                 "num_redelivered": info.num_redelivered,
                 "delivered": info.delivered.stream_seq,
+                "deliveries": info.delivered.consumer_seq,
                 "ack_floor": info.ack_floor.stream_seq,
             }
         )
