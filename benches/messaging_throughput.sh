@@ -22,8 +22,8 @@
 # ROUNDS rounds alternate which side goes first; the verdict is the median of the rounds'
 # ratios (service / baseline) against GOAL.
 #
-#   benches/messaging_throughput.sh                  # 3 rounds, 20000 messages, 16 in flight
-#   ROUNDS=5 COUNT=50000 benches/messaging_throughput.sh
+#   benches/messaging_throughput.sh                  # 3 rounds, 100000 messages, 16 in flight
+#   ROUNDS=5 COUNT=200000 benches/messaging_throughput.sh
 #   STORE=postgres benches/messaging_throughput.sh   # dedupe in PostgreSQL 127.0.0.1:5432 (default: memory)
 #   TEMPLATE_VERSION=3.1.0 benches/messaging_throughput.sh   (default 3.1.0; a draft is allowed)
 #
@@ -32,7 +32,7 @@
 set -euo pipefail
 
 ROUNDS="${ROUNDS:-3}"
-COUNT="${COUNT:-20000}"
+COUNT="${COUNT:-100000}"
 MAX_IN_FLIGHT="${MAX_IN_FLIGHT:-16}"
 GOAL="${GOAL:-0.5}"
 STORE="${STORE:-memory}"
