@@ -9,6 +9,7 @@
 //! `CARGO_PLATFORM_E2E_TEMPLATE_VERSION` pins one. Peers and tools come from `.ci/e2e-setup`.
 
 #[path = "e2e/harness.rs"]
+#[allow(dead_code)]
 mod harness;
 
 use std::collections::BTreeSet;

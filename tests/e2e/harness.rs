@@ -149,9 +149,72 @@ impl Service {
             .tempdir()
             .expect("create a temp dir");
         let dir = work.path().join(name);
+        Self::render(name, &dir, version, allow_draft, answers);
+        Service {
+            name: name.to_owned(),
+            dir,
+            target: e2e_target(),
+            work: Some(work),
+        }
+    }
+
+    /// As [`Service::scaffold_at`], into `dir` (removed first when it exists), which is kept
+    /// afterwards: for a service several tests share, and to look at after a run.
+    pub fn scaffold_into(
+        dir: &Path,
+        version: Option<&str>,
+        allow_draft: bool,
+        answers: &[(&str, &str)],
+    ) -> Service {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("the service directory's name is the service's name")
+            .to_owned();
+        if dir.exists() {
+            fs::remove_dir_all(dir)
+                .unwrap_or_else(|e| panic!("remove the old {}: {e}", dir.display()));
+        }
+        fs::create_dir_all(dir.parent().expect("a parent directory"))
+            .expect("create the parent directory");
+        Self::render(&name, dir, version, allow_draft, answers);
+        Service {
+            name,
+            dir: dir.to_owned(),
+            target: e2e_target(),
+            work: None,
+        }
+    }
+
+    /// A service already on disk in `dir` (rendered by an earlier run), as it is.
+    pub fn existing(dir: &Path) -> Service {
+        assert!(
+            dir.join("Cargo.toml").is_file(),
+            "no service in {}",
+            dir.display()
+        );
+        Service {
+            name: dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("the service directory's name is the service's name")
+                .to_owned(),
+            dir: dir.to_owned(),
+            target: e2e_target(),
+            work: None,
+        }
+    }
+
+    fn render(
+        name: &str,
+        dir: &Path,
+        version: Option<&str>,
+        allow_draft: bool,
+        answers: &[(&str, &str)],
+    ) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-platform"));
         cmd.args(["platform", "new", name, "--yes", "--no-git", "--path"])
-            .arg(&dir)
+            .arg(dir)
             .args(["--set", "owner=e2e"]);
         // The newest release by default (what `new` gives a team); pin one to test an older one.
         if let Some(version) = version {
@@ -174,12 +237,6 @@ impl Service {
             "no Cargo.toml in {}",
             dir.display()
         );
-        Service {
-            name: name.to_owned(),
-            dir,
-            target: e2e_target(),
-            work: Some(work),
-        }
     }
 
     pub fn cargo(&self, args: &[&str]) -> Output {
@@ -415,6 +472,13 @@ impl Running {
         )
     }
 
+    /// SIGKILL (no chance to finish anything) and the exit status.
+    pub fn kill(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().expect("process");
+        child.kill().expect("SIGKILL the service");
+        child.wait().expect("wait for the killed service")
+    }
+
     /// Sends SIGTERM and waits up to `timeout` for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let pid = self.pid().to_string();
@@ -601,7 +665,22 @@ pub struct Forwarder {
 
 impl Forwarder {
     pub fn start(upstream: SocketAddr) -> Forwarder {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the forwarder");
+        Self::listen(
+            TcpListener::bind("127.0.0.1:0").expect("bind the forwarder"),
+            upstream,
+        )
+    }
+
+    /// The end of an outage: after [`Forwarder::kill`], accept and forward again on the same
+    /// port (clients that reconnect to it find the upstream again).
+    pub fn revive(&mut self, upstream: SocketAddr) {
+        self.kill();
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .unwrap_or_else(|e| panic!("bind the forwarder again on port {}: {e}", self.port));
+        *self = Self::listen(listener, upstream);
+    }
+
+    fn listen(listener: TcpListener, upstream: SocketAddr) -> Forwarder {
         let port = listener.local_addr().expect("forwarder address").port();
         listener.set_nonblocking(true).expect("non-blocking accept");
         let stop = Arc::new(AtomicBool::new(false));
