@@ -42,8 +42,12 @@ impl Broker for Counting {
         self.published.fetch_add(1, Ordering::SeqCst);
         self.inner.publish(message).await
     }
-    async fn consume(&self, spec: &ConsumerSpec) -> Result<Deliveries, BrokerError> {
-        self.inner.consume(spec).await
+    async fn consume(
+        &self,
+        spec: &ConsumerSpec,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Deliveries, BrokerError> {
+        self.inner.consume(spec, stop).await
     }
     async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BrokerError> {
         self.inner.dead_letter(letter).await

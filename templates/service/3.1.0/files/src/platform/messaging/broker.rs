@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
+use tokio::sync::watch;
 
 /// Message headers in order; a name may repeat.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -150,8 +151,14 @@ pub type Deliveries = BoxStream<'static, Result<Box<dyn Delivery>, BrokerError>>
 pub trait Broker: Send + Sync + 'static {
     /// Publishes and waits for the broker to store it (a duplicate id is stored once).
     async fn publish(&self, message: OutgoingMessage) -> Result<(), BrokerError>;
-    /// Creates (or reuses) the durable consumer `spec` and streams its deliveries.
-    async fn consume(&self, spec: &ConsumerSpec) -> Result<Deliveries, BrokerError>;
+    /// Creates (or reuses) the durable consumer `spec` and streams its deliveries, never more
+    /// than `spec.max_in_flight` fetched at a time. Once `stop` turns true it asks for no more:
+    /// the stream ends with what was already on its way (the caller gives those back).
+    async fn consume(
+        &self,
+        spec: &ConsumerSpec,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Deliveries, BrokerError>;
     /// Stores a dead letter.
     async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BrokerError>;
     /// Puts dead letters back on their original subjects and removes them from the dead letters.

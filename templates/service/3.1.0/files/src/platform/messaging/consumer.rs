@@ -14,7 +14,9 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::broker::{Broker, ConsumerSpec, DeadLetter, DeadLetterReason, Delivery, Headers};
+use super::broker::{
+    Broker, ConsumerSpec, DeadLetter, DeadLetterReason, Deliveries, Delivery, Headers,
+};
 use super::{
     CONSUMER_LAG, DEAD_LETTERS_TOTAL, MessagingConfig, PROCESS_DURATION, REDELIVERIES_TOTAL,
     extract_context,
@@ -162,7 +164,7 @@ async fn consume<H: MessageHandler>(
 ) {
     let mut attempt = 0u32;
     while !*shutdown.borrow() {
-        let deliveries = match runtime.broker.consume(&spec).await {
+        let deliveries = match runtime.broker.consume(&spec, shutdown.clone()).await {
             Ok(deliveries) => {
                 attempt = 0;
                 deliveries
@@ -182,7 +184,8 @@ async fn consume<H: MessageHandler>(
             let _ = stop.wait_for(|stop| *stop).await;
         };
         // take_until: on shutdown no new message is taken; those already taken finish.
-        deliveries
+        let mut deliveries = deliveries;
+        (&mut deliveries)
             .take_until(stopping)
             .for_each_concurrent(spec.max_in_flight, |delivery| {
                 let handler = handler.clone();
@@ -198,6 +201,22 @@ async fn consume<H: MessageHandler>(
                 }
             })
             .await;
+        if *shutdown.borrow() {
+            release_fetched(&mut deliveries).await;
+        }
+    }
+}
+
+/// On shutdown: messages the last pull request still brought (as in-flight ones were acked)
+/// that no handler started are given back at once (nak, no delay), so a replica — or this
+/// service after its restart — gets them now instead of after `ack_wait`. The stream ends when
+/// that request does (the broker asks for no more once stopping).
+async fn release_fetched(deliveries: &mut Deliveries) {
+    while let Some(next) = deliveries.next().await {
+        let Ok(delivery) = next else { continue };
+        if let Err(error) = delivery.nak(Duration::ZERO).await {
+            tracing::warn!(%error, subject = delivery.subject(), "cannot give back a fetched message");
+        }
     }
 }
 

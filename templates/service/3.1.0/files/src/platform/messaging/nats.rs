@@ -9,7 +9,7 @@ use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use async_nats::{HeaderMap, header::NATS_MESSAGE_ID};
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, watch};
 
 use super::MessagingConfig;
 use super::broker::{
@@ -18,6 +18,9 @@ use super::broker::{
 };
 
 /// Headers a dead letter gains (the original ones are kept).
+/// How long one pull request stays open: an idle consumer asks again this often, and a stopping
+/// one waits at most this long for the last request to end.
+const PULL_EXPIRES: Duration = Duration::from_secs(1);
 pub const DEAD_LETTER_REASON: &str = "Platform-Dead-Letter-Reason";
 pub const DELIVERY_COUNT: &str = "Platform-Delivery-Count";
 pub const ORIGINAL_SUBJECT: &str = "Platform-Original-Subject";
@@ -157,7 +160,11 @@ impl Broker for NatsBroker {
             .await
     }
 
-    async fn consume(&self, spec: &ConsumerSpec) -> Result<Deliveries, BrokerError> {
+    async fn consume(
+        &self,
+        spec: &ConsumerSpec,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Deliveries, BrokerError> {
         self.ensure_streams().await?;
         let stream = self
             .jetstream
@@ -190,18 +197,50 @@ impl Broker for NatsBroker {
             )
             .await
             .map_err(|e| BrokerError(format!("consumer `{}`: {e}", spec.durable)))?;
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(spec.max_in_flight)
-            .messages()
-            .await
-            .map_err(BrokerError::new)?;
-        Ok(messages
-            .map(|message| {
-                let message = message.map_err(BrokerError::new)?;
-                NatsDelivery::new(message).map(|d| Box::new(d) as Box<dyn Delivery>)
-            })
-            .boxed())
+        // One pull request at a time, for at most what may be in flight, open for PULL_EXPIRES.
+        // Once `stop` turns true no new request is made: the stream ends with what the open one
+        // still brings, which the consumer gives back, so nothing waits out ack_wait.
+        let size = spec.max_in_flight.max(1);
+        let state = (consumer, None::<pull::Batch>, stop);
+        let deliveries = futures_util::stream::unfold(state, move |(consumer, mut batch, stop)| {
+            async move {
+                loop {
+                    if let Some(current) = batch.as_mut() {
+                        match current.next().await {
+                            Some(Ok(message)) => {
+                                let delivery = NatsDelivery::new(message)
+                                    .map(|d| Box::new(d) as Box<dyn Delivery>);
+                                return Some((delivery, (consumer, batch, stop)));
+                            }
+                            Some(Err(error)) => {
+                                let error = Err(BrokerError::new(error));
+                                return Some((error, (consumer, None, stop)));
+                            }
+                            // This request is done: a new one below, unless stopping.
+                            None => {}
+                        }
+                    }
+                    if *stop.borrow() {
+                        return None;
+                    }
+                    let request = consumer
+                        .batch()
+                        .max_messages(size)
+                        .expires(PULL_EXPIRES)
+                        .messages()
+                        .await;
+                    match request {
+                        Ok(next) => batch = Some(next),
+                        Err(error) => {
+                            // The broker is away: do not spin.
+                            tokio::time::sleep(PULL_EXPIRES).await;
+                            return Some((Err(BrokerError::new(error)), (consumer, None, stop)));
+                        }
+                    }
+                }
+            }
+        });
+        Ok(deliveries.boxed())
     }
 
     async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BrokerError> {
