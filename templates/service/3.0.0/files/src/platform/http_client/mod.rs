@@ -8,10 +8,10 @@
 //! [`HttpClient::send`], and return its [`DependencyError`] from a handler with `?`: it becomes a
 //! problem+json 503 `urn:problem:platform:dependency-unavailable` naming the dependency.
 //!
-//! The chain of one call, outermost first: [`Resilience`] (total timeout, retries with backoff,
+//! The chain of one call, outermost first: `Resilience` (total timeout, retries with backoff,
 //! `Retry-After`, retry budget, breaker, metrics; hand-written, see its docs), then
 //! `reqwest_tracing::TracingMiddleware` (one `otel.kind = client` span per attempt), then
-//! [`Propagate`] (`traceparent` and `x-request-id` on each attempt), then reqwest.
+//! `Propagate` (`traceparent` and `x-request-id` on each attempt), then reqwest.
 
 pub mod breaker;
 
