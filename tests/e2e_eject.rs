@@ -210,7 +210,7 @@ fn verify_reports_the_compiler_errors_and_abort_restores_the_tree() {
     let home = common::home_with_identity();
     let out = Command::new(env!("CARGO_BIN_EXE_cargo-platform"))
         .args(["platform", "upgrade", "--verify", "--path", dir_arg])
-        .env("CARGO_TARGET_DIR", harness::e2e_target())
+        .envs(harness::e2e_cargo_env())
         .env("HOME", home)
         .env_remove("CARGO_PLATFORM_TEMPLATE_DIR")
         .output()

@@ -48,7 +48,7 @@ fn verify_commits_the_service_that_builds_and_not_the_one_that_does_not() {
     git(&root.join("breaks"), &["commit", "-qam", "team code"]);
 
     let out = platform(root)
-        .env("CARGO_TARGET_DIR", harness::e2e_target())
+        .envs(harness::e2e_cargo_env())
         .env_remove("CARGO_MANIFEST_DIR")
         .env_remove("RUSTFLAGS")
         .args(["fleet", "upgrade", "--verify", "--format", "json"])

@@ -44,7 +44,7 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
     let out = Command::new(cargo)
         .args(args)
         .current_dir(dir)
-        .env("CARGO_TARGET_DIR", harness::e2e_target())
+        .envs(harness::e2e_cargo_env())
         .env_remove("CARGO_MANIFEST_DIR")
         .env_remove("RUSTFLAGS")
         .output()

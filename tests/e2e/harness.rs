@@ -29,6 +29,20 @@ pub fn e2e_target() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target").join("e2e"))
 }
 
+/// The variables every generated-service build in the shared target dir runs with: the dir
+/// itself, no incremental caches and no debug info. Both caches are written per build of every
+/// test's own crate and are never reused (each test scaffolds anew), and together they took the
+/// shared dir past the disk CI had (tens of GB, "No space left on device"); without them the
+/// suite's builds and links are also faster. Tests that run the tool, which runs cargo itself
+/// (`upgrade --verify`, `fleet upgrade --verify`), pass the same variables to it.
+pub fn e2e_cargo_env() -> [(&'static str, std::ffi::OsString); 3] {
+    [
+        ("CARGO_TARGET_DIR", e2e_target().into_os_string()),
+        ("CARGO_INCREMENTAL", "0".into()),
+        ("CARGO_PROFILE_DEV_DEBUG", "0".into()),
+    ]
+}
+
 /// 64 random bits as hex (std's per-instance random hasher keys; no rand crate needed).
 pub fn random_hex64() -> String {
     let mut h = RandomState::new().build_hasher();
@@ -66,6 +80,7 @@ pub fn cargo_in(dir: &Path, target: &Path, args: &[&str], env: &[(&str, &str)]) 
     Command::new(cargo)
         .args(args)
         .current_dir(dir)
+        .envs(e2e_cargo_env())
         .env("CARGO_TARGET_DIR", target)
         .env_remove("CARGO_MANIFEST_DIR")
         .env_remove("RUSTFLAGS")
