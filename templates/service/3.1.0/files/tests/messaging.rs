@@ -30,7 +30,7 @@ use service::platform::messaging::{
     Broker, Consumers, HandlerError, MessageContext, MessageHandler, Messaging, MessagingConfig,
     RedriveFilter,
 };
-use service::platform::testing::{TestApp, init_telemetry, json_body, layers};
+use service::platform::testing::{CapturedLogs, TestApp, init_telemetry, json_body, layers};
 
 /// One test's own stream, subjects and dead-letter stream, with quick retries.
 struct Setup {
@@ -482,6 +482,165 @@ async fn redrive_puts_a_dead_letter_back_and_it_is_processed() {
         setup.dead_letters().await.is_empty(),
         "removed from the dead letters"
     );
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+/// `<bin> redrive` with the test's streams, as an operator runs it.
+fn redrive_command(setup: &Setup) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_{{ name }}"));
+    command
+        .arg("redrive")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP_MESSAGING__URL", &setup.config.url)
+        .env("APP_MESSAGING__STREAM", &setup.config.stream)
+        .env(
+            "APP_MESSAGING__DEAD_LETTER_STREAM",
+            &setup.config.dead_letter_stream,
+        );
+    command
+}
+
+#[tokio::test]
+async fn redrive_format_json_is_one_object_with_the_count_and_each_message() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let handler = Scripted::new(
+        &setup.subject(),
+        vec![Err(HandlerError::permanent("bug in the handler"))],
+    );
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "json-1", json!({"n": 1})).await;
+    publish(&messaging, &setup.subject(), "json-2", json!({"n": 2})).await;
+    let started = Instant::now();
+    while setup.dead_letters().await.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no two dead letters"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Put back while nothing consumes: they stay in the stream, out of the dead letters.
+    stop.send(true).unwrap();
+    consumers.wait().await;
+    let sequences: Vec<u64> = setup
+        .dead_letters()
+        .await
+        .iter()
+        .map(|letter| letter.sequence)
+        .collect();
+
+    let out = redrive_command(&setup)
+        .args(["--format", "json"])
+        .output()
+        .expect("run the service binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "redrive --format json: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("stdout is one JSON object");
+    assert_eq!(report["redriven"], 2, "{report}");
+    assert_eq!(report["errors"], json!([]), "{report}");
+    let messages = report["messages"].as_array().expect("messages");
+    assert_eq!(
+        messages
+            .iter()
+            .map(|m| m["seq"].as_u64().expect("seq"))
+            .collect::<Vec<_>>(),
+        sequences,
+        "{report}"
+    );
+    for message in messages {
+        assert_eq!(message["subject"], setup.subject(), "{report}");
+        assert!(
+            message["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("json-") && id.contains(":redrive:")),
+            "{report}"
+        );
+    }
+    assert!(
+        setup.dead_letters().await.is_empty(),
+        "removed from the dead letters"
+    );
+}
+
+#[test]
+fn redrive_format_json_with_the_broker_unreachable_reports_the_error_as_json() {
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_{{ name }}"))
+        .args(["redrive", "--format", "json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP_MESSAGING__URL", &url)
+        .output()
+        .expect("run the service binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("stdout is one JSON object");
+    assert_eq!(report["redriven"], 0, "{report}");
+    assert_eq!(report["messages"], json!([]), "{report}");
+    let errors = report["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{report}");
+    let error = errors[0].as_str().expect("an error is a string");
+    assert!(
+        error.contains(&url) && error.contains("APP_MESSAGING__URL"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn each_consumer_logs_its_durable_name_stream_and_subject_once_at_startup() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    // This test's log lines (the runtime is single-threaded: the consumers log on this thread).
+    let logs = CapturedLogs::default();
+    let _guard = tracing::subscriber::set_default(service::platform::telemetry::subscriber(
+        opentelemetry_sdk::trace::SdkTracerProvider::builder().build(),
+        logs.clone(),
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+    ));
+    let subjects = [
+        format!("{}.created", setup.tag),
+        format!("{}.deleted", setup.tag),
+    ];
+    for subject in &subjects {
+        messaging.consume(Scripted::new(subject, vec![Ok(())]));
+    }
+    let (stop, consumers) = start(&messaging);
+    let started = |logs: &CapturedLogs| -> Vec<Value> {
+        logs.lines()
+            .into_iter()
+            .filter(|line| line["message"] == "consumer started")
+            .collect()
+    };
+    eventually(
+        "both consumers' startup lines",
+        Duration::from_secs(10),
+        || started(&logs).len() >= 2,
+    )
+    .await;
+    // Time for a second line of either to show up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = started(&logs);
+    assert_eq!(lines.len(), 2, "one line per consumer: {lines:?}");
+    for subject in &subjects {
+        let line = lines
+            .iter()
+            .find(|line| line["subject"] == subject.as_str())
+            .unwrap_or_else(|| panic!("a startup line for {subject}: {lines:?}"));
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["stream"], setup.tag.as_str(), "{line}");
+        let durable = format!("{}-{}", setup.tag, subject.replace('.', "-"));
+        assert_eq!(line["consumer"], durable.as_str(), "{line}");
+    }
     stop.send(true).unwrap();
     consumers.wait().await;
 }

@@ -43,9 +43,24 @@ pub enum Command {
         /// Only the dead letter with this sequence in the dead-letter stream.
         #[arg(long)]
         seq: Option<u64>,
+        /// `json`: one JSON object on stdout, `{"redriven": N, "messages": [{"subject",
+        /// "seq", "id"}], "errors": ["…"]}` (errors too, exit 1 as in text).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
 {% endif %}
 }
+{% if messaging == "nats" %}
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Lines for a person.
+    Text,
+    /// One JSON object, for scripts.
+    Json,
+}
+{% endif %}
 
 /// Parses the arguments and runs the command.
 pub fn main(app: App) -> ExitCode {
@@ -54,7 +69,11 @@ pub fn main(app: App) -> ExitCode {
         Command::Serve => server::run(app),
         Command::DevToken { sub, ttl_secs } => dev_token(&sub, ttl_secs),
 {% if messaging == "nats" %}
-        Command::Redrive { subject, seq } => redrive(subject, seq),
+        Command::Redrive {
+            subject,
+            seq,
+            format,
+        } => redrive(subject, seq, format),
 {% endif %}
     }
 }
@@ -76,7 +95,7 @@ fn dev_token(sub: &str, ttl_secs: u64) -> ExitCode {
 }
 {% if messaging == "nats" %}
 
-fn redrive(subject: Option<String>, sequence: Option<u64>) -> ExitCode {
+fn redrive(subject: Option<String>, sequence: Option<u64>, format: Format) -> ExitCode {
     use crate::platform::messaging::{Broker, MessagingConfig, RedriveFilter, nats::NatsBroker};
     let filter = RedriveFilter { subject, sequence };
     let result = (|| -> Result<_, crate::platform::BoxError> {
@@ -102,6 +121,35 @@ fn redrive(subject: Option<String>, sequence: Option<u64>) -> ExitCode {
             Ok(redriven)
         })
     })();
+    if format == Format::Json {
+        let (redriven, errors) = match &result {
+            Ok(redriven) => (redriven.as_slice(), Vec::new()),
+            Err(error) => (&[][..], vec![error.to_string()]),
+        };
+        let messages: Vec<serde_json::Value> = redriven
+            .iter()
+            .map(|letter| {
+                serde_json::json!({
+                    "subject": letter.subject,
+                    "seq": letter.dead_letter_sequence,
+                    "id": letter.id,
+                })
+            })
+            .collect();
+        let report = serde_json::json!({
+            "redriven": redriven.len(),
+            "messages": messages,
+            "errors": errors,
+        });
+        println!("{report}");
+        return match result {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: redrive: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match result {
         Ok(redriven) => {
             for letter in &redriven {

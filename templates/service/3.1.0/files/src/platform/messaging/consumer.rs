@@ -150,6 +150,7 @@ pub async fn run<H: MessageHandler>(
     shutdown: watch::Receiver<bool>,
 ) {
     let spec = runtime.spec(handler.subject());
+    tracing::info!(consumer = %spec.durable, stream = %runtime.config.stream, subject = %spec.subject, "consumer started");
     let lag = watch_lag(runtime.clone(), spec.clone(), shutdown.clone());
     let consume = consume(handler, runtime, spec.clone(), shutdown);
     tokio::join!(lag, consume);
