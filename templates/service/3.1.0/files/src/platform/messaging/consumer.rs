@@ -192,7 +192,8 @@ async fn consume<H: MessageHandler>(
         (&mut deliveries)
             .take_until(stopping)
             .for_each_concurrent(spec.max_in_flight, |delivery| {
-                let (handler, runtime, spec, instruments) = (&*handler, &runtime, &spec, &instruments);
+                let (handler, runtime, spec, instruments) =
+                    (&*handler, &runtime, &spec, &instruments);
                 async move {
                     match delivery {
                         Ok(delivery) => {

@@ -225,8 +225,8 @@ impl Broker for NatsBroker {
                                     tracing::warn!(%error, "cannot ask the broker for more messages");
                                 }
                             }
-                            let delivery =
-                                NatsDelivery::new(message).map(|d| Box::new(d) as Box<dyn Delivery>);
+                            let delivery = NatsDelivery::new(message)
+                                .map(|d| Box::new(d) as Box<dyn Delivery>);
                             return Some((delivery, pulls));
                         }
                         Some(Err(error)) => {
