@@ -26,6 +26,9 @@
 #   ROUNDS=5 COUNT=200000 benches/messaging_throughput.sh
 #   STORE=postgres benches/messaging_throughput.sh   # dedupe in PostgreSQL 127.0.0.1:5432 (default: memory)
 #   TEMPLATE_VERSION=3.1.0 benches/messaging_throughput.sh   (default 3.1.0; a draft is allowed)
+#   SVC_BIN=path BASE_BIN=path benches/messaging_throughput.sh  # skip the builds: binaries this
+#                                                    # script built before (copied aside), e.g.
+#                                                    # to compare an earlier consumer, same run
 #
 # Needs NATS with JetStream on 127.0.0.1:4222 (NATS_URL to change) and, for STORE=postgres,
 # PostgreSQL (.ci/e2e-setup). Target dir: $CARGO_PLATFORM_E2E_TARGET or target/e2e.
@@ -110,9 +113,15 @@ text = text.replace(module, "pub mod bench_noop;\n" + module, 1).replace(
 open(path, "w").write(text)
 PY
 
-echo "== cargo build --release (service) into $target" >&2
-(cd "$work/bench-msg" && CARGO_TARGET_DIR="$target" cargo build --release -q)
-svc_bin="$target/release/bench-msg"
+if [ -n "${SVC_BIN:-}" ]; then
+  echo "== service binary $SVC_BIN (SVC_BIN: built before, of this scaffold's release and store)" >&2
+  svc_bin="$SVC_BIN"
+  (cd "$work/bench-msg" && cargo generate-lockfile -q --offline)
+else
+  echo "== cargo build --release (service) into $target" >&2
+  (cd "$work/bench-msg" && CARGO_TARGET_DIR="$target" cargo build --release -q)
+  svc_bin="$target/release/bench-msg"
+fi
 
 # The baseline uses exactly the async-nats, tokio and futures-util the service resolved.
 lock_version() { awk -v n="$1" '$0=="name = \""n"\"" {getline; gsub(/version = |"/,""); print; exit}' "$work/bench-msg/Cargo.lock"; }
@@ -264,9 +273,14 @@ async fn main() {
     }
 }
 RS
-echo "== cargo build --release (baseline: async-nats $nats_v, tokio $tokio_v)" >&2
-(cd "$work/bench-nats" && CARGO_TARGET_DIR="$target" cargo build --release -q)
-base_bin="$target/release/bench-nats"
+if [ -n "${BASE_BIN:-}" ]; then
+  echo "== baseline binary $BASE_BIN (BASE_BIN: built before by this script)" >&2
+  base_bin="$BASE_BIN"
+else
+  echo "== cargo build --release (baseline: async-nats $nats_v, tokio $tokio_v)" >&2
+  (cd "$work/bench-nats" && CARGO_TARGET_DIR="$target" cargo build --release -q)
+  base_bin="$target/release/bench-nats"
+fi
 
 measure() { # side round -> "messages/s seconds"
   local side="$1" stream="bench$1$2x$RANDOM$RANDOM"
@@ -282,7 +296,7 @@ measure() { # side round -> "messages/s seconds"
     (cd "$work/bench-msg" && APP_ENV=local APP_SERVER__PORT="$port" RUST_LOG="${RUST_LOG:-info}" \
       APP_MESSAGING__URL="$NATS_URL" APP_MESSAGING__STREAM="$stream" \
       APP_MESSAGING__SUBJECTS="[\"$stream.>\"]" APP_MESSAGING__DEAD_LETTER_STREAM="$stream-dead" \
-      APP_MESSAGING__MAX_IN_FLIGHT="$MAX_IN_FLIGHT" APP_ITEMS__CREATED_SUBJECT="$stream.items.created" \
+      APP_MESSAGING__MAX_IN_FLIGHT="$MAX_IN_FLIGHT" \
       APP_BENCH__SUBJECT="$subject" exec "$svc_bin" >"$work/svc-$2.log" 2>&1) &
     pid="$!"
   else
@@ -290,6 +304,15 @@ measure() { # side round -> "messages/s seconds"
     pid="$!"
   fi
   pids+=("$pid")
+  # A consumer that exits before the watcher saw everything acked fails the run now, not after
+  # the watcher's 600 s.
+  while kill -0 "$watch_pid" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      kill "$watch_pid" 2>/dev/null || true
+      echo "the consumer exited early ($side, round $2)" >&2; tail -5 "$work/svc-$2.log" >&2 || true; exit 1
+    fi
+    sleep 0.2
+  done
   if ! wait "$watch_pid"; then echo "the watcher failed ($side, round $2)" >&2; tail -5 "$work/svc-$2.log" >&2 || true; exit 1; fi
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true

@@ -419,6 +419,56 @@ async fn the_same_message_published_twice_is_processed_once() {
     consumers.wait().await;
 }
 
+/// Log lines of the consumer carry the message's id and delivery (docs/platform.md): the
+/// "message processed" line of each delivery names it, with its outcome.
+#[tokio::test]
+async fn the_processed_log_line_names_the_message_id_and_delivery() {
+    let logs = CapturedLogs::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = service::platform::telemetry::subscriber(
+        provider,
+        logs.clone(),
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+    );
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let handler = Scripted::new(
+        &setup.subject(),
+        vec![Err(HandlerError::transient("down")), Ok(())],
+    );
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "log-7", json!({"n": 7})).await;
+    eventually("the retry to succeed", Duration::from_secs(10), || {
+        seen.lock().unwrap().iter().any(|s| s.succeeded)
+    })
+    .await;
+    stop.send(true).unwrap();
+    consumers.wait().await;
+    let processed: Vec<(Value, Value, Value)> = logs
+        .lines()
+        .into_iter()
+        .filter(|line| line["message"] == "message processed")
+        .map(|line| {
+            (
+                line["message_id"].clone(),
+                line["delivery"].clone(),
+                line["outcome"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        processed,
+        vec![
+            (json!("log-7"), json!(1), json!("retry")),
+            (json!("log-7"), json!(2), json!("ok")),
+        ],
+        "one line per delivery, naming the message"
+    );
+}
+
 #[tokio::test]
 async fn redrive_puts_a_dead_letter_back_and_it_is_processed() {
     let setup = Setup::new(5, &[50], "");

@@ -70,6 +70,9 @@ pub enum DeadLetterReason {
 }
 
 impl DeadLetterReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [Self; 3] = [Self::Permanent, Self::Undecodable, Self::MaxDeliver];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Permanent => "permanent",

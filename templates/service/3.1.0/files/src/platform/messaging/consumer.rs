@@ -84,6 +84,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in declaration order (`outcome as usize` is its index).
+    pub const ALL: [Self; 4] = [Self::Ok, Self::Retry, Self::DeadLetter, Self::Duplicate];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -163,6 +166,7 @@ async fn consume<H: MessageHandler>(
     spec: ConsumerSpec,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let instruments = Instruments::new(&spec);
     let mut attempt = 0u32;
     while !*shutdown.borrow() {
         let deliveries = match runtime.broker.consume(&spec, shutdown.clone()).await {
@@ -189,13 +193,13 @@ async fn consume<H: MessageHandler>(
         (&mut deliveries)
             .take_until(stopping)
             .for_each_concurrent(spec.max_in_flight, |delivery| {
-                let handler = handler.clone();
-                let runtime = runtime.clone();
-                let spec = spec.clone();
+                let (handler, runtime, spec, instruments) =
+                    (&*handler, &runtime, &spec, &instruments);
                 async move {
                     match delivery {
                         Ok(delivery) => {
-                            process(&*handler, &runtime, &spec, delivery.as_ref()).await;
+                            process_with(handler, runtime, spec, instruments, delivery.as_ref())
+                                .await;
                         }
                         Err(error) => tracing::warn!(%error, "cannot read from the broker"),
                     }
@@ -211,20 +215,29 @@ async fn consume<H: MessageHandler>(
 /// On shutdown: messages the last pull request still brought (as in-flight ones were acked)
 /// that no handler started are given back at once (nak, no delay), so a replica — or this
 /// service after its restart — gets them now instead of after `ack_wait`. The stream ends when
-/// that request does (the broker asks for no more once stopping).
+/// that request does (the broker asks for no more once stopping); they are given back only
+/// then, since the broker would hand a message given back earlier to that same open request
+/// again (another delivery, counted towards `max_deliver`).
 async fn release_fetched(deliveries: &mut Deliveries) {
+    let mut fetched = Vec::new();
     while let Some(next) = deliveries.next().await {
-        let Ok(delivery) = next else { continue };
+        if let Ok(delivery) = next {
+            fetched.push(delivery);
+        }
+    }
+    futures_util::future::join_all(fetched.iter().map(|delivery| async move {
         if let Err(error) = delivery.nak(Duration::ZERO).await {
             tracing::warn!(%error, subject = delivery.subject(), "cannot give back a fetched message");
         }
-    }
+    }))
+    .await;
 }
 
 async fn watch_lag(runtime: Runtime, spec: ConsumerSpec, mut shutdown: watch::Receiver<bool>) {
+    let gauge = metrics::gauge!(CONSUMER_LAG, "subject" => spec.subject.clone());
     loop {
         if let Ok(lag) = runtime.broker.lag(&spec).await {
-            metrics::gauge!(CONSUMER_LAG, "subject" => spec.subject.clone()).set(lag as f64);
+            gauge.set(lag as f64);
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(5)) => {}
@@ -241,6 +254,56 @@ fn message_id(delivery: &dyn Delivery) -> String {
         .map_or_else(|| format!("seq-{}", delivery.sequence()), str::to_owned)
 }
 
+/// What a consumer reports to, resolved once per consumer rather than once per message: the
+/// span name and the metric handles of its subject (a label set looked up per message costs
+/// allocations and a registry lookup each time).
+struct Instruments {
+    span_name: String,
+    redeliveries: metrics::Counter,
+    lag: metrics::Gauge,
+    /// `messaging_process_duration_seconds` by outcome, in [`Outcome::ALL`] order.
+    durations: [metrics::Histogram; 4],
+    /// `messaging_dead_letters_total` by reason, in [`DeadLetterReason::ALL`] order.
+    dead_letters: [metrics::Counter; 3],
+}
+
+impl Instruments {
+    fn new(spec: &ConsumerSpec) -> Self {
+        let subject = &spec.subject;
+        Self {
+            span_name: format!("process {subject}"),
+            redeliveries: metrics::counter!(REDELIVERIES_TOTAL, "subject" => subject.clone()),
+            lag: metrics::gauge!(CONSUMER_LAG, "subject" => subject.clone()),
+            durations: Outcome::ALL.map(|outcome| {
+                metrics::histogram!(
+                    PROCESS_DURATION,
+                    "subject" => subject.clone(),
+                    "outcome" => outcome.as_str()
+                )
+            }),
+            dead_letters: DeadLetterReason::ALL.map(|reason| {
+                metrics::counter!(
+                    DEAD_LETTERS_TOTAL,
+                    "subject" => subject.clone(),
+                    "reason" => reason.as_str()
+                )
+            }),
+        }
+    }
+
+    fn duration(&self, outcome: Outcome) -> &metrics::Histogram {
+        &self.durations[outcome as usize]
+    }
+
+    fn dead_letter(&self, reason: DeadLetterReason) -> &metrics::Counter {
+        let index = DeadLetterReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or_default();
+        &self.dead_letters[index]
+    }
+}
+
 /// Handles one delivery to the end: acked, nak'ed with a delay, or dead-lettered and
 /// terminated. Returns what became of it.
 pub async fn process<H: MessageHandler>(
@@ -249,12 +312,22 @@ pub async fn process<H: MessageHandler>(
     spec: &ConsumerSpec,
     delivery: &dyn Delivery,
 ) -> Outcome {
+    process_with(handler, runtime, spec, &Instruments::new(spec), delivery).await
+}
+
+async fn process_with<H: MessageHandler>(
+    handler: &H,
+    runtime: &Runtime,
+    spec: &ConsumerSpec,
+    instruments: &Instruments,
+    delivery: &dyn Delivery,
+) -> Outcome {
     let started = Instant::now();
     let id = message_id(delivery);
     let count = delivery.delivery_count();
     let span = tracing::info_span!(
         "message",
-        otel.name = %format!("process {}", spec.subject),
+        otel.name = %instruments.span_name,
         otel.kind = "consumer",
         messaging.system = "nats",
         messaging.destination.name = %delivery.subject(),
@@ -263,20 +336,24 @@ pub async fn process<H: MessageHandler>(
     );
     // The producer's span is the parent, on every delivery and in the dead letter.
     let _ = span.set_parent(extract_context(delivery.headers()));
-    let outcome = handle(handler, runtime, spec, delivery, &id)
+    let outcome = handle(handler, runtime, spec, instruments, delivery, &id)
         .instrument(span.clone())
         .await;
-    span.in_scope(|| tracing::info!(outcome = outcome.as_str(), "message processed"));
+    span.in_scope(|| {
+        tracing::info!(
+            message_id = %id,
+            delivery = count,
+            outcome = outcome.as_str(),
+            "message processed"
+        );
+    });
     if count > 1 {
-        metrics::counter!(REDELIVERIES_TOTAL, "subject" => spec.subject.clone()).increment(1);
+        instruments.redeliveries.increment(1);
     }
-    metrics::gauge!(CONSUMER_LAG, "subject" => spec.subject.clone()).set(delivery.pending() as f64);
-    metrics::histogram!(
-        PROCESS_DURATION,
-        "subject" => spec.subject.clone(),
-        "outcome" => outcome.as_str()
-    )
-    .record(started.elapsed().as_secs_f64());
+    instruments.lag.set(delivery.pending() as f64);
+    instruments
+        .duration(outcome)
+        .record(started.elapsed().as_secs_f64());
     outcome
 }
 
@@ -284,6 +361,7 @@ async fn handle<H: MessageHandler>(
     handler: &H,
     runtime: &Runtime,
     spec: &ConsumerSpec,
+    instruments: &Instruments,
     delivery: &dyn Delivery,
     id: &str,
 ) -> Outcome {
@@ -297,7 +375,7 @@ async fn handle<H: MessageHandler>(
         ));
         return dead_letter(
             runtime,
-            spec,
+            instruments,
             delivery,
             id,
             DeadLetterReason::MaxDeliver,
@@ -310,7 +388,7 @@ async fn handle<H: MessageHandler>(
         Err(error) => {
             return dead_letter(
                 runtime,
-                spec,
+                instruments,
                 delivery,
                 id,
                 DeadLetterReason::Undecodable,
@@ -323,7 +401,11 @@ async fn handle<H: MessageHandler>(
     let token = match runtime.store.claim(&key, "message", spec.ack_wait).await {
         Ok(Claim::Claimed(token)) => token,
         Ok(Claim::Completed(_) | Claim::Mismatch) => {
-            tracing::info!("already processed; acknowledged without running the handler");
+            tracing::info!(
+                message_id = %id,
+                delivery = count,
+                "already processed; acknowledged without running the handler"
+            );
             return ack(delivery, Outcome::Duplicate).await;
         }
         Ok(Claim::InFlight) => {
@@ -342,16 +424,18 @@ async fn handle<H: MessageHandler>(
     let result = {
         let work = handler.handle(message, &context);
         tokio::pin!(work);
-        let mut progress =
-            tokio::time::interval(Duration::from_secs(runtime.config.progress_interval_secs));
-        progress.tick().await;
+        let every = Duration::from_secs(runtime.config.progress_interval_secs);
+        let mut next = tokio::time::Instant::now() + every;
         loop {
+            // The handler first: one that finishes at once never arms a timer.
             tokio::select! {
+                biased;
                 result = &mut work => break result,
-                _ = progress.tick() => {
+                () = tokio::time::sleep_until(next) => {
                     if let Err(error) = delivery.in_progress().await {
                         tracing::warn!(%error, "in-progress ack failed");
                     }
+                    next = tokio::time::Instant::now() + every;
                 }
             }
         }
@@ -380,7 +464,7 @@ async fn handle<H: MessageHandler>(
                 HandlerError::Permanent(_) => {
                     dead_letter(
                         runtime,
-                        spec,
+                        instruments,
                         delivery,
                         id,
                         DeadLetterReason::Permanent,
@@ -391,7 +475,7 @@ async fn handle<H: MessageHandler>(
                 HandlerError::Transient(_) if count >= spec.max_deliver => {
                     dead_letter(
                         runtime,
-                        spec,
+                        instruments,
                         delivery,
                         id,
                         DeadLetterReason::MaxDeliver,
@@ -416,6 +500,8 @@ async fn ack(delivery: &dyn Delivery, outcome: Outcome) -> Outcome {
 async fn retry(runtime: &Runtime, delivery: &dyn Delivery, error: &str) -> Outcome {
     let delay = runtime.config.delay_after(delivery.delivery_count());
     tracing::warn!(
+        message_id = %message_id(delivery),
+        delivery = delivery.delivery_count(),
         error,
         retry_in_ms = delay.as_millis() as u64,
         "message failed; it will be delivered again"
@@ -428,13 +514,19 @@ async fn retry(runtime: &Runtime, delivery: &dyn Delivery, error: &str) -> Outco
 
 async fn dead_letter(
     runtime: &Runtime,
-    spec: &ConsumerSpec,
+    instruments: &Instruments,
     delivery: &dyn Delivery,
     id: &str,
     reason: DeadLetterReason,
     error: &HandlerError,
 ) -> Outcome {
-    tracing::error!(reason = reason.as_str(), %error, "message dead-lettered");
+    tracing::error!(
+        message_id = %id,
+        delivery = delivery.delivery_count(),
+        reason = reason.as_str(),
+        %error,
+        "message dead-lettered"
+    );
     let letter = DeadLetter {
         id: id.to_owned(),
         subject: delivery.subject().to_owned(),
@@ -453,12 +545,7 @@ async fn dead_letter(
             .await;
         return Outcome::Retry;
     }
-    metrics::counter!(
-        DEAD_LETTERS_TOTAL,
-        "subject" => spec.subject.clone(),
-        "reason" => reason.as_str()
-    )
-    .increment(1);
+    instruments.dead_letter(reason).increment(1);
     if let Err(e) = delivery.term().await {
         tracing::warn!(error = %e, "term failed");
     }

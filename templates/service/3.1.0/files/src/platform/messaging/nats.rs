@@ -198,44 +198,53 @@ impl Broker for NatsBroker {
             .await
             .map_err(|e| BrokerError(format!("consumer `{}`: {e}", spec.durable)))?;
         // One pull request at a time, for at most what may be in flight, open for PULL_EXPIRES.
-        // Once `stop` turns true no new request is made: the stream ends with what the open one
-        // still brings, which the consumer gives back, so nothing waits out ack_wait.
+        // The next request is made as soon as the current one has brought all it asked for (not
+        // when a handler next has room), so the broker has it when an ack frees a slot and
+        // delivers at once; it still never has more than max_in_flight unacknowledged
+        // (max_ack_pending). Once `stop` turns true no new request is made: the stream ends with
+        // what the open one still brings, which the consumer gives back, so nothing waits out
+        // ack_wait.
         let size = spec.max_in_flight.max(1);
-        let state = (consumer, None::<pull::Batch>, stop);
-        let deliveries = futures_util::stream::unfold(state, move |(consumer, mut batch, stop)| {
-            async move {
-                loop {
-                    if let Some(current) = batch.as_mut() {
-                        match current.next().await {
-                            Some(Ok(message)) => {
-                                let delivery = NatsDelivery::new(message)
-                                    .map(|d| Box::new(d) as Box<dyn Delivery>);
-                                return Some((delivery, (consumer, batch, stop)));
+        let state = Pulls {
+            consumer,
+            batch: None,
+            left: 0,
+            size,
+            stop,
+        };
+        let deliveries = futures_util::stream::unfold(state, |mut pulls| async move {
+            loop {
+                if let Some(current) = pulls.batch.as_mut() {
+                    match current.next().await {
+                        Some(Ok(message)) => {
+                            pulls.left = pulls.left.saturating_sub(1);
+                            if pulls.left == 0 {
+                                // All this request asked for is here: ask for the next now.
+                                pulls.batch = None;
+                                if let Err(error) = pulls.request().await {
+                                    tracing::warn!(%error, "cannot ask the broker for more messages");
+                                }
                             }
-                            Some(Err(error)) => {
-                                let error = Err(BrokerError::new(error));
-                                return Some((error, (consumer, None, stop)));
-                            }
-                            // This request is done: a new one below, unless stopping.
-                            None => {}
+                            let delivery = NatsDelivery::new(message)
+                                .map(|d| Box::new(d) as Box<dyn Delivery>);
+                            return Some((delivery, pulls));
                         }
-                    }
-                    if *stop.borrow() {
-                        return None;
-                    }
-                    let request = consumer
-                        .batch()
-                        .max_messages(size)
-                        .expires(PULL_EXPIRES)
-                        .messages()
-                        .await;
-                    match request {
-                        Ok(next) => batch = Some(next),
-                        Err(error) => {
-                            // The broker is away: do not spin.
-                            tokio::time::sleep(PULL_EXPIRES).await;
-                            return Some((Err(BrokerError::new(error)), (consumer, None, stop)));
+                        Some(Err(error)) => {
+                            pulls.batch = None;
+                            return Some((Err(BrokerError::new(error)), pulls));
                         }
+                        // This request is done: a new one below, unless stopping.
+                        None => pulls.batch = None,
+                    }
+                }
+                match pulls.request().await {
+                    Ok(true) => {}
+                    // Stopping: the stream ends.
+                    Ok(false) => return None,
+                    Err(error) => {
+                        // The broker is away: do not spin.
+                        tokio::time::sleep(PULL_EXPIRES).await;
+                        return Some((Err(error), pulls));
                     }
                 }
             }
@@ -331,6 +340,36 @@ impl Broker for NatsBroker {
             return Err(BrokerError(format!("not connected to {}", self.config.url)));
         }
         self.client.flush().await.map_err(BrokerError::new)
+    }
+}
+
+/// A consumer's pull requests: at most one open at a time.
+struct Pulls {
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    batch: Option<pull::Batch>,
+    /// Messages the open request may still bring.
+    left: usize,
+    size: usize,
+    stop: watch::Receiver<bool>,
+}
+
+impl Pulls {
+    /// Opens the next request, unless stopping (then `Ok(false)`, and none is open).
+    async fn request(&mut self) -> Result<bool, BrokerError> {
+        if *self.stop.borrow() {
+            return Ok(false);
+        }
+        let batch = self
+            .consumer
+            .batch()
+            .max_messages(self.size)
+            .expires(PULL_EXPIRES)
+            .messages()
+            .await
+            .map_err(BrokerError::new)?;
+        self.batch = Some(batch);
+        self.left = self.size;
+        Ok(true)
     }
 }
 
