@@ -998,3 +998,123 @@ fn invalid_messaging_config_names_the_key_and_its_env_var() {
             .contains("messaging.progress_interval_secs")
     );
 }
+
+/// A handler that panics on the first delivery of every message whose payload says so.
+struct Panicky {
+    subject: String,
+    handled: Arc<Mutex<Vec<(String, u64)>>>,
+}
+
+#[async_trait]
+impl MessageHandler for Panicky {
+    type Message = Value;
+
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    fn decode(&self, payload: &[u8]) -> Result<Value, HandlerError> {
+        service::platform::messaging::json(payload)
+    }
+
+    async fn handle(&self, message: Value, context: &MessageContext) -> Result<(), HandlerError> {
+        if message["panic"] == json!(true) && context.delivery_count == 1 {
+            panic!("handler bug on {}", context.id);
+        }
+        self.handled
+            .lock()
+            .unwrap()
+            .push((context.id.clone(), context.delivery_count));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_transient_failure_and_the_consumer_keeps_running() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    messaging.consume(Panicky {
+        subject: setup.subject(),
+        handled: handled.clone(),
+    });
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "boom-1", json!({"panic": true})).await;
+    eventually(
+        "the message that panicked to be retried and processed",
+        Duration::from_secs(15),
+        || handled.lock().unwrap().iter().any(|(id, _)| id == "boom-1"),
+    )
+    .await;
+    assert_eq!(
+        handled.lock().unwrap().clone(),
+        [("boom-1".to_owned(), 2)],
+        "the panic counted as a failed delivery; delivery 2 succeeded"
+    );
+    publish(&messaging, &setup.subject(), "after-1", json!({"panic": false})).await;
+    eventually(
+        "a message published after the panic to be processed",
+        Duration::from_secs(10),
+        || handled.lock().unwrap().iter().any(|(id, _)| id == "after-1"),
+    )
+    .await;
+    assert!(setup.dead_letters().await.is_empty(), "nothing dead-lettered");
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+/// A handler whose `subject` panics once when armed: its consumer task dies at once.
+struct DiesAtStart {
+    subject: String,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    handled: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl MessageHandler for DiesAtStart {
+    type Message = Value;
+
+    fn subject(&self) -> &str {
+        assert!(
+            !self.armed.swap(false, Ordering::SeqCst),
+            "the consumer task dies"
+        );
+        &self.subject
+    }
+
+    fn decode(&self, payload: &[u8]) -> Result<Value, HandlerError> {
+        service::platform::messaging::json(payload)
+    }
+
+    async fn handle(&self, _: Value, context: &MessageContext) -> Result<(), HandlerError> {
+        self.handled.lock().unwrap().push(context.id.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_task_that_dies_is_restarted() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    messaging.consume(DiesAtStart {
+        subject: setup.subject(),
+        armed: armed.clone(),
+        handled: handled.clone(),
+    });
+    armed.store(true, Ordering::SeqCst);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "later-1", json!({})).await;
+    eventually(
+        "the restarted consumer to process the message",
+        Duration::from_secs(15),
+        || handled.lock().unwrap().iter().any(|id| id == "later-1"),
+    )
+    .await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), consumers.wait())
+        .await
+        .expect("the supervised consumer stops on shutdown");
+}
+

@@ -5,11 +5,12 @@
 //!
 //! Managed by the platform.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -383,7 +384,16 @@ async fn handle<H: MessageHandler>(
         )
         .await;
     }
-    let message = match handler.decode(delivery.payload()) {
+    let decoded = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+        handler.decode(delivery.payload())
+    })) {
+        Ok(decoded) => decoded,
+        Err(panic) => {
+            let error = panicked(&*panic, id, count);
+            return fail_transient(runtime, instruments, spec, delivery, id, error).await;
+        }
+    };
+    let message = match decoded {
         Ok(message) => message,
         Err(error) => {
             return dead_letter(
@@ -422,7 +432,10 @@ async fn handle<H: MessageHandler>(
         headers: delivery.headers().clone(),
     };
     let result = {
-        let work = handler.handle(message, &context);
+        // A panicking handler is a failed delivery (transient), not the end of the consumer.
+        let work = AssertUnwindSafe(handler.handle(message, &context))
+            .catch_unwind()
+            .map(|result| result.unwrap_or_else(|panic| Err(panicked(&*panic, id, count))));
         tokio::pin!(work);
         let every = Duration::from_secs(runtime.config.progress_interval_secs);
         let mut next = tokio::time::Instant::now() + every;
@@ -472,21 +485,47 @@ async fn handle<H: MessageHandler>(
                     )
                     .await
                 }
-                HandlerError::Transient(_) if count >= spec.max_deliver => {
-                    dead_letter(
-                        runtime,
-                        instruments,
-                        delivery,
-                        id,
-                        DeadLetterReason::MaxDeliver,
-                        &error,
-                    )
-                    .await
+                HandlerError::Transient(_) => {
+                    fail_transient(runtime, instruments, spec, delivery, id, error).await
                 }
-                HandlerError::Transient(_) => retry(runtime, delivery, &error.to_string()).await,
             }
         }
     }
+}
+
+/// A transient failure: delivered again after a delay, dead-lettered on the last allowed
+/// delivery.
+async fn fail_transient(
+    runtime: &Runtime,
+    instruments: &Instruments,
+    spec: &ConsumerSpec,
+    delivery: &dyn Delivery,
+    id: &str,
+    error: HandlerError,
+) -> Outcome {
+    if delivery.delivery_count() >= spec.max_deliver {
+        return dead_letter(
+            runtime,
+            instruments,
+            delivery,
+            id,
+            DeadLetterReason::MaxDeliver,
+            &error,
+        )
+        .await;
+    }
+    retry(runtime, delivery, &error.to_string()).await
+}
+
+/// The error a panic in `decode` or `handle` becomes (logged with the message id).
+fn panicked(panic: &(dyn std::any::Any + Send), id: &str, delivery: u64) -> HandlerError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    tracing::error!(message_id = %id, delivery, panic = %message, "the handler panicked");
+    HandlerError::Transient(format!("handler panicked: {message}"))
 }
 
 async fn ack(delivery: &dyn Delivery, outcome: Outcome) -> Outcome {
