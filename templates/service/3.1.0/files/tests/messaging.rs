@@ -1118,3 +1118,48 @@ async fn a_consumer_task_that_dies_is_restarted() {
         .expect("the supervised consumer stops on shutdown");
 }
 
+/// Runs one handler until it processed one message, then stops it.
+async fn process_one(setup: &Setup, id: &str) -> Messaging {
+    let (messaging, _) = setup.messaging().await;
+    let handler = Scripted::new(&setup.subject(), vec![Ok(())]);
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), id, json!({})).await;
+    eventually("the message to be processed", Duration::from_secs(10), || {
+        seen.lock().unwrap().iter().any(|s| s.id == id)
+    })
+    .await;
+    stop.send(true).unwrap();
+    consumers.wait().await;
+    messaging
+}
+
+#[tokio::test]
+async fn a_changed_consumer_and_stream_config_is_applied_on_the_next_start() {
+    let setup = Setup::new(2, &[50], "");
+    process_one(&setup, "before-1").await;
+
+    let mut changed = Setup {
+        tag: setup.tag.clone(),
+        config: setup.config.clone(),
+    };
+    changed.config.max_deliver = 4;
+    changed.config.ack_wait_secs = 5;
+    changed.config.max_in_flight = 7;
+    changed.config.duplicate_window_secs = 77;
+    let messaging = process_one(&changed, "after-1").await;
+
+    let durable = messaging.runtime().spec(&setup.subject()).durable;
+    let js = setup.jetstream().await;
+    let mut stream = js.get_stream(&setup.config.stream).await.expect("stream");
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer(&durable).await.expect("consumer");
+    let config = consumer.info().await.expect("consumer info").config.clone();
+    assert_eq!(config.max_deliver, 5, "max_deliver + 1 (the extra delivery)");
+    assert_eq!(config.ack_wait, Duration::from_secs(5));
+    assert_eq!(config.max_ack_pending, 7);
+    let stream_config = stream.info().await.expect("stream info").config.clone();
+    assert_eq!(stream_config.duplicate_window, Duration::from_secs(77));
+}
+

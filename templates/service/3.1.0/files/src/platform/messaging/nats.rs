@@ -79,37 +79,58 @@ impl NatsBroker {
         format!("dlq.{}", self.config.stream)
     }
 
-    /// Creates the stream and the dead-letter stream when missing (once per process).
+    /// Creates the stream and the dead-letter stream, or updates them to the config (once per
+    /// process): a changed `subjects` or `duplicate_window_secs` applies on the next start.
     async fn ensure_streams(&self) -> Result<(), BrokerError> {
         self.streams
             .get_or_try_init(|| async {
-                self.jetstream
-                    .get_or_create_stream(stream::Config {
-                        name: self.config.stream.clone(),
-                        subjects: self.config.subjects.clone(),
-                        duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| BrokerError(format!("stream `{}`: {e}", self.config.stream)))?;
-                self.jetstream
-                    .get_or_create_stream(stream::Config {
-                        name: self.config.dead_letter_stream.clone(),
-                        subjects: vec![format!("{}.>", self.dead_letter_prefix())],
-                        duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| {
-                        BrokerError(format!(
-                            "dead-letter stream `{}`: {e}",
-                            self.config.dead_letter_stream
-                        ))
-                    })?;
+                self.apply_stream(stream::Config {
+                    name: self.config.stream.clone(),
+                    subjects: self.config.subjects.clone(),
+                    duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| BrokerError(format!("stream `{}`: {e}", self.config.stream)))?;
+                self.apply_stream(stream::Config {
+                    name: self.config.dead_letter_stream.clone(),
+                    subjects: vec![format!("{}.>", self.dead_letter_prefix())],
+                    duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| {
+                    BrokerError(format!(
+                        "dead-letter stream `{}`: {e}",
+                        self.config.dead_letter_stream
+                    ))
+                })?;
                 Ok(())
             })
             .await
             .map(|_| ())
+    }
+
+    /// Creates the stream `config` names, or updates it to `config`, logging what changed.
+    async fn apply_stream(&self, config: stream::Config) -> Result<(), BrokerError> {
+        if let Ok(existing) = self.jetstream.get_stream(&config.name).await {
+            let old = &existing.cached_info().config;
+            if old.subjects != config.subjects || old.duplicate_window != config.duplicate_window {
+                tracing::info!(
+                    stream = %config.name,
+                    old_subjects = ?old.subjects,
+                    subjects = ?config.subjects,
+                    old_duplicate_window_secs = old.duplicate_window.as_secs(),
+                    duplicate_window_secs = config.duplicate_window.as_secs(),
+                    "stream config changed; updating the stream"
+                );
+            }
+        }
+        self.jetstream
+            .create_or_update_stream(config)
+            .await
+            .map_err(BrokerError::new)?;
+        Ok(())
     }
 
     async fn publish_raw(
@@ -171,30 +192,41 @@ impl Broker for NatsBroker {
             .get_stream(&self.config.stream)
             .await
             .map_err(BrokerError::new)?;
-        // One delivery more than max_deliver: if the process stops while handling the last one,
-        // the extra delivery dead-letters it instead of the broker dropping it silently.
-        let max_deliver = spec.max_deliver.saturating_add(1);
-        // The broker refuses a backoff list as long as max_deliver.
-        let backoff: Vec<Duration> = spec
-            .backoff
-            .iter()
-            .take(usize::try_from(max_deliver.saturating_sub(1)).unwrap_or(usize::MAX))
-            .copied()
-            .collect();
-        let consumer = stream
-            .get_or_create_consumer(
-                &spec.durable,
-                pull::Config {
-                    durable_name: Some(spec.durable.clone()),
-                    filter_subject: spec.subject.clone(),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: spec.ack_wait,
-                    max_deliver: i64::try_from(max_deliver).unwrap_or(i64::MAX),
-                    max_ack_pending: i64::try_from(spec.max_in_flight).unwrap_or(i64::MAX),
-                    backoff,
-                    ..Default::default()
-                },
-            )
+        let config = consumer_config(spec);
+        if let Ok(old) = stream.consumer_info(&spec.durable).await {
+            let old = &old.config;
+            if (
+                old.max_deliver,
+                old.ack_wait,
+                old.max_ack_pending,
+                &old.backoff,
+                &old.filter_subject,
+            ) != (
+                config.max_deliver,
+                config.ack_wait,
+                config.max_ack_pending,
+                &config.backoff,
+                &config.filter_subject,
+            ) {
+                tracing::info!(
+                    consumer = %spec.durable,
+                    old_max_deliver = old.max_deliver,
+                    max_deliver = config.max_deliver,
+                    old_ack_wait_ms = old.ack_wait.as_millis() as u64,
+                    ack_wait_ms = config.ack_wait.as_millis() as u64,
+                    old_max_ack_pending = old.max_ack_pending,
+                    max_ack_pending = config.max_ack_pending,
+                    old_backoff = ?old.backoff,
+                    backoff = ?config.backoff,
+                    old_subject = %old.filter_subject,
+                    subject = %config.filter_subject,
+                    "consumer config changed; updating the consumer"
+                );
+            }
+        }
+        // Create or update: a changed max_deliver, ack_wait, max_in_flight or backoff applies.
+        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .create_consumer(config)
             .await
             .map_err(|e| BrokerError(format!("consumer `{}`: {e}", spec.durable)))?;
         // One pull request at a time, for at most what may be in flight, open for PULL_EXPIRES.
@@ -340,6 +372,30 @@ impl Broker for NatsBroker {
             return Err(BrokerError(format!("not connected to {}", self.config.url)));
         }
         self.client.flush().await.map_err(BrokerError::new)
+    }
+}
+
+/// The broker's config of the durable consumer `spec`.
+fn consumer_config(spec: &ConsumerSpec) -> pull::Config {
+    // One delivery more than max_deliver: if the process stops while handling the last one,
+    // the extra delivery dead-letters it instead of the broker dropping it silently.
+    let max_deliver = spec.max_deliver.saturating_add(1);
+    // The broker refuses a backoff list as long as max_deliver.
+    let backoff: Vec<Duration> = spec
+        .backoff
+        .iter()
+        .take(usize::try_from(max_deliver.saturating_sub(1)).unwrap_or(usize::MAX))
+        .copied()
+        .collect();
+    pull::Config {
+        durable_name: Some(spec.durable.clone()),
+        filter_subject: spec.subject.clone(),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: spec.ack_wait,
+        max_deliver: i64::try_from(max_deliver).unwrap_or(i64::MAX),
+        max_ack_pending: i64::try_from(spec.max_in_flight).unwrap_or(i64::MAX),
+        backoff,
+        ..Default::default()
     }
 }
 
