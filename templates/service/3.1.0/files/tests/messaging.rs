@@ -1163,3 +1163,189 @@ async fn a_changed_consumer_and_stream_config_is_applied_on_the_next_start() {
     assert_eq!(stream_config.duplicate_window, Duration::from_secs(77));
 }
 
+/// An idempotency store that fails while `down` is true.
+struct FlakyStore {
+    inner: MemoryStore,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FlakyStore {
+    fn fail(&self) -> Result<(), service::platform::idempotency::StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(service::platform::idempotency::StoreError(
+                "connection refused".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl service::platform::idempotency::IdempotencyStore for FlakyStore {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        in_flight_ttl: Duration,
+    ) -> Result<service::platform::idempotency::Claim, service::platform::idempotency::StoreError>
+    {
+        self.fail()?;
+        self.inner.claim(key, fingerprint, in_flight_ttl).await
+    }
+    async fn complete(
+        &self,
+        key: &str,
+        token: &service::platform::idempotency::ClaimToken,
+        response: &service::platform::idempotency::StoredResponse,
+        ttl: Duration,
+    ) -> Result<(), service::platform::idempotency::StoreError> {
+        self.fail()?;
+        self.inner.complete(key, token, response, ttl).await
+    }
+    async fn release(
+        &self,
+        key: &str,
+        token: &service::platform::idempotency::ClaimToken,
+    ) -> Result<(), service::platform::idempotency::StoreError> {
+        self.fail()?;
+        self.inner.release(key, token).await
+    }
+    async fn check(&self) -> Result<(), service::platform::idempotency::StoreError> {
+        self.fail()
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_store_outage_does_not_use_up_deliveries() {
+    let setup = Setup::new(2, &[50], "");
+    init_telemetry();
+    let broker = Arc::new(NatsBroker::connect(&setup.config).await.expect("connect"));
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let messaging = Messaging::new(
+        broker,
+        Arc::new(FlakyStore {
+            inner: MemoryStore::new(),
+            down: down.clone(),
+        }),
+        setup.config.clone(),
+        Duration::from_secs(3600),
+    );
+    let handler = Scripted::new(&setup.subject(), vec![Ok(())]);
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "outage-1", json!({})).await;
+    // Longer than max_deliver (2) deliveries with 50 ms between them, and than ack_wait (2 s).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        setup.dead_letters().await.is_empty(),
+        "not dead-lettered while the store is down"
+    );
+    assert!(seen.lock().unwrap().is_empty(), "not handled without a claim");
+    down.store(false, Ordering::SeqCst);
+    eventually(
+        "the message to be processed once the store is back",
+        Duration::from_secs(10),
+        || !seen.lock().unwrap().is_empty(),
+    )
+    .await;
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert!(setup.dead_letters().await.is_empty());
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+/// A delivery made up by the test: records what became of it.
+struct Fake {
+    subject: String,
+    headers: service::platform::messaging::Headers,
+    payload: Vec<u8>,
+    count: u64,
+    acked: std::sync::atomic::AtomicBool,
+    termed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl service::platform::messaging::broker::Delivery for Fake {
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+    fn headers(&self) -> &service::platform::messaging::Headers {
+        &self.headers
+    }
+    fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+    fn delivery_count(&self) -> u64 {
+        self.count
+    }
+    fn sequence(&self) -> u64 {
+        1
+    }
+    fn pending(&self) -> u64 {
+        0
+    }
+    async fn ack(&self) -> Result<(), service::platform::messaging::BrokerError> {
+        self.acked.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn nak(&self, _: Duration) -> Result<(), service::platform::messaging::BrokerError> {
+        Ok(())
+    }
+    async fn in_progress(&self) -> Result<(), service::platform::messaging::BrokerError> {
+        Ok(())
+    }
+    async fn term(&self) -> Result<(), service::platform::messaging::BrokerError> {
+        self.termed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_processed_message_whose_ack_was_lost_is_acked_not_dead_lettered_past_max_deliver() {
+    use service::platform::idempotency::{Claim, StoredResponse};
+    let setup = Setup::new(2, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let handler = Scripted::new(&setup.subject(), vec![Ok(())]);
+    let runtime = messaging.runtime().clone();
+    let spec = runtime.spec(&setup.subject());
+    // Processed and recorded on its last allowed delivery; the ack was lost.
+    let key = format!("message:{}:lost-ack-1", spec.durable);
+    let Claim::Claimed(token) = runtime
+        .store
+        .claim(&key, "message", Duration::from_secs(5))
+        .await
+        .unwrap()
+    else {
+        panic!("claimed")
+    };
+    let done = StoredResponse {
+        status: 200,
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    runtime
+        .store
+        .complete(&key, &token, &done, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut headers = service::platform::messaging::Headers::default();
+    headers.insert("Nats-Msg-Id", "lost-ack-1");
+    let delivery = Fake {
+        subject: setup.subject(),
+        headers,
+        payload: b"{}".to_vec(),
+        count: 3,
+        acked: Default::default(),
+        termed: Default::default(),
+    };
+    let outcome =
+        service::platform::messaging::consumer::process(&handler, &runtime, &spec, &delivery)
+            .await;
+    assert_eq!(outcome, service::platform::messaging::Outcome::Duplicate);
+    assert!(delivery.acked.load(Ordering::SeqCst));
+    assert!(!delivery.termed.load(Ordering::SeqCst));
+    assert!(setup.dead_letters().await.is_empty());
+    assert!(handler.seen.lock().unwrap().is_empty());
+}
+

@@ -186,6 +186,7 @@ async fn consume<H: MessageHandler>(
             }
         };
         let mut stop = shutdown.clone();
+        let stopped = shutdown.clone();
         let stopping = async move {
             let _ = stop.wait_for(|stop| *stop).await;
         };
@@ -194,12 +195,13 @@ async fn consume<H: MessageHandler>(
         (&mut deliveries)
             .take_until(stopping)
             .for_each_concurrent(spec.max_in_flight, |delivery| {
-                let (handler, runtime, spec, instruments) =
-                    (&*handler, &runtime, &spec, &instruments);
+                let (handler, runtime, spec, instruments, stopped) =
+                    (&*handler, &runtime, &spec, &instruments, &stopped);
                 async move {
                     match delivery {
                         Ok(delivery) => {
-                            process_with(handler, runtime, spec, instruments, delivery.as_ref())
+                            let delivery = delivery.as_ref();
+                            process_with(handler, runtime, spec, instruments, stopped, delivery)
                                 .await;
                         }
                         Err(error) => tracing::warn!(%error, "cannot read from the broker"),
@@ -313,7 +315,8 @@ pub async fn process<H: MessageHandler>(
     spec: &ConsumerSpec,
     delivery: &dyn Delivery,
 ) -> Outcome {
-    process_with(handler, runtime, spec, &Instruments::new(spec), delivery).await
+    let (_never, stop) = watch::channel(false);
+    process_with(handler, runtime, spec, &Instruments::new(spec), &stop, delivery).await
 }
 
 async fn process_with<H: MessageHandler>(
@@ -321,6 +324,7 @@ async fn process_with<H: MessageHandler>(
     runtime: &Runtime,
     spec: &ConsumerSpec,
     instruments: &Instruments,
+    stop: &watch::Receiver<bool>,
     delivery: &dyn Delivery,
 ) -> Outcome {
     let started = Instant::now();
@@ -337,7 +341,7 @@ async fn process_with<H: MessageHandler>(
     );
     // The producer's span is the parent, on every delivery and in the dead letter.
     let _ = span.set_parent(extract_context(delivery.headers()));
-    let outcome = handle(handler, runtime, spec, instruments, delivery, &id)
+    let outcome = handle(handler, runtime, spec, instruments, stop, delivery, &id)
         .instrument(span.clone())
         .await;
     span.in_scope(|| {
@@ -363,27 +367,11 @@ async fn handle<H: MessageHandler>(
     runtime: &Runtime,
     spec: &ConsumerSpec,
     instruments: &Instruments,
+    stop: &watch::Receiver<bool>,
     delivery: &dyn Delivery,
     id: &str,
 ) -> Outcome {
     let count = delivery.delivery_count();
-    if count > spec.max_deliver {
-        // Delivered again after its last allowed delivery ended without an outcome (the
-        // process stopped while handling it): dead-lettered, not handled once more.
-        let error = HandlerError::Transient(format!(
-            "no outcome after {} deliveries: the consumer stopped while handling it",
-            spec.max_deliver
-        ));
-        return dead_letter(
-            runtime,
-            instruments,
-            delivery,
-            id,
-            DeadLetterReason::MaxDeliver,
-            &error,
-        )
-        .await;
-    }
     let decoded = match std::panic::catch_unwind(AssertUnwindSafe(|| {
         handler.decode(delivery.payload())
     })) {
@@ -408,9 +396,11 @@ async fn handle<H: MessageHandler>(
         }
     };
     let key = format!("message:{}:{id}", spec.durable);
-    let token = match runtime.store.claim(&key, "message", spec.ack_wait).await {
-        Ok(Claim::Claimed(token)) => token,
-        Ok(Claim::Completed(_) | Claim::Mismatch) => {
+    let token = match claim(runtime, spec, stop, delivery, &key).await {
+        Some(Claim::Claimed(token)) => token,
+        Some(Claim::Completed(_) | Claim::Mismatch) => {
+            // Checked before the delivery count: a message processed and recorded whose ack
+            // was lost is acknowledged, never dead-lettered.
             tracing::info!(
                 message_id = %id,
                 delivery = count,
@@ -418,13 +408,31 @@ async fn handle<H: MessageHandler>(
             );
             return ack(delivery, Outcome::Duplicate).await;
         }
-        Ok(Claim::InFlight) => {
-            // Another delivery of the same id is being handled (or its process died: the claim
-            // expires after ack_wait).
-            return retry(runtime, delivery, "in flight elsewhere").await;
+        Some(Claim::InFlight) | None => {
+            return retry(runtime, delivery, "stopping while waiting for the idempotency store")
+                .await;
         }
-        Err(error) => return retry(runtime, delivery, &error.to_string()).await,
     };
+    if count > spec.max_deliver {
+        // Delivered again after its last allowed delivery ended without an outcome (the
+        // process stopped while handling it): dead-lettered, not handled once more.
+        if let Err(e) = runtime.store.release(&key, &token).await {
+            tracing::warn!(error = %e, "cannot release the message's claim");
+        }
+        let error = HandlerError::Transient(format!(
+            "no outcome after {} deliveries: the consumer stopped while handling it",
+            spec.max_deliver
+        ));
+        return dead_letter(
+            runtime,
+            instruments,
+            delivery,
+            id,
+            DeadLetterReason::MaxDeliver,
+            &error,
+        )
+        .await;
+    }
     let context = MessageContext {
         id: id.to_owned(),
         subject: delivery.subject().to_owned(),
@@ -526,6 +534,50 @@ fn panicked(panic: &(dyn std::any::Any + Send), id: &str, delivery: u64) -> Hand
         .unwrap_or_else(|| "(no message)".to_owned());
     tracing::error!(message_id = %id, delivery, panic = %message, "the handler panicked");
     HandlerError::Transient(format!("handler panicked: {message}"))
+}
+
+/// Claims the message's id. While the idempotency store fails, or another delivery of the same
+/// id holds the claim (its process died: the claim expires after `ack_wait`), it waits and
+/// asks again, keeping the delivery in progress, rather than nak: a nak is one more delivery,
+/// and a store outage would dead-letter every message without running a handler. `None` when
+/// the consumer stops meanwhile.
+async fn claim(
+    runtime: &Runtime,
+    spec: &ConsumerSpec,
+    stop: &watch::Receiver<bool>,
+    delivery: &dyn Delivery,
+    key: &str,
+) -> Option<Claim> {
+    let every = Duration::from_secs(runtime.config.progress_interval_secs);
+    let mut progressed = Instant::now();
+    let mut attempt = 0u64;
+    loop {
+        let why = match runtime.store.claim(key, "message", spec.ack_wait).await {
+            Ok(Claim::InFlight) => "in flight elsewhere".to_owned(),
+            Ok(claim) => return Some(claim),
+            Err(error) => error.to_string(),
+        };
+        attempt += 1;
+        let delay = runtime.config.delay_after(attempt).min(every);
+        tracing::warn!(
+            message_id = %message_id(delivery),
+            delivery = delivery.delivery_count(),
+            error = why,
+            attempt,
+            retry_in_ms = delay.as_millis() as u64,
+            "cannot claim the message; asking again (the delivery is kept)"
+        );
+        tokio::time::sleep(delay).await;
+        if *stop.borrow() {
+            return None;
+        }
+        if progressed.elapsed() + delay >= every {
+            if let Err(error) = delivery.in_progress().await {
+                tracing::warn!(%error, "in-progress ack failed");
+            }
+            progressed = Instant::now();
+        }
+    }
 }
 
 async fn ack(delivery: &dyn Delivery, outcome: Outcome) -> Outcome {
