@@ -1349,3 +1349,31 @@ async fn a_processed_message_whose_ack_was_lost_is_acked_not_dead_lettered_past_
     assert!(handler.seen.lock().unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn a_deleted_consumer_is_recreated() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let handler = Scripted::new(&setup.subject(), vec![Ok(())]);
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "before-delete", json!({})).await;
+    eventually("the first message", Duration::from_secs(10), || {
+        seen.lock().unwrap().len() == 1
+    })
+    .await;
+    let durable = messaging.runtime().spec(&setup.subject()).durable;
+    let js = setup.jetstream().await;
+    let stream = js.get_stream(&setup.config.stream).await.expect("stream");
+    stream.delete_consumer(&durable).await.expect("delete");
+    publish(&messaging, &setup.subject(), "after-delete", json!({})).await;
+    eventually(
+        "the message published after the consumer was deleted",
+        Duration::from_secs(15),
+        || seen.lock().unwrap().iter().any(|s| s.id == "after-delete"),
+    )
+    .await;
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+

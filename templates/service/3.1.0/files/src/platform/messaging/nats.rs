@@ -226,7 +226,7 @@ impl Broker for NatsBroker {
         }
         // Create or update: a changed max_deliver, ack_wait, max_in_flight or backoff applies.
         let consumer: jetstream::consumer::Consumer<pull::Config> = stream
-            .create_consumer(config)
+            .create_consumer(config.clone())
             .await
             .map_err(|e| BrokerError(format!("consumer `{}`: {e}", spec.durable)))?;
         // One pull request at a time, for at most what may be in flight, open for PULL_EXPIRES.
@@ -239,6 +239,9 @@ impl Broker for NatsBroker {
         let size = spec.max_in_flight.max(1);
         let state = Pulls {
             consumer,
+            stream,
+            config,
+            failures: 0,
             batch: None,
             left: 0,
             size,
@@ -249,6 +252,7 @@ impl Broker for NatsBroker {
                 if let Some(current) = pulls.batch.as_mut() {
                     match current.next().await {
                         Some(Ok(message)) => {
+                            pulls.failures = 0;
                             pulls.left = pulls.left.saturating_sub(1);
                             if pulls.left == 0 {
                                 // All this request asked for is here: ask for the next now.
@@ -263,6 +267,7 @@ impl Broker for NatsBroker {
                         }
                         Some(Err(error)) => {
                             pulls.batch = None;
+                            pulls.recover().await;
                             return Some((Err(BrokerError::new(error)), pulls));
                         }
                         // This request is done: a new one below, unless stopping.
@@ -274,8 +279,7 @@ impl Broker for NatsBroker {
                     // Stopping: the stream ends.
                     Ok(false) => return None,
                     Err(error) => {
-                        // The broker is away: do not spin.
-                        tokio::time::sleep(PULL_EXPIRES).await;
+                        pulls.recover().await;
                         return Some((Err(error), pulls));
                     }
                 }
@@ -402,6 +406,11 @@ fn consumer_config(spec: &ConsumerSpec) -> pull::Config {
 /// A consumer's pull requests: at most one open at a time.
 struct Pulls {
     consumer: jetstream::consumer::Consumer<pull::Config>,
+    stream: stream::Stream,
+    /// The consumer's config, to create it again when it was deleted.
+    config: pull::Config,
+    /// Failed requests in a row.
+    failures: u32,
     batch: Option<pull::Batch>,
     /// Messages the open request may still bring.
     left: usize,
@@ -410,6 +419,27 @@ struct Pulls {
 }
 
 impl Pulls {
+    /// After a failed request: waits a growing delay (0.2 s doubling up to 5 s, so a broker
+    /// that keeps failing is not asked in a tight loop), then creates the consumer again if it
+    /// was deleted (create-or-update: no change when it exists).
+    async fn recover(&mut self) {
+        self.failures = self.failures.saturating_add(1);
+        let delay =
+            Duration::from_millis(100u64 << self.failures.min(6)).min(Duration::from_secs(5));
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            Ok(_) = self.stop.wait_for(|stop| *stop) => return,
+        }
+        match self.stream.create_consumer(self.config.clone()).await {
+            Ok(consumer) => self.consumer = consumer,
+            Err(error) => tracing::warn!(
+                %error,
+                consumer = self.config.durable_name.as_deref().unwrap_or_default(),
+                "cannot create the consumer again"
+            ),
+        }
+    }
+
     /// Opens the next request, unless stopping (then `Ok(false)`, and none is open).
     async fn request(&mut self) -> Result<bool, BrokerError> {
         if *self.stop.borrow() {
