@@ -1377,3 +1377,40 @@ async fn a_deleted_consumer_is_recreated() {
     consumers.wait().await;
 }
 
+#[tokio::test]
+async fn durable_names_of_different_subjects_never_collide() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let runtime = messaging.runtime();
+    let tag = &setup.tag;
+    let subjects = [
+        format!("{tag}.a.b"),
+        format!("{tag}.a-b"),
+        format!("{tag}.a_b"),
+        format!("{tag}.x.*"),
+        format!("{tag}.x.S"),
+        format!("{tag}.x._S"),
+        format!("{tag}.x.>"),
+        format!("{tag}.x.R"),
+    ];
+    let durables: std::collections::HashSet<String> =
+        subjects.iter().map(|s| runtime.spec(s).durable).collect();
+    assert_eq!(durables.len(), subjects.len(), "{durables:?}");
+    for durable in &durables {
+        assert!(
+            durable
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{durable} is a valid durable name"
+        );
+    }
+}
+
+#[tokio::test]
+#[should_panic(expected = "already has a handler")]
+async fn two_handlers_on_the_same_subject_are_refused() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    messaging.consume(Scripted::new(&setup.subject(), vec![Ok(())]));
+    messaging.consume(Scripted::new(&setup.subject(), vec![Ok(())]));
+}

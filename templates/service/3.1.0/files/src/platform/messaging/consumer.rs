@@ -118,20 +118,24 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// The durable consumer of `subject`: named after the stream and the subject, so it
-    /// survives restarts and every replica shares it.
+    /// survives restarts and every replica shares it. Different subjects never share a name:
+    /// `.` becomes `-`; `-`, `_`, `*` and `>` become `_h`, `__`, `_S` and `_R`; any other
+    /// character `_x<hex>_` (`a.b` is `<stream>-a-b`, `a-b` is `<stream>-a_hb`).
     pub fn spec(&self, subject: &str) -> ConsumerSpec {
-        let durable: String = subject
-            .chars()
-            .map(|c| match c {
-                '.' => '-',
-                '*' => 'S',
-                '>' => 'R',
-                c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => c,
-                _ => '_',
-            })
-            .collect();
+        let mut durable = format!("{}-", self.config.stream);
+        for c in subject.chars() {
+            match c {
+                '.' => durable.push('-'),
+                '-' => durable.push_str("_h"),
+                '_' => durable.push_str("__"),
+                '*' => durable.push_str("_S"),
+                '>' => durable.push_str("_R"),
+                c if c.is_ascii_alphanumeric() => durable.push(c),
+                c => durable.push_str(&format!("_x{:x}_", u32::from(c))),
+            }
+        }
         ConsumerSpec {
-            durable: format!("{}-{durable}", self.config.stream),
+            durable,
             subject: subject.to_owned(),
             max_deliver: self.config.max_deliver,
             max_in_flight: self.config.max_in_flight,

@@ -181,7 +181,8 @@ type Start =
 #[derive(Clone)]
 pub struct Messaging {
     runtime: Runtime,
-    handlers: Arc<Mutex<Vec<Start>>>,
+    /// Each registered handler's durable consumer name, and how to run it.
+    handlers: Arc<Mutex<Vec<(String, Start)>>>,
 {% if idempotency_store == "postgres" %}
     outbox: Option<outbox::Outbox>,
 {% endif %}
@@ -271,15 +272,28 @@ impl Messaging {
     }
 
     /// Registers `handler`: the server runs it from startup to shutdown.
+    ///
+    /// # Panics
+    ///
+    /// When another handler was registered for the same subject: they would share one durable
+    /// consumer, and each would get only some of its messages.
     pub fn consume<H: MessageHandler>(&self, handler: H) {
+        let durable = self.runtime.spec(handler.subject()).durable;
+        let mut handlers = self
+            .handlers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert!(
+            handlers.iter().all(|(name, _)| *name != durable),
+            "messaging: subject `{}` already has a handler (durable consumer `{durable}`); \
+             one handler per subject",
+            handler.subject()
+        );
         let handler = Arc::new(handler);
         let start: Start = Arc::new(move |runtime, shutdown| {
             Box::pin(consumer::run(handler.clone(), runtime, shutdown))
         });
-        self.handlers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(start);
+        handlers.push((durable, start));
     }
 
     /// Starts every registered handler{% if idempotency_store == "postgres" %} and the outbox relay{% endif %}; they stop taking messages when `shutdown` turns true.
@@ -291,7 +305,7 @@ impl Messaging {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         let mut tasks = JoinSet::new();
-        for start in handlers {
+        for (_, start) in handlers {
             tasks.spawn(supervise(start, self.runtime.clone(), shutdown.clone()));
         }
 {% if idempotency_store == "postgres" %}
