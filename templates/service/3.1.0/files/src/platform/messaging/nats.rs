@@ -41,6 +41,7 @@ pub struct NatsBroker {
     jetstream: jetstream::Context,
     config: MessagingConfig,
     streams: std::sync::Arc<OnceCell<()>>,
+    applied: std::sync::Arc<OnceCell<()>>,
 }
 
 impl NatsBroker {
@@ -70,6 +71,7 @@ impl NatsBroker {
             client,
             config: config.clone(),
             streams: std::sync::Arc::new(OnceCell::new()),
+            applied: std::sync::Arc::new(OnceCell::new()),
         })
     }
 
@@ -79,32 +81,66 @@ impl NatsBroker {
         format!("dlq.{}", self.config.stream)
     }
 
-    /// Creates the stream and the dead-letter stream, or updates them to the config (once per
-    /// process): a changed `subjects` or `duplicate_window_secs` applies on the next start.
+    /// Creates the stream and the dead-letter stream when missing (once per process), leaving
+    /// existing ones as they are: publishing, dead letters and `redrive` (an operator's command,
+    /// maybe with other config) never reconfigure them.
     async fn ensure_streams(&self) -> Result<(), BrokerError> {
         self.streams
             .get_or_try_init(|| async {
-                self.apply_stream(stream::Config {
-                    name: self.config.stream.clone(),
-                    subjects: self.config.subjects.clone(),
-                    duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| BrokerError(format!("stream `{}`: {e}", self.config.stream)))?;
-                self.apply_stream(stream::Config {
-                    name: self.config.dead_letter_stream.clone(),
-                    subjects: vec![format!("{}.>", self.dead_letter_prefix())],
-                    duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| {
-                    BrokerError(format!(
-                        "dead-letter stream `{}`: {e}",
-                        self.config.dead_letter_stream
-                    ))
-                })?;
+                self.jetstream
+                    .get_or_create_stream(self.stream_config())
+                    .await
+                    .map_err(|e| BrokerError(format!("stream `{}`: {e}", self.config.stream)))?;
+                self.jetstream
+                    .get_or_create_stream(self.dead_letter_stream_config())
+                    .await
+                    .map_err(|e| {
+                        BrokerError(format!(
+                            "dead-letter stream `{}`: {e}",
+                            self.config.dead_letter_stream
+                        ))
+                    })?;
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    fn stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.config.stream.clone(),
+            subjects: self.config.subjects.clone(),
+            duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
+            ..Default::default()
+        }
+    }
+
+    fn dead_letter_stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.config.dead_letter_stream.clone(),
+            subjects: vec![format!("{}.>", self.dead_letter_prefix())],
+            duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
+            ..Default::default()
+        }
+    }
+
+    /// Creates the stream and the dead-letter stream, or updates them to the config (once per
+    /// process, when the first consumer starts): a changed `subjects` or
+    /// `duplicate_window_secs` applies on the next start.
+    async fn apply_streams(&self) -> Result<(), BrokerError> {
+        self.applied
+            .get_or_try_init(|| async {
+                self.apply_stream(self.stream_config())
+                    .await
+                    .map_err(|e| BrokerError(format!("stream `{}`: {e}", self.config.stream)))?;
+                self.apply_stream(self.dead_letter_stream_config())
+                    .await
+                    .map_err(|e| {
+                        BrokerError(format!(
+                            "dead-letter stream `{}`: {e}",
+                            self.config.dead_letter_stream
+                        ))
+                    })?;
                 Ok(())
             })
             .await
@@ -186,7 +222,7 @@ impl Broker for NatsBroker {
         spec: &ConsumerSpec,
         stop: watch::Receiver<bool>,
     ) -> Result<Deliveries, BrokerError> {
-        self.ensure_streams().await?;
+        self.apply_streams().await?;
         let stream = self
             .jetstream
             .get_stream(&self.config.stream)
