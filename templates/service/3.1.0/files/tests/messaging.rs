@@ -1039,7 +1039,13 @@ async fn a_panicking_handler_is_a_transient_failure_and_the_consumer_keeps_runni
         handled: handled.clone(),
     });
     let (stop, consumers) = start(&messaging);
-    publish(&messaging, &setup.subject(), "boom-1", json!({"panic": true})).await;
+    publish(
+        &messaging,
+        &setup.subject(),
+        "boom-1",
+        json!({"panic": true}),
+    )
+    .await;
     eventually(
         "the message that panicked to be retried and processed",
         Duration::from_secs(15),
@@ -1051,14 +1057,29 @@ async fn a_panicking_handler_is_a_transient_failure_and_the_consumer_keeps_runni
         [("boom-1".to_owned(), 2)],
         "the panic counted as a failed delivery; delivery 2 succeeded"
     );
-    publish(&messaging, &setup.subject(), "after-1", json!({"panic": false})).await;
+    publish(
+        &messaging,
+        &setup.subject(),
+        "after-1",
+        json!({"panic": false}),
+    )
+    .await;
     eventually(
         "a message published after the panic to be processed",
         Duration::from_secs(10),
-        || handled.lock().unwrap().iter().any(|(id, _)| id == "after-1"),
+        || {
+            handled
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(id, _)| id == "after-1")
+        },
     )
     .await;
-    assert!(setup.dead_letters().await.is_empty(), "nothing dead-lettered");
+    assert!(
+        setup.dead_letters().await.is_empty(),
+        "nothing dead-lettered"
+    );
     stop.send(true).unwrap();
     consumers.wait().await;
 }
@@ -1126,9 +1147,11 @@ async fn process_one(setup: &Setup, id: &str) -> Messaging {
     messaging.consume(handler);
     let (stop, consumers) = start(&messaging);
     publish(&messaging, &setup.subject(), id, json!({})).await;
-    eventually("the message to be processed", Duration::from_secs(10), || {
-        seen.lock().unwrap().iter().any(|s| s.id == id)
-    })
+    eventually(
+        "the message to be processed",
+        Duration::from_secs(10),
+        || seen.lock().unwrap().iter().any(|s| s.id == id),
+    )
     .await;
     stop.send(true).unwrap();
     consumers.wait().await;
@@ -1156,7 +1179,10 @@ async fn a_changed_consumer_and_stream_config_is_applied_on_the_next_start() {
     let mut consumer: async_nats::jetstream::consumer::PullConsumer =
         stream.get_consumer(&durable).await.expect("consumer");
     let config = consumer.info().await.expect("consumer info").config.clone();
-    assert_eq!(config.max_deliver, 5, "max_deliver + 1 (the extra delivery)");
+    assert_eq!(
+        config.max_deliver, 5,
+        "max_deliver + 1 (the extra delivery)"
+    );
     assert_eq!(config.ack_wait, Duration::from_secs(5));
     assert_eq!(config.max_ack_pending, 7);
     let stream_config = stream.info().await.expect("stream info").config.clone();
@@ -1241,7 +1267,10 @@ async fn an_idempotency_store_outage_does_not_use_up_deliveries() {
         setup.dead_letters().await.is_empty(),
         "not dead-lettered while the store is down"
     );
-    assert!(seen.lock().unwrap().is_empty(), "not handled without a claim");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "not handled without a claim"
+    );
     down.store(false, Ordering::SeqCst);
     eventually(
         "the message to be processed once the store is back",
@@ -1340,8 +1369,7 @@ async fn a_processed_message_whose_ack_was_lost_is_acked_not_dead_lettered_past_
         termed: Default::default(),
     };
     let outcome =
-        service::platform::messaging::consumer::process(&handler, &runtime, &spec, &delivery)
-            .await;
+        service::platform::messaging::consumer::process(&handler, &runtime, &spec, &delivery).await;
     assert_eq!(outcome, service::platform::messaging::Outcome::Duplicate);
     assert!(delivery.acked.load(Ordering::SeqCst));
     assert!(!delivery.termed.load(Ordering::SeqCst));

@@ -320,7 +320,15 @@ pub async fn process<H: MessageHandler>(
     delivery: &dyn Delivery,
 ) -> Outcome {
     let (_never, stop) = watch::channel(false);
-    process_with(handler, runtime, spec, &Instruments::new(spec), &stop, delivery).await
+    process_with(
+        handler,
+        runtime,
+        spec,
+        &Instruments::new(spec),
+        &stop,
+        delivery,
+    )
+    .await
 }
 
 async fn process_with<H: MessageHandler>(
@@ -376,15 +384,14 @@ async fn handle<H: MessageHandler>(
     id: &str,
 ) -> Outcome {
     let count = delivery.delivery_count();
-    let decoded = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-        handler.decode(delivery.payload())
-    })) {
-        Ok(decoded) => decoded,
-        Err(panic) => {
-            let error = panicked(&*panic, id, count);
-            return fail_transient(runtime, instruments, spec, delivery, id, error).await;
-        }
-    };
+    let decoded =
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.decode(delivery.payload()))) {
+            Ok(decoded) => decoded,
+            Err(panic) => {
+                let error = panicked(&*panic, id, count);
+                return fail_transient(runtime, instruments, spec, delivery, id, error).await;
+            }
+        };
     let message = match decoded {
         Ok(message) => message,
         Err(error) => {
@@ -413,8 +420,12 @@ async fn handle<H: MessageHandler>(
             return ack(delivery, Outcome::Duplicate).await;
         }
         Some(Claim::InFlight) | None => {
-            return retry(runtime, delivery, "stopping while waiting for the idempotency store")
-                .await;
+            return retry(
+                runtime,
+                delivery,
+                "stopping while waiting for the idempotency store",
+            )
+            .await;
         }
     };
     if count > spec.max_deliver {

@@ -174,8 +174,7 @@ pub fn extract_context(headers: &Headers) -> opentelemetry::Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
-type Start =
-    Arc<dyn Fn(Runtime, watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send + Sync>;
+type Start = Arc<dyn Fn(Runtime, watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// The service's messaging: publishing, and the handlers the server runs.
 #[derive(Clone)]
