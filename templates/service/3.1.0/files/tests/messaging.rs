@@ -998,3 +998,447 @@ fn invalid_messaging_config_names_the_key_and_its_env_var() {
             .contains("messaging.progress_interval_secs")
     );
 }
+
+/// A handler that panics on the first delivery of every message whose payload says so.
+struct Panicky {
+    subject: String,
+    handled: Arc<Mutex<Vec<(String, u64)>>>,
+}
+
+#[async_trait]
+impl MessageHandler for Panicky {
+    type Message = Value;
+
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    fn decode(&self, payload: &[u8]) -> Result<Value, HandlerError> {
+        service::platform::messaging::json(payload)
+    }
+
+    async fn handle(&self, message: Value, context: &MessageContext) -> Result<(), HandlerError> {
+        if message["panic"] == json!(true) && context.delivery_count == 1 {
+            panic!("handler bug on {}", context.id);
+        }
+        self.handled
+            .lock()
+            .unwrap()
+            .push((context.id.clone(), context.delivery_count));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_transient_failure_and_the_consumer_keeps_running() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    messaging.consume(Panicky {
+        subject: setup.subject(),
+        handled: handled.clone(),
+    });
+    let (stop, consumers) = start(&messaging);
+    publish(
+        &messaging,
+        &setup.subject(),
+        "boom-1",
+        json!({"panic": true}),
+    )
+    .await;
+    eventually(
+        "the message that panicked to be retried and processed",
+        Duration::from_secs(15),
+        || handled.lock().unwrap().iter().any(|(id, _)| id == "boom-1"),
+    )
+    .await;
+    assert_eq!(
+        handled.lock().unwrap().clone(),
+        [("boom-1".to_owned(), 2)],
+        "the panic counted as a failed delivery; delivery 2 succeeded"
+    );
+    publish(
+        &messaging,
+        &setup.subject(),
+        "after-1",
+        json!({"panic": false}),
+    )
+    .await;
+    eventually(
+        "a message published after the panic to be processed",
+        Duration::from_secs(10),
+        || {
+            handled
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(id, _)| id == "after-1")
+        },
+    )
+    .await;
+    assert!(
+        setup.dead_letters().await.is_empty(),
+        "nothing dead-lettered"
+    );
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+/// A handler whose `subject` panics once when armed: its consumer task dies at once.
+struct DiesAtStart {
+    subject: String,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    handled: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl MessageHandler for DiesAtStart {
+    type Message = Value;
+
+    fn subject(&self) -> &str {
+        assert!(
+            !self.armed.swap(false, Ordering::SeqCst),
+            "the consumer task dies"
+        );
+        &self.subject
+    }
+
+    fn decode(&self, payload: &[u8]) -> Result<Value, HandlerError> {
+        service::platform::messaging::json(payload)
+    }
+
+    async fn handle(&self, _: Value, context: &MessageContext) -> Result<(), HandlerError> {
+        self.handled.lock().unwrap().push(context.id.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_task_that_dies_is_restarted() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    messaging.consume(DiesAtStart {
+        subject: setup.subject(),
+        armed: armed.clone(),
+        handled: handled.clone(),
+    });
+    armed.store(true, Ordering::SeqCst);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "later-1", json!({})).await;
+    eventually(
+        "the restarted consumer to process the message",
+        Duration::from_secs(15),
+        || handled.lock().unwrap().iter().any(|id| id == "later-1"),
+    )
+    .await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), consumers.wait())
+        .await
+        .expect("the supervised consumer stops on shutdown");
+}
+
+/// Runs one handler until it processed one message, then stops it.
+async fn process_one(setup: &Setup, id: &str) -> Messaging {
+    let (messaging, _) = setup.messaging().await;
+    let handler = Scripted::new(&setup.subject(), vec![Ok(())]);
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), id, json!({})).await;
+    eventually(
+        "the message to be processed",
+        Duration::from_secs(10),
+        || seen.lock().unwrap().iter().any(|s| s.id == id),
+    )
+    .await;
+    stop.send(true).unwrap();
+    consumers.wait().await;
+    messaging
+}
+
+#[tokio::test]
+async fn a_changed_consumer_and_stream_config_is_applied_on_the_next_start() {
+    let setup = Setup::new(2, &[50], "");
+    process_one(&setup, "before-1").await;
+
+    let mut changed = Setup {
+        tag: setup.tag.clone(),
+        config: setup.config.clone(),
+    };
+    changed.config.max_deliver = 4;
+    changed.config.ack_wait_secs = 5;
+    changed.config.max_in_flight = 7;
+    changed.config.duplicate_window_secs = 77;
+    let messaging = process_one(&changed, "after-1").await;
+
+    let durable = messaging.runtime().spec(&setup.subject()).durable;
+    let js = setup.jetstream().await;
+    let mut stream = js.get_stream(&setup.config.stream).await.expect("stream");
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer(&durable).await.expect("consumer");
+    let config = consumer.info().await.expect("consumer info").config.clone();
+    assert_eq!(
+        config.max_deliver, 5,
+        "max_deliver + 1 (the extra delivery)"
+    );
+    assert_eq!(config.ack_wait, Duration::from_secs(5));
+    assert_eq!(config.max_ack_pending, 7);
+    let stream_config = stream.info().await.expect("stream info").config.clone();
+    assert_eq!(stream_config.duplicate_window, Duration::from_secs(77));
+}
+
+/// An idempotency store that fails while `down` is true.
+struct FlakyStore {
+    inner: MemoryStore,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FlakyStore {
+    fn fail(&self) -> Result<(), service::platform::idempotency::StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(service::platform::idempotency::StoreError(
+                "connection refused".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl service::platform::idempotency::IdempotencyStore for FlakyStore {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        in_flight_ttl: Duration,
+    ) -> Result<service::platform::idempotency::Claim, service::platform::idempotency::StoreError>
+    {
+        self.fail()?;
+        self.inner.claim(key, fingerprint, in_flight_ttl).await
+    }
+    async fn complete(
+        &self,
+        key: &str,
+        token: &service::platform::idempotency::ClaimToken,
+        response: &service::platform::idempotency::StoredResponse,
+        ttl: Duration,
+    ) -> Result<(), service::platform::idempotency::StoreError> {
+        self.fail()?;
+        self.inner.complete(key, token, response, ttl).await
+    }
+    async fn release(
+        &self,
+        key: &str,
+        token: &service::platform::idempotency::ClaimToken,
+    ) -> Result<(), service::platform::idempotency::StoreError> {
+        self.fail()?;
+        self.inner.release(key, token).await
+    }
+    async fn check(&self) -> Result<(), service::platform::idempotency::StoreError> {
+        self.fail()
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_store_outage_does_not_use_up_deliveries() {
+    let setup = Setup::new(2, &[50], "");
+    init_telemetry();
+    let broker = Arc::new(NatsBroker::connect(&setup.config).await.expect("connect"));
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let messaging = Messaging::new(
+        broker,
+        Arc::new(FlakyStore {
+            inner: MemoryStore::new(),
+            down: down.clone(),
+        }),
+        setup.config.clone(),
+        Duration::from_secs(3600),
+    );
+    let handler = Scripted::new(&setup.subject(), vec![Ok(())]);
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "outage-1", json!({})).await;
+    // Longer than max_deliver (2) deliveries with 50 ms between them, and than ack_wait (2 s).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        setup.dead_letters().await.is_empty(),
+        "not dead-lettered while the store is down"
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "not handled without a claim"
+    );
+    down.store(false, Ordering::SeqCst);
+    eventually(
+        "the message to be processed once the store is back",
+        Duration::from_secs(10),
+        || !seen.lock().unwrap().is_empty(),
+    )
+    .await;
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert!(setup.dead_letters().await.is_empty());
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+/// A delivery made up by the test: records what became of it.
+struct Fake {
+    subject: String,
+    headers: service::platform::messaging::Headers,
+    payload: Vec<u8>,
+    count: u64,
+    acked: std::sync::atomic::AtomicBool,
+    termed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl service::platform::messaging::broker::Delivery for Fake {
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+    fn headers(&self) -> &service::platform::messaging::Headers {
+        &self.headers
+    }
+    fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+    fn delivery_count(&self) -> u64 {
+        self.count
+    }
+    fn sequence(&self) -> u64 {
+        1
+    }
+    fn pending(&self) -> u64 {
+        0
+    }
+    async fn ack(&self) -> Result<(), service::platform::messaging::BrokerError> {
+        self.acked.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+    async fn nak(&self, _: Duration) -> Result<(), service::platform::messaging::BrokerError> {
+        Ok(())
+    }
+    async fn in_progress(&self) -> Result<(), service::platform::messaging::BrokerError> {
+        Ok(())
+    }
+    async fn term(&self) -> Result<(), service::platform::messaging::BrokerError> {
+        self.termed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_processed_message_whose_ack_was_lost_is_acked_not_dead_lettered_past_max_deliver() {
+    use service::platform::idempotency::{Claim, StoredResponse};
+    let setup = Setup::new(2, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let handler = Scripted::new(&setup.subject(), vec![Ok(())]);
+    let runtime = messaging.runtime().clone();
+    let spec = runtime.spec(&setup.subject());
+    // Processed and recorded on its last allowed delivery; the ack was lost.
+    let key = format!("message:{}:lost-ack-1", spec.durable);
+    let Claim::Claimed(token) = runtime
+        .store
+        .claim(&key, "message", Duration::from_secs(5))
+        .await
+        .unwrap()
+    else {
+        panic!("claimed")
+    };
+    let done = StoredResponse {
+        status: 200,
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    runtime
+        .store
+        .complete(&key, &token, &done, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let mut headers = service::platform::messaging::Headers::default();
+    headers.insert("Nats-Msg-Id", "lost-ack-1");
+    let delivery = Fake {
+        subject: setup.subject(),
+        headers,
+        payload: b"{}".to_vec(),
+        count: 3,
+        acked: Default::default(),
+        termed: Default::default(),
+    };
+    let outcome =
+        service::platform::messaging::consumer::process(&handler, &runtime, &spec, &delivery).await;
+    assert_eq!(outcome, service::platform::messaging::Outcome::Duplicate);
+    assert!(delivery.acked.load(Ordering::SeqCst));
+    assert!(!delivery.termed.load(Ordering::SeqCst));
+    assert!(setup.dead_letters().await.is_empty());
+    assert!(handler.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_deleted_consumer_is_recreated() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let handler = Scripted::new(&setup.subject(), vec![Ok(())]);
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "before-delete", json!({})).await;
+    eventually("the first message", Duration::from_secs(10), || {
+        seen.lock().unwrap().len() == 1
+    })
+    .await;
+    let durable = messaging.runtime().spec(&setup.subject()).durable;
+    let js = setup.jetstream().await;
+    let stream = js.get_stream(&setup.config.stream).await.expect("stream");
+    stream.delete_consumer(&durable).await.expect("delete");
+    publish(&messaging, &setup.subject(), "after-delete", json!({})).await;
+    eventually(
+        "the message published after the consumer was deleted",
+        Duration::from_secs(15),
+        || seen.lock().unwrap().iter().any(|s| s.id == "after-delete"),
+    )
+    .await;
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[tokio::test]
+async fn durable_names_of_different_subjects_never_collide() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let runtime = messaging.runtime();
+    let tag = &setup.tag;
+    let subjects = [
+        format!("{tag}.a.b"),
+        format!("{tag}.a-b"),
+        format!("{tag}.a_b"),
+        format!("{tag}.x.*"),
+        format!("{tag}.x.S"),
+        format!("{tag}.x._S"),
+        format!("{tag}.x.>"),
+        format!("{tag}.x.R"),
+    ];
+    let durables: std::collections::HashSet<String> =
+        subjects.iter().map(|s| runtime.spec(s).durable).collect();
+    assert_eq!(durables.len(), subjects.len(), "{durables:?}");
+    for durable in &durables {
+        assert!(
+            durable
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{durable} is a valid durable name"
+        );
+    }
+}
+
+#[tokio::test]
+#[should_panic(expected = "already has a handler")]
+async fn two_handlers_on_the_same_subject_are_refused() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    messaging.consume(Scripted::new(&setup.subject(), vec![Ok(())]));
+    messaging.consume(Scripted::new(&setup.subject(), vec![Ok(())]));
+}

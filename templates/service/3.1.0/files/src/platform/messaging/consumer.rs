@@ -5,11 +5,12 @@
 //!
 //! Managed by the platform.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -117,20 +118,24 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// The durable consumer of `subject`: named after the stream and the subject, so it
-    /// survives restarts and every replica shares it.
+    /// survives restarts and every replica shares it. Different subjects never share a name:
+    /// `.` becomes `-`; `-`, `_`, `*` and `>` become `_h`, `__`, `_S` and `_R`; any other
+    /// character `_x<hex>_` (`a.b` is `<stream>-a-b`, `a-b` is `<stream>-a_hb`).
     pub fn spec(&self, subject: &str) -> ConsumerSpec {
-        let durable: String = subject
-            .chars()
-            .map(|c| match c {
-                '.' => '-',
-                '*' => 'S',
-                '>' => 'R',
-                c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => c,
-                _ => '_',
-            })
-            .collect();
+        let mut durable = format!("{}-", self.config.stream);
+        for c in subject.chars() {
+            match c {
+                '.' => durable.push('-'),
+                '-' => durable.push_str("_h"),
+                '_' => durable.push_str("__"),
+                '*' => durable.push_str("_S"),
+                '>' => durable.push_str("_R"),
+                c if c.is_ascii_alphanumeric() => durable.push(c),
+                c => durable.push_str(&format!("_x{:x}_", u32::from(c))),
+            }
+        }
         ConsumerSpec {
-            durable: format!("{}-{durable}", self.config.stream),
+            durable,
             subject: subject.to_owned(),
             max_deliver: self.config.max_deliver,
             max_in_flight: self.config.max_in_flight,
@@ -185,6 +190,7 @@ async fn consume<H: MessageHandler>(
             }
         };
         let mut stop = shutdown.clone();
+        let stopped = shutdown.clone();
         let stopping = async move {
             let _ = stop.wait_for(|stop| *stop).await;
         };
@@ -193,12 +199,13 @@ async fn consume<H: MessageHandler>(
         (&mut deliveries)
             .take_until(stopping)
             .for_each_concurrent(spec.max_in_flight, |delivery| {
-                let (handler, runtime, spec, instruments) =
-                    (&*handler, &runtime, &spec, &instruments);
+                let (handler, runtime, spec, instruments, stopped) =
+                    (&*handler, &runtime, &spec, &instruments, &stopped);
                 async move {
                     match delivery {
                         Ok(delivery) => {
-                            process_with(handler, runtime, spec, instruments, delivery.as_ref())
+                            let delivery = delivery.as_ref();
+                            process_with(handler, runtime, spec, instruments, stopped, delivery)
                                 .await;
                         }
                         Err(error) => tracing::warn!(%error, "cannot read from the broker"),
@@ -312,7 +319,16 @@ pub async fn process<H: MessageHandler>(
     spec: &ConsumerSpec,
     delivery: &dyn Delivery,
 ) -> Outcome {
-    process_with(handler, runtime, spec, &Instruments::new(spec), delivery).await
+    let (_never, stop) = watch::channel(false);
+    process_with(
+        handler,
+        runtime,
+        spec,
+        &Instruments::new(spec),
+        &stop,
+        delivery,
+    )
+    .await
 }
 
 async fn process_with<H: MessageHandler>(
@@ -320,6 +336,7 @@ async fn process_with<H: MessageHandler>(
     runtime: &Runtime,
     spec: &ConsumerSpec,
     instruments: &Instruments,
+    stop: &watch::Receiver<bool>,
     delivery: &dyn Delivery,
 ) -> Outcome {
     let started = Instant::now();
@@ -336,7 +353,7 @@ async fn process_with<H: MessageHandler>(
     );
     // The producer's span is the parent, on every delivery and in the dead letter.
     let _ = span.set_parent(extract_context(delivery.headers()));
-    let outcome = handle(handler, runtime, spec, instruments, delivery, &id)
+    let outcome = handle(handler, runtime, spec, instruments, stop, delivery, &id)
         .instrument(span.clone())
         .await;
     span.in_scope(|| {
@@ -362,28 +379,20 @@ async fn handle<H: MessageHandler>(
     runtime: &Runtime,
     spec: &ConsumerSpec,
     instruments: &Instruments,
+    stop: &watch::Receiver<bool>,
     delivery: &dyn Delivery,
     id: &str,
 ) -> Outcome {
     let count = delivery.delivery_count();
-    if count > spec.max_deliver {
-        // Delivered again after its last allowed delivery ended without an outcome (the
-        // process stopped while handling it): dead-lettered, not handled once more.
-        let error = HandlerError::Transient(format!(
-            "no outcome after {} deliveries: the consumer stopped while handling it",
-            spec.max_deliver
-        ));
-        return dead_letter(
-            runtime,
-            instruments,
-            delivery,
-            id,
-            DeadLetterReason::MaxDeliver,
-            &error,
-        )
-        .await;
-    }
-    let message = match handler.decode(delivery.payload()) {
+    let decoded =
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.decode(delivery.payload()))) {
+            Ok(decoded) => decoded,
+            Err(panic) => {
+                let error = panicked(&*panic, id, count);
+                return fail_transient(runtime, instruments, spec, delivery, id, error).await;
+            }
+        };
+    let message = match decoded {
         Ok(message) => message,
         Err(error) => {
             return dead_letter(
@@ -398,9 +407,11 @@ async fn handle<H: MessageHandler>(
         }
     };
     let key = format!("message:{}:{id}", spec.durable);
-    let token = match runtime.store.claim(&key, "message", spec.ack_wait).await {
-        Ok(Claim::Claimed(token)) => token,
-        Ok(Claim::Completed(_) | Claim::Mismatch) => {
+    let token = match claim(runtime, spec, stop, delivery, &key).await {
+        Some(Claim::Claimed(token)) => token,
+        Some(Claim::Completed(_) | Claim::Mismatch) => {
+            // Checked before the delivery count: a message processed and recorded whose ack
+            // was lost is acknowledged, never dead-lettered.
             tracing::info!(
                 message_id = %id,
                 delivery = count,
@@ -408,13 +419,35 @@ async fn handle<H: MessageHandler>(
             );
             return ack(delivery, Outcome::Duplicate).await;
         }
-        Ok(Claim::InFlight) => {
-            // Another delivery of the same id is being handled (or its process died: the claim
-            // expires after ack_wait).
-            return retry(runtime, delivery, "in flight elsewhere").await;
+        Some(Claim::InFlight) | None => {
+            return retry(
+                runtime,
+                delivery,
+                "stopping while waiting for the idempotency store",
+            )
+            .await;
         }
-        Err(error) => return retry(runtime, delivery, &error.to_string()).await,
     };
+    if count > spec.max_deliver {
+        // Delivered again after its last allowed delivery ended without an outcome (the
+        // process stopped while handling it): dead-lettered, not handled once more.
+        if let Err(e) = runtime.store.release(&key, &token).await {
+            tracing::warn!(error = %e, "cannot release the message's claim");
+        }
+        let error = HandlerError::Transient(format!(
+            "no outcome after {} deliveries: the consumer stopped while handling it",
+            spec.max_deliver
+        ));
+        return dead_letter(
+            runtime,
+            instruments,
+            delivery,
+            id,
+            DeadLetterReason::MaxDeliver,
+            &error,
+        )
+        .await;
+    }
     let context = MessageContext {
         id: id.to_owned(),
         subject: delivery.subject().to_owned(),
@@ -422,7 +455,10 @@ async fn handle<H: MessageHandler>(
         headers: delivery.headers().clone(),
     };
     let result = {
-        let work = handler.handle(message, &context);
+        // A panicking handler is a failed delivery (transient), not the end of the consumer.
+        let work = AssertUnwindSafe(handler.handle(message, &context))
+            .catch_unwind()
+            .map(|result| result.unwrap_or_else(|panic| Err(panicked(&*panic, id, count))));
         tokio::pin!(work);
         let every = Duration::from_secs(runtime.config.progress_interval_secs);
         let mut next = tokio::time::Instant::now() + every;
@@ -472,19 +508,89 @@ async fn handle<H: MessageHandler>(
                     )
                     .await
                 }
-                HandlerError::Transient(_) if count >= spec.max_deliver => {
-                    dead_letter(
-                        runtime,
-                        instruments,
-                        delivery,
-                        id,
-                        DeadLetterReason::MaxDeliver,
-                        &error,
-                    )
-                    .await
+                HandlerError::Transient(_) => {
+                    fail_transient(runtime, instruments, spec, delivery, id, error).await
                 }
-                HandlerError::Transient(_) => retry(runtime, delivery, &error.to_string()).await,
             }
+        }
+    }
+}
+
+/// A transient failure: delivered again after a delay, dead-lettered on the last allowed
+/// delivery.
+async fn fail_transient(
+    runtime: &Runtime,
+    instruments: &Instruments,
+    spec: &ConsumerSpec,
+    delivery: &dyn Delivery,
+    id: &str,
+    error: HandlerError,
+) -> Outcome {
+    if delivery.delivery_count() >= spec.max_deliver {
+        return dead_letter(
+            runtime,
+            instruments,
+            delivery,
+            id,
+            DeadLetterReason::MaxDeliver,
+            &error,
+        )
+        .await;
+    }
+    retry(runtime, delivery, &error.to_string()).await
+}
+
+/// The error a panic in `decode` or `handle` becomes (logged with the message id).
+fn panicked(panic: &(dyn std::any::Any + Send), id: &str, delivery: u64) -> HandlerError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    tracing::error!(message_id = %id, delivery, panic = %message, "the handler panicked");
+    HandlerError::Transient(format!("handler panicked: {message}"))
+}
+
+/// Claims the message's id. While the idempotency store fails, or another delivery of the same
+/// id holds the claim (its process died: the claim expires after `ack_wait`), it waits and
+/// asks again, keeping the delivery in progress, rather than nak: a nak is one more delivery,
+/// and a store outage would dead-letter every message without running a handler. `None` when
+/// the consumer stops meanwhile.
+async fn claim(
+    runtime: &Runtime,
+    spec: &ConsumerSpec,
+    stop: &watch::Receiver<bool>,
+    delivery: &dyn Delivery,
+    key: &str,
+) -> Option<Claim> {
+    let every = Duration::from_secs(runtime.config.progress_interval_secs);
+    let mut progressed = Instant::now();
+    let mut attempt = 0u64;
+    loop {
+        let why = match runtime.store.claim(key, "message", spec.ack_wait).await {
+            Ok(Claim::InFlight) => "in flight elsewhere".to_owned(),
+            Ok(claim) => return Some(claim),
+            Err(error) => error.to_string(),
+        };
+        attempt += 1;
+        let delay = runtime.config.delay_after(attempt).min(every);
+        tracing::warn!(
+            message_id = %message_id(delivery),
+            delivery = delivery.delivery_count(),
+            error = why,
+            attempt,
+            retry_in_ms = delay.as_millis() as u64,
+            "cannot claim the message; asking again (the delivery is kept)"
+        );
+        tokio::time::sleep(delay).await;
+        if *stop.borrow() {
+            return None;
+        }
+        if progressed.elapsed() + delay >= every {
+            if let Err(error) = delivery.in_progress().await {
+                tracing::warn!(%error, "in-progress ack failed");
+            }
+            progressed = Instant::now();
         }
     }
 }

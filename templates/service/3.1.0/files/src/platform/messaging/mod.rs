@@ -34,6 +34,7 @@ pub const PROCESS_DURATION: &str = "messaging_process_duration_seconds";
 pub const REDELIVERIES_TOTAL: &str = "messaging_redeliveries_total";
 pub const DEAD_LETTERS_TOTAL: &str = "messaging_dead_letters_total";
 pub const CONSUMER_LAG: &str = "messaging_consumer_lag";
+pub const CONSUMER_RESTARTS_TOTAL: &str = "messaging_consumer_restarts_total";
 
 /// `[messaging]` in config/*.toml (env `APP_MESSAGING__<KEY>`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -173,13 +174,14 @@ pub fn extract_context(headers: &Headers) -> opentelemetry::Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
-type Start = Box<dyn FnOnce(Runtime, watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send>;
+type Start = Arc<dyn Fn(Runtime, watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// The service's messaging: publishing, and the handlers the server runs.
 #[derive(Clone)]
 pub struct Messaging {
     runtime: Runtime,
-    handlers: Arc<Mutex<Vec<Start>>>,
+    /// Each registered handler's durable consumer name, and how to run it.
+    handlers: Arc<Mutex<Vec<(String, Start)>>>,
 {% if idempotency_store == "postgres" %}
     outbox: Option<outbox::Outbox>,
 {% endif %}
@@ -269,14 +271,28 @@ impl Messaging {
     }
 
     /// Registers `handler`: the server runs it from startup to shutdown.
+    ///
+    /// # Panics
+    ///
+    /// When another handler was registered for the same subject: they would share one durable
+    /// consumer, and each would get only some of its messages.
     pub fn consume<H: MessageHandler>(&self, handler: H) {
-        let handler = Arc::new(handler);
-        let start: Start =
-            Box::new(move |runtime, shutdown| Box::pin(consumer::run(handler, runtime, shutdown)));
-        self.handlers
+        let durable = self.runtime.spec(handler.subject()).durable;
+        let mut handlers = self
+            .handlers
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(start);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert!(
+            handlers.iter().all(|(name, _)| *name != durable),
+            "messaging: subject `{}` already has a handler (durable consumer `{durable}`); \
+             one handler per subject",
+            handler.subject()
+        );
+        let handler = Arc::new(handler);
+        let start: Start = Arc::new(move |runtime, shutdown| {
+            Box::pin(consumer::run(handler.clone(), runtime, shutdown))
+        });
+        handlers.push((durable, start));
     }
 
     /// Starts every registered handler{% if idempotency_store == "postgres" %} and the outbox relay{% endif %}; they stop taking messages when `shutdown` turns true.
@@ -288,8 +304,8 @@ impl Messaging {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         let mut tasks = JoinSet::new();
-        for start in handlers {
-            tasks.spawn(start(self.runtime.clone(), shutdown.clone()));
+        for (_, start) in handlers {
+            tasks.spawn(supervise(start, self.runtime.clone(), shutdown.clone()));
         }
 {% if idempotency_store == "postgres" %}
         if let Some(outbox) = &self.outbox {
@@ -301,6 +317,48 @@ impl Messaging {
         }
 {% endif %}
         Consumers(tasks)
+    }
+}
+
+/// Runs one consumer until shutdown. A consumer that ends before (a panic outside a handler: a
+/// handler's own panic is a failed delivery) is logged, counted in
+/// `messaging_consumer_restarts_total` and started again after a growing delay (up to 30 s).
+async fn supervise(start: Start, runtime: Runtime, mut shutdown: watch::Receiver<bool>) {
+    use futures_util::FutureExt;
+    let mut restarts = 0u32;
+    loop {
+        let started = std::time::Instant::now();
+        let ended = std::panic::AssertUnwindSafe(start(runtime.clone(), shutdown.clone()))
+            .catch_unwind()
+            .await;
+        if *shutdown.borrow() {
+            return;
+        }
+        // One that ran for a while before it ended starts again soon.
+        if started.elapsed() > Duration::from_secs(60) {
+            restarts = 0;
+        }
+        restarts = restarts.saturating_add(1);
+        let delay = Duration::from_millis(250u64 << restarts.min(7)).min(Duration::from_secs(30));
+        let error = match ended {
+            Ok(()) => "ended".to_owned(),
+            Err(panic) => panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panicked".to_owned()),
+        };
+        tracing::error!(
+            error,
+            restarts,
+            retry_in_ms = delay.as_millis() as u64,
+            "a consumer stopped unexpectedly; starting it again"
+        );
+        metrics::counter!(CONSUMER_RESTARTS_TOTAL).increment(1);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
     }
 }
 

@@ -41,6 +41,7 @@ pub struct NatsBroker {
     jetstream: jetstream::Context,
     config: MessagingConfig,
     streams: std::sync::Arc<OnceCell<()>>,
+    applied: std::sync::Arc<OnceCell<()>>,
 }
 
 impl NatsBroker {
@@ -70,6 +71,7 @@ impl NatsBroker {
             client,
             config: config.clone(),
             streams: std::sync::Arc::new(OnceCell::new()),
+            applied: std::sync::Arc::new(OnceCell::new()),
         })
     }
 
@@ -79,26 +81,18 @@ impl NatsBroker {
         format!("dlq.{}", self.config.stream)
     }
 
-    /// Creates the stream and the dead-letter stream when missing (once per process).
+    /// Creates the stream and the dead-letter stream when missing (once per process), leaving
+    /// existing ones as they are: publishing, dead letters and `redrive` (an operator's command,
+    /// maybe with other config) never reconfigure them.
     async fn ensure_streams(&self) -> Result<(), BrokerError> {
         self.streams
             .get_or_try_init(|| async {
                 self.jetstream
-                    .get_or_create_stream(stream::Config {
-                        name: self.config.stream.clone(),
-                        subjects: self.config.subjects.clone(),
-                        duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
-                        ..Default::default()
-                    })
+                    .get_or_create_stream(self.stream_config())
                     .await
                     .map_err(|e| BrokerError(format!("stream `{}`: {e}", self.config.stream)))?;
                 self.jetstream
-                    .get_or_create_stream(stream::Config {
-                        name: self.config.dead_letter_stream.clone(),
-                        subjects: vec![format!("{}.>", self.dead_letter_prefix())],
-                        duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
-                        ..Default::default()
-                    })
+                    .get_or_create_stream(self.dead_letter_stream_config())
                     .await
                     .map_err(|e| {
                         BrokerError(format!(
@@ -110,6 +104,69 @@ impl NatsBroker {
             })
             .await
             .map(|_| ())
+    }
+
+    fn stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.config.stream.clone(),
+            subjects: self.config.subjects.clone(),
+            duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
+            ..Default::default()
+        }
+    }
+
+    fn dead_letter_stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.config.dead_letter_stream.clone(),
+            subjects: vec![format!("{}.>", self.dead_letter_prefix())],
+            duplicate_window: Duration::from_secs(self.config.duplicate_window_secs),
+            ..Default::default()
+        }
+    }
+
+    /// Creates the stream and the dead-letter stream, or updates them to the config (once per
+    /// process, when the first consumer starts): a changed `subjects` or
+    /// `duplicate_window_secs` applies on the next start.
+    async fn apply_streams(&self) -> Result<(), BrokerError> {
+        self.applied
+            .get_or_try_init(|| async {
+                self.apply_stream(self.stream_config())
+                    .await
+                    .map_err(|e| BrokerError(format!("stream `{}`: {e}", self.config.stream)))?;
+                self.apply_stream(self.dead_letter_stream_config())
+                    .await
+                    .map_err(|e| {
+                        BrokerError(format!(
+                            "dead-letter stream `{}`: {e}",
+                            self.config.dead_letter_stream
+                        ))
+                    })?;
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Creates the stream `config` names, or updates it to `config`, logging what changed.
+    async fn apply_stream(&self, config: stream::Config) -> Result<(), BrokerError> {
+        if let Ok(existing) = self.jetstream.get_stream(&config.name).await {
+            let old = &existing.cached_info().config;
+            if old.subjects != config.subjects || old.duplicate_window != config.duplicate_window {
+                tracing::info!(
+                    stream = %config.name,
+                    old_subjects = ?old.subjects,
+                    subjects = ?config.subjects,
+                    old_duplicate_window_secs = old.duplicate_window.as_secs(),
+                    duplicate_window_secs = config.duplicate_window.as_secs(),
+                    "stream config changed; updating the stream"
+                );
+            }
+        }
+        self.jetstream
+            .create_or_update_stream(config)
+            .await
+            .map_err(BrokerError::new)?;
+        Ok(())
     }
 
     async fn publish_raw(
@@ -165,36 +222,47 @@ impl Broker for NatsBroker {
         spec: &ConsumerSpec,
         stop: watch::Receiver<bool>,
     ) -> Result<Deliveries, BrokerError> {
-        self.ensure_streams().await?;
+        self.apply_streams().await?;
         let stream = self
             .jetstream
             .get_stream(&self.config.stream)
             .await
             .map_err(BrokerError::new)?;
-        // One delivery more than max_deliver: if the process stops while handling the last one,
-        // the extra delivery dead-letters it instead of the broker dropping it silently.
-        let max_deliver = spec.max_deliver.saturating_add(1);
-        // The broker refuses a backoff list as long as max_deliver.
-        let backoff: Vec<Duration> = spec
-            .backoff
-            .iter()
-            .take(usize::try_from(max_deliver.saturating_sub(1)).unwrap_or(usize::MAX))
-            .copied()
-            .collect();
-        let consumer = stream
-            .get_or_create_consumer(
-                &spec.durable,
-                pull::Config {
-                    durable_name: Some(spec.durable.clone()),
-                    filter_subject: spec.subject.clone(),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: spec.ack_wait,
-                    max_deliver: i64::try_from(max_deliver).unwrap_or(i64::MAX),
-                    max_ack_pending: i64::try_from(spec.max_in_flight).unwrap_or(i64::MAX),
-                    backoff,
-                    ..Default::default()
-                },
-            )
+        let config = consumer_config(spec);
+        if let Ok(old) = stream.consumer_info(&spec.durable).await {
+            let old = &old.config;
+            if (
+                old.max_deliver,
+                old.ack_wait,
+                old.max_ack_pending,
+                &old.backoff,
+                &old.filter_subject,
+            ) != (
+                config.max_deliver,
+                config.ack_wait,
+                config.max_ack_pending,
+                &config.backoff,
+                &config.filter_subject,
+            ) {
+                tracing::info!(
+                    consumer = %spec.durable,
+                    old_max_deliver = old.max_deliver,
+                    max_deliver = config.max_deliver,
+                    old_ack_wait_ms = old.ack_wait.as_millis() as u64,
+                    ack_wait_ms = config.ack_wait.as_millis() as u64,
+                    old_max_ack_pending = old.max_ack_pending,
+                    max_ack_pending = config.max_ack_pending,
+                    old_backoff = ?old.backoff,
+                    backoff = ?config.backoff,
+                    old_subject = %old.filter_subject,
+                    subject = %config.filter_subject,
+                    "consumer config changed; updating the consumer"
+                );
+            }
+        }
+        // Create or update: a changed max_deliver, ack_wait, max_in_flight or backoff applies.
+        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .create_consumer(config.clone())
             .await
             .map_err(|e| BrokerError(format!("consumer `{}`: {e}", spec.durable)))?;
         // One pull request at a time, for at most what may be in flight, open for PULL_EXPIRES.
@@ -207,6 +275,9 @@ impl Broker for NatsBroker {
         let size = spec.max_in_flight.max(1);
         let state = Pulls {
             consumer,
+            stream,
+            config,
+            failures: 0,
             batch: None,
             left: 0,
             size,
@@ -217,6 +288,7 @@ impl Broker for NatsBroker {
                 if let Some(current) = pulls.batch.as_mut() {
                     match current.next().await {
                         Some(Ok(message)) => {
+                            pulls.failures = 0;
                             pulls.left = pulls.left.saturating_sub(1);
                             if pulls.left == 0 {
                                 // All this request asked for is here: ask for the next now.
@@ -231,6 +303,7 @@ impl Broker for NatsBroker {
                         }
                         Some(Err(error)) => {
                             pulls.batch = None;
+                            pulls.recover().await;
                             return Some((Err(BrokerError::new(error)), pulls));
                         }
                         // This request is done: a new one below, unless stopping.
@@ -242,8 +315,7 @@ impl Broker for NatsBroker {
                     // Stopping: the stream ends.
                     Ok(false) => return None,
                     Err(error) => {
-                        // The broker is away: do not spin.
-                        tokio::time::sleep(PULL_EXPIRES).await;
+                        pulls.recover().await;
                         return Some((Err(error), pulls));
                     }
                 }
@@ -343,9 +415,38 @@ impl Broker for NatsBroker {
     }
 }
 
+/// The broker's config of the durable consumer `spec`.
+fn consumer_config(spec: &ConsumerSpec) -> pull::Config {
+    // One delivery more than max_deliver: if the process stops while handling the last one,
+    // the extra delivery dead-letters it instead of the broker dropping it silently.
+    let max_deliver = spec.max_deliver.saturating_add(1);
+    // The broker refuses a backoff list as long as max_deliver.
+    let backoff: Vec<Duration> = spec
+        .backoff
+        .iter()
+        .take(usize::try_from(max_deliver.saturating_sub(1)).unwrap_or(usize::MAX))
+        .copied()
+        .collect();
+    pull::Config {
+        durable_name: Some(spec.durable.clone()),
+        filter_subject: spec.subject.clone(),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: spec.ack_wait,
+        max_deliver: i64::try_from(max_deliver).unwrap_or(i64::MAX),
+        max_ack_pending: i64::try_from(spec.max_in_flight).unwrap_or(i64::MAX),
+        backoff,
+        ..Default::default()
+    }
+}
+
 /// A consumer's pull requests: at most one open at a time.
 struct Pulls {
     consumer: jetstream::consumer::Consumer<pull::Config>,
+    stream: stream::Stream,
+    /// The consumer's config, to create it again when it was deleted.
+    config: pull::Config,
+    /// Failed requests in a row.
+    failures: u32,
     batch: Option<pull::Batch>,
     /// Messages the open request may still bring.
     left: usize,
@@ -354,6 +455,27 @@ struct Pulls {
 }
 
 impl Pulls {
+    /// After a failed request: waits a growing delay (0.2 s doubling up to 5 s, so a broker
+    /// that keeps failing is not asked in a tight loop), then creates the consumer again if it
+    /// was deleted (create-or-update: no change when it exists).
+    async fn recover(&mut self) {
+        self.failures = self.failures.saturating_add(1);
+        let delay =
+            Duration::from_millis(100u64 << self.failures.min(6)).min(Duration::from_secs(5));
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            Ok(_) = self.stop.wait_for(|stop| *stop) => return,
+        }
+        match self.stream.create_consumer(self.config.clone()).await {
+            Ok(consumer) => self.consumer = consumer,
+            Err(error) => tracing::warn!(
+                %error,
+                consumer = self.config.durable_name.as_deref().unwrap_or_default(),
+                "cannot create the consumer again"
+            ),
+        }
+    }
+
     /// Opens the next request, unless stopping (then `Ok(false)`, and none is open).
     async fn request(&mut self) -> Result<bool, BrokerError> {
         if *self.stop.borrow() {
