@@ -998,3 +998,43 @@ fn invalid_messaging_config_names_the_key_and_its_env_var() {
             .contains("messaging.progress_interval_secs")
     );
 }
+
+#[tokio::test]
+async fn dead_letter_and_redelivery_counters_are_exported_at_zero_once_a_consumer_starts() {
+    // `increase()` of a series first seen at 1 is 0: the alert on the first dead letter fires
+    // only when the series was already there at 0.
+    let handle = service::platform::metrics::install();
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let subject = setup.subject();
+    messaging.consume(Scripted::new(&subject, vec![Ok(())]));
+    let (stop, consumers) = start(&messaging);
+    let series = |text: &str, name: &str, labels: &[String]| -> Option<String> {
+        text.lines()
+            .find(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{'))
+                    && labels.iter().all(|label| line.contains(label.as_str()))
+            })
+            .map(str::to_owned)
+    };
+    let subject_label = format!("subject=\"{subject}\"");
+    eventually("the consumer's counters", Duration::from_secs(10), || {
+        series(
+            &handle.render(),
+            "messaging_redeliveries_total",
+            std::slice::from_ref(&subject_label),
+        )
+        .is_some()
+    })
+    .await;
+    let text = handle.render();
+    for reason in ["permanent", "undecodable", "max_deliver"] {
+        let labels = [subject_label.clone(), format!("reason=\"{reason}\"")];
+        let line = series(&text, "messaging_dead_letters_total", &labels)
+            .unwrap_or_else(|| panic!("dead letters {reason} of {subject} exported:\n{text}"));
+        assert!(line.ends_with(" 0"), "{line}");
+    }
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
