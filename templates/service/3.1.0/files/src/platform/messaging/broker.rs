@@ -33,6 +33,57 @@ impl Headers {
     pub fn remove(&mut self, name: &str) {
         self.0.retain(|(key, _)| !key.eq_ignore_ascii_case(name));
     }
+
+    /// Checks that every header can go on the wire: a name is printable ASCII without `:` or
+    /// spaces, a value is one line (no CR or LF).
+    pub fn validate(&self) -> Result<(), BrokerError> {
+        for (name, value) in &self.0 {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+                return Err(BrokerError(format!(
+                    "header name {name:?} is not printable ASCII without `:` or spaces"
+                )));
+            }
+            if value.contains(['\r', '\n']) {
+                return Err(BrokerError(format!(
+                    "header {name}: the value has a line break"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `subject` is one a message can be published on: dot-separated tokens, none
+/// empty, no spaces, no wildcards.
+pub fn validate_subject(subject: &str) -> Result<(), BrokerError> {
+    let ok = subject.split('.').all(|token| {
+        !token.is_empty()
+            && token != "*"
+            && token != ">"
+            && !token.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(BrokerError(format!(
+            "subject {subject:?} is not dot-separated tokens without spaces or wildcards"
+        )))
+    }
+}
+
+/// Whether `subject` is within `pattern`, with NATS wildcards: `*` matches one token, a final
+/// `>` one or more.
+pub fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut subject_tokens = subject.split('.');
+    for token in pattern.split('.') {
+        match (token, subject_tokens.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (token, Some(s)) if token == s => {}
+            _ => return false,
+        }
+    }
+    subject_tokens.next().is_none()
 }
 
 /// A message to publish. `id` becomes the broker's dedupe id (`Nats-Msg-Id`) and the id

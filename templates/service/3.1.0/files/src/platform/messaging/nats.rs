@@ -156,6 +156,8 @@ impl Broker for NatsBroker {
     async fn publish(&self, message: OutgoingMessage) -> Result<(), BrokerError> {
         let mut headers = message.headers;
         headers.insert(NATS_MESSAGE_ID.as_ref(), message.id);
+        // async-nats panics on a header it cannot write: refuse it here instead.
+        headers.validate()?;
         self.publish_raw(message.subject, to_nats(&headers), message.payload)
             .await
     }
