@@ -24,7 +24,7 @@ use {{ crate_name }} as service;
 
 use service::platform::idempotency::MemoryStore;
 use service::platform::messaging::nats::{
-    DEAD_LETTER_REASON, DELIVERY_COUNT, ERROR, NatsBroker, ORIGINAL_SUBJECT,
+    CONSUMER, DEAD_LETTER_REASON, DELIVERY_COUNT, ERROR, NatsBroker, ORIGINAL_SUBJECT,
 };
 use service::platform::messaging::{
     Broker, Consumers, HandlerError, MessageContext, MessageHandler, Messaging, MessagingConfig,
@@ -1035,6 +1035,51 @@ async fn dead_letter_and_redelivery_counters_are_exported_at_zero_once_a_consume
             .unwrap_or_else(|| panic!("dead letters {reason} of {subject} exported:\n{text}"));
         assert!(line.ends_with(" 0"), "{line}");
     }
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[tokio::test]
+async fn two_consumers_dead_lettering_the_same_message_store_two_dead_letters() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    // Two durable consumers that both get the message: its subject, and a wildcard over it.
+    let wildcard = format!("{}.*", setup.tag);
+    for subject in [setup.subject(), wildcard.clone()] {
+        messaging.consume(Scripted::new(
+            &subject,
+            vec![Err(HandlerError::permanent("no such item"))],
+        ));
+    }
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "both-1", json!({"n": 1})).await;
+    let started = Instant::now();
+    let mut letters = Vec::new();
+    while letters.len() < 2 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        letters = setup.dead_letters().await;
+    }
+    let mut consumers_seen: Vec<String> = letters
+        .iter()
+        .map(|l| {
+            l.headers
+                .get(CONSUMER)
+                .expect("the dead letter names its consumer")
+                .as_str()
+                .to_owned()
+        })
+        .collect();
+    consumers_seen.sort();
+    let durable = |subject: &str| {
+        format!(
+            "{}-{}",
+            setup.tag,
+            subject.replace('.', "-").replace('*', "S")
+        )
+    };
+    let mut expected = vec![durable(&setup.subject()), durable(&wildcard)];
+    expected.sort();
+    assert_eq!(consumers_seen, expected, "one dead letter per consumer");
     stop.send(true).unwrap();
     consumers.wait().await;
 }

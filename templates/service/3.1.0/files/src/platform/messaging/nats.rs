@@ -26,6 +26,12 @@ pub const DELIVERY_COUNT: &str = "Platform-Delivery-Count";
 pub const ORIGINAL_SUBJECT: &str = "Platform-Original-Subject";
 pub const ORIGINAL_SEQUENCE: &str = "Platform-Original-Sequence";
 pub const ERROR: &str = "Platform-Error";
+/// The durable consumer that received the message (set on every delivery, kept in its dead
+/// letter).
+pub const CONSUMER: &str = "Platform-Consumer";
+/// A dead letter's original message id (its own id is `<consumer>:<original id>`); kept when
+/// it is redriven.
+pub const ORIGINAL_ID: &str = "Platform-Original-Id";
 const DEAD_LETTER_HEADERS: [&str; 5] = [
     DEAD_LETTER_REASON,
     DELIVERY_COUNT,
@@ -262,8 +268,15 @@ impl Broker for NatsBroker {
         headers.insert(ORIGINAL_SEQUENCE, letter.sequence.to_string());
         // Header values are one line.
         headers.insert(ERROR, letter.error.replace(['\r', '\n'], " "));
-        // The original id: a dead letter stored twice (a crash before the term) is kept once.
-        headers.insert(NATS_MESSAGE_ID.as_ref(), letter.id);
+        // The consumer and the original id: a dead letter stored twice by one consumer (a
+        // crash before the term) is kept once, while two consumers dead-lettering the same
+        // message within the duplicate window each keep theirs.
+        headers.insert(ORIGINAL_ID, letter.id.clone());
+        let id = match headers.get(CONSUMER) {
+            Some(consumer) => format!("{consumer}:{}", letter.id),
+            None => letter.id,
+        };
+        headers.insert(NATS_MESSAGE_ID.as_ref(), id);
         let subject = format!("{}.{}", self.dead_letter_prefix(), letter.subject);
         self.publish_raw(subject, to_nats(&headers), letter.payload)
             .await
@@ -301,7 +314,8 @@ impl Broker for NatsBroker {
                 continue;
             }
             let original_id = headers
-                .get(NATS_MESSAGE_ID.as_ref())
+                .get(ORIGINAL_ID)
+                .or_else(|| headers.get(NATS_MESSAGE_ID.as_ref()))
                 .unwrap_or("unknown")
                 .to_owned();
             for name in DEAD_LETTER_HEADERS {
@@ -391,8 +405,11 @@ impl NatsDelivery {
             info.stream_sequence,
             info.pending,
         );
+        let mut headers = from_nats(message.headers.as_ref());
+        // Which consumer got it: a dead letter names it (and takes it into its id).
+        headers.insert(CONSUMER, info.consumer);
         Ok(Self {
-            headers: from_nats(message.headers.as_ref()),
+            headers,
             message,
             delivered,
             sequence,
