@@ -1083,3 +1083,35 @@ async fn two_consumers_dead_lettering_the_same_message_store_two_dead_letters() 
     stop.send(true).unwrap();
     consumers.wait().await;
 }
+
+#[tokio::test]
+async fn a_long_error_is_cut_to_one_kib_in_the_dead_letter() {
+    use service::platform::messaging::broker::{DeadLetter, DeadLetterReason};
+    let setup = Setup::new(5, &[50], "");
+    let (_, broker) = setup.messaging().await;
+    // Multi-byte characters: the cut must fall on a character boundary.
+    let error = format!("failed: {}\nsecond line", "é".repeat(5000));
+    broker
+        .dead_letter(DeadLetter {
+            id: "long-error-1".into(),
+            subject: setup.subject(),
+            sequence: 1,
+            headers: Default::default(),
+            payload: b"{}".to_vec(),
+            reason: DeadLetterReason::Permanent,
+            delivery_count: 1,
+            error,
+        })
+        .await
+        .expect("dead letter stored");
+    let letters = setup.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    let stored = letters[0]
+        .headers
+        .get(ERROR)
+        .expect("error header")
+        .as_str();
+    assert!(stored.len() <= 1024, "{} bytes", stored.len());
+    assert!(stored.starts_with("failed: é"), "{stored}");
+    assert!(stored.ends_with('…'), "marked as cut: {stored}");
+}

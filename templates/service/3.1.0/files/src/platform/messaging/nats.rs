@@ -135,6 +135,22 @@ impl NatsBroker {
     }
 }
 
+/// The longest `Platform-Error` a dead letter keeps, in bytes: a handler's error can be
+/// arbitrarily long (a whole response body), a header should not be.
+pub const ERROR_MAX_BYTES: usize = 1024;
+
+/// `error` cut to at most [`ERROR_MAX_BYTES`] on a character boundary, ending in `…` when cut.
+fn truncate_error(error: &str) -> String {
+    if error.len() <= ERROR_MAX_BYTES {
+        return error.to_owned();
+    }
+    let mut end = ERROR_MAX_BYTES - '…'.len_utf8();
+    while !error.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &error[..end])
+}
+
 fn to_nats(headers: &Headers) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in &headers.0 {
@@ -266,8 +282,11 @@ impl Broker for NatsBroker {
         headers.insert(DELIVERY_COUNT, letter.delivery_count.to_string());
         headers.insert(ORIGINAL_SUBJECT, letter.subject.clone());
         headers.insert(ORIGINAL_SEQUENCE, letter.sequence.to_string());
-        // Header values are one line.
-        headers.insert(ERROR, letter.error.replace(['\r', '\n'], " "));
+        // Header values are one line, and this one at most ERROR_MAX_BYTES.
+        headers.insert(
+            ERROR,
+            truncate_error(&letter.error.replace(['\r', '\n'], " ")),
+        );
         // The consumer and the original id: a dead letter stored twice by one consumer (a
         // crash before the term) is kept once, while two consumers dead-lettering the same
         // message within the duplicate window each keep theirs.
