@@ -434,3 +434,75 @@ async fn a_row_the_broker_refuses_is_retried_then_parked_while_later_rows_go_out
     }
     assert_eq!(published, usize::try_from(Outbox::MAX_ATTEMPTS).unwrap());
 }
+
+#[tokio::test]
+async fn published_rows_older_than_the_retention_are_purged_by_the_relay() {
+    let setup = setup().await;
+    let subject = format!("{}.items.created", setup.tag);
+    for id in [
+        "old-published",
+        "new-published",
+        "old-parked",
+        "old-pending",
+    ] {
+        setup.insert_raw(id, &subject, "[]").await;
+    }
+    // Hours ago the row was published or parked (None: not).
+    let age = |id: &str, published: Option<i32>, parked: Option<i32>| {
+        let (pool, stream, id) = (
+            setup.outbox.pool().clone(),
+            setup.config.stream.clone(),
+            id.to_owned(),
+        );
+        async move {
+            sqlx::query(
+                "UPDATE messaging_outbox SET created_at = now() - interval '30 days', \
+                 published_at = now() - make_interval(hours => $3), \
+                 parked_at = now() - make_interval(hours => $4) \
+                 WHERE stream = $1 AND message_id = $2",
+            )
+            .bind(stream)
+            .bind(id)
+            .bind(published)
+            .bind(parked)
+            .execute(&pool)
+            .await
+            .expect("age the row");
+        }
+    };
+    age("old-published", Some(8 * 24), None).await;
+    age("new-published", Some(1), None).await;
+    age("old-parked", None, Some(8 * 24)).await;
+    // The relay would publish the pending row: leave it for the relay below.
+    let ids = || async {
+        let mut ids: Vec<String> = sqlx::query_scalar(
+            "SELECT message_id FROM messaging_outbox WHERE stream = $1 ORDER BY message_id",
+        )
+        .bind(&setup.config.stream)
+        .fetch_all(setup.outbox.pool())
+        .await
+        .unwrap();
+        ids.sort();
+        ids
+    };
+    // The default retention is 7 days (messaging.outbox_retention_secs).
+    assert_eq!(setup.config.outbox_retention_secs, 7 * 24 * 3600);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = tokio::spawn(setup.outbox.clone().run_relay(
+        setup.broker.clone(),
+        stopped,
+        Duration::from_millis(50),
+    ));
+    let started = Instant::now();
+    while ids().await.contains(&"old-published".to_owned()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "old published row not purged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    relay.await.unwrap();
+    // Unpublished rows (parked or pending) are never purged, however old.
+    assert_eq!(ids().await, ["new-published", "old-parked", "old-pending"]);
+}

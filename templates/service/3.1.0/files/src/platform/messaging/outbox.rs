@@ -4,7 +4,11 @@
 //! publishes the message again with the same id: the broker's duplicate window and the
 //! consumers' dedupe drop it. A row that cannot be published never holds up the rows behind
 //! it: it is tried again on the next rounds, and parked (`parked_at`, with `last_error`) after
-//! [`Outbox::MAX_ATTEMPTS`] failures, or at once when it can never go out.
+//! [`Outbox::MAX_ATTEMPTS`] failures, or at once when it can never go out. Messages go out
+//! oldest first but not strictly in order: relays of several replicas publish at the same
+//! time, a retried row goes out after rows behind it, and a transaction that commits late
+//! may hold a row older than some already published; consumers must not rely on order.
+//! Published rows are deleted after `messaging.outbox_retention_secs`.
 //!
 //! Managed by the platform (component `messaging`).
 
@@ -34,6 +38,8 @@ pub struct Outbox {
     stream: String,
     /// The stream's subjects: a message outside them would never be stored.
     subjects: Vec<String>,
+    /// How long a published row is kept (`messaging.outbox_retention_secs`).
+    retention: Duration,
     schema: Arc<OnceCell<()>>,
 }
 
@@ -48,6 +54,8 @@ impl std::fmt::Debug for Outbox {
 impl Outbox {
     /// Failed publishing attempts after which the relay parks a row.
     pub const MAX_ATTEMPTS: u32 = 5;
+    /// How often the relay deletes published rows older than the retention.
+    pub const PURGE_EVERY: Duration = Duration::from_secs(60);
 
     /// Connects lazily to the database at `url`; its messages go to `config`'s stream.
     pub fn connect_lazy(url: &str, config: &MessagingConfig) -> Result<Self, BrokerError> {
@@ -60,6 +68,7 @@ impl Outbox {
             pool,
             stream: config.stream.clone(),
             subjects: config.subjects.clone(),
+            retention: Duration::from_secs(config.outbox_retention_secs),
             schema: Arc::new(OnceCell::new()),
         })
     }
@@ -232,6 +241,24 @@ impl Outbox {
         }
     }
 
+    /// Deletes published rows older than `messaging.outbox_retention_secs` (at most 1000 per
+    /// call); returns how many. Unpublished rows, pending or parked, are kept.
+    pub async fn purge_published(&self) -> Result<u64, BrokerError> {
+        self.ensure_schema().await?;
+        let retention = i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX);
+        let done = sqlx::query(
+            "DELETE FROM messaging_outbox WHERE id IN (SELECT id FROM messaging_outbox \
+             WHERE stream = $1 AND published_at < now() - make_interval(secs => $2::float8) \
+             LIMIT 1000)",
+        )
+        .bind(&self.stream)
+        .bind(retention as f64)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| BrokerError(format!("outbox purge: {e}")))?;
+        Ok(done.rows_affected())
+    }
+
     /// Relays until `shutdown` turns true: at once while there is a backlog, every `idle`
     /// otherwise, backing off while the broker or the database is down.
     pub async fn run_relay(
@@ -243,7 +270,16 @@ impl Outbox {
         // At 0 from the start, so the first parked row is an increase.
         metrics::counter!(OUTBOX_PARKED_TOTAL, "stream" => self.stream.clone()).absolute(0);
         let mut failures = 0u32;
+        let mut purged_at: Option<tokio::time::Instant> = None;
         while !*shutdown.borrow() {
+            if purged_at.is_none_or(|at| at.elapsed() >= Self::PURGE_EVERY) {
+                purged_at = Some(tokio::time::Instant::now());
+                match self.purge_published().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "outbox: old published rows deleted"),
+                    Err(error) => tracing::warn!(%error, "outbox purge failed; trying again later"),
+                }
+            }
             let wait = match self.relay_once(broker.as_ref(), 100).await {
                 Ok(0) => idle,
                 Ok(_) => {
