@@ -1115,3 +1115,63 @@ async fn a_long_error_is_cut_to_one_kib_in_the_dead_letter() {
     assert!(stored.starts_with("failed: é"), "{stored}");
     assert!(stored.ends_with('…'), "marked as cut: {stored}");
 }
+
+#[tokio::test]
+async fn redrive_subject_takes_the_handlers_wildcard_subject() {
+    use service::platform::messaging::broker::{DeadLetter, DeadLetterReason};
+    let setup = Setup::new(5, &[50], "");
+    let (_, broker) = setup.messaging().await;
+    let tag = &setup.tag;
+    for (n, subject) in [
+        format!("{tag}.orders.created"),
+        format!("{tag}.orders.paid"),
+        format!("{tag}.items.created"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        broker
+            .dead_letter(DeadLetter {
+                id: format!("wild-{n}"),
+                subject,
+                sequence: 1,
+                headers: Default::default(),
+                payload: b"{}".to_vec(),
+                reason: DeadLetterReason::Permanent,
+                delivery_count: 1,
+                error: "no".into(),
+            })
+            .await
+            .expect("dead letter");
+    }
+    // The alert's label is the handler's subject, wildcards included: `redrive --subject` takes it.
+    let out = redrive_command(&setup)
+        .args(["--subject", &format!("{tag}.orders.*"), "--format", "json"])
+        .output()
+        .expect("run the service binary");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert!(out.status.success(), "{report}");
+    let mut subjects: Vec<&str> = report["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    subjects.sort_unstable();
+    assert_eq!(
+        subjects,
+        [
+            format!("{tag}.orders.created"),
+            format!("{tag}.orders.paid")
+        ]
+    );
+    let left = broker
+        .redrive(&RedriveFilter {
+            subject: Some(format!("{tag}.>")),
+            sequence: None,
+        })
+        .await
+        .expect("redrive");
+    assert_eq!(left.len(), 1, "`>` matches the rest: {left:?}");
+    assert_eq!(left[0].subject, format!("{tag}.items.created"));
+}

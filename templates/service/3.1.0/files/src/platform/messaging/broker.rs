@@ -147,8 +147,9 @@ pub struct DeadLetter {
     pub error: String,
 }
 
-/// Which dead letters `redrive` puts back: all, those of one original subject, or one by its
-/// sequence in the dead-letter stream.
+/// Which dead letters `redrive` puts back: all, those whose original subject is within
+/// `subject` (NATS wildcards `*` and `>` allowed), or one by its sequence in the dead-letter
+/// stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RedriveFilter {
     pub subject: Option<String>,
@@ -221,4 +222,40 @@ pub trait Broker: Send + Sync + 'static {
     async fn lag(&self, spec: &ConsumerSpec) -> Result<u64, BrokerError>;
     /// Readiness: the broker answers.
     async fn check(&self) -> Result<(), BrokerError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{subject_matches, validate_subject};
+
+    #[test]
+    fn subjects_match_nats_wildcards() {
+        for (pattern, subject, matches) in [
+            ("a.b", "a.b", true),
+            ("a.b", "a.c", false),
+            ("a.b", "a.b.c", false),
+            ("a.*", "a.b", true),
+            ("a.*", "a.b.c", false),
+            ("a.*.c", "a.b.c", true),
+            ("a.>", "a.b", true),
+            ("a.>", "a.b.c", true),
+            ("a.>", "a", false),
+            (">", "a", true),
+            ("a.b.>", "a.b", false),
+        ] {
+            assert_eq!(
+                subject_matches(pattern, subject),
+                matches,
+                "{pattern} ~ {subject}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_publish_subject_has_tokens_and_no_wildcards_or_spaces() {
+        assert!(validate_subject("a.b_c-d.e").is_ok());
+        for bad in ["", "a..b", ".a", "a.", "a.*", "a.>", "a b", "a.\nb"] {
+            assert!(validate_subject(bad).is_err(), "{bad:?}");
+        }
+    }
 }

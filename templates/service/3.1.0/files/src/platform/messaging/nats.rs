@@ -14,7 +14,7 @@ use tokio::sync::{OnceCell, watch};
 use super::MessagingConfig;
 use super::broker::{
     Broker, BrokerError, ConsumerSpec, DeadLetter, Deliveries, Delivery, Headers, OutgoingMessage,
-    RedriveFilter, Redriven,
+    RedriveFilter, Redriven, subject_matches,
 };
 
 /// Headers a dead letter gains (the original ones are kept).
@@ -329,7 +329,12 @@ impl Broker for NatsBroker {
             let Some(subject) = headers.get(ORIGINAL_SUBJECT).map(str::to_owned) else {
                 continue;
             };
-            if filter.subject.as_ref().is_some_and(|s| *s != subject) {
+            // A handler's subject, wildcards included, selects what its consumer dead-lettered.
+            if filter
+                .subject
+                .as_ref()
+                .is_some_and(|pattern| !subject_matches(pattern, &subject))
+            {
                 continue;
             }
             let original_id = headers
