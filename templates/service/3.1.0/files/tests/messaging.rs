@@ -24,7 +24,7 @@ use {{ crate_name }} as service;
 
 use service::platform::idempotency::MemoryStore;
 use service::platform::messaging::nats::{
-    DEAD_LETTER_REASON, DELIVERY_COUNT, ERROR, NatsBroker, ORIGINAL_SUBJECT,
+    CONSUMER, DEAD_LETTER_REASON, DELIVERY_COUNT, ERROR, NatsBroker, ORIGINAL_SUBJECT,
 };
 use service::platform::messaging::{
     Broker, Consumers, HandlerError, MessageContext, MessageHandler, Messaging, MessagingConfig,
@@ -1406,6 +1406,47 @@ async fn a_deleted_consumer_is_recreated() {
 }
 
 #[tokio::test]
+#[tokio::test]
+async fn dead_letter_and_redelivery_counters_are_exported_at_zero_once_a_consumer_starts() {
+    // `increase()` of a series first seen at 1 is 0: the alert on the first dead letter fires
+    // only when the series was already there at 0.
+    let handle = service::platform::metrics::install();
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let subject = setup.subject();
+    messaging.consume(Scripted::new(&subject, vec![Ok(())]));
+    let (stop, consumers) = start(&messaging);
+    let series = |text: &str, name: &str, labels: &[String]| -> Option<String> {
+        text.lines()
+            .find(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{'))
+                    && labels.iter().all(|label| line.contains(label.as_str()))
+            })
+            .map(str::to_owned)
+    };
+    let subject_label = format!("subject=\"{subject}\"");
+    eventually("the consumer's counters", Duration::from_secs(10), || {
+        series(
+            &handle.render(),
+            "messaging_redeliveries_total",
+            std::slice::from_ref(&subject_label),
+        )
+        .is_some()
+    })
+    .await;
+    let text = handle.render();
+    for reason in ["permanent", "undecodable", "max_deliver"] {
+        let labels = [subject_label.clone(), format!("reason=\"{reason}\"")];
+        let line = series(&text, "messaging_dead_letters_total", &labels)
+            .unwrap_or_else(|| panic!("dead letters {reason} of {subject} exported:\n{text}"));
+        assert!(line.ends_with(" 0"), "{line}");
+    }
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[tokio::test]
 async fn durable_names_of_different_subjects_never_collide() {
     let setup = Setup::new(5, &[50], "");
     let (messaging, _) = setup.messaging().await;
@@ -1441,4 +1482,141 @@ async fn two_handlers_on_the_same_subject_are_refused() {
     let (messaging, _) = setup.messaging().await;
     messaging.consume(Scripted::new(&setup.subject(), vec![Ok(())]));
     messaging.consume(Scripted::new(&setup.subject(), vec![Ok(())]));
+}
+
+#[tokio::test]
+async fn two_consumers_dead_lettering_the_same_message_store_two_dead_letters() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    // Two durable consumers that both get the message: its subject, and a wildcard over it.
+    let wildcard = format!("{}.*", setup.tag);
+    for subject in [setup.subject(), wildcard.clone()] {
+        messaging.consume(Scripted::new(
+            &subject,
+            vec![Err(HandlerError::permanent("no such item"))],
+        ));
+    }
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "both-1", json!({"n": 1})).await;
+    let started = Instant::now();
+    let mut letters = Vec::new();
+    while letters.len() < 2 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        letters = setup.dead_letters().await;
+    }
+    let mut consumers_seen: Vec<String> = letters
+        .iter()
+        .map(|l| {
+            l.headers
+                .get(CONSUMER)
+                .expect("the dead letter names its consumer")
+                .as_str()
+                .to_owned()
+        })
+        .collect();
+    consumers_seen.sort();
+    let durable = |subject: &str| {
+        format!(
+            "{}-{}",
+            setup.tag,
+            subject.replace('.', "-").replace('*', "S")
+        )
+    };
+    let mut expected = vec![durable(&setup.subject()), durable(&wildcard)];
+    expected.sort();
+    assert_eq!(consumers_seen, expected, "one dead letter per consumer");
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+#[tokio::test]
+async fn a_long_error_is_cut_to_one_kib_in_the_dead_letter() {
+    use service::platform::messaging::broker::{DeadLetter, DeadLetterReason};
+    let setup = Setup::new(5, &[50], "");
+    let (_, broker) = setup.messaging().await;
+    // Multi-byte characters: the cut must fall on a character boundary.
+    let error = format!("failed: {}\nsecond line", "é".repeat(5000));
+    broker
+        .dead_letter(DeadLetter {
+            id: "long-error-1".into(),
+            subject: setup.subject(),
+            sequence: 1,
+            headers: Default::default(),
+            payload: b"{}".to_vec(),
+            reason: DeadLetterReason::Permanent,
+            delivery_count: 1,
+            error,
+        })
+        .await
+        .expect("dead letter stored");
+    let letters = setup.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    let stored = letters[0]
+        .headers
+        .get(ERROR)
+        .expect("error header")
+        .as_str();
+    assert!(stored.len() <= 1024, "{} bytes", stored.len());
+    assert!(stored.starts_with("failed: é"), "{stored}");
+    assert!(stored.ends_with('…'), "marked as cut: {stored}");
+}
+
+#[tokio::test]
+async fn redrive_subject_takes_the_handlers_wildcard_subject() {
+    use service::platform::messaging::broker::{DeadLetter, DeadLetterReason};
+    let setup = Setup::new(5, &[50], "");
+    let (_, broker) = setup.messaging().await;
+    let tag = &setup.tag;
+    for (n, subject) in [
+        format!("{tag}.orders.created"),
+        format!("{tag}.orders.paid"),
+        format!("{tag}.items.created"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        broker
+            .dead_letter(DeadLetter {
+                id: format!("wild-{n}"),
+                subject,
+                sequence: 1,
+                headers: Default::default(),
+                payload: b"{}".to_vec(),
+                reason: DeadLetterReason::Permanent,
+                delivery_count: 1,
+                error: "no".into(),
+            })
+            .await
+            .expect("dead letter");
+    }
+    // The alert's label is the handler's subject, wildcards included: `redrive --subject` takes it.
+    let out = redrive_command(&setup)
+        .args(["--subject", &format!("{tag}.orders.*"), "--format", "json"])
+        .output()
+        .expect("run the service binary");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert!(out.status.success(), "{report}");
+    let mut subjects: Vec<&str> = report["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    subjects.sort_unstable();
+    assert_eq!(
+        subjects,
+        [
+            format!("{tag}.orders.created"),
+            format!("{tag}.orders.paid")
+        ]
+    );
+    let left = broker
+        .redrive(&RedriveFilter {
+            subject: Some(format!("{tag}.>")),
+            sequence: None,
+        })
+        .await
+        .expect("redrive");
+    assert_eq!(left.len(), 1, "`>` matches the rest: {left:?}");
+    assert_eq!(left[0].subject, format!("{tag}.items.created"));
 }

@@ -34,11 +34,16 @@ use service::platform::testing::{init_telemetry, layers};
 struct Counting {
     inner: NatsBroker,
     published: AtomicUsize,
+    /// Message ids whose publishing fails (the broker itself answers).
+    failing: Mutex<Vec<String>>,
 }
 
 #[async_trait]
 impl Broker for Counting {
     async fn publish(&self, message: OutgoingMessage) -> Result<(), BrokerError> {
+        if self.failing.lock().unwrap().contains(&message.id) {
+            return Err(BrokerError(format!("refused {}", message.id)));
+        }
         self.published.fetch_add(1, Ordering::SeqCst);
         self.inner.publish(message).await
     }
@@ -84,8 +89,8 @@ async fn setup() -> Setup {
         .check()
         .await
         .expect("the NATS server in messaging.url answers");
-    let outbox = Outbox::connect_lazy(platform.idempotency.url.expose_secret(), &config.stream)
-        .expect("outbox");
+    let outbox =
+        Outbox::connect_lazy(platform.idempotency.url.expose_secret(), &config).expect("outbox");
     outbox
         .ensure_schema()
         .await
@@ -107,6 +112,7 @@ async fn setup() -> Setup {
         broker: Arc::new(Counting {
             inner,
             published: AtomicUsize::new(0),
+            failing: Mutex::default(),
         }),
         outbox,
     }
@@ -141,6 +147,44 @@ impl Setup {
         }
     }
 
+    /// Stores a row as an older version of the service (or a hand-written INSERT) could,
+    /// bypassing `enqueue`'s checks.
+    async fn insert_raw(&self, id: &str, subject: &str, headers: &str) {
+        sqlx::query(
+            "INSERT INTO messaging_outbox (stream, message_id, subject, headers, payload) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&self.config.stream)
+        .bind(id)
+        .bind(subject)
+        .bind(headers)
+        .bind(b"{}".as_slice())
+        .execute(self.outbox.pool())
+        .await
+        .expect("insert");
+    }
+
+    /// `(published, attempts, parked, last_error)` of the row of `id`.
+    async fn row(&self, id: &str) -> (bool, i32, bool, Option<String>) {
+        let row = sqlx::query(
+            "SELECT published_at IS NOT NULL AS published, attempts, \
+             parked_at IS NOT NULL AS parked, last_error \
+             FROM messaging_outbox WHERE stream = $1 AND message_id = $2",
+        )
+        .bind(&self.config.stream)
+        .bind(id)
+        .fetch_one(self.outbox.pool())
+        .await
+        .expect("the row");
+        use sqlx::Row;
+        (
+            row.get("published"),
+            row.get("attempts"),
+            row.get("parked"),
+            row.get("last_error"),
+        )
+    }
+
     async fn item_exists(&self, id: &str) -> bool {
         sqlx::query("SELECT 1 FROM outbox_test_items WHERE id = $1")
             .bind(id)
@@ -148,6 +192,10 @@ impl Setup {
             .await
             .expect("select")
             .is_some()
+    }
+
+    async fn stream_messages(&self) -> u64 {
+        self.stream().await.info().await.unwrap().state.messages
     }
 
     async fn stream(&self) -> async_nats::jetstream::stream::Stream {
@@ -278,4 +326,183 @@ async fn the_relay_runs_with_the_consumers_and_the_message_is_handled() {
     assert_eq!(seen.lock().unwrap().clone(), [json!({ "id": id })]);
     stop.send(true).unwrap();
     consumers.wait().await;
+}
+
+#[tokio::test]
+async fn enqueue_refuses_a_subject_outside_the_stream_and_headers_that_cannot_go_on_the_wire() {
+    let setup = setup().await;
+    let mut bad = vec![
+        ("outside", {
+            let mut m = setup.message("x1");
+            m.subject = "elsewhere.items.created".to_owned();
+            m
+        }),
+        ("wildcard", {
+            let mut m = setup.message("x2");
+            m.subject = format!("{}.items.*", setup.tag);
+            m
+        }),
+    ];
+    for (what, value) in [("crlf", "a\r\nInjected: 1"), ("lf", "a\nb")] {
+        let mut m = setup.message(&format!("x-{what}"));
+        m.headers.insert("X-Note", value);
+        bad.push((what, m));
+    }
+    let mut m = setup.message("x-name");
+    m.headers.insert("Bad Name:", "v");
+    bad.push(("name", m));
+    for (what, message) in bad {
+        let mut tx = setup.outbox.pool().begin().await.expect("begin");
+        let error = setup
+            .outbox
+            .enqueue(&mut tx, message)
+            .await
+            .expect_err(what);
+        assert!(error.0.starts_with("outbox enqueue"), "{what}: {error}");
+        tx.rollback().await.unwrap();
+    }
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM messaging_outbox WHERE stream = $1")
+        .bind(&setup.config.stream)
+        .fetch_one(setup.outbox.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn a_bad_row_is_parked_and_never_blocks_the_rows_behind_it() {
+    let setup = setup().await;
+    let subject = format!("{}.items.created", setup.tag);
+    // Oldest first: rows an older relay could not publish, then a good one.
+    setup.insert_raw("bad-json", &subject, "not json").await;
+    setup
+        .insert_raw("bad-crlf", &subject, r#"[["X-Note","a\r\nb"]]"#)
+        .await;
+    setup
+        .insert_raw("bad-subject", "elsewhere.items.created", "[]")
+        .await;
+    let good = format!("{}-good", setup.tag);
+    setup.write(&good, true).await;
+    // No panic, no error: the good row goes out, the bad ones are parked with their error.
+    assert_eq!(
+        setup
+            .outbox
+            .relay_once(setup.broker.as_ref(), 100)
+            .await
+            .expect("relay"),
+        1
+    );
+    assert!(setup.row(&good).await.0, "the good row is published");
+    for id in ["bad-json", "bad-crlf", "bad-subject"] {
+        let (published, _, parked, error) = setup.row(id).await;
+        assert!(!published && parked, "{id} parked");
+        assert!(error.is_some_and(|e| !e.is_empty()), "{id} keeps its error");
+    }
+    assert_eq!(
+        setup
+            .outbox
+            .relay_once(setup.broker.as_ref(), 100)
+            .await
+            .unwrap(),
+        0,
+        "parked rows are not tried again"
+    );
+    assert_eq!(setup.stream_messages().await, 1);
+}
+
+#[tokio::test]
+async fn a_row_the_broker_refuses_is_retried_then_parked_while_later_rows_go_out() {
+    let setup = setup().await;
+    let refused = format!("{}-refused", setup.tag);
+    setup.broker.failing.lock().unwrap().push(refused.clone());
+    setup.write(&refused, true).await;
+    let mut published = 0;
+    for n in 0..Outbox::MAX_ATTEMPTS {
+        let later = format!("{}-later-{n}", setup.tag);
+        setup.write(&later, true).await;
+        published += setup
+            .outbox
+            .relay_once(setup.broker.as_ref(), 100)
+            .await
+            .expect("relay");
+        let (done, attempts, parked, error) = setup.row(&refused).await;
+        assert!(!done, "never published");
+        assert_eq!(attempts, i32::try_from(n + 1).unwrap());
+        assert_eq!(parked, n + 1 == Outbox::MAX_ATTEMPTS, "after {attempts}");
+        assert!(error.unwrap().contains("refused"));
+        assert!(setup.row(&later).await.0, "{later} published");
+    }
+    assert_eq!(published, usize::try_from(Outbox::MAX_ATTEMPTS).unwrap());
+}
+
+#[tokio::test]
+async fn published_rows_older_than_the_retention_are_purged_by_the_relay() {
+    let setup = setup().await;
+    let subject = format!("{}.items.created", setup.tag);
+    for id in [
+        "old-published",
+        "new-published",
+        "old-parked",
+        "old-pending",
+    ] {
+        setup.insert_raw(id, &subject, "[]").await;
+    }
+    // Hours ago the row was published or parked (None: not).
+    let age = |id: &str, published: Option<i32>, parked: Option<i32>| {
+        let (pool, stream, id) = (
+            setup.outbox.pool().clone(),
+            setup.config.stream.clone(),
+            id.to_owned(),
+        );
+        async move {
+            sqlx::query(
+                "UPDATE messaging_outbox SET created_at = now() - interval '30 days', \
+                 published_at = now() - make_interval(hours => $3), \
+                 parked_at = now() - make_interval(hours => $4) \
+                 WHERE stream = $1 AND message_id = $2",
+            )
+            .bind(stream)
+            .bind(id)
+            .bind(published)
+            .bind(parked)
+            .execute(&pool)
+            .await
+            .expect("age the row");
+        }
+    };
+    age("old-published", Some(8 * 24), None).await;
+    age("new-published", Some(1), None).await;
+    age("old-parked", None, Some(8 * 24)).await;
+    // The relay would publish the pending row: leave it for the relay below.
+    let ids = || async {
+        let mut ids: Vec<String> = sqlx::query_scalar(
+            "SELECT message_id FROM messaging_outbox WHERE stream = $1 ORDER BY message_id",
+        )
+        .bind(&setup.config.stream)
+        .fetch_all(setup.outbox.pool())
+        .await
+        .unwrap();
+        ids.sort();
+        ids
+    };
+    // The default retention is 7 days (messaging.outbox_retention_secs).
+    assert_eq!(setup.config.outbox_retention_secs, 7 * 24 * 3600);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = tokio::spawn(setup.outbox.clone().run_relay(
+        setup.broker.clone(),
+        stopped,
+        Duration::from_millis(50),
+    ));
+    let started = Instant::now();
+    while ids().await.contains(&"old-published".to_owned()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "old published row not purged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    relay.await.unwrap();
+    // Unpublished rows (parked or pending) are never purged, however old.
+    assert_eq!(ids().await, ["new-published", "old-parked", "old-pending"]);
 }

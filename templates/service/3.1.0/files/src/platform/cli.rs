@@ -37,7 +37,8 @@ pub enum Command {
     /// Put dead letters back on their original subjects (all of them unless filtered) and
     /// remove them from the dead-letter stream.
     Redrive {
-        /// Only the dead letters of this original subject.
+        /// Only the dead letters of this original subject; NATS wildcards (`*` one token, `>`
+        /// the rest) allowed, so a handler's subject as the alert names it works.
         #[arg(long)]
         subject: Option<String>,
         /// Only the dead letter with this sequence in the dead-letter stream.

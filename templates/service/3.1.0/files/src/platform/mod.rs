@@ -173,7 +173,7 @@ impl PlatformBuilder {
 {% if idempotency_store == "postgres" %}
         let outbox = messaging::outbox::Outbox::connect_lazy(
             config.idempotency.url.expose_secret(),
-            &messaging_config.stream,
+            &messaging_config,
         )?;
 {% endif %}
         let messaging = Messaging::new(

@@ -33,6 +33,57 @@ impl Headers {
     pub fn remove(&mut self, name: &str) {
         self.0.retain(|(key, _)| !key.eq_ignore_ascii_case(name));
     }
+
+    /// Checks that every header can go on the wire: a name is printable ASCII without `:` or
+    /// spaces, a value is one line (no CR or LF).
+    pub fn validate(&self) -> Result<(), BrokerError> {
+        for (name, value) in &self.0 {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+                return Err(BrokerError(format!(
+                    "header name {name:?} is not printable ASCII without `:` or spaces"
+                )));
+            }
+            if value.contains(['\r', '\n']) {
+                return Err(BrokerError(format!(
+                    "header {name}: the value has a line break"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `subject` is one a message can be published on: dot-separated tokens, none
+/// empty, no spaces, no wildcards.
+pub fn validate_subject(subject: &str) -> Result<(), BrokerError> {
+    let ok = subject.split('.').all(|token| {
+        !token.is_empty()
+            && token != "*"
+            && token != ">"
+            && !token.chars().any(|c| c.is_whitespace() || c.is_control())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(BrokerError(format!(
+            "subject {subject:?} is not dot-separated tokens without spaces or wildcards"
+        )))
+    }
+}
+
+/// Whether `subject` is within `pattern`, with NATS wildcards: `*` matches one token, a final
+/// `>` one or more.
+pub fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut subject_tokens = subject.split('.');
+    for token in pattern.split('.') {
+        match (token, subject_tokens.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (token, Some(s)) if token == s => {}
+            _ => return false,
+        }
+    }
+    subject_tokens.next().is_none()
 }
 
 /// A message to publish. `id` becomes the broker's dedupe id (`Nats-Msg-Id`) and the id
@@ -96,8 +147,9 @@ pub struct DeadLetter {
     pub error: String,
 }
 
-/// Which dead letters `redrive` puts back: all, those of one original subject, or one by its
-/// sequence in the dead-letter stream.
+/// Which dead letters `redrive` puts back: all, those whose original subject is within
+/// `subject` (NATS wildcards `*` and `>` allowed), or one by its sequence in the dead-letter
+/// stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RedriveFilter {
     pub subject: Option<String>,
@@ -170,4 +222,40 @@ pub trait Broker: Send + Sync + 'static {
     async fn lag(&self, spec: &ConsumerSpec) -> Result<u64, BrokerError>;
     /// Readiness: the broker answers.
     async fn check(&self) -> Result<(), BrokerError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{subject_matches, validate_subject};
+
+    #[test]
+    fn subjects_match_nats_wildcards() {
+        for (pattern, subject, matches) in [
+            ("a.b", "a.b", true),
+            ("a.b", "a.c", false),
+            ("a.b", "a.b.c", false),
+            ("a.*", "a.b", true),
+            ("a.*", "a.b.c", false),
+            ("a.*.c", "a.b.c", true),
+            ("a.>", "a.b", true),
+            ("a.>", "a.b.c", true),
+            ("a.>", "a", false),
+            (">", "a", true),
+            ("a.b.>", "a.b", false),
+        ] {
+            assert_eq!(
+                subject_matches(pattern, subject),
+                matches,
+                "{pattern} ~ {subject}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_publish_subject_has_tokens_and_no_wildcards_or_spaces() {
+        assert!(validate_subject("a.b_c-d.e").is_ok());
+        for bad in ["", "a..b", ".a", "a.", "a.*", "a.>", "a b", "a.\nb"] {
+            assert!(validate_subject(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -52,6 +52,8 @@ pub struct MessagingConfig {
 {% if idempotency_store == "postgres" %}
     /// How often the outbox relay looks for committed messages when it found none.
     pub outbox_poll_ms: u64,
+    /// How long a published outbox row is kept before the relay deletes it.
+    pub outbox_retention_secs: u64,
 {% endif %}
 }
 
@@ -101,6 +103,9 @@ impl MessagingConfig {
 {% if idempotency_store == "postgres" %}
         if self.outbox_poll_ms == 0 {
             return Err(invalid("outbox_poll_ms", "must be at least 1"));
+        }
+        if self.outbox_retention_secs == 0 {
+            return Err(invalid("outbox_retention_secs", "must be at least 1"));
         }
 {% endif %}
         if self.backoff_ms.is_empty() {

@@ -14,7 +14,7 @@ use tokio::sync::{OnceCell, watch};
 use super::MessagingConfig;
 use super::broker::{
     Broker, BrokerError, ConsumerSpec, DeadLetter, Deliveries, Delivery, Headers, OutgoingMessage,
-    RedriveFilter, Redriven,
+    RedriveFilter, Redriven, subject_matches,
 };
 
 /// Headers a dead letter gains (the original ones are kept).
@@ -26,6 +26,12 @@ pub const DELIVERY_COUNT: &str = "Platform-Delivery-Count";
 pub const ORIGINAL_SUBJECT: &str = "Platform-Original-Subject";
 pub const ORIGINAL_SEQUENCE: &str = "Platform-Original-Sequence";
 pub const ERROR: &str = "Platform-Error";
+/// The durable consumer that received the message (set on every delivery, kept in its dead
+/// letter).
+pub const CONSUMER: &str = "Platform-Consumer";
+/// A dead letter's original message id (its own id is `<consumer>:<original id>`); kept when
+/// it is redriven.
+pub const ORIGINAL_ID: &str = "Platform-Original-Id";
 const DEAD_LETTER_HEADERS: [&str; 5] = [
     DEAD_LETTER_REASON,
     DELIVERY_COUNT,
@@ -186,6 +192,22 @@ impl NatsBroker {
     }
 }
 
+/// The longest `Platform-Error` a dead letter keeps, in bytes: a handler's error can be
+/// arbitrarily long (a whole response body), a header should not be.
+pub const ERROR_MAX_BYTES: usize = 1024;
+
+/// `error` cut to at most [`ERROR_MAX_BYTES`] on a character boundary, ending in `…` when cut.
+fn truncate_error(error: &str) -> String {
+    if error.len() <= ERROR_MAX_BYTES {
+        return error.to_owned();
+    }
+    let mut end = ERROR_MAX_BYTES - '…'.len_utf8();
+    while !error.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &error[..end])
+}
+
 fn to_nats(headers: &Headers) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in &headers.0 {
@@ -213,6 +235,8 @@ impl Broker for NatsBroker {
     async fn publish(&self, message: OutgoingMessage) -> Result<(), BrokerError> {
         let mut headers = message.headers;
         headers.insert(NATS_MESSAGE_ID.as_ref(), message.id);
+        // async-nats panics on a header it cannot write: refuse it here instead.
+        headers.validate()?;
         self.publish_raw(message.subject, to_nats(&headers), message.payload)
             .await
     }
@@ -330,10 +354,20 @@ impl Broker for NatsBroker {
         headers.insert(DELIVERY_COUNT, letter.delivery_count.to_string());
         headers.insert(ORIGINAL_SUBJECT, letter.subject.clone());
         headers.insert(ORIGINAL_SEQUENCE, letter.sequence.to_string());
-        // Header values are one line.
-        headers.insert(ERROR, letter.error.replace(['\r', '\n'], " "));
-        // The original id: a dead letter stored twice (a crash before the term) is kept once.
-        headers.insert(NATS_MESSAGE_ID.as_ref(), letter.id);
+        // Header values are one line, and this one at most ERROR_MAX_BYTES.
+        headers.insert(
+            ERROR,
+            truncate_error(&letter.error.replace(['\r', '\n'], " ")),
+        );
+        // The consumer and the original id: a dead letter stored twice by one consumer (a
+        // crash before the term) is kept once, while two consumers dead-lettering the same
+        // message within the duplicate window each keep theirs.
+        headers.insert(ORIGINAL_ID, letter.id.clone());
+        let id = match headers.get(CONSUMER) {
+            Some(consumer) => format!("{consumer}:{}", letter.id),
+            None => letter.id,
+        };
+        headers.insert(NATS_MESSAGE_ID.as_ref(), id);
         let subject = format!("{}.{}", self.dead_letter_prefix(), letter.subject);
         self.publish_raw(subject, to_nats(&headers), letter.payload)
             .await
@@ -367,11 +401,17 @@ impl Broker for NatsBroker {
             let Some(subject) = headers.get(ORIGINAL_SUBJECT).map(str::to_owned) else {
                 continue;
             };
-            if filter.subject.as_ref().is_some_and(|s| *s != subject) {
+            // A handler's subject, wildcards included, selects what its consumer dead-lettered.
+            if filter
+                .subject
+                .as_ref()
+                .is_some_and(|pattern| !subject_matches(pattern, &subject))
+            {
                 continue;
             }
             let original_id = headers
-                .get(NATS_MESSAGE_ID.as_ref())
+                .get(ORIGINAL_ID)
+                .or_else(|| headers.get(NATS_MESSAGE_ID.as_ref()))
                 .unwrap_or("unknown")
                 .to_owned();
             for name in DEAD_LETTER_HEADERS {
@@ -511,8 +551,11 @@ impl NatsDelivery {
             info.stream_sequence,
             info.pending,
         );
+        let mut headers = from_nats(message.headers.as_ref());
+        // Which consumer got it: a dead letter names it (and takes it into its id).
+        headers.insert(CONSUMER, info.consumer);
         Ok(Self {
-            headers: from_nats(message.headers.as_ref()),
+            headers,
             message,
             delivered,
             sequence,
