@@ -76,3 +76,77 @@ async fn creating_an_item_publishes_an_event_the_handler_consumes_once() {
     stop.send(true).unwrap();
     consumers.wait().await;
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An item created while the broker is away is stored (201), and its event is published once
+/// the broker is back: the handler consumes it.
+#[tokio::test]
+async fn an_item_created_while_the_broker_is_away_gets_its_event_published_later() {
+    let tag = format!("t{}", uuid::Uuid::new_v4().simple());
+    let subject = format!("{tag}.items.created");
+    let port = free_port();
+    let app = TestApp::for_app(
+        APP,
+        layers(&format!(
+            "[messaging]\nstream = \"{tag}\"\nsubjects = [\"{tag}.>\"]\n\
+             dead_letter_stream = \"{tag}-dead\"\n"
+        ))
+        .set("messaging.url", &format!("nats://127.0.0.1:{port}")),
+    )
+    .await;
+    let response = app
+        .send(
+            Request::post("/v1/items")
+                .header(
+                    header::AUTHORIZATION,
+                    format!("Bearer {}", app.token("alice")),
+                )
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(json!({"name": "offline"}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED, "the item is stored");
+
+    // The broker comes (back): a NATS server with JetStream on that port.
+    let dir = tempfile::tempdir().unwrap();
+    let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".to_owned());
+    let mut server = std::process::Command::new(&binary)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{binary}` (set NATS_SERVER to its path): {e}"));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let consumers = app.platform.messaging.start(stopped);
+    let handled = format!(
+        "messaging_process_duration_seconds_count{}subject=\"{subject}\",outcome=\"ok\"{} 1",
+        '{', '}'
+    );
+    let started = Instant::now();
+    let result = loop {
+        let text = metrics(&app).await;
+        if text.contains(&handled) {
+            break Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break Err(text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop.send(true).unwrap();
+    consumers.wait().await;
+    let _ = server.kill();
+    let _ = server.wait();
+    if let Err(text) = result {
+        panic!("the event was not published and handled once:\n{text}");
+    }
+}

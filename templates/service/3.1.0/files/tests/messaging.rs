@@ -28,7 +28,7 @@ use service::platform::messaging::nats::{
 };
 use service::platform::messaging::{
     Broker, Consumers, HandlerError, MessageContext, MessageHandler, Messaging, MessagingConfig,
-    RedriveFilter,
+    Outcome, RedriveFilter,
 };
 use service::platform::testing::{CapturedLogs, TestApp, init_telemetry, json_body, layers};
 
@@ -499,7 +499,7 @@ async fn redrive_puts_a_dead_letter_back_and_it_is_processed() {
         })
         .await
         .expect("redrive");
-    assert!(none.is_empty());
+    assert!(none.redriven.is_empty() && none.kept.is_empty());
 
     // The binary's `redrive`, as an operator runs it.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_{{ name }}"))
@@ -1292,6 +1292,7 @@ struct Fake {
     count: u64,
     acked: std::sync::atomic::AtomicBool,
     termed: std::sync::atomic::AtomicBool,
+    naked: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -1319,6 +1320,7 @@ impl service::platform::messaging::broker::Delivery for Fake {
         Ok(())
     }
     async fn nak(&self, _: Duration) -> Result<(), service::platform::messaging::BrokerError> {
+        self.naked.store(true, Ordering::SeqCst);
         Ok(())
     }
     async fn in_progress(&self) -> Result<(), service::platform::messaging::BrokerError> {
@@ -1367,10 +1369,11 @@ async fn a_processed_message_whose_ack_was_lost_is_acked_not_dead_lettered_past_
         count: 3,
         acked: Default::default(),
         termed: Default::default(),
+        naked: Default::default(),
     };
     let outcome =
         service::platform::messaging::consumer::process(&handler, &runtime, &spec, &delivery).await;
-    assert_eq!(outcome, service::platform::messaging::Outcome::Duplicate);
+    assert_eq!(outcome, Outcome::Duplicate);
     assert!(delivery.acked.load(Ordering::SeqCst));
     assert!(!delivery.termed.load(Ordering::SeqCst));
     assert!(setup.dead_letters().await.is_empty());
@@ -1609,7 +1612,379 @@ async fn redrive_subject_takes_the_handlers_wildcard_subject() {
             sequence: None,
         })
         .await
-        .expect("redrive");
+        .expect("redrive")
+        .redriven;
     assert_eq!(left.len(), 1, "`>` matches the rest: {left:?}");
     assert_eq!(left[0].subject, format!("{tag}.items.created"));
+}
+
+/// A dead letter goes back to the consumer that dead-lettered it, and only to it: another
+/// consumer whose subject also matches already handled the message once and must not again.
+/// The redriven message keeps its original id (the handler's idempotency key).
+#[tokio::test]
+async fn a_redriven_message_is_handled_again_only_by_the_consumer_that_dead_lettered_it() {
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, broker) = setup.messaging().await;
+    let failing = Scripted::new(
+        &setup.subject(),
+        vec![Err(HandlerError::permanent("bug in the handler")), Ok(())],
+    );
+    let failing_seen = failing.seen.clone();
+    let other = Scripted::new(&format!("{}.*", setup.tag), vec![Ok(())]);
+    let other_seen = other.seen.clone();
+    messaging.consume(failing);
+    messaging.consume(other);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "own-1", json!({"n": 1})).await;
+    let started = Instant::now();
+    while setup.dead_letters().await.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no dead letter"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eventually("the other consumer's run", Duration::from_secs(10), || {
+        other_seen.lock().unwrap().len() == 1
+    })
+    .await;
+    let redriven = broker
+        .redrive(&RedriveFilter::default())
+        .await
+        .expect("redrive")
+        .redriven;
+    assert_eq!(redriven.len(), 1, "{redriven:?}");
+    let durable = messaging.runtime().spec(&setup.subject()).durable;
+    assert_eq!(redriven[0].consumer.as_deref(), Some(durable.as_str()));
+    eventually("the redriven message", Duration::from_secs(10), || {
+        failing_seen.lock().unwrap().len() == 2
+    })
+    .await;
+    // Time for the other consumer to get the redriven message too.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let failing_seen = failing_seen.lock().unwrap().clone();
+    assert!(failing_seen[1].succeeded);
+    assert_eq!(
+        failing_seen[1].id, "own-1",
+        "the original id, not the redrive's"
+    );
+    assert_eq!(
+        other_seen.lock().unwrap().len(),
+        1,
+        "the consumer that had processed it did not run again"
+    );
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+/// A dead letter whose consumer is gone (its handler removed, or its subject changed) would be
+/// handled by nobody: redrive keeps it, says why, and fails; the others still go back.
+#[tokio::test]
+async fn a_dead_letter_whose_consumer_is_gone_is_kept_and_redrive_fails_naming_it() {
+    use service::platform::messaging::broker::{DeadLetter, DeadLetterReason};
+    let setup = Setup::new(5, &[50], "");
+    let (_, broker) = setup.messaging().await;
+    for (id, consumer) in [("gone-1", Some("no-such-consumer")), ("free-1", None)] {
+        let mut headers = service::platform::messaging::Headers::default();
+        if let Some(consumer) = consumer {
+            headers.insert(CONSUMER, consumer);
+        }
+        broker
+            .dead_letter(DeadLetter {
+                id: id.into(),
+                subject: setup.subject(),
+                sequence: 1,
+                headers,
+                payload: b"{}".to_vec(),
+                reason: DeadLetterReason::Permanent,
+                delivery_count: 1,
+                error: "no".into(),
+            })
+            .await
+            .expect("dead letter");
+    }
+    let out = redrive_command(&setup)
+        .args(["--format", "json"])
+        .output()
+        .expect("run the service binary");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert!(!out.status.success(), "{report}");
+    assert_eq!(report["redriven"], 1, "{report}");
+    let errors = report["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{report}");
+    let error = errors[0].as_str().unwrap();
+    assert!(
+        error.contains("no-such-consumer") && error.contains("kept"),
+        "{error}"
+    );
+    let left = setup.dead_letters().await;
+    assert_eq!(left.len(), 1, "the dead letter stays");
+    assert_eq!(
+        left[0].headers.get(CONSUMER).map(|v| v.as_str()),
+        Some("no-such-consumer")
+    );
+}
+
+/// A consumer that does not take messages (here the broker refuses it: its subject is outside
+/// the stream) makes `/readyz` answer 503 naming it; one that runs is `ok`.
+#[tokio::test]
+async fn readyz_is_503_naming_a_consumer_that_is_down() {
+    use axum::extract::State;
+    use service::platform::http::health::{Health, readyz};
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, broker) = setup.messaging().await;
+    let good = setup.subject();
+    let outside = format!("elsewhere-{}.happened", setup.tag);
+    messaging.consume(Scripted::new(&good, vec![Ok(())]));
+    messaging.consume(Scripted::new(&outside, vec![Ok(())]));
+    let health = Health::new(Arc::new(MemoryStore::new()))
+        .with_broker(broker)
+        .with_consumers(messaging.consumer_states());
+    let (stop, consumers) = start(&messaging);
+    let durable = |subject: &str| messaging.runtime().spec(subject).durable;
+    let started = Instant::now();
+    let (status, body) = loop {
+        let response = readyz(State(health.clone())).await;
+        let status = response.status();
+        let body = json_body(response).await;
+        if body["checks"][format!("consumer:{}", durable(&good))] == "ok"
+            && body["checks"][format!("consumer:{}", durable(&outside))] == "down"
+        {
+            break (status, body);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "consumers not reported: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["broker"], "ok", "{body}");
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+/// The real broker, except that storing a dead letter fails the first `failures` times.
+struct DeadLettersFail {
+    inner: Arc<NatsBroker>,
+    failures: AtomicU32,
+    attempts: AtomicU32,
+}
+
+#[async_trait]
+impl Broker for DeadLettersFail {
+    async fn publish(
+        &self,
+        message: service::platform::messaging::OutgoingMessage,
+    ) -> Result<(), service::platform::messaging::BrokerError> {
+        self.inner.publish(message).await
+    }
+    async fn consume(
+        &self,
+        spec: &service::platform::messaging::broker::ConsumerSpec,
+        stop: watch::Receiver<bool>,
+    ) -> Result<
+        service::platform::messaging::broker::Deliveries,
+        service::platform::messaging::BrokerError,
+    > {
+        self.inner.consume(spec, stop).await
+    }
+    async fn dead_letter(
+        &self,
+        letter: service::platform::messaging::broker::DeadLetter,
+    ) -> Result<(), service::platform::messaging::BrokerError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(service::platform::messaging::BrokerError(
+                "stream unavailable".into(),
+            ));
+        }
+        self.inner.dead_letter(letter).await
+    }
+    async fn redrive(
+        &self,
+        filter: &RedriveFilter,
+    ) -> Result<
+        service::platform::messaging::RedriveReport,
+        service::platform::messaging::BrokerError,
+    > {
+        self.inner.redrive(filter).await
+    }
+    async fn lag(
+        &self,
+        spec: &service::platform::messaging::broker::ConsumerSpec,
+    ) -> Result<u64, service::platform::messaging::BrokerError> {
+        self.inner.lag(spec).await
+    }
+    async fn check(&self) -> Result<(), service::platform::messaging::BrokerError> {
+        self.inner.check().await
+    }
+}
+
+/// Dead-lettering a permanent failure while the dead-letter stream fails, with `failures`
+/// failures: what became of the delivery (`count`-th), and how often it was tried.
+async fn dead_letter_while_failing(
+    setup: &Setup,
+    count: u64,
+    failures: u32,
+) -> (Fake, Outcome, u32) {
+    let (messaging, inner) = setup.messaging().await;
+    let broker = Arc::new(DeadLettersFail {
+        inner,
+        failures: AtomicU32::new(failures),
+        attempts: AtomicU32::new(0),
+    });
+    let mut runtime = messaging.runtime().clone();
+    runtime.broker = broker.clone();
+    let spec = runtime.spec(&setup.subject());
+    let handler = Scripted::new(&setup.subject(), vec![Err(HandlerError::permanent("no"))]);
+    let mut headers = service::platform::messaging::Headers::default();
+    headers.insert("Nats-Msg-Id", format!("dl-fail-{count}"));
+    let delivery = Fake {
+        subject: setup.subject(),
+        headers,
+        payload: b"{}".to_vec(),
+        count,
+        acked: Default::default(),
+        termed: Default::default(),
+        naked: Default::default(),
+    };
+    let outcome =
+        service::platform::messaging::consumer::process(&handler, &runtime, &spec, &delivery).await;
+    let attempts = broker.attempts.load(Ordering::SeqCst);
+    (delivery, outcome, attempts)
+}
+
+/// On the last delivery the broker allows (one past `max_deliver`), giving the message back
+/// would lose it: the dead letter is tried until it is stored.
+#[tokio::test]
+async fn on_the_last_delivery_a_dead_letter_is_tried_until_it_is_stored() {
+    let setup = Setup::new(2, &[20], "");
+    let (delivery, outcome, attempts) = dead_letter_while_failing(&setup, 3, 5).await;
+    assert_eq!(outcome, Outcome::DeadLetter);
+    assert_eq!(attempts, 6, "five failures, then stored");
+    assert!(delivery.termed.load(Ordering::SeqCst));
+    assert!(!delivery.naked.load(Ordering::SeqCst), "never given back");
+    assert_eq!(setup.dead_letters().await.len(), 1);
+}
+
+/// Before the last delivery, a dead letter that cannot be stored is tried a few times, then the
+/// message is given back (delivered again later) rather than lost.
+#[tokio::test]
+async fn a_dead_letter_that_cannot_be_stored_gives_an_earlier_delivery_back() {
+    let setup = Setup::new(5, &[20], "");
+    let (delivery, outcome, attempts) = dead_letter_while_failing(&setup, 1, u32::MAX).await;
+    assert_eq!(outcome, Outcome::Retry);
+    assert_eq!(attempts, 3);
+    assert!(delivery.naked.load(Ordering::SeqCst));
+    assert!(!delivery.termed.load(Ordering::SeqCst));
+    assert!(setup.dead_letters().await.is_empty());
+}
+
+/// A handler that works past `ack_wait` keeps its claim on the message id (extended with each
+/// in-progress ack): a second delivery of the id meanwhile finds it in flight, not free.
+#[tokio::test]
+async fn a_long_handler_keeps_its_claim_past_ack_wait() {
+    use service::platform::idempotency::Claim;
+    let setup = Setup::new(5, &[50], "");
+    let (messaging, _) = setup.messaging().await;
+    let mut handler = Scripted::new(&setup.subject(), vec![Ok(())]);
+    handler.work = Duration::from_millis(4500);
+    let started = handler.started.clone();
+    let seen = handler.seen.clone();
+    messaging.consume(handler);
+    let runtime = messaging.runtime().clone();
+    let key = format!("message:{}:long-1", runtime.spec(&setup.subject()).durable);
+    let (stop, consumers) = start(&messaging);
+    publish(&messaging, &setup.subject(), "long-1", json!({})).await;
+    eventually("the handler to start", Duration::from_secs(10), || {
+        *started.lock().unwrap() == 1
+    })
+    .await;
+    // Past ack_wait (2 s): the first claim would have expired.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(seen.lock().unwrap().len(), 0, "still working");
+    let claim = runtime
+        .store
+        .claim(&key, "message", Duration::from_secs(2))
+        .await
+        .expect("claim");
+    assert_eq!(claim, Claim::InFlight, "the claim is still held");
+    eventually("the handler to finish", Duration::from_secs(10), || {
+        seen.lock().unwrap().len() == 1
+    })
+    .await;
+    stop.send(true).unwrap();
+    consumers.wait().await;
+}
+
+/// The idempotency store the service was scaffolded with{% if idempotency_store != "memory" %}
+/// (and the memory one){% endif %} extends a claim only for its holder, and the extension
+/// outlives the first lifetime.
+#[tokio::test]
+async fn the_idempotency_store_extends_a_claim_only_for_its_holder() {
+{% if idempotency_store != "memory" %}
+    use secrecy::ExposeSecret;
+{% endif %}
+    use service::platform::idempotency::{Claim, ClaimToken, IdempotencyStore};
+{% if idempotency_store == "postgres" %}
+    let platform = layers("").platform().expect("config");
+    let postgres = service::platform::idempotency::postgres::PostgresStore::connect_lazy(
+        platform.idempotency.url.expose_secret(),
+        Duration::from_secs(2),
+    )
+    .expect("store");
+    postgres
+        .ensure_schema()
+        .await
+        .expect("the PostgreSQL server in idempotency.url answers");
+    let stores: Vec<Arc<dyn IdempotencyStore>> =
+        vec![Arc::new(MemoryStore::new()), Arc::new(postgres)];
+{% elif idempotency_store == "redis" %}
+    let platform = layers("").platform().expect("config");
+    let redis = service::platform::idempotency::redis::RedisStore::new(
+        platform.idempotency.url.expose_secret(),
+        Duration::from_secs(2),
+    )
+    .expect("store");
+    let stores: Vec<Arc<dyn IdempotencyStore>> =
+        vec![Arc::new(MemoryStore::new()), Arc::new(redis)];
+{% else %}
+    let stores: Vec<Arc<dyn IdempotencyStore>> = vec![Arc::new(MemoryStore::new())];
+{% endif %}
+    for store in stores {
+        let key = format!("extend-{}", uuid::Uuid::new_v4().simple());
+        let Claim::Claimed(token) = store
+            .claim(&key, "message", Duration::from_secs(1))
+            .await
+            .expect("claim")
+        else {
+            panic!("claimed")
+        };
+        assert!(
+            store
+                .extend(&key, &ClaimToken::generate(), Duration::from_secs(5))
+                .await
+                .is_err(),
+            "a stranger cannot extend it"
+        );
+        store
+            .extend(&key, &token, Duration::from_secs(5))
+            .await
+            .expect("the holder extends it");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            store
+                .claim(&key, "message", Duration::from_secs(1))
+                .await
+                .expect("claim"),
+            Claim::InFlight,
+            "held past its first lifetime"
+        );
+        store.release(&key, &token).await.expect("release");
+    }
 }

@@ -20,7 +20,7 @@ use {{ crate_name }} as service;
 use opentelemetry::trace::TraceContextExt;
 use service::platform::idempotency::MemoryStore;
 use service::platform::messaging::broker::{
-    ConsumerSpec, DeadLetter, Deliveries, RedriveFilter, Redriven,
+    ConsumerSpec, DeadLetter, Deliveries, RedriveFilter, RedriveReport,
 };
 use service::platform::messaging::nats::NatsBroker;
 use service::platform::messaging::outbox::Outbox;
@@ -57,7 +57,7 @@ impl Broker for Counting {
     async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BrokerError> {
         self.inner.dead_letter(letter).await
     }
-    async fn redrive(&self, filter: &RedriveFilter) -> Result<Vec<Redriven>, BrokerError> {
+    async fn redrive(&self, filter: &RedriveFilter) -> Result<RedriveReport, BrokerError> {
         self.inner.redrive(filter).await
     }
     async fn lag(&self, spec: &ConsumerSpec) -> Result<u64, BrokerError> {

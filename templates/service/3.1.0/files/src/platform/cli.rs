@@ -124,7 +124,7 @@ fn redrive(subject: Option<String>, sequence: Option<u64>, format: Format) -> Ex
     })();
     if format == Format::Json {
         let (redriven, errors) = match &result {
-            Ok(redriven) => (redriven.as_slice(), Vec::new()),
+            Ok(report) => (report.redriven.as_slice(), report.kept.clone()),
             Err(error) => (&[][..], vec![error.to_string()]),
         };
         let messages: Vec<serde_json::Value> = redriven
@@ -134,6 +134,7 @@ fn redrive(subject: Option<String>, sequence: Option<u64>, format: Format) -> Ex
                     "subject": letter.subject,
                     "seq": letter.dead_letter_sequence,
                     "id": letter.id,
+                    "consumer": letter.consumer,
                 })
             })
             .collect();
@@ -143,24 +144,36 @@ fn redrive(subject: Option<String>, sequence: Option<u64>, format: Format) -> Ex
             "errors": errors,
         });
         println!("{report}");
-        return match result {
-            Ok(_) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("error: redrive: {error}");
-                ExitCode::FAILURE
-            }
+        for error in &errors {
+            eprintln!("error: redrive: {error}");
+        }
+        return if errors.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
         };
     }
     match result {
-        Ok(redriven) => {
-            for letter in &redriven {
+        Ok(report) => {
+            for letter in &report.redriven {
+                let to = letter
+                    .consumer
+                    .as_deref()
+                    .map_or_else(String::new, |consumer| format!(", for {consumer}"));
                 println!(
-                    "redriven: dead letter {} -> {} (id {})",
+                    "redriven: dead letter {} -> {} (id {}{to})",
                     letter.dead_letter_sequence, letter.subject, letter.id
                 );
             }
-            println!("{} dead letter(s) put back", redriven.len());
-            ExitCode::SUCCESS
+            println!("{} dead letter(s) put back", report.redriven.len());
+            for kept in &report.kept {
+                eprintln!("error: redrive: {kept}");
+            }
+            if report.kept.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(error) => {
             eprintln!("error: redrive: {error}");

@@ -193,7 +193,9 @@ impl PlatformBuilder {
             idempotency,
             metrics,
 {% if messaging == "nats" %}
-            health: Health::new(store).with_broker(broker),
+            health: Health::new(store)
+                .with_broker(broker)
+                .with_consumers(messaging.consumer_states()),
             http_clients,
             messaging,
 {% else %}

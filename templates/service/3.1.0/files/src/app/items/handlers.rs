@@ -7,6 +7,9 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+{% if messaging == "nats" %}
+use tracing::Instrument;
+{% endif %}
 use uuid::Uuid;
 
 use super::ItemsState;
@@ -79,17 +82,39 @@ pub async fn create(
     tracing::info!(item_id = %item.id, "item created");
 {% if messaging == "nats" %}
 
-    // The event: its id is the item's, so a retried publish is stored once. Without an outbox
-    // the item is stored even when publishing fails: the caller gets a 503 and may retry.
+    // The event: its id is the item's, so publishing it again stores it once. The item is
+    // stored already, so its event must follow: when the broker does not take it now, it is
+    // published again in the background until the broker does (this example keeps its items
+    // in memory, so the event is as durable as the item). A resource kept in PostgreSQL
+    // writes its event to the outbox in the same transaction instead (docs/platform.md).
     let event = super::events::ItemCreated::from(&item);
-    state
+    if let Err(error) = state
         .messaging
         .publish_json(&state.created_subject, &event.id(), &event)
         .await
-        .map_err(|error| {
-            tracing::error!(%error, "could not publish items.created");
-            Problem::unavailable("the item was stored but its event could not be published")
-        })?;
+    {
+        tracing::warn!(%error, event_id = %event.id(), "could not publish items.created; publishing it in the background");
+        let (messaging, subject) = (state.messaging.clone(), state.created_subject.clone());
+        tokio::spawn(
+            async move {
+                let mut delay = std::time::Duration::from_millis(500);
+                loop {
+                    tokio::time::sleep(delay).await;
+                    match messaging.publish_json(&subject, &event.id(), &event).await {
+                        Ok(()) => {
+                            tracing::info!(event_id = %event.id(), "items.created published");
+                            return;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, event_id = %event.id(), "could not publish items.created; trying again");
+                            delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                        }
+                    }
+                }
+            }
+            .instrument(tracing::Span::current()),
+        );
+    }
 {% endif %}
 
     let location = format!("/v1/items/{}", item.id);

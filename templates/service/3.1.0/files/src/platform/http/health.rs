@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::platform::error::Problem;
 use crate::platform::idempotency::IdempotencyStore;
 {% if messaging == "nats" %}
-use crate::platform::messaging::Broker;
+use crate::platform::messaging::{Broker, ConsumerState, ConsumerStates};
 {% endif %}
 
 /// What readiness looks at.
@@ -24,6 +24,7 @@ pub struct Health {
     draining: Arc<AtomicBool>,
 {% if messaging == "nats" %}
     broker: Option<Arc<dyn Broker>>,
+    consumers: ConsumerStates,
 {% endif %}
 }
 
@@ -42,6 +43,7 @@ impl Health {
             draining: Arc::new(AtomicBool::new(false)),
 {% if messaging == "nats" %}
             broker: None,
+            consumers: ConsumerStates::default(),
 {% endif %}
         }
     }
@@ -50,6 +52,13 @@ impl Health {
     /// Readiness also requires the message broker to answer.
     pub fn with_broker(mut self, broker: Arc<dyn Broker>) -> Self {
         self.broker = Some(broker);
+        self
+    }
+
+    /// Readiness also requires every started message consumer to take messages: one the broker
+    /// refused, or whose task ended, is `consumer:<durable name>: down`.
+    pub fn with_consumers(mut self, consumers: ConsumerStates) -> Self {
+        self.consumers = consumers;
         self
     }
 {% endif %}
@@ -115,7 +124,20 @@ pub async fn readyz(State(health): State<Health>) -> Response {
     if let Err(error) = &broker {
         tracing::warn!(%error, "readiness check failed: message broker");
     }
-    if store.is_ok() && broker.is_ok() {
+    let mut consumers_ok = true;
+    for (durable, consumer) in health.consumers.all() {
+        let state = match consumer {
+            ConsumerState::Starting => "starting",
+            ConsumerState::Running => "ok",
+            ConsumerState::Down(error) => {
+                tracing::warn!(consumer = %durable, %error, "readiness check failed: message consumer");
+                consumers_ok = false;
+                "down"
+            }
+        };
+        checks.insert(format!("consumer:{durable}"), json!(state));
+    }
+    if store.is_ok() && broker.is_ok() && consumers_ok {
         Json(json!({ "status": "ready", "checks": checks })).into_response()
     } else {
         Problem::unavailable("a dependency is unavailable")

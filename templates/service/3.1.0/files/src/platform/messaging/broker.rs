@@ -147,6 +147,14 @@ pub struct DeadLetter {
     pub error: String,
 }
 
+/// A redriven message's original id (a dead letter's id is `<consumer>:<original id>`, and
+/// each redrive publishes it with an id of its own): consumers dedupe on it and hand it to the
+/// handler as `MessageContext::id`.
+pub const ORIGINAL_ID: &str = "Platform-Original-Id";
+/// On a redriven message, the durable consumer that dead-lettered it: the only one that runs
+/// its handler again (the others acknowledge it, outcome `skipped`).
+pub const REDRIVE_FOR: &str = "Platform-Redrive-For";
+
 /// Which dead letters `redrive` puts back: all, those whose original subject is within
 /// `subject` (NATS wildcards `*` and `>` allowed), or one by its sequence in the dead-letter
 /// stream.
@@ -164,6 +172,17 @@ pub struct Redriven {
     pub subject: String,
     /// The id it was published again with.
     pub id: String,
+    /// The durable consumer it went back to (`None`: a dead letter that names none, for
+    /// every consumer of its subject).
+    pub consumer: Option<String>,
+}
+
+/// What `redrive` did: the dead letters put back, and those it left in place, each with why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedriveReport {
+    pub redriven: Vec<Redriven>,
+    /// One line per dead letter kept (its sequence, and why).
+    pub kept: Vec<String>,
 }
 
 /// The broker failed or could not be reached.
@@ -217,7 +236,8 @@ pub trait Broker: Send + Sync + 'static {
     /// Stores a dead letter.
     async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BrokerError>;
     /// Puts dead letters back on their original subjects and removes them from the dead letters.
-    async fn redrive(&self, filter: &RedriveFilter) -> Result<Vec<Redriven>, BrokerError>;
+    /// A dead letter whose consumer is gone from the broker stays (nobody would handle it).
+    async fn redrive(&self, filter: &RedriveFilter) -> Result<RedriveReport, BrokerError>;
     /// Messages not yet delivered to the consumer `spec`.
     async fn lag(&self, spec: &ConsumerSpec) -> Result<u64, BrokerError>;
     /// Readiness: the broker answers.

@@ -16,7 +16,8 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::broker::{
-    Broker, ConsumerSpec, DeadLetter, DeadLetterReason, Deliveries, Delivery, Headers,
+    Broker, ConsumerSpec, DeadLetter, DeadLetterReason, Deliveries, Delivery, Headers, ORIGINAL_ID,
+    REDRIVE_FOR,
 };
 use super::{
     CONSUMER_LAG, DEAD_LETTERS_TOTAL, MessagingConfig, PROCESS_DURATION, REDELIVERIES_TOTAL,
@@ -82,11 +83,19 @@ pub enum Outcome {
     Retry,
     DeadLetter,
     Duplicate,
+    /// A redriven message meant for another consumer (the one that dead-lettered it).
+    Skipped,
 }
 
 impl Outcome {
     /// Every outcome, in declaration order (`outcome as usize` is its index).
-    pub const ALL: [Self; 4] = [Self::Ok, Self::Retry, Self::DeadLetter, Self::Duplicate];
+    pub const ALL: [Self; 5] = [
+        Self::Ok,
+        Self::Retry,
+        Self::DeadLetter,
+        Self::Duplicate,
+        Self::Skipped,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -94,9 +103,49 @@ impl Outcome {
             Self::Retry => "retry",
             Self::DeadLetter => "dead_letter",
             Self::Duplicate => "duplicate",
+            Self::Skipped => "skipped",
         }
     }
 }
+
+/// Where a started consumer stands (`/readyz` reports each one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerState {
+    /// Creating its durable consumer on the broker.
+    Starting,
+    /// Taking messages.
+    Running,
+    /// Not taking messages: the broker refused the consumer, or its task ended and waits to be
+    /// started again (the reason).
+    Down(String),
+}
+
+/// Each started consumer's [`ConsumerState`], by durable name.
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerStates(Arc<std::sync::Mutex<std::collections::BTreeMap<String, ConsumerState>>>);
+
+impl ConsumerStates {
+    pub fn set(&self, durable: &str, state: ConsumerState) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(durable.to_owned(), state);
+    }
+
+    /// Every started consumer and its state, by durable name.
+    pub fn all(&self) -> Vec<(String, ConsumerState)> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(name, state)| (name.clone(), state.clone()))
+            .collect()
+    }
+}
+
+/// How often a dead letter is tried before the delivery is given back (the last delivery is
+/// tried until the dead letter is stored).
+const DEAD_LETTER_ATTEMPTS: u64 = 3;
 
 /// What every consumer of the service shares.
 #[derive(Clone)]
@@ -106,6 +155,8 @@ pub struct Runtime {
     pub config: MessagingConfig,
     /// How long a processed id is remembered (`idempotency.record_ttl_secs`).
     pub record_ttl: Duration,
+    /// Where each started consumer stands.
+    pub states: ConsumerStates,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -158,6 +209,7 @@ pub async fn run<H: MessageHandler>(
     shutdown: watch::Receiver<bool>,
 ) {
     let spec = runtime.spec(handler.subject());
+    runtime.states.set(&spec.durable, ConsumerState::Starting);
     tracing::info!(consumer = %spec.durable, stream = %runtime.config.stream, subject = %spec.subject, "consumer started");
     let lag = watch_lag(runtime.clone(), spec.clone(), shutdown.clone());
     let consume = consume(handler, runtime, spec.clone(), shutdown);
@@ -177,9 +229,13 @@ async fn consume<H: MessageHandler>(
         let deliveries = match runtime.broker.consume(&spec, shutdown.clone()).await {
             Ok(deliveries) => {
                 attempt = 0;
+                runtime.states.set(&spec.durable, ConsumerState::Running);
                 deliveries
             }
             Err(error) => {
+                runtime
+                    .states
+                    .set(&spec.durable, ConsumerState::Down(error.to_string()));
                 attempt = attempt.saturating_add(1);
                 let delay = Duration::from_millis(250 * 2u64.pow(attempt.min(5)));
                 tracing::warn!(%error, subject = %spec.subject, retry_in_ms = delay.as_millis() as u64, "cannot start the consumer");
@@ -253,11 +309,13 @@ async fn watch_lag(runtime: Runtime, spec: ConsumerSpec, mut shutdown: watch::Re
     }
 }
 
-/// The message id: `Nats-Msg-Id`, or the stream sequence when the producer set none.
+/// The message id: the id the producer gave it (`Nats-Msg-Id`; a redriven message keeps its
+/// original one in `Platform-Original-Id`), or the stream sequence when the producer set none.
 fn message_id(delivery: &dyn Delivery) -> String {
-    delivery
-        .headers()
-        .get("Nats-Msg-Id")
+    let headers = delivery.headers();
+    headers
+        .get(ORIGINAL_ID)
+        .or_else(|| headers.get("Nats-Msg-Id"))
         .map_or_else(|| format!("seq-{}", delivery.sequence()), str::to_owned)
 }
 
@@ -269,7 +327,7 @@ struct Instruments {
     redeliveries: metrics::Counter,
     lag: metrics::Gauge,
     /// `messaging_process_duration_seconds` by outcome, in [`Outcome::ALL`] order.
-    durations: [metrics::Histogram; 4],
+    durations: [metrics::Histogram; 5],
     /// `messaging_dead_letters_total` by reason, in [`DeadLetterReason::ALL`] order.
     dead_letters: [metrics::Counter; 3],
 }
@@ -384,6 +442,19 @@ async fn handle<H: MessageHandler>(
     id: &str,
 ) -> Outcome {
     let count = delivery.delivery_count();
+    // A redriven message goes back to the consumer that dead-lettered it; every other consumer
+    // whose subject matches had its own outcome for it already.
+    if let Some(owner) = delivery.headers().get(REDRIVE_FOR)
+        && owner != spec.durable
+    {
+        tracing::info!(
+            message_id = %id,
+            delivery = count,
+            redriven_for = owner,
+            "redriven for another consumer; acknowledged without running the handler"
+        );
+        return ack(delivery, Outcome::Skipped).await;
+    }
     let decoded =
         match std::panic::catch_unwind(AssertUnwindSafe(|| handler.decode(delivery.payload()))) {
             Ok(decoded) => decoded,
@@ -398,6 +469,7 @@ async fn handle<H: MessageHandler>(
             return dead_letter(
                 runtime,
                 instruments,
+                spec,
                 delivery,
                 id,
                 DeadLetterReason::Undecodable,
@@ -441,6 +513,7 @@ async fn handle<H: MessageHandler>(
         return dead_letter(
             runtime,
             instruments,
+            spec,
             delivery,
             id,
             DeadLetterReason::MaxDeliver,
@@ -470,6 +543,11 @@ async fn handle<H: MessageHandler>(
                 () = tokio::time::sleep_until(next) => {
                     if let Err(error) = delivery.in_progress().await {
                         tracing::warn!(%error, "in-progress ack failed");
+                    }
+                    // The claim lives as long as the broker's ack timer: a redelivery (or the
+                    // same id published again) must not claim it while this handler works.
+                    if let Err(error) = runtime.store.extend(&key, &token, spec.ack_wait).await {
+                        tracing::warn!(%error, "cannot extend the message's claim");
                     }
                     next = tokio::time::Instant::now() + every;
                 }
@@ -501,6 +579,7 @@ async fn handle<H: MessageHandler>(
                     dead_letter(
                         runtime,
                         instruments,
+                        spec,
                         delivery,
                         id,
                         DeadLetterReason::Permanent,
@@ -530,6 +609,7 @@ async fn fail_transient(
         return dead_letter(
             runtime,
             instruments,
+            spec,
             delivery,
             id,
             DeadLetterReason::MaxDeliver,
@@ -621,6 +701,7 @@ async fn retry(runtime: &Runtime, delivery: &dyn Delivery, error: &str) -> Outco
 async fn dead_letter(
     runtime: &Runtime,
     instruments: &Instruments,
+    spec: &ConsumerSpec,
     delivery: &dyn Delivery,
     id: &str,
     reason: DeadLetterReason,
@@ -643,13 +724,37 @@ async fn dead_letter(
         delivery_count: delivery.delivery_count(),
         error: error.to_string(),
     };
-    if let Err(e) = runtime.broker.dead_letter(letter).await {
-        // Not stored as a dead letter: leave it to be delivered again rather than lose it.
-        tracing::error!(error = %e, "cannot store the dead letter");
-        let _ = delivery
-            .nak(runtime.config.delay_after(delivery.delivery_count()))
-            .await;
-        return Outcome::Retry;
+    // Storing it is tried again here, keeping the delivery in progress: a nak costs a delivery,
+    // and after the last one the broker would drop the message. The last delivery (one past
+    // `max_deliver`) is tried until the dead letter is stored; an earlier one
+    // DEAD_LETTER_ATTEMPTS times, then given back.
+    let last = delivery.delivery_count() > spec.max_deliver;
+    let every = Duration::from_secs(runtime.config.progress_interval_secs);
+    let mut attempt = 0u64;
+    loop {
+        attempt += 1;
+        let Err(e) = runtime.broker.dead_letter(letter.clone()).await else {
+            break;
+        };
+        if !last && attempt >= DEAD_LETTER_ATTEMPTS {
+            // Not stored as a dead letter: leave it to be delivered again rather than lose it.
+            tracing::error!(error = %e, attempt, "cannot store the dead letter; the message will be delivered again");
+            let _ = delivery
+                .nak(runtime.config.delay_after(delivery.delivery_count()))
+                .await;
+            return Outcome::Retry;
+        }
+        let delay = runtime.config.delay_after(attempt).min(every);
+        tracing::error!(
+            error = %e,
+            attempt,
+            retry_in_ms = delay.as_millis() as u64,
+            "cannot store the dead letter; trying again"
+        );
+        tokio::time::sleep(delay).await;
+        if let Err(error) = delivery.in_progress().await {
+            tracing::warn!(%error, "in-progress ack failed");
+        }
     }
     instruments.dead_letter(reason).increment(1);
     if let Err(e) = delivery.term().await {

@@ -25,8 +25,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-pub use self::broker::{Broker, BrokerError, Headers, OutgoingMessage, RedriveFilter, Redriven};
-pub use self::consumer::{HandlerError, MessageContext, MessageHandler, Outcome, Runtime};
+pub use self::broker::{
+    Broker, BrokerError, Headers, OutgoingMessage, RedriveFilter, RedriveReport, Redriven,
+};
+pub use self::consumer::{
+    ConsumerState, ConsumerStates, HandlerError, MessageContext, MessageHandler, Outcome, Runtime,
+};
 use crate::platform::config::{ConfigError, Layers, env_name};
 use crate::platform::idempotency::IdempotencyStore;
 
@@ -213,6 +217,7 @@ impl Messaging {
                 store,
                 config,
                 record_ttl,
+                states: ConsumerStates::default(),
             },
             handlers: Arc::new(Mutex::new(Vec::new())),
 {% if idempotency_store == "postgres" %}
@@ -241,6 +246,11 @@ impl Messaging {
 
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// Where each started consumer stands (`/readyz` reports them).
+    pub fn consumer_states(&self) -> ConsumerStates {
+        self.runtime.states.clone()
     }
 
     /// The service's subject for events named `name`: `<messaging.stream>.<name>`, within the
@@ -309,8 +319,13 @@ impl Messaging {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         let mut tasks = JoinSet::new();
-        for (_, start) in handlers {
-            tasks.spawn(supervise(start, self.runtime.clone(), shutdown.clone()));
+        for (durable, start) in handlers {
+            tasks.spawn(supervise(
+                durable,
+                start,
+                self.runtime.clone(),
+                shutdown.clone(),
+            ));
         }
 {% if idempotency_store == "postgres" %}
         if let Some(outbox) = &self.outbox {
@@ -328,7 +343,12 @@ impl Messaging {
 /// Runs one consumer until shutdown. A consumer that ends before (a panic outside a handler: a
 /// handler's own panic is a failed delivery) is logged, counted in
 /// `messaging_consumer_restarts_total` and started again after a growing delay (up to 30 s).
-async fn supervise(start: Start, runtime: Runtime, mut shutdown: watch::Receiver<bool>) {
+async fn supervise(
+    durable: String,
+    start: Start,
+    runtime: Runtime,
+    mut shutdown: watch::Receiver<bool>,
+) {
     use futures_util::FutureExt;
     let mut restarts = 0u32;
     loop {
@@ -353,7 +373,12 @@ async fn supervise(start: Start, runtime: Runtime, mut shutdown: watch::Receiver
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panicked".to_owned()),
         };
+        runtime.states.set(
+            &durable,
+            ConsumerState::Down(format!("stopped unexpectedly: {error}")),
+        );
         tracing::error!(
+            consumer = %durable,
             error,
             restarts,
             retry_in_ms = delay.as_millis() as u64,

@@ -14,7 +14,7 @@ use tokio::sync::{OnceCell, watch};
 use super::MessagingConfig;
 use super::broker::{
     Broker, BrokerError, ConsumerSpec, DeadLetter, Deliveries, Delivery, Headers, OutgoingMessage,
-    RedriveFilter, Redriven, subject_matches,
+    RedriveFilter, RedriveReport, Redriven, subject_matches,
 };
 
 /// Headers a dead letter gains (the original ones are kept).
@@ -29,9 +29,7 @@ pub const ERROR: &str = "Platform-Error";
 /// The durable consumer that received the message (set on every delivery, kept in its dead
 /// letter).
 pub const CONSUMER: &str = "Platform-Consumer";
-/// A dead letter's original message id (its own id is `<consumer>:<original id>`); kept when
-/// it is redriven.
-pub const ORIGINAL_ID: &str = "Platform-Original-Id";
+pub use super::broker::{ORIGINAL_ID, REDRIVE_FOR};
 const DEAD_LETTER_HEADERS: [&str; 5] = [
     DEAD_LETTER_REASON,
     DELIVERY_COUNT,
@@ -85,6 +83,22 @@ impl NatsBroker {
     /// is stored under `dlq.<stream>.items.created`.
     pub fn dead_letter_prefix(&self) -> String {
         format!("dlq.{}", self.config.stream)
+    }
+
+    /// Whether the durable consumer `name` exists on the stream.
+    async fn consumer_exists(&self, name: &str) -> Result<bool, BrokerError> {
+        let stream = self
+            .jetstream
+            .get_stream(&self.config.stream)
+            .await
+            .map_err(BrokerError::new)?;
+        match stream.consumer_info(name).await {
+            Ok(_) => Ok(true),
+            Err(error) if error.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => {
+                Ok(false)
+            }
+            Err(error) => Err(BrokerError::new(error)),
+        }
     }
 
     /// Creates the stream and the dead-letter stream when missing (once per process), leaving
@@ -359,21 +373,27 @@ impl Broker for NatsBroker {
             ERROR,
             truncate_error(&letter.error.replace(['\r', '\n'], " ")),
         );
-        // The consumer and the original id: a dead letter stored twice by one consumer (a
-        // crash before the term) is kept once, while two consumers dead-lettering the same
-        // message within the duplicate window each keep theirs.
-        headers.insert(ORIGINAL_ID, letter.id.clone());
+        // Its id is the consumer's and the delivered message's: a dead letter stored twice by
+        // one consumer (a crash before the term) is kept once, two consumers dead-lettering the
+        // same message within the duplicate window each keep theirs, and a redriven message
+        // (an id of its own) dead-lettered again is kept too. `letter.id` is the original id.
+        let delivered = headers
+            .get(NATS_MESSAGE_ID.as_ref())
+            .unwrap_or(&letter.id)
+            .to_owned();
         let id = match headers.get(CONSUMER) {
-            Some(consumer) => format!("{consumer}:{}", letter.id),
-            None => letter.id,
+            Some(consumer) => format!("{consumer}:{delivered}"),
+            None => delivered,
         };
+        headers.insert(ORIGINAL_ID, letter.id);
+        headers.remove(REDRIVE_FOR);
         headers.insert(NATS_MESSAGE_ID.as_ref(), id);
         let subject = format!("{}.{}", self.dead_letter_prefix(), letter.subject);
         self.publish_raw(subject, to_nats(&headers), letter.payload)
             .await
     }
 
-    async fn redrive(&self, filter: &RedriveFilter) -> Result<Vec<Redriven>, BrokerError> {
+    async fn redrive(&self, filter: &RedriveFilter) -> Result<RedriveReport, BrokerError> {
         self.ensure_streams().await?;
         let mut dead = self
             .jetstream
@@ -383,10 +403,12 @@ impl Broker for NatsBroker {
         let state = dead.info().await.map_err(BrokerError::new)?.state.clone();
         let sequences = match filter.sequence {
             Some(sequence) => sequence..=sequence,
-            None if state.messages == 0 => return Ok(Vec::new()),
+            None if state.messages == 0 => return Ok(RedriveReport::default()),
             None => state.first_sequence..=state.last_sequence,
         };
-        let mut redriven = Vec::new();
+        let mut report = RedriveReport::default();
+        // Whether each consumer named by a dead letter still exists on the broker.
+        let mut consumers: std::collections::HashMap<String, bool> = Default::default();
         for sequence in sequences {
             let message = match dead.get_raw_message(sequence).await {
                 Ok(message) => message,
@@ -417,6 +439,31 @@ impl Broker for NatsBroker {
             for name in DEAD_LETTER_HEADERS {
                 headers.remove(name);
             }
+            // Back to the consumer that dead-lettered it, and only to it: another consumer of
+            // the subject had its own outcome already.
+            let consumer = headers.get(CONSUMER).map(str::to_owned);
+            headers.remove(CONSUMER);
+            if let Some(consumer) = &consumer {
+                let exists = match consumers.get(consumer) {
+                    Some(exists) => *exists,
+                    None => {
+                        let exists = self.consumer_exists(consumer).await?;
+                        consumers.insert(consumer.clone(), exists);
+                        exists
+                    }
+                };
+                if !exists {
+                    // Nobody would handle it: it stays a dead letter.
+                    report.kept.push(format!(
+                        "dead letter {sequence} ({subject}) kept: its consumer `{consumer}` is \
+                         gone from stream `{}` (its handler was removed or its subject changed); \
+                         start the service with that handler, then redrive again",
+                        self.config.stream
+                    ));
+                    continue;
+                }
+                headers.insert(REDRIVE_FOR, consumer.clone());
+            }
             // A new id: the broker would drop the original one as a duplicate.
             let id = format!("{original_id}:redrive:{sequence}");
             headers.insert(NATS_MESSAGE_ID.as_ref(), id.clone());
@@ -425,13 +472,14 @@ impl Broker for NatsBroker {
             dead.delete_message(sequence)
                 .await
                 .map_err(|e| BrokerError(format!("dead letter {sequence}: {e}")))?;
-            redriven.push(Redriven {
+            report.redriven.push(Redriven {
                 dead_letter_sequence: sequence,
                 subject,
                 id,
+                consumer,
             });
         }
-        Ok(redriven)
+        Ok(report)
     }
 
     async fn lag(&self, spec: &ConsumerSpec) -> Result<u64, BrokerError> {

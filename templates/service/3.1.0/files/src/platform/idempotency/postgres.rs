@@ -1,0 +1,240 @@
+//! PostgreSQL idempotency store: one row per key in `idempotency_keys` (schema in
+//! `migrations/`, applied by this store before first use). Claims are an
+//! `INSERT … ON CONFLICT DO UPDATE … WHERE expired`, so exactly one request wins a key and
+//! expired rows are reclaimable.
+//!
+//! Managed by the platform.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio::sync::OnceCell;
+
+use super::store::{Claim, ClaimToken, IdempotencyStore, StoreError, StoredResponse};
+
+pub struct PostgresStore {
+    pool: PgPool,
+    timeout: Duration,
+    migrated: OnceCell<()>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_error(error: impl std::fmt::Display) -> StoreError {
+    StoreError(error.to_string())
+}
+
+impl PostgresStore {
+    /// Connects lazily: the service starts (and reports not ready) while the database is down.
+    pub fn connect_lazy(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(timeout)
+            .connect_lazy(url)
+            .map_err(store_error)?;
+        Ok(Self {
+            pool,
+            timeout,
+            migrated: OnceCell::new(),
+        })
+    }
+
+    async fn bounded<T, F>(&self, future: F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, sqlx::Error>>,
+    {
+        match tokio::time::timeout(self.timeout, future).await {
+            Ok(result) => result.map_err(store_error),
+            Err(_) => Err(StoreError(format!("no answer within {:?}", self.timeout))),
+        }
+    }
+
+    /// Applies `migrations/` once per process (sqlx keeps its ledger in `_sqlx_migrations`).
+    pub async fn ensure_schema(&self) -> Result<(), StoreError> {
+        self.migrated
+            .get_or_try_init(|| async {
+                sqlx::migrate!("./migrations")
+                    .run(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                tracing::info!("idempotency schema ready");
+                Ok(())
+            })
+            .await
+            .copied()
+    }
+
+    /// Deletes expired rows every `every` (claims reclaim them anyway; this bounds the table).
+    pub fn sweep(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            loop {
+                ticker.tick().await;
+                if let Err(error) =
+                    sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < now()")
+                        .execute(&pool)
+                        .await
+                {
+                    tracing::debug!(%error, "idempotency sweep failed");
+                }
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for PostgresStore {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        in_flight_ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        self.ensure_schema().await?;
+        // A row that expires between the insert and the read is retried.
+        for _ in 0..3 {
+            let token = ClaimToken::generate();
+            let inserted = self
+                .bounded(
+                    sqlx::query(
+                        "INSERT INTO idempotency_keys (key, fingerprint, lock_token, expires_at)
+                         VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+                         ON CONFLICT (key) DO UPDATE
+                            SET fingerprint = EXCLUDED.fingerprint, lock_token = EXCLUDED.lock_token,
+                                status = NULL, headers = NULL, body = NULL,
+                                expires_at = EXCLUDED.expires_at, created_at = now()
+                          WHERE idempotency_keys.expires_at <= now()
+                         RETURNING key",
+                    )
+                    .bind(key)
+                    .bind(fingerprint)
+                    .bind(&token.0)
+                    .bind(in_flight_ttl.as_secs_f64())
+                    .fetch_optional(&self.pool),
+                )
+                .await?;
+            if inserted.is_some() {
+                return Ok(Claim::Claimed(token));
+            }
+            let existing = self
+                .bounded(
+                    sqlx::query(
+                        "SELECT fingerprint, status, headers, body FROM idempotency_keys
+                          WHERE key = $1 AND expires_at > now()",
+                    )
+                    .bind(key)
+                    .fetch_optional(&self.pool),
+                )
+                .await?;
+            let Some(row) = existing else { continue };
+            let stored_fingerprint: String = row.try_get("fingerprint").map_err(store_error)?;
+            if stored_fingerprint != fingerprint {
+                return Ok(Claim::Mismatch);
+            }
+            let status: Option<i32> = row.try_get("status").map_err(store_error)?;
+            let Some(status) = status else {
+                return Ok(Claim::InFlight);
+            };
+            let headers: Option<String> = row.try_get("headers").map_err(store_error)?;
+            let body: Option<Vec<u8>> = row.try_get("body").map_err(store_error)?;
+            return Ok(Claim::Completed(StoredResponse {
+                status: u16::try_from(status).map_err(store_error)?,
+                headers: serde_json::from_str(headers.as_deref().unwrap_or("[]"))
+                    .map_err(store_error)?,
+                body: body.unwrap_or_default(),
+            }));
+        }
+        Err(StoreError(format!(
+            "key {key:?} kept changing while being claimed"
+        )))
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        response: &StoredResponse,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let headers = serde_json::to_string(&response.headers).map_err(store_error)?;
+        let done = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE idempotency_keys
+                        SET status = $3, headers = $4, body = $5, lock_token = NULL,
+                            expires_at = now() + make_interval(secs => $6)
+                      WHERE key = $1 AND lock_token = $2 AND status IS NULL",
+                )
+                .bind(key)
+                .bind(&token.0)
+                .bind(i32::from(response.status))
+                .bind(headers)
+                .bind(&response.body)
+                .bind(ttl.as_secs_f64())
+                .execute(&self.pool),
+            )
+            .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError(format!(
+                "claim on {key:?} was lost before completion"
+            )))
+        }
+    }
+
+    async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
+        self.bounded(
+            sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND lock_token = $2 AND status IS NULL")
+                .bind(key)
+                .bind(&token.0)
+                .execute(&self.pool),
+        )
+        .await
+        .map(drop)
+    }
+
+{% if messaging == "nats" %}
+    async fn extend(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        in_flight_ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let extended = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE idempotency_keys SET expires_at = now() + make_interval(secs => $3)
+                      WHERE key = $1 AND lock_token = $2 AND status IS NULL",
+                )
+                .bind(key)
+                .bind(&token.0)
+                .bind(in_flight_ttl.as_secs_f64())
+                .execute(&self.pool),
+            )
+            .await?;
+        if extended.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError(format!("claim on {key:?} is no longer held")))
+        }
+    }
+
+{% endif %}
+    async fn check(&self) -> Result<(), StoreError> {
+        self.ensure_schema().await?;
+        self.bounded(sqlx::query("SELECT 1").execute(&self.pool))
+            .await
+            .map(drop)
+    }
+}
