@@ -1922,15 +1922,11 @@ async fn a_long_handler_keeps_its_claim_past_ack_wait() {
     consumers.wait().await;
 }
 
-/// The idempotency store the service was scaffolded with{% if idempotency_store != "memory" %}
-/// (and the memory one){% endif %} extends a claim only for its holder, and the extension
-/// outlives the first lifetime.
-#[tokio::test]
-async fn the_idempotency_store_extends_a_claim_only_for_its_holder() {
+/// The memory store, and the store the service was scaffolded with when it is another.
+async fn service_stores() -> Vec<Arc<dyn service::platform::idempotency::IdempotencyStore>> {
 {% if idempotency_store != "memory" %}
     use secrecy::ExposeSecret;
 {% endif %}
-    use service::platform::idempotency::{Claim, ClaimToken, IdempotencyStore};
 {% if idempotency_store == "postgres" %}
     let platform = layers("").platform().expect("config");
     let postgres = service::platform::idempotency::postgres::PostgresStore::connect_lazy(
@@ -1942,8 +1938,7 @@ async fn the_idempotency_store_extends_a_claim_only_for_its_holder() {
         .ensure_schema()
         .await
         .expect("the PostgreSQL server in idempotency.url answers");
-    let stores: Vec<Arc<dyn IdempotencyStore>> =
-        vec![Arc::new(MemoryStore::new()), Arc::new(postgres)];
+    vec![Arc::new(MemoryStore::new()), Arc::new(postgres)]
 {% elif idempotency_store == "redis" %}
     let platform = layers("").platform().expect("config");
     let redis = service::platform::idempotency::redis::RedisStore::new(
@@ -1951,12 +1946,19 @@ async fn the_idempotency_store_extends_a_claim_only_for_its_holder() {
         Duration::from_secs(2),
     )
     .expect("store");
-    let stores: Vec<Arc<dyn IdempotencyStore>> =
-        vec![Arc::new(MemoryStore::new()), Arc::new(redis)];
+    vec![Arc::new(MemoryStore::new()), Arc::new(redis)]
 {% else %}
-    let stores: Vec<Arc<dyn IdempotencyStore>> = vec![Arc::new(MemoryStore::new())];
+    vec![Arc::new(MemoryStore::new())]
 {% endif %}
-    for store in stores {
+}
+
+/// The idempotency store the service was scaffolded with{% if idempotency_store != "memory" %}
+/// (and the memory one){% endif %} extends a claim only for its holder, and the extension
+/// outlives the first lifetime.
+#[tokio::test]
+async fn the_idempotency_store_extends_a_claim_only_for_its_holder() {
+    use service::platform::idempotency::{Claim, ClaimToken};
+    for store in service_stores().await {
         let key = format!("extend-{}", uuid::Uuid::new_v4().simple());
         let Claim::Claimed(token) = store
             .claim(&key, "message", Duration::from_secs(1))
@@ -1986,5 +1988,66 @@ async fn the_idempotency_store_extends_a_claim_only_for_its_holder() {
             "held past its first lifetime"
         );
         store.release(&key, &token).await.expect("release");
+    }
+}
+
+/// A batch of claims and completions (what a consumer sends the store together) answers each
+/// key as `claim` and `complete` would: a free key claimed, a key twice in the batch claimed
+/// once, a key held elsewhere in flight, a processed key completed; only held claims complete.
+#[tokio::test]
+async fn the_idempotency_store_claims_and_completes_in_batches_as_one_by_one() {
+    use service::platform::idempotency::{Claim, ClaimToken, StoredResponse};
+    let done = StoredResponse {
+        status: 200,
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    let ttl = Duration::from_secs(30);
+    for store in service_stores().await {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let [free, held, processed] = ["free", "held", "processed"].map(|k| format!("{k}-{tag}"));
+        let Claim::Claimed(_) = store.claim(&held, "message", ttl).await.expect("claim") else {
+            panic!("claimed")
+        };
+        let Claim::Claimed(token) = store
+            .claim(&processed, "message", ttl)
+            .await
+            .expect("claim")
+        else {
+            panic!("claimed")
+        };
+        store
+            .complete(&processed, &token, &done, ttl)
+            .await
+            .expect("complete");
+        let keys = [free.clone(), held.clone(), free.clone(), processed.clone()];
+        let claims: Vec<Claim> = store
+            .claim_many(&keys, "message", ttl)
+            .await
+            .into_iter()
+            .map(|claim| claim.expect("claim"))
+            .collect();
+        let Claim::Claimed(free_token) = claims[0].clone() else {
+            panic!("the free key is claimed: {claims:?}")
+        };
+        assert_eq!(claims[1], Claim::InFlight, "{claims:?}");
+        assert_eq!(claims[2], Claim::InFlight, "claimed once: {claims:?}");
+        assert_eq!(claims[3], Claim::Completed(done.clone()), "{claims:?}");
+        let completed = store
+            .complete_many(
+                &[
+                    (free.clone(), free_token),
+                    (held.clone(), ClaimToken::generate()),
+                ],
+                &done,
+                ttl,
+            )
+            .await;
+        assert!(completed[0].is_ok(), "{completed:?}");
+        assert!(completed[1].is_err(), "not its claim: {completed:?}");
+        assert_eq!(
+            store.claim(&free, "message", ttl).await.expect("claim"),
+            Claim::Completed(done.clone())
+        );
     }
 }

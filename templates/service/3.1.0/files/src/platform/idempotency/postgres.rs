@@ -230,6 +230,162 @@ impl IdempotencyStore for PostgresStore {
         }
     }
 
+    /// One statement for the batch: one commit instead of one per key (a message consumer's
+    /// throughput is bound by commits otherwise). A key the statement neither claimed nor found
+    /// (a claim committed by another replica meanwhile, or the same key twice in the batch) is
+    /// claimed on its own.
+    async fn claim_many(
+        &self,
+        keys: &[String],
+        fingerprint: &str,
+        in_flight_ttl: Duration,
+    ) -> Vec<Result<Claim, StoreError>> {
+        if let Err(error) = self.ensure_schema().await {
+            return keys.iter().map(|_| Err(error.clone())).collect();
+        }
+        let mut unique: Vec<String> = keys.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let tokens: Vec<String> = unique.iter().map(|_| ClaimToken::generate().0).collect();
+        let rows = self
+            .bounded(
+                sqlx::query(
+                    "WITH input AS (
+                        SELECT * FROM unnest($1::text[], $2::text[]) AS t(key, token)
+                     ), claimed AS (
+                        INSERT INTO idempotency_keys (key, fingerprint, lock_token, expires_at)
+                        SELECT key, $3, token, now() + make_interval(secs => $4) FROM input
+                        ON CONFLICT (key) DO UPDATE
+                           SET fingerprint = EXCLUDED.fingerprint, lock_token = EXCLUDED.lock_token,
+                               status = NULL, headers = NULL, body = NULL,
+                               expires_at = EXCLUDED.expires_at, created_at = now()
+                         WHERE idempotency_keys.expires_at <= now()
+                        RETURNING key
+                     )
+                     SELECT input.key, input.token, claimed.key IS NOT NULL AS claimed,
+                            existing.fingerprint, existing.status, existing.headers, existing.body
+                       FROM input
+                       LEFT JOIN claimed ON claimed.key = input.key
+                       LEFT JOIN idempotency_keys existing
+                              ON claimed.key IS NULL AND existing.key = input.key
+                             AND existing.expires_at > now()",
+                )
+                .bind(&unique)
+                .bind(&tokens)
+                .bind(fingerprint)
+                .bind(in_flight_ttl.as_secs_f64())
+                .fetch_all(&self.pool),
+            )
+            .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(error) => return keys.iter().map(|_| Err(error.clone())).collect(),
+        };
+        let mut found: std::collections::HashMap<String, Claim> =
+            std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let decoded = (|| -> Result<Option<(String, Claim)>, StoreError> {
+                let key: String = row.try_get("key").map_err(store_error)?;
+                if row.try_get::<bool, _>("claimed").map_err(store_error)? {
+                    let token: String = row.try_get("token").map_err(store_error)?;
+                    return Ok(Some((key, Claim::Claimed(ClaimToken(token)))));
+                }
+                let Some(stored): Option<String> =
+                    row.try_get("fingerprint").map_err(store_error)?
+                else {
+                    return Ok(None);
+                };
+                if stored != fingerprint {
+                    return Ok(Some((key, Claim::Mismatch)));
+                }
+                let status: Option<i32> = row.try_get("status").map_err(store_error)?;
+                let Some(status) = status else {
+                    return Ok(Some((key, Claim::InFlight)));
+                };
+                let headers: Option<String> = row.try_get("headers").map_err(store_error)?;
+                let body: Option<Vec<u8>> = row.try_get("body").map_err(store_error)?;
+                Ok(Some((
+                    key,
+                    Claim::Completed(StoredResponse {
+                        status: u16::try_from(status).map_err(store_error)?,
+                        headers: serde_json::from_str(headers.as_deref().unwrap_or("[]"))
+                            .map_err(store_error)?,
+                        body: body.unwrap_or_default(),
+                    }),
+                )))
+            })();
+            match decoded {
+                Ok(Some((key, claim))) => {
+                    found.insert(key, claim);
+                }
+                Ok(None) => {}
+                Err(error) => return keys.iter().map(|_| Err(error.clone())).collect(),
+            }
+        }
+        let mut claims = Vec::with_capacity(keys.len());
+        for key in keys {
+            // A key twice in the batch: the first gets the statement's answer, the others ask.
+            match found.remove(key) {
+                Some(claim) => claims.push(Ok(claim)),
+                None => claims.push(self.claim(key, fingerprint, in_flight_ttl).await),
+            }
+        }
+        claims
+    }
+
+    /// One statement for the batch (one commit); a claim no longer held fails alone.
+    async fn complete_many(
+        &self,
+        claims: &[(String, ClaimToken)],
+        response: &StoredResponse,
+        ttl: Duration,
+    ) -> Vec<Result<(), StoreError>> {
+        let headers = match serde_json::to_string(&response.headers).map_err(store_error) {
+            Ok(headers) => headers,
+            Err(error) => return claims.iter().map(|_| Err(error.clone())).collect(),
+        };
+        let keys: Vec<&str> = claims.iter().map(|(key, _)| key.as_str()).collect();
+        let tokens: Vec<&str> = claims.iter().map(|(_, token)| token.0.as_str()).collect();
+        let done = self
+            .bounded(
+                sqlx::query(
+                    "UPDATE idempotency_keys AS k
+                        SET status = $3, headers = $4, body = $5, lock_token = NULL,
+                            expires_at = now() + make_interval(secs => $6)
+                       FROM unnest($1::text[], $2::text[]) AS t(key, token)
+                      WHERE k.key = t.key AND k.lock_token = t.token AND k.status IS NULL
+                  RETURNING k.key",
+                )
+                .bind(&keys)
+                .bind(&tokens)
+                .bind(i32::from(response.status))
+                .bind(headers)
+                .bind(&response.body)
+                .bind(ttl.as_secs_f64())
+                .fetch_all(&self.pool),
+            )
+            .await;
+        let done: std::collections::HashSet<String> = match done {
+            Ok(rows) => rows
+                .iter()
+                .filter_map(|row| row.try_get::<String, _>("key").ok())
+                .collect(),
+            Err(error) => return claims.iter().map(|_| Err(error.clone())).collect(),
+        };
+        claims
+            .iter()
+            .map(|(key, _)| {
+                if done.contains(key) {
+                    Ok(())
+                } else {
+                    Err(StoreError(format!(
+                        "claim on {key:?} was lost before completion"
+                    )))
+                }
+            })
+            .collect()
+    }
+
 {% endif %}
     async fn check(&self) -> Result<(), StoreError> {
         self.ensure_schema().await?;

@@ -81,6 +81,36 @@ pub trait IdempotencyStore: Send + Sync + 'static {
         let _ = (key, token, in_flight_ttl);
         Ok(())
     }
+
+    /// [`claim`](Self::claim) for several keys at once, one result per key in order (message
+    /// consumers claim what arrives together in one call). The default claims one by one; a
+    /// store with a round trip per call should do it in one.
+    async fn claim_many(
+        &self,
+        keys: &[String],
+        fingerprint: &str,
+        in_flight_ttl: Duration,
+    ) -> Vec<Result<Claim, StoreError>> {
+        let mut claims = Vec::with_capacity(keys.len());
+        for key in keys {
+            claims.push(self.claim(key, fingerprint, in_flight_ttl).await);
+        }
+        claims
+    }
+
+    /// [`complete`](Self::complete) for several claims at once, one result per claim in order.
+    async fn complete_many(
+        &self,
+        claims: &[(String, ClaimToken)],
+        response: &StoredResponse,
+        ttl: Duration,
+    ) -> Vec<Result<(), StoreError>> {
+        let mut done = Vec::with_capacity(claims.len());
+        for (key, token) in claims {
+            done.push(self.complete(key, token, response, ttl).await);
+        }
+        done
+    }
 {% endif %}
 
     /// Readiness: the store answers.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -23,7 +23,9 @@ use super::{
     CONSUMER_LAG, DEAD_LETTERS_TOTAL, MessagingConfig, PROCESS_DURATION, REDELIVERIES_TOTAL,
     extract_context,
 };
-use crate::platform::idempotency::{Claim, IdempotencyStore, StoredResponse};
+use crate::platform::idempotency::{
+    Claim, ClaimToken, IdempotencyStore, StoreError, StoredResponse,
+};
 
 /// How a handler failed, which decides what happens to the message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -202,6 +204,93 @@ impl Runtime {
     }
 }
 
+type ClaimRequest = (String, oneshot::Sender<Result<Claim, StoreError>>);
+type CompleteRequest = (
+    (String, ClaimToken),
+    oneshot::Sender<Result<(), StoreError>>,
+);
+
+/// One consumer's calls to the idempotency store, made together: while one call is at the
+/// store, the next requests gather and go in one `claim_many` / `complete_many` (with
+/// PostgreSQL one statement and one commit for up to `max_in_flight` messages, where one per
+/// message bound the consumer's throughput). The tasks end when the last handle is dropped.
+#[derive(Clone)]
+struct StoreBatches {
+    claims: mpsc::UnboundedSender<ClaimRequest>,
+    completions: mpsc::UnboundedSender<CompleteRequest>,
+}
+
+impl StoreBatches {
+    fn spawn(runtime: &Runtime, spec: &ConsumerSpec) -> Self {
+        let (claims, mut claim_requests) = mpsc::unbounded_channel::<ClaimRequest>();
+        let (completions, mut complete_requests) = mpsc::unbounded_channel::<CompleteRequest>();
+        let (store, ttl, max) = (runtime.store.clone(), spec.ack_wait, spec.max_in_flight);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(max);
+            while claim_requests.recv_many(&mut batch, max).await > 0 {
+                let keys: Vec<String> = batch.iter().map(|(key, _)| key.clone()).collect();
+                let results = AssertUnwindSafe(store.claim_many(&keys, "message", ttl))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_default();
+                let mut results = results.into_iter();
+                for (_, reply) in batch.drain(..) {
+                    let result = results.next().unwrap_or_else(|| {
+                        Err(StoreError("the store answered no claim".to_owned()))
+                    });
+                    let _ = reply.send(result);
+                }
+            }
+        });
+        let (store, record_ttl) = (runtime.store.clone(), runtime.record_ttl);
+        tokio::spawn(async move {
+            let done = StoredResponse {
+                status: 200,
+                headers: Vec::new(),
+                body: Vec::new(),
+            };
+            let mut batch = Vec::with_capacity(max);
+            while complete_requests.recv_many(&mut batch, max).await > 0 {
+                let claims: Vec<(String, ClaimToken)> =
+                    batch.iter().map(|(claim, _)| claim.clone()).collect();
+                let results = AssertUnwindSafe(store.complete_many(&claims, &done, record_ttl))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_default();
+                let mut results = results.into_iter();
+                for (_, reply) in batch.drain(..) {
+                    let result = results.next().unwrap_or_else(|| {
+                        Err(StoreError("the store answered no completion".to_owned()))
+                    });
+                    let _ = reply.send(result);
+                }
+            }
+        });
+        Self {
+            claims,
+            completions,
+        }
+    }
+
+    async fn claim(&self, key: &str) -> Result<Claim, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let _ = self.claims.send((key.to_owned(), reply));
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError("the claim was not answered".to_owned())))
+    }
+
+    async fn complete(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let _ = self
+            .completions
+            .send(((key.to_owned(), token.clone()), reply));
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError("the completion was not answered".to_owned())))
+    }
+}
+
 /// Runs `handler` until `shutdown` turns true, then lets in-flight messages finish.
 pub async fn run<H: MessageHandler>(
     handler: Arc<H>,
@@ -224,6 +313,7 @@ async fn consume<H: MessageHandler>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let instruments = Instruments::new(&spec);
+    let batches = StoreBatches::spawn(&runtime, &spec);
     let mut attempt = 0u32;
     while !*shutdown.borrow() {
         let deliveries = match runtime.broker.consume(&spec, shutdown.clone()).await {
@@ -255,14 +345,18 @@ async fn consume<H: MessageHandler>(
         (&mut deliveries)
             .take_until(stopping)
             .for_each_concurrent(spec.max_in_flight, |delivery| {
-                let (handler, runtime, spec, instruments, stopped) =
-                    (&*handler, &runtime, &spec, &instruments, &stopped);
+                let (handler, runtime, spec, instruments, batches, stopped) =
+                    (&*handler, &runtime, &spec, &instruments, &batches, &stopped);
                 async move {
                     match delivery {
                         Ok(delivery) => {
                             let delivery = delivery.as_ref();
-                            process_with(handler, runtime, spec, instruments, stopped, delivery)
-                                .await;
+                            let with = With {
+                                instruments,
+                                batches,
+                                stop: stopped,
+                            };
+                            process_with(handler, runtime, spec, &with, delivery).await;
                         }
                         Err(error) => tracing::warn!(%error, "cannot read from the broker"),
                     }
@@ -378,25 +472,29 @@ pub async fn process<H: MessageHandler>(
     delivery: &dyn Delivery,
 ) -> Outcome {
     let (_never, stop) = watch::channel(false);
-    process_with(
-        handler,
-        runtime,
-        spec,
-        &Instruments::new(spec),
-        &stop,
-        delivery,
-    )
-    .await
+    let with = With {
+        instruments: &Instruments::new(spec),
+        batches: &StoreBatches::spawn(runtime, spec),
+        stop: &stop,
+    };
+    process_with(handler, runtime, spec, &with, delivery).await
+}
+
+/// What a consumer hands each delivery besides the handler, the runtime and its spec.
+struct With<'a> {
+    instruments: &'a Instruments,
+    batches: &'a StoreBatches,
+    stop: &'a watch::Receiver<bool>,
 }
 
 async fn process_with<H: MessageHandler>(
     handler: &H,
     runtime: &Runtime,
     spec: &ConsumerSpec,
-    instruments: &Instruments,
-    stop: &watch::Receiver<bool>,
+    with: &With<'_>,
     delivery: &dyn Delivery,
 ) -> Outcome {
+    let instruments = with.instruments;
     let started = Instant::now();
     let id = message_id(delivery);
     let count = delivery.delivery_count();
@@ -411,7 +509,7 @@ async fn process_with<H: MessageHandler>(
     );
     // The producer's span is the parent, on every delivery and in the dead letter.
     let _ = span.set_parent(extract_context(delivery.headers()));
-    let outcome = handle(handler, runtime, spec, instruments, stop, delivery, &id)
+    let outcome = handle(handler, runtime, spec, with, delivery, &id)
         .instrument(span.clone())
         .await;
     span.in_scope(|| {
@@ -436,11 +534,11 @@ async fn handle<H: MessageHandler>(
     handler: &H,
     runtime: &Runtime,
     spec: &ConsumerSpec,
-    instruments: &Instruments,
-    stop: &watch::Receiver<bool>,
+    with: &With<'_>,
     delivery: &dyn Delivery,
     id: &str,
 ) -> Outcome {
+    let instruments = with.instruments;
     let count = delivery.delivery_count();
     // A redriven message goes back to the consumer that dead-lettered it; every other consumer
     // whose subject matches had its own outcome for it already.
@@ -479,7 +577,7 @@ async fn handle<H: MessageHandler>(
         }
     };
     let key = format!("message:{}:{id}", spec.durable);
-    let token = match claim(runtime, spec, stop, delivery, &key).await {
+    let token = match claim(runtime, with, delivery, &key).await {
         Some(Claim::Claimed(token)) => token,
         Some(Claim::Completed(_) | Claim::Mismatch) => {
             // Checked before the delivery count: a message processed and recorded whose ack
@@ -556,16 +654,7 @@ async fn handle<H: MessageHandler>(
     };
     match result {
         Ok(()) => {
-            let done = StoredResponse {
-                status: 200,
-                headers: Vec::new(),
-                body: Vec::new(),
-            };
-            if let Err(error) = runtime
-                .store
-                .complete(&key, &token, &done, runtime.record_ttl)
-                .await
-            {
+            if let Err(error) = with.batches.complete(&key, &token).await {
                 tracing::warn!(%error, "cannot record the message as processed");
             }
             ack(delivery, Outcome::Ok).await
@@ -638,16 +727,16 @@ fn panicked(panic: &(dyn std::any::Any + Send), id: &str, delivery: u64) -> Hand
 /// the consumer stops meanwhile.
 async fn claim(
     runtime: &Runtime,
-    spec: &ConsumerSpec,
-    stop: &watch::Receiver<bool>,
+    with: &With<'_>,
     delivery: &dyn Delivery,
     key: &str,
 ) -> Option<Claim> {
+    let stop = with.stop;
     let every = Duration::from_secs(runtime.config.progress_interval_secs);
     let mut progressed = Instant::now();
     let mut attempt = 0u64;
     loop {
-        let why = match runtime.store.claim(key, "message", spec.ack_wait).await {
+        let why = match with.batches.claim(key).await {
             Ok(Claim::InFlight) => "in flight elsewhere".to_owned(),
             Ok(claim) => return Some(claim),
             Err(error) => error.to_string(),
