@@ -598,7 +598,7 @@ fn on_the_service_template_a_store_choice_matches_new() {
         let out = common::platform(dir)
             .env("CARGO_PLATFORM_TODAY", "2026-12-02")
             .args(["new", "orders", "--yes", "--set", "owner=payments"])
-            .args(["--template-version", "3.0.0", "--allow-draft"])
+            .args(["--template-version", "3.0.0"])
             .args(extra)
             .output()
             .unwrap();

@@ -210,7 +210,7 @@ fn fleet_status_reports_every_service_and_lists_broken_entries_with_their_reason
         "{csv}"
     );
     assert!(
-        rows[4].starts_with(r#"out_of_policy,orders,./orders,,payments,service,1.0.0,3.0.0,3,8,deprecated,2027-06-30,"[""service-2.0.0-rename-idempotency-ttl""]","[{""component"":""auth"",""date"":""2026-12-10"",""reason"":""we use the company SSO gateway""}]",1,"[""Cargo.toml""]","#),
+        rows[4].starts_with(r#"out_of_policy,orders,./orders,,payments,service,1.0.0,3.1.0,4,8,deprecated,2027-06-30,"[""service-2.0.0-rename-idempotency-ttl""]","[{""component"":""auth"",""date"":""2026-12-10"",""reason"":""we use the company SSO gateway""}]",1,"[""Cargo.toml""]","#),
         "{}",
         rows[4]
     );

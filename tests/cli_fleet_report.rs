@@ -59,13 +59,13 @@ fn append(file: &Path, text: &str) {
 }
 
 /// The fleet, as of `TODAY`:
-/// - orders (payments): created 2026-11-23 on 1.0.0, upgraded to 3.0.0 on 2027-01-15 with a
+/// - orders (payments): created 2026-11-23 on 1.0.0, upgraded to 3.1.0 on 2027-01-15 with a
 ///   team edit to Cargo.toml merged;
 /// - worker (payments, in a monorepo): created 2026-11-25 on 1.0.0, upgraded 2027-03-01, then a
 ///   local edit to Cargo.toml;
 /// - billing (ledger): created 2026-12-01 on 1.0.0, `auth` ejected on 2026-12-10, never
 ///   upgraded (a required migration of 2.0.0 pending: out of policy);
-/// - api (ledger): created 2027-02-01 on 3.0.0;
+/// - api (ledger): created 2027-02-01 on 3.1.0;
 /// - broken: a corrupt platform.toml.
 fn fleet(root: &Path) {
     new(root, "2026-11-23", "orders", "orders", "payments", "1.0.0");
@@ -92,13 +92,13 @@ fn fleet(root: &Path) {
     ok(run_on(
         &root.join("orders"),
         "2027-01-15",
-        &["upgrade", "--to", "3.0.0"],
+        &["upgrade", "--to", "3.1.0"],
     ));
-    new(root, "2027-02-01", "api", "api", "ledger", "3.0.0");
+    new(root, "2027-02-01", "api", "api", "ledger", "3.1.0");
     ok(run_on(
         &root.join("mono/services/worker"),
         "2027-03-01",
-        &["upgrade", "--to", "3.0.0"],
+        &["upgrade", "--to", "3.1.0"],
     ));
     append(&root.join("mono/services/worker/Cargo.toml"), "\n# drift\n");
     std::fs::create_dir_all(root.join("broken")).unwrap();
@@ -143,9 +143,9 @@ fn fleet_report_aggregates_a_fleet_and_lists_the_broken_entry() {
     assert_eq!(two["reach"]["days_to_50"], 71, "{two}");
     assert_eq!(two["reach"]["days_to_70"], 99, "{two}");
     assert_eq!(two["reach"]["days_to_90"], serde_json::Value::Null, "{two}");
-    // Both upgrades went to 3.0.0: their leverage is that release's.
-    let three = &all["releases"][3];
-    assert_eq!(three["version"], "3.0.0");
+    // Both upgrades went to 3.1.0: their leverage is that release's.
+    let three = &all["releases"][4];
+    assert_eq!(three["version"], "3.1.0");
     assert_eq!(three["leverage"]["upgrades"], 2, "{three}");
     assert!(
         three["leverage"]["merged"].as_u64().unwrap() >= 1,
@@ -240,13 +240,13 @@ fn as_of_a_past_date_reports_the_fleet_as_it_stood() {
     assert_eq!(v["summary"]["services"], 3, "{v}");
     let all = group(&v, None);
     assert_eq!(all["on_newest"], 1, "{v}");
-    assert_eq!(all["lag"][1]["releases_behind"], 3, "{v}");
+    assert_eq!(all["lag"][1]["releases_behind"], 4, "{v}");
     assert_eq!(all["lag"][1]["services"], 2, "{v}");
     assert_eq!(
         all["releases"][1]["reach"]["days_to_50"],
         serde_json::Value::Null
     );
-    assert_eq!(all["releases"][3]["leverage"]["upgrades"], 1, "{v}");
+    assert_eq!(all["releases"][4]["leverage"]["upgrades"], 1, "{v}");
 
     // Before anything existed: an empty report, still exit 1 for the broken entry.
     let out = run_on(
@@ -787,7 +787,7 @@ fn html_page_in_chromium_shows_the_json_reports_numbers() {
     let billing = root.join("billing");
     git(
         &billing,
-        &["switch", "-q", "-c", "platform/upgrade-service-3.0.0"],
+        &["switch", "-q", "-c", "platform/upgrade-service-3.1.0"],
     );
     git(
         &billing,
@@ -1097,7 +1097,7 @@ fn html_page_in_chromium_shows_the_json_reports_numbers() {
                 .collect()
         })
         .collect();
-    assert_eq!(campaigns, [["service", "3.0.0", "1", "1", "0"]], "{json}");
+    assert_eq!(campaigns, [["service", "3.1.0", "1", "1", "0"]], "{json}");
     assert_eq!(table(None, "campaigns"), campaigns);
     checked.insert((None, "campaigns"));
 
@@ -1209,7 +1209,7 @@ fn a_generated_fleet_is_reported_as_generated() {
         ]
     );
     let all = group(&v, None);
-    let newest = "3.0.0";
+    let newest = "3.1.0";
     let on_newest = fleet
         .services
         .iter()

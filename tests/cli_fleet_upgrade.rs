@@ -206,8 +206,8 @@ fn by_dir(report: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
         .collect()
 }
 
-const NEWEST: &str = "3.0.0";
-const BRANCH: &str = "platform/upgrade-service-3.0.0";
+const NEWEST: &str = "3.1.0";
+const BRANCH: &str = "platform/upgrade-service-3.1.0";
 
 #[test]
 fn a_mixed_fleet_gives_each_service_its_outcome_and_leaves_checkouts_alone() {
@@ -772,7 +772,7 @@ fn ready_branches_are_pushed_and_someone_elses_push_is_never_overwritten() {
     let error = s["push_error"].as_str().unwrap();
     assert!(
         error.starts_with(
-            "cannot push platform/upgrade-service-3.0.0 to no-such-remote: `git ls-remote` failed: "
+            "cannot push platform/upgrade-service-3.1.0 to no-such-remote: `git ls-remote` failed: "
         ),
         "{error}"
     );
@@ -797,7 +797,7 @@ fn pull_request_bodies_and_the_tracking_issue_say_what_changed() {
     );
     assert!(md.contains("| ledger | 2 | 1 | 0 | 1 |"), "{md}");
     assert!(
-        md.contains("| [ ] | conflict (`./conflict`) | payments | 1.0.0 → 3.0.0 | needs hands"),
+        md.contains("| [ ] | conflict (`./conflict`) | payments | 1.0.0 → 3.1.0 | needs hands"),
         "{md}"
     );
     let mut bodies: Vec<String> = std::fs::read_dir(root.join("bodies"))
@@ -942,11 +942,11 @@ fn the_human_report_says_each_outcome_and_what_to_do() {
     let text = String::from_utf8_lossy(&out.stdout);
     for expected in [
         "Campaign to the newest release: 3 ready, 2 need hands, 1 refused, 1 up to date\n",
-        "  ready       clean 1.0.0 -> 3.0.0  (./clean)\n      service 1.0.0 -> 3.0.0 merged cleanly\n      branch platform/upgrade-service-3.0.0 (created)\n",
-        "  needs hands conflict 1.0.0 -> 3.0.0  (./conflict)\n",
-        "      conflict: src/platform/mod.rs\n      next: cd ./conflict && git switch master && cargo platform upgrade --to 3.0.0\n",
+        "  ready       clean 1.0.0 -> 3.1.0  (./clean)\n      service 1.0.0 -> 3.1.0 merged cleanly\n      branch platform/upgrade-service-3.1.0 (created)\n",
+        "  needs hands conflict 1.0.0 -> 3.1.0  (./conflict)\n",
+        "      conflict: src/platform/mod.rs\n      next: cd ./conflict && git switch master && cargo platform upgrade --to 3.1.0\n",
         "      action (auth in 2.0.0): in your copy",
-        "  up to date  current 3.0.0  (./current)\n      already on service 3.0.0 on master\n",
+        "  up to date  current 3.1.0  (./current)\n      already on service 3.1.0 on master\n",
         "  payments         1 ready, 1 need hands, 0 refused, 0 up to date\n",
     ] {
         assert!(text.contains(expected), "{expected}\n---\n{text}");
@@ -982,7 +982,7 @@ fn fleet_report_shows_a_campaigns_progress_from_its_branches() {
     assert_eq!(campaigns(), progress(3, 1, 2));
     let md = String::from_utf8_lossy(&report("markdown").stdout).into_owned();
     assert!(
-        md.contains("## Campaigns in progress\n\n| template | target | services with an open branch | on the target | still to do |\n|---|---|---:|---:|---:|\n| service | 3.0.0 | 3 | 1 | 2 |"),
+        md.contains("## Campaigns in progress\n\n| template | target | services with an open branch | on the target | still to do |\n|---|---|---:|---:|---:|\n| service | 3.1.0 | 3 | 1 | 2 |"),
         "{md}"
     );
 
@@ -1372,7 +1372,7 @@ fn a_push_that_fails_for_the_operators_reasons_keeps_the_service_ready_and_exits
     let error = s["push_error"].as_str().unwrap();
     assert!(
         error.starts_with(
-            "cannot push platform/upgrade-service-3.0.0 to no-such-remote: `git ls-remote` failed: "
+            "cannot push platform/upgrade-service-3.1.0 to no-such-remote: `git ls-remote` failed: "
         ),
         "{error}"
     );
@@ -1407,7 +1407,7 @@ fn a_push_that_fails_for_the_operators_reasons_keeps_the_service_ready_and_exits
     assert!(
         row.starts_with("| [ ] |")
             && row.contains(
-                "push failed: cannot push platform/upgrade-service-3.0.0 to no-such-remote"
+                "push failed: cannot push platform/upgrade-service-3.1.0 to no-such-remote"
             ),
         "{row}"
     );

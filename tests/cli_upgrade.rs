@@ -749,7 +749,7 @@ fn an_ejected_component_that_a_release_breaks_is_an_action_and_exit_3() {
         "{v}"
     );
     assert!(
-        read(&svc, "platform.toml").contains("version = \"3.0.0\""),
+        read(&svc, "platform.toml").contains("version = \"3.1.0\""),
         "the upgrade was applied"
     );
 }

@@ -29,8 +29,8 @@ const NAME: &str = "e2e-add-orders";
 const FROM: &str = "3.0.0";
 /// The release that brings the `messaging` component.
 const TO: &str = "3.1.0";
-/// What `upgrade --to 3.1.0` needs while 3.1.0 is a draft: make it empty once it is released.
-const DRAFT_FLAGS: &[&str] = &["--allow-draft"];
+/// What `upgrade --to TO` needs while TO is a draft (`--allow-draft`): nothing, 3.1.0 is released.
+const DRAFT_FLAGS: &[&str] = &[];
 
 /// The tool as cargo runs it, with a git identity and no inherited git, fault or draft settings.
 fn platform(args: &[&str]) -> Output {

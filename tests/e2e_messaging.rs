@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 
 const NATS: &str = "127.0.0.1:4222";
 const NATS_URL: &str = "nats://127.0.0.1:4222";
-/// The release with the `messaging` component (a draft until it is cut).
+/// The release that brings the `messaging` component.
 const RELEASE: &str = "3.1.0";
 /// Without an ack or an in-progress ack for this long, the broker delivers again.
 const ACK_WAIT_SECS: u64 = 5;
@@ -64,7 +64,7 @@ fn service() -> &'static Service {
             let svc = Service::scaffold_into(
                 &dir,
                 Some(RELEASE),
-                true,
+                false,
                 &[("messaging", "nats"), ("idempotency_store", "postgres")],
             );
             add_probe(&svc.dir);

@@ -48,7 +48,7 @@ fn redis_store_service_end_to_end() {
     end_to_end(Store::Redis);
 }
 
-/// A 3.1.0 draft service with messaging on NATS and the PostgreSQL store (so the outbox too),
+/// A 3.1.0 service with messaging on NATS and the PostgreSQL store (so the outbox too),
 /// built and run against the machine's NATS (127.0.0.1:4222, JetStream) and PostgreSQL: no
 /// warnings, no avoidable second copy of a crate, its own tests pass (tests/messaging.rs,
 /// tests/messaging_outbox.rs, tests/items_events.rs among them); the binary reports the broker
@@ -60,7 +60,7 @@ fn nats_messaging_service_end_to_end() {
     let svc = Service::scaffold_at(
         name,
         Some("3.1.0"),
-        true,
+        false,
         &[("messaging", "nats"), ("idempotency_store", "postgres")],
     );
     let warnings = svc.build();
@@ -132,13 +132,13 @@ fn nats_messaging_service_end_to_end() {
     );
 }
 
-/// The outbound HTTP client's alert in the 3.0.0 draft: `DependencyCircuitOpen` fires for the
+/// The outbound HTTP client's alert in 3.0.0: `DependencyCircuitOpen` fires for the
 /// dependency whose breaker stays open, not for a closed one, and resolves after recovery
 /// (`promtool test rules` with tests/e2e/alert_rules_http_client_test.yml).
 #[test]
 #[ignore = "end-to-end: needs promtool (.ci/e2e-setup); run with --include-ignored"]
 fn ops_files_dependency_breaker_alert_behaves() {
-    let svc = Service::scaffold_at("e2e-ops-client", Some("3.0.0"), true, &[]);
+    let svc = Service::scaffold_at("e2e-ops-client", Some("3.0.0"), false, &[]);
     let rules = svc.dir.join("ops/alerts/service.rules.yml");
     if let Err(report) = promtool_check_rules(&rules) {
         panic!("promtool check rules {} failed:\n{report}", rules.display());
@@ -163,7 +163,7 @@ fn ops_files_dependency_breaker_alert_behaves() {
     );
 }
 
-/// The messaging alerts of the 3.1.0 draft (messaging=nats): `MessagingDeadLetters` fires for the
+/// The messaging alerts of 3.1.0 (messaging=nats): `MessagingDeadLetters` fires for the
 /// subject and reason that dead-lettered and resolves when none follow; `MessagingConsumerLagGrowing`
 /// fires for a large backlog that grew for 15 minutes, not for a shrinking or a small one
 /// (`promtool test rules` with tests/e2e/alert_rules_messaging_test.yml). With messaging=none
@@ -171,7 +171,12 @@ fn ops_files_dependency_breaker_alert_behaves() {
 #[test]
 #[ignore = "end-to-end: needs promtool (.ci/e2e-setup); run with --include-ignored"]
 fn ops_files_messaging_alerts_behave() {
-    let svc = Service::scaffold_at("e2e-ops-msg", Some("3.1.0"), true, &[("messaging", "nats")]);
+    let svc = Service::scaffold_at(
+        "e2e-ops-msg",
+        Some("3.1.0"),
+        false,
+        &[("messaging", "nats")],
+    );
     let rules = svc.dir.join("ops/alerts/service.rules.yml");
     if let Err(report) = promtool_check_rules(&rules) {
         panic!("promtool check rules {} failed:\n{report}", rules.display());
@@ -231,7 +236,7 @@ fn ops_files_messaging_alerts_behave() {
         Err(report) => panic!("a dashboard expression is not PromQL:\n{report}\n{exprs:#?}"),
     }
 
-    let none = Service::scaffold_at("e2e-ops-none", Some("3.1.0"), true, &[]);
+    let none = Service::scaffold_at("e2e-ops-none", Some("3.1.0"), false, &[]);
     for file in [
         "ops/alerts/service.rules.yml",
         "ops/dashboards/service.json",

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 const NAME: &str = "e2e-upgrade-orders";
 /// The newest release of `service`: where `upgrade` goes by default.
-const NEWEST: &str = "3.0.0";
+const NEWEST: &str = "3.1.0";
 
 /// The tool as cargo runs it, with a git identity and no inherited git or fault settings.
 fn platform(args: &[&str]) -> Output {

@@ -158,16 +158,12 @@ fn upgrade_from_1_0_0_to_3_1_0_with_messaging_none_renders_nothing_of_it() {
                 "owner=team-a",
                 "--template-version",
                 version,
-                "--allow-draft",
                 "--yes",
             ],
         );
     }
     let service = upgraded.join("orders");
-    run(
-        &service,
-        &["upgrade", "--to", MESSAGING, "--allow-draft", "--commit"],
-    );
+    run(&service, &["upgrade", "--to", MESSAGING, "--commit"]);
     let after = tree(&service);
     assert!(
         after.keys().all(|path| !path.contains("messaging")),
@@ -222,7 +218,6 @@ fn add_messaging_nats_brings_what_new_renders_but_the_seeded_example_wiring() {
                 messaging,
                 "--template-version",
                 MESSAGING,
-                "--allow-draft",
                 "--yes",
             ],
         );

@@ -39,6 +39,10 @@ fn interactive_prompts_answer_every_question() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     p.send("\r").unwrap();
     p.flush().unwrap();
+    answer(&mut p, "(messaging)", "\x1b[B"); // down arrow: none -> nats
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    p.send("\r").unwrap();
+    p.flush().unwrap();
     p.exp_string("Next steps").expect("success output");
     p.exp_eof().expect("exits");
 
@@ -55,6 +59,7 @@ fn interactive_prompts_answer_every_question() {
     assert_eq!(answer("owner").as_deref(), Some("payments"));
     assert_eq!(answer("port").as_deref(), Some("9090"));
     assert_eq!(answer("idempotency_store").as_deref(), Some("postgres"));
+    assert_eq!(answer("messaging").as_deref(), Some("nats"));
 }
 
 #[test]

@@ -124,7 +124,7 @@ fn changing_a_released_file_fails_saying_to_cut_a_new_release() {
     let out = check_in_child(tmp.path(), false);
     assert!(!out.status.success(), "{}", said(&out));
     let text = said(&out);
-    // The release to cut instead: the newest's patch + 1 (3.0.1 while 3.0.0 is the newest).
+    // The release to cut instead: the newest's patch + 1 (3.1.1 while 3.1.0 is the newest).
     let catalogue = Catalogue::from_disk(&templates_dir()).unwrap_or_else(|e| panic!("{e}"));
     let newest = &catalogue.get("service").expect("service").newest().version;
     let next = format!("{}.{}.{}", newest.major, newest.minor, newest.patch + 1);
