@@ -58,6 +58,26 @@ impl PostgresStore {
         }
     }
 
+{% if messaging == "nats" %}
+    /// A transaction whose commit does not wait for the WAL to reach the disk
+    /// (`synchronous_commit = off`), for the message consumer's batches only: a commit waiting
+    /// for the disk bounds a consumer to `max_in_flight` messages per two disk flushes. What a
+    /// crash of PostgreSQL itself can lose is the last fraction of a second of claims and
+    /// completions: a lost claim frees its id (the broker redelivers only if the handler does
+    /// not finish), a lost completion of a message that was acknowledged matters only if the
+    /// same id is published again past the broker's duplicate window. HTTP idempotency keeps
+    /// synchronous commits.
+    async fn begin_unsynced(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+{% endif %}
     /// Applies `migrations/` once per process (sqlx keeps its ledger in `_sqlx_migrations`).
     pub async fn ensure_schema(&self) -> Result<(), StoreError> {
         self.migrated
@@ -248,8 +268,9 @@ impl IdempotencyStore for PostgresStore {
         unique.dedup();
         let tokens: Vec<String> = unique.iter().map(|_| ClaimToken::generate().0).collect();
         let rows = self
-            .bounded(
-                sqlx::query(
+            .bounded(async {
+                let mut tx = self.begin_unsynced().await?;
+                let rows = sqlx::query(
                     "WITH input AS (
                         SELECT * FROM unnest($1::text[], $2::text[]) AS t(key, token)
                      ), claimed AS (
@@ -274,8 +295,11 @@ impl IdempotencyStore for PostgresStore {
                 .bind(&tokens)
                 .bind(fingerprint)
                 .bind(in_flight_ttl.as_secs_f64())
-                .fetch_all(&self.pool),
-            )
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows)
+            })
             .await;
         let rows = match rows {
             Ok(rows) => rows,
@@ -347,8 +371,9 @@ impl IdempotencyStore for PostgresStore {
         let keys: Vec<&str> = claims.iter().map(|(key, _)| key.as_str()).collect();
         let tokens: Vec<&str> = claims.iter().map(|(_, token)| token.0.as_str()).collect();
         let done = self
-            .bounded(
-                sqlx::query(
+            .bounded(async {
+                let mut tx = self.begin_unsynced().await?;
+                let rows = sqlx::query(
                     "UPDATE idempotency_keys AS k
                         SET status = $3, headers = $4, body = $5, lock_token = NULL,
                             expires_at = now() + make_interval(secs => $6)
@@ -362,8 +387,11 @@ impl IdempotencyStore for PostgresStore {
                 .bind(headers)
                 .bind(&response.body)
                 .bind(ttl.as_secs_f64())
-                .fetch_all(&self.pool),
-            )
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(rows)
+            })
             .await;
         let done: std::collections::HashSet<String> = match done {
             Ok(rows) => rows
