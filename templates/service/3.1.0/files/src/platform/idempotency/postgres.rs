@@ -10,13 +10,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::Row;
+{% if messaging == "nats" %}
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+{% else %}
 use sqlx::postgres::{PgPool, PgPoolOptions};
+{% endif %}
 use tokio::sync::OnceCell;
 
 use super::store::{Claim, ClaimToken, IdempotencyStore, StoreError, StoredResponse};
 
 pub struct PostgresStore {
     pool: PgPool,
+{% if messaging == "nats" %}
+    /// Connections whose commits do not wait for the disk, for the message consumer's batches
+    /// only (see `claim_many`).
+    unsynced: PgPool,
+{% endif %}
     timeout: Duration,
     migrated: OnceCell<()>,
 }
@@ -41,8 +50,18 @@ impl PostgresStore {
             .acquire_timeout(timeout)
             .connect_lazy(url)
             .map_err(store_error)?;
+{% if messaging == "nats" %}
+        let options: PgConnectOptions = url.parse().map_err(store_error)?;
+        let unsynced = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(timeout)
+            .connect_lazy_with(options.options([("synchronous_commit", "off")]));
+{% endif %}
         Ok(Self {
             pool,
+{% if messaging == "nats" %}
+            unsynced,
+{% endif %}
             timeout,
             migrated: OnceCell::new(),
         })
@@ -58,26 +77,6 @@ impl PostgresStore {
         }
     }
 
-{% if messaging == "nats" %}
-    /// A transaction whose commit does not wait for the WAL to reach the disk
-    /// (`synchronous_commit = off`), for the message consumer's batches only: a commit waiting
-    /// for the disk bounds a consumer to `max_in_flight` messages per two disk flushes. What a
-    /// crash of PostgreSQL itself can lose is the last fraction of a second of claims and
-    /// completions: a lost claim frees its id (the broker redelivers only if the handler does
-    /// not finish), a lost completion of a message that was acknowledged matters only if the
-    /// same id is published again past the broker's duplicate window. HTTP idempotency keeps
-    /// synchronous commits.
-    async fn begin_unsynced(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
-    }
-
-{% endif %}
     /// Applies `migrations/` once per process (sqlx keeps its ledger in `_sqlx_migrations`).
     pub async fn ensure_schema(&self) -> Result<(), StoreError> {
         self.migrated
@@ -250,10 +249,15 @@ impl IdempotencyStore for PostgresStore {
         }
     }
 
-    /// One statement for the batch: one commit instead of one per key (a message consumer's
-    /// throughput is bound by commits otherwise). A key the statement neither claimed nor found
-    /// (a claim committed by another replica meanwhile, or the same key twice in the batch) is
-    /// claimed on its own.
+    /// One statement for the batch, committed without waiting for the disk
+    /// (`synchronous_commit = off` on the connections of `unsynced`): a message consumer
+    /// otherwise waits for two disk flushes per `max_in_flight` messages. What a crash of
+    /// PostgreSQL itself can lose is the last fraction of a second of claims and completions: a
+    /// lost claim frees its id (the broker redelivers only when the handler does not finish), a
+    /// lost completion of an acknowledged message matters only if the same id is published
+    /// again past the broker's duplicate window. HTTP idempotency keeps synchronous commits.
+    /// A key the statement neither claimed nor found (a claim committed by another replica
+    /// meanwhile, or the same key twice in the batch) is claimed on its own.
     async fn claim_many(
         &self,
         keys: &[String],
@@ -268,9 +272,8 @@ impl IdempotencyStore for PostgresStore {
         unique.dedup();
         let tokens: Vec<String> = unique.iter().map(|_| ClaimToken::generate().0).collect();
         let rows = self
-            .bounded(async {
-                let mut tx = self.begin_unsynced().await?;
-                let rows = sqlx::query(
+            .bounded(
+                sqlx::query(
                     "WITH input AS (
                         SELECT * FROM unnest($1::text[], $2::text[]) AS t(key, token)
                      ), claimed AS (
@@ -295,11 +298,8 @@ impl IdempotencyStore for PostgresStore {
                 .bind(&tokens)
                 .bind(fingerprint)
                 .bind(in_flight_ttl.as_secs_f64())
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(rows)
-            })
+                .fetch_all(&self.unsynced),
+            )
             .await;
         let rows = match rows {
             Ok(rows) => rows,
@@ -357,7 +357,8 @@ impl IdempotencyStore for PostgresStore {
         claims
     }
 
-    /// One statement for the batch (one commit); a claim no longer held fails alone.
+    /// One statement for the batch, committed as `claim_many`'s; a claim no longer held fails
+    /// alone.
     async fn complete_many(
         &self,
         claims: &[(String, ClaimToken)],
@@ -371,9 +372,8 @@ impl IdempotencyStore for PostgresStore {
         let keys: Vec<&str> = claims.iter().map(|(key, _)| key.as_str()).collect();
         let tokens: Vec<&str> = claims.iter().map(|(_, token)| token.0.as_str()).collect();
         let done = self
-            .bounded(async {
-                let mut tx = self.begin_unsynced().await?;
-                let rows = sqlx::query(
+            .bounded(
+                sqlx::query(
                     "UPDATE idempotency_keys AS k
                         SET status = $3, headers = $4, body = $5, lock_token = NULL,
                             expires_at = now() + make_interval(secs => $6)
@@ -387,11 +387,8 @@ impl IdempotencyStore for PostgresStore {
                 .bind(headers)
                 .bind(&response.body)
                 .bind(ttl.as_secs_f64())
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(rows)
-            })
+                .fetch_all(&self.unsynced),
+            )
             .await;
         let done: std::collections::HashSet<String> = match done {
             Ok(rows) => rows
