@@ -495,7 +495,7 @@ async fn redrive_puts_a_dead_letter_back_and_it_is_processed() {
     let none = broker
         .redrive(&RedriveFilter {
             subject: Some(format!("{}.other", setup.tag)),
-            sequence: None,
+            ..Default::default()
         })
         .await
         .expect("redrive");
@@ -581,8 +581,17 @@ async fn redrive_format_json_is_one_object_with_the_count_and_each_message() {
         .map(|letter| letter.sequence)
         .collect();
 
+    // Nothing pulls from their consumer now: put back only with --allow-idle.
     let out = redrive_command(&setup)
         .args(["--format", "json"])
+        .output()
+        .expect("run the service binary");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert!(!out.status.success(), "{report}");
+    assert_eq!(report["redriven"], 0, "{report}");
+    assert_eq!(setup.dead_letters().await.len(), 2, "both kept");
+    let out = redrive_command(&setup)
+        .args(["--format", "json", "--allow-idle"])
         .output()
         .expect("run the service binary");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1609,7 +1618,7 @@ async fn redrive_subject_takes_the_handlers_wildcard_subject() {
     let left = broker
         .redrive(&RedriveFilter {
             subject: Some(format!("{tag}.>")),
-            sequence: None,
+            ..Default::default()
         })
         .await
         .expect("redrive")
@@ -1623,6 +1632,14 @@ async fn redrive_subject_takes_the_handlers_wildcard_subject() {
 /// The redriven message keeps its original id (the handler's idempotency key).
 #[tokio::test]
 async fn a_redriven_message_is_handled_again_only_by_the_consumer_that_dead_lettered_it() {
+    let logs = CapturedLogs::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let subscriber = service::platform::telemetry::subscriber(
+        provider,
+        logs.clone(),
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+    );
+    let _guard = tracing::subscriber::set_default(subscriber);
     let setup = Setup::new(5, &[50], "");
     let (messaging, broker) = setup.messaging().await;
     let failing = Scripted::new(
@@ -1660,8 +1677,31 @@ async fn a_redriven_message_is_handled_again_only_by_the_consumer_that_dead_lett
         failing_seen.lock().unwrap().len() == 2
     })
     .await;
-    // Time for the other consumer to get the redriven message too.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The other consumer gets the redriven message too, and skips it: not a duplicate of what
+    // it processed (its record could have expired), but a message meant for another consumer.
+    let outcomes = || -> Vec<Value> {
+        logs.lines()
+            .into_iter()
+            .filter(|line| line["message"] == "message processed" && line["message_id"] == "own-1")
+            .map(|line| line["outcome"].clone())
+            .collect()
+    };
+    eventually("the other consumer's skip", Duration::from_secs(10), || {
+        outcomes().contains(&json!("skipped"))
+    })
+    .await;
+    let mut seen_outcomes = outcomes();
+    seen_outcomes.sort_by_key(|outcome| outcome.to_string());
+    assert_eq!(
+        seen_outcomes,
+        [
+            json!("dead_letter"),
+            json!("ok"),
+            json!("ok"),
+            json!("skipped")
+        ],
+        "first: one dead letter, one ok; redriven: one ok, one skipped"
+    );
     let failing_seen = failing_seen.lock().unwrap().clone();
     assert!(failing_seen[1].succeeded);
     assert_eq!(
@@ -1677,14 +1717,19 @@ async fn a_redriven_message_is_handled_again_only_by_the_consumer_that_dead_lett
     consumers.wait().await;
 }
 
-/// A dead letter whose consumer is gone (its handler removed, or its subject changed) would be
-/// handled by nobody: redrive keeps it, says why, and fails; the others still go back.
+/// A dead letter whose consumer is gone (its handler removed, or its subject changed), or whose
+/// consumer no running service pulls from, would be handled by nobody: redrive keeps it, says
+/// why, and fails; the others still go back.
 #[tokio::test]
-async fn a_dead_letter_whose_consumer_is_gone_is_kept_and_redrive_fails_naming_it() {
+async fn a_dead_letter_whose_consumer_is_gone_or_idle_is_kept_and_redrive_fails_naming_it() {
     use service::platform::messaging::broker::{DeadLetter, DeadLetterReason};
     let setup = Setup::new(5, &[50], "");
     let (_, broker) = setup.messaging().await;
-    for (id, consumer) in [("gone-1", Some("no-such-consumer")), ("free-1", None)] {
+    for (id, consumer) in [
+        ("gone-1", Some("no-such-consumer")),
+        ("idle-1", Some("idle-one")),
+        ("free-1", None),
+    ] {
         let mut headers = service::platform::messaging::Headers::default();
         if let Some(consumer) = consumer {
             headers.insert(CONSUMER, consumer);
@@ -1703,6 +1748,20 @@ async fn a_dead_letter_whose_consumer_is_gone_is_kept_and_redrive_fails_naming_i
             .await
             .expect("dead letter");
     }
+    // `idle-one` exists on the broker (an old handler's consumer), but nothing pulls from it.
+    let stream = setup
+        .jetstream()
+        .await
+        .get_stream(&setup.config.stream)
+        .await
+        .expect("stream");
+    let _: async_nats::jetstream::consumer::PullConsumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("idle-one".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("consumer");
     let out = redrive_command(&setup)
         .args(["--format", "json"])
         .output()
@@ -1710,19 +1769,47 @@ async fn a_dead_letter_whose_consumer_is_gone_is_kept_and_redrive_fails_naming_i
     let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert!(!out.status.success(), "{report}");
     assert_eq!(report["redriven"], 1, "{report}");
-    let errors = report["errors"].as_array().expect("errors");
-    assert_eq!(errors.len(), 1, "{report}");
-    let error = errors[0].as_str().unwrap();
+    let errors: Vec<&str> = report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 2, "{report}");
     assert!(
-        error.contains("no-such-consumer") && error.contains("kept"),
-        "{error}"
+        errors
+            .iter()
+            .any(|e| e.contains("`no-such-consumer` is gone") && e.contains("kept")),
+        "{errors:?}"
     );
-    let left = setup.dead_letters().await;
-    assert_eq!(left.len(), 1, "the dead letter stays");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("`idle-one` has no running instance") && e.contains("kept")),
+        "{errors:?}"
+    );
+    let mut left: Vec<String> = setup
+        .dead_letters()
+        .await
+        .iter()
+        .map(|letter| letter.headers.get(CONSUMER).unwrap().as_str().to_owned())
+        .collect();
+    left.sort();
     assert_eq!(
-        left[0].headers.get(CONSUMER).map(|v| v.as_str()),
-        Some("no-such-consumer")
+        left,
+        ["idle-one", "no-such-consumer"],
+        "both stay dead letters"
     );
+    // --allow-idle puts back the one whose consumer exists: it waits in that consumer.
+    let out = redrive_command(&setup)
+        .args(["--format", "json", "--allow-idle"])
+        .output()
+        .expect("run the service binary");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert!(!out.status.success(), "the gone one still fails: {report}");
+    assert_eq!(report["redriven"], 1, "{report}");
+    assert_eq!(report["messages"][0]["consumer"], "idle-one", "{report}");
+    assert_eq!(setup.dead_letters().await.len(), 1);
 }
 
 /// A consumer that does not take messages (here the broker refuses it: its subject is outside
@@ -1859,17 +1946,20 @@ async fn dead_letter_while_failing(
     (delivery, outcome, attempts)
 }
 
-/// On the last delivery the broker allows (one past `max_deliver`), giving the message back
-/// would lose it: the dead letter is tried until it is stored.
+/// From the `max_deliver`-th delivery on, giving the message back would lose its error (the
+/// next delivery is the one the broker allows for a crash) or the message itself (after that
+/// one): the dead letter is tried until it is stored.
 #[tokio::test]
-async fn on_the_last_delivery_a_dead_letter_is_tried_until_it_is_stored() {
+async fn on_the_last_deliveries_a_dead_letter_is_tried_until_it_is_stored() {
     let setup = Setup::new(2, &[20], "");
-    let (delivery, outcome, attempts) = dead_letter_while_failing(&setup, 3, 5).await;
-    assert_eq!(outcome, Outcome::DeadLetter);
-    assert_eq!(attempts, 6, "five failures, then stored");
-    assert!(delivery.termed.load(Ordering::SeqCst));
-    assert!(!delivery.naked.load(Ordering::SeqCst), "never given back");
-    assert_eq!(setup.dead_letters().await.len(), 1);
+    for (stored, count) in [(1, 2), (2, 3)] {
+        let (delivery, outcome, attempts) = dead_letter_while_failing(&setup, count, 5).await;
+        assert_eq!(outcome, Outcome::DeadLetter, "delivery {count}");
+        assert_eq!(attempts, 6, "five failures, then stored (delivery {count})");
+        assert!(delivery.termed.load(Ordering::SeqCst));
+        assert!(!delivery.naked.load(Ordering::SeqCst), "never given back");
+        assert_eq!(setup.dead_letters().await.len(), stored);
+    }
 }
 
 /// Before the last delivery, a dead letter that cannot be stored is tried a few times, then the

@@ -11,6 +11,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::platform::config::Config;
+{% if messaging == "nats" %}
+use crate::platform::messaging::RedriveFilter;
+{% endif %}
 use crate::platform::server::{self, App};
 
 #[derive(Debug, Parser)]
@@ -44,8 +47,14 @@ pub enum Command {
         /// Only the dead letter with this sequence in the dead-letter stream.
         #[arg(long)]
         seq: Option<u64>,
+        /// Also put back dead letters whose consumer no running service pulls from right now
+        /// (a deploy or an outage): they wait in that consumer until the service runs again.
+        /// Without it they stay dead letters, since a handler removed or given another subject
+        /// leaves its old consumer behind, and nothing would ever take them from it.
+        #[arg(long)]
+        allow_idle: bool,
         /// `json`: one JSON object on stdout, `{"redriven": N, "messages": [{"subject",
-        /// "seq", "id"}], "errors": ["…"]}` (errors too, exit 1 as in text).
+        /// "seq", "id", "consumer"}], "errors": ["…"]}` (errors too, exit 1 as in text).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -73,8 +82,16 @@ pub fn main(app: App) -> ExitCode {
         Command::Redrive {
             subject,
             seq,
+            allow_idle,
             format,
-        } => redrive(subject, seq, format),
+        } => redrive(
+            RedriveFilter {
+                subject,
+                sequence: seq,
+                allow_idle,
+            },
+            format,
+        ),
 {% endif %}
     }
 }
@@ -96,9 +113,8 @@ fn dev_token(sub: &str, ttl_secs: u64) -> ExitCode {
 }
 {% if messaging == "nats" %}
 
-fn redrive(subject: Option<String>, sequence: Option<u64>, format: Format) -> ExitCode {
-    use crate::platform::messaging::{Broker, MessagingConfig, RedriveFilter, nats::NatsBroker};
-    let filter = RedriveFilter { subject, sequence };
+fn redrive(filter: RedriveFilter, format: Format) -> ExitCode {
+    use crate::platform::messaging::{Broker, MessagingConfig, nats::NatsBroker};
     let result = (|| -> Result<_, crate::platform::BoxError> {
         let (_, layers) = Config::from_env()?;
         let config = MessagingConfig::from_layers(&layers)?;

@@ -9,6 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 {% if messaging == "nats" %}
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 {% endif %}
 use uuid::Uuid;
 
@@ -95,6 +96,9 @@ pub async fn create(
     {
         tracing::warn!(%error, event_id = %event.id(), "could not publish items.created; publishing it in the background");
         let (messaging, subject) = (state.messaging.clone(), state.created_subject.clone());
+        // A span of its own in the request's trace: the request's span ends with the request.
+        let span = tracing::info_span!("publish items.created", event_id = %event.id());
+        let _ = span.set_parent(tracing::Span::current().context());
         tokio::spawn(
             async move {
                 let mut delay = std::time::Duration::from_millis(500);
@@ -112,7 +116,7 @@ pub async fn create(
                     }
                 }
             }
-            .instrument(tracing::Span::current()),
+            .instrument(span),
         );
     }
 {% endif %}

@@ -369,8 +369,12 @@ impl IdempotencyStore for PostgresStore {
             Ok(headers) => headers,
             Err(error) => return claims.iter().map(|_| Err(error.clone())).collect(),
         };
-        let keys: Vec<&str> = claims.iter().map(|(key, _)| key.as_str()).collect();
-        let tokens: Vec<&str> = claims.iter().map(|(_, token)| token.0.as_str()).collect();
+        // In key order, as `claim_many` takes its rows: two batches over the same keys never
+        // wait for each other's locks in opposite orders.
+        let mut sorted: Vec<&(String, ClaimToken)> = claims.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let keys: Vec<&str> = sorted.iter().map(|(key, _)| key.as_str()).collect();
+        let tokens: Vec<&str> = sorted.iter().map(|(_, token)| token.0.as_str()).collect();
         let done = self
             .bounded(
                 sqlx::query(
@@ -416,6 +420,15 @@ impl IdempotencyStore for PostgresStore {
         self.ensure_schema().await?;
         self.bounded(sqlx::query("SELECT 1").execute(&self.pool))
             .await
+{% if messaging == "nats" %}
+            .map(drop)?;
+        // The consumers' connections too: a pooler may refuse their `synchronous_commit` option.
+        self.bounded(sqlx::query("SELECT 1").execute(&self.unsynced))
+            .await
+            .map_err(|e| StoreError(format!("the message consumers' connections: {}", e.0)))?;
+        Ok(())
+{% else %}
             .map(drop)
+{% endif %}
     }
 }

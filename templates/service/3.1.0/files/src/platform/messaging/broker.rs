@@ -162,6 +162,9 @@ pub const REDRIVE_FOR: &str = "Platform-Redrive-For";
 pub struct RedriveFilter {
     pub subject: Option<String>,
     pub sequence: Option<u64>,
+    /// Also put back dead letters whose consumer no running service pulls from (they wait in
+    /// it); without it they stay dead letters, reported.
+    pub allow_idle: bool,
 }
 
 /// One dead letter put back.

@@ -538,7 +538,6 @@ async fn handle<H: MessageHandler>(
     delivery: &dyn Delivery,
     id: &str,
 ) -> Outcome {
-    let instruments = with.instruments;
     let count = delivery.delivery_count();
     // A redriven message goes back to the consumer that dead-lettered it; every other consumer
     // whose subject matches had its own outcome for it already.
@@ -558,7 +557,7 @@ async fn handle<H: MessageHandler>(
             Ok(decoded) => decoded,
             Err(panic) => {
                 let error = panicked(&*panic, id, count);
-                return fail_transient(runtime, instruments, spec, delivery, id, error).await;
+                return fail_transient(runtime, with, spec, delivery, id, error).await;
             }
         };
     let message = match decoded {
@@ -566,7 +565,7 @@ async fn handle<H: MessageHandler>(
         Err(error) => {
             return dead_letter(
                 runtime,
-                instruments,
+                with,
                 spec,
                 delivery,
                 id,
@@ -610,7 +609,7 @@ async fn handle<H: MessageHandler>(
         ));
         return dead_letter(
             runtime,
-            instruments,
+            with,
             spec,
             delivery,
             id,
@@ -667,7 +666,7 @@ async fn handle<H: MessageHandler>(
                 HandlerError::Permanent(_) => {
                     dead_letter(
                         runtime,
-                        instruments,
+                        with,
                         spec,
                         delivery,
                         id,
@@ -677,7 +676,7 @@ async fn handle<H: MessageHandler>(
                     .await
                 }
                 HandlerError::Transient(_) => {
-                    fail_transient(runtime, instruments, spec, delivery, id, error).await
+                    fail_transient(runtime, with, spec, delivery, id, error).await
                 }
             }
         }
@@ -688,7 +687,7 @@ async fn handle<H: MessageHandler>(
 /// delivery.
 async fn fail_transient(
     runtime: &Runtime,
-    instruments: &Instruments,
+    with: &With<'_>,
     spec: &ConsumerSpec,
     delivery: &dyn Delivery,
     id: &str,
@@ -697,7 +696,7 @@ async fn fail_transient(
     if delivery.delivery_count() >= spec.max_deliver {
         return dead_letter(
             runtime,
-            instruments,
+            with,
             spec,
             delivery,
             id,
@@ -789,7 +788,7 @@ async fn retry(runtime: &Runtime, delivery: &dyn Delivery, error: &str) -> Outco
 
 async fn dead_letter(
     runtime: &Runtime,
-    instruments: &Instruments,
+    with: &With<'_>,
     spec: &ConsumerSpec,
     delivery: &dyn Delivery,
     id: &str,
@@ -813,11 +812,12 @@ async fn dead_letter(
         delivery_count: delivery.delivery_count(),
         error: error.to_string(),
     };
-    // Storing it is tried again here, keeping the delivery in progress: a nak costs a delivery,
-    // and after the last one the broker would drop the message. The last delivery (one past
-    // `max_deliver`) is tried until the dead letter is stored; an earlier one
-    // DEAD_LETTER_ATTEMPTS times, then given back.
-    let last = delivery.delivery_count() > spec.max_deliver;
+    // Storing it is tried again here, keeping the delivery in progress: a nak costs a delivery.
+    // From the `max_deliver`-th delivery on it is tried until the dead letter is stored (given
+    // back, the next delivery would be the one the broker allows for a crash, which no longer
+    // knows this error, and after that one the broker drops the message); an earlier one
+    // DEAD_LETTER_ATTEMPTS times, then given back. Meanwhile the consumer reports itself down.
+    let last = delivery.delivery_count() >= spec.max_deliver;
     let every = Duration::from_secs(runtime.config.progress_interval_secs);
     let mut attempt = 0u64;
     loop {
@@ -833,6 +833,22 @@ async fn dead_letter(
                 .await;
             return Outcome::Retry;
         }
+        if attempt == DEAD_LETTER_ATTEMPTS {
+            runtime.states.set(
+                &spec.durable,
+                ConsumerState::Down(format!("cannot store dead letters: {e}")),
+            );
+        }
+        if *with.stop.borrow() {
+            // Stopping: given back, it comes again while the broker still allows a delivery.
+            if delivery.delivery_count() <= spec.max_deliver {
+                tracing::error!(error = %e, "cannot store the dead letter before shutdown; the message will be delivered again");
+                let _ = delivery.nak(Duration::ZERO).await;
+            } else {
+                tracing::error!(error = %e, message_id = %id, "cannot store the dead letter before shutdown, and the broker allows no more deliveries: the message is lost");
+            }
+            return Outcome::Retry;
+        }
         let delay = runtime.config.delay_after(attempt).min(every);
         tracing::error!(
             error = %e,
@@ -845,7 +861,10 @@ async fn dead_letter(
             tracing::warn!(%error, "in-progress ack failed");
         }
     }
-    instruments.dead_letter(reason).increment(1);
+    if attempt >= DEAD_LETTER_ATTEMPTS {
+        runtime.states.set(&spec.durable, ConsumerState::Running);
+    }
+    with.instruments.dead_letter(reason).increment(1);
     if let Err(e) = delivery.term().await {
         tracing::warn!(error = %e, "term failed");
     }

@@ -85,20 +85,32 @@ impl NatsBroker {
         format!("dlq.{}", self.config.stream)
     }
 
-    /// Whether the durable consumer `name` exists on the stream.
-    async fn consumer_exists(&self, name: &str) -> Result<bool, BrokerError> {
+    /// Whether the durable consumer `name` is being consumed: `Some(true)` while a pull request
+    /// of a running service waits on it (looked at a few times over 1.5 s: a running consumer
+    /// opens the next request as soon as one ends), `Some(false)` when it exists but nobody
+    /// pulls, `None` when it is gone.
+    async fn consumer_active(&self, name: &str) -> Result<Option<bool>, BrokerError> {
         let stream = self
             .jetstream
             .get_stream(&self.config.stream)
             .await
             .map_err(BrokerError::new)?;
-        match stream.consumer_info(name).await {
-            Ok(_) => Ok(true),
-            Err(error) if error.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => {
-                Ok(false)
+        for attempt in 0..5 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
             }
-            Err(error) => Err(BrokerError::new(error)),
+            match stream.consumer_info(name).await {
+                Ok(info) if info.num_waiting > 0 => return Ok(Some(true)),
+                Ok(_) => {}
+                Err(error)
+                    if error.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound =>
+                {
+                    return Ok(None);
+                }
+                Err(error) => return Err(BrokerError::new(error)),
+            }
         }
+        Ok(Some(false))
     }
 
     /// Creates the stream and the dead-letter stream when missing (once per process), leaving
@@ -407,8 +419,8 @@ impl Broker for NatsBroker {
             None => state.first_sequence..=state.last_sequence,
         };
         let mut report = RedriveReport::default();
-        // Whether each consumer named by a dead letter still exists on the broker.
-        let mut consumers: std::collections::HashMap<String, bool> = Default::default();
+        // Whether each consumer named by a dead letter is being consumed (None: gone).
+        let mut consumers: std::collections::HashMap<String, Option<bool>> = Default::default();
         for sequence in sequences {
             let message = match dead.get_raw_message(sequence).await {
                 Ok(message) => message,
@@ -444,22 +456,37 @@ impl Broker for NatsBroker {
             let consumer = headers.get(CONSUMER).map(str::to_owned);
             headers.remove(CONSUMER);
             if let Some(consumer) = &consumer {
-                let exists = match consumers.get(consumer) {
-                    Some(exists) => *exists,
+                let active = match consumers.get(consumer) {
+                    Some(active) => *active,
                     None => {
-                        let exists = self.consumer_exists(consumer).await?;
-                        consumers.insert(consumer.clone(), exists);
-                        exists
+                        let active = self.consumer_active(consumer).await?;
+                        consumers.insert(consumer.clone(), active);
+                        active
                     }
                 };
-                if !exists {
-                    // Nobody would handle it: it stays a dead letter.
-                    report.kept.push(format!(
-                        "dead letter {sequence} ({subject}) kept: its consumer `{consumer}` is \
-                         gone from stream `{}` (its handler was removed or its subject changed); \
-                         start the service with that handler, then redrive again",
+                // Nobody would handle it: it stays a dead letter.
+                let why = match active {
+                    Some(true) => None,
+                    Some(false) if filter.allow_idle => None,
+                    Some(false) => Some(format!(
+                        "its consumer `{consumer}` has no running instance (no pull request \
+                         open on stream `{}`); start the service whose handler consumes \
+                         `{subject}`, then redrive again, or pass --allow-idle to leave it waiting in \
+                         that consumer (if that handler was removed or its subject changed, its \
+                         old consumer is left on the broker: delete it)",
                         self.config.stream
-                    ));
+                    )),
+                    None => Some(format!(
+                        "its consumer `{consumer}` is gone from stream `{}` (its handler was \
+                         removed or its subject changed); start the service with that handler, \
+                         then redrive again",
+                        self.config.stream
+                    )),
+                };
+                if let Some(why) = why {
+                    report
+                        .kept
+                        .push(format!("dead letter {sequence} ({subject}) kept: {why}"));
                     continue;
                 }
                 headers.insert(REDRIVE_FOR, consumer.clone());
