@@ -30,11 +30,12 @@ use crate::error::{Error, Result};
 pub const LOCK_FILE: &str = "releases.lock";
 
 /// Set to anything to add the releases missing from the lock (existing entries are never
-/// rewritten): `RELEASES_LOCK_BLESS=1 cargo test --test released_versions`.
+/// rewritten): [`BLESS_COMMAND`].
 pub const BLESS_ENV: &str = "RELEASES_LOCK_BLESS";
 
 /// The command that records new releases in the lock.
-pub const BLESS_COMMAND: &str = "RELEASES_LOCK_BLESS=1 cargo test --test released_versions";
+pub const BLESS_COMMAND: &str =
+    "RELEASES_LOCK_BLESS=1 cargo test --test released_versions released_versions_match_the_lock";
 
 const HEADER: &str = "\
 # Released versions are frozen: the sha256 of everything each release contributes to what its
