@@ -1,7 +1,8 @@
 //! Released versions are frozen: every release of every template matches its entry in
 //! `templates/releases.lock` (see `cargo_platform::template::frozen` for what is fingerprinted).
 //! A new release fails until it is recorded with
-//! `RELEASES_LOCK_BLESS=1 cargo test --test released_versions`, which only adds entries.
+//! `RELEASES_LOCK_BLESS=1 cargo test --test released_versions released_versions_match_the_lock`,
+//! which only adds entries.
 //!
 //! The check reads the templates from disk: `templates/` of this repository, or the directory in
 //! `CARGO_PLATFORM_TEMPLATE_DIR` (the lock is `releases.lock` at its root). The other tests here

@@ -43,7 +43,7 @@ const HEADER: &str = "\
 # renamed, migration ids and edits; not its changelog, support window or other prose).
 # `cargo test --test released_versions` fails when a release no longer matches its entry: cut
 # a new release instead. New releases are added, never rewritten, by:
-#   RELEASES_LOCK_BLESS=1 cargo test --test released_versions
+#   RELEASES_LOCK_BLESS=1 cargo test --test released_versions released_versions_match_the_lock
 # See CONTRIBUTING.md, \"Cutting a release\".
 ";
 
@@ -542,6 +542,7 @@ mod tests {
         );
         let fresh = bless("", &problems[..1]).unwrap();
         assert!(fresh.starts_with(HEADER), "{fresh}");
+        assert!(HEADER.contains(BLESS_COMMAND), "the header names the command that blesses");
         assert!(
             fresh.ends_with("\n\n[service]\n\"2.0.0\" = \"sha256:bbb\"\n"),
             "{fresh}"

@@ -75,6 +75,13 @@ async fn creating_an_item_publishes_an_event_the_handler_consumes_once() {
     }
     stop.send(true).unwrap();
     consumers.wait().await;
+    // The test's streams are its own: deleted, so runs leave nothing on the broker.
+    let url =
+        std::env::var("APP_MESSAGING__URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    let jetstream = async_nats::jetstream::new(async_nats::connect(url).await.expect("connect"));
+    for stream in [tag.clone(), format!("{tag}-dead")] {
+        let _ = jetstream.delete_stream(stream).await;
+    }
 }
 
 fn free_port() -> u16 {

@@ -17,10 +17,10 @@ use super::broker::{
     RedriveFilter, RedriveReport, Redriven, subject_matches,
 };
 
-/// Headers a dead letter gains (the original ones are kept).
 /// How long one pull request stays open: an idle consumer asks again this often, and a stopping
 /// one waits at most this long for the last request to end.
 const PULL_EXPIRES: Duration = Duration::from_secs(1);
+/// Headers a dead letter gains (the original ones are kept).
 pub const DEAD_LETTER_REASON: &str = "Platform-Dead-Letter-Reason";
 pub const DELIVERY_COUNT: &str = "Platform-Delivery-Count";
 pub const ORIGINAL_SUBJECT: &str = "Platform-Original-Subject";
