@@ -118,6 +118,37 @@ async fn setup() -> Setup {
     }
 }
 
+/// A test's streams are its own (named by its tag): deleted when it ends, so runs leave nothing
+/// on the broker. On a thread of its own: the test's runtime is shutting down.
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let url = self.config.url.clone();
+        let names = [
+            self.config.stream.clone(),
+            self.config.dead_letter_stream.clone(),
+        ];
+        let deleted = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let connect = async_nats::connect(url.as_str());
+                let Ok(Ok(client)) = tokio::time::timeout(Duration::from_secs(2), connect).await
+                else {
+                    return;
+                };
+                let jetstream = async_nats::jetstream::new(client);
+                for name in &names {
+                    let deleting = jetstream.delete_stream(name);
+                    let _ = tokio::time::timeout(Duration::from_secs(2), deleting).await;
+                }
+            });
+        });
+        let _ = deleted.join();
+    }
+}
+
 impl Setup {
     fn message(&self, id: &str) -> OutgoingMessage {
         OutgoingMessage {
