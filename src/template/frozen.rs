@@ -542,7 +542,10 @@ mod tests {
         );
         let fresh = bless("", &problems[..1]).unwrap();
         assert!(fresh.starts_with(HEADER), "{fresh}");
-        assert!(HEADER.contains(BLESS_COMMAND), "the header names the command that blesses");
+        assert!(
+            HEADER.contains(BLESS_COMMAND),
+            "the header names the command that blesses"
+        );
         assert!(
             fresh.ends_with("\n\n[service]\n\"2.0.0\" = \"sha256:bbb\"\n"),
             "{fresh}"
