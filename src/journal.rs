@@ -363,9 +363,12 @@ pub struct Restored {
 pub fn restore(root: &Path) -> Result<Restored> {
     let dir = root.join(DIR);
     if !dir.exists() {
-        return Err(Error::new(format!("no interrupted upgrade to abort in {}", root.display()))
+        return Err(Error::new(format!(
+            "no interrupted upgrade or add to abort in {}",
+            root.display()
+        ))
             .hint(format!(
-                "`--abort` undoes an upgrade that was cut off; to undo a finished one, use git on the service's directory only: `git -C {0} checkout -- . && git -C {0} clean -fd`",
+                "`--abort` undoes an upgrade or add that was cut off; to undo a finished one, use git on the service's directory only: `git -C {0} checkout -- . && git -C {0} clean -fd`",
                 root.display()
             )));
     }

@@ -346,6 +346,12 @@ fn a_crash_mid_write_is_rolled_back_exactly_by_abort() {
         assert_eq!(snapshot(&svc), before, "{abort:?} restores the exact tree");
         let out = tool(&svc, t.path()).args(abort).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "nothing left to abort");
+        // The journal is the same for both commands: the message names both.
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no interrupted upgrade or add to abort"),
+            "{abort:?}: {}",
+            outcome(&out)
+        );
     }
 }
 
