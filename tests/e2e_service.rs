@@ -65,6 +65,10 @@ fn nats_messaging_service_end_to_end() {
     );
     let warnings = svc.build();
     assert!(warnings.is_empty(), "warnings:\n{}", warnings.join("\n"));
+    // The widest render (messaging, outbox, PostgreSQL): clippy-clean, tests included.
+    if let Err(report) = svc.clippy() {
+        panic!("cargo clippy --all-targets -- -D warnings fails:\n{report}");
+    }
     let duplicates = svc.avoidable_duplicates();
     assert!(
         duplicates.is_empty(),

@@ -275,6 +275,25 @@ impl Service {
         warnings(&out)
     }
 
+    /// `cargo clippy --all-targets` with warnings denied, as a team's own CI commonly runs it:
+    /// `Err` with clippy's report when the generated code (tests included) does not pass.
+    pub fn clippy(&self) -> Result<(), String> {
+        let out = self.cargo(&[
+            "clippy",
+            "--all-targets",
+            "--color",
+            "never",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(describe(&out))
+        }
+    }
+
     /// `cargo doc --no-deps` with rustdoc warnings denied: the service's own documentation
     /// builds without broken or private links. Returns rustdoc's report when it does not.
     pub fn doc(&self) -> Result<(), String> {

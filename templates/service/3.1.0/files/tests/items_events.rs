@@ -105,7 +105,7 @@ async fn an_item_created_while_the_broker_is_away_gets_its_event_published_later
             "[messaging]\nstream = \"{tag}\"\nsubjects = [\"{tag}.>\"]\n\
              dead_letter_stream = \"{tag}-dead\"\n"
         ))
-        .set("messaging.url", &format!("nats://127.0.0.1:{port}")),
+        .set("messaging.url", format!("nats://127.0.0.1:{port}")),
     )
     .await;
     let response = app
