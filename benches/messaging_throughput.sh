@@ -45,13 +45,22 @@ NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_PLATFORM_E2E_TARGET:-$repo/target/e2e}"
 work="$(mktemp -d -t cargo-platform-bench-XXXXXX)"
-pids=()
-streams=()
+# measure() runs in a subshell (process substitution): it lists its consumers and streams in
+# files, so that a run cut short still stops them and deletes them here.
+forget_records() { # stream: the service's dedupe records of that round (COUNT rows with
+  # STORE=postgres, which its sweep would delete only after record_ttl_secs, a day)
+  if [ "$STORE" = postgres ] && command -v psql >/dev/null; then
+    psql "${PG_URL:-postgres://postgres@127.0.0.1:5432/test}" -qc \
+      "DELETE FROM idempotency_keys WHERE key LIKE 'message:$1-%'" >/dev/null 2>&1 || true
+  fi
+}
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  for stream in "${streams[@]}"; do
+  local pid stream
+  while read -r pid; do kill "$pid" 2>/dev/null || true; done < <(cat "$work/pids" 2>/dev/null)
+  while read -r stream; do
     [ -x "${base_bin:-}" ] && NATS_URL="$NATS_URL" STREAM="$stream" "$base_bin" delete >/dev/null 2>&1 || true
-  done
+    forget_records "$stream"
+  done < <(cat "$work/streams" 2>/dev/null)
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -284,12 +293,13 @@ fi
 
 measure() { # side round -> "messages/s seconds"
   local side="$1" stream="bench$1$2x$RANDOM$RANDOM"
-  streams+=("$stream")
+  echo "$stream" >>"$work/streams"
   local subject="$stream.bench" durable="$stream-$stream-bench"
   export NATS_URL STREAM="$stream" SUBJECT="$subject" DURABLE="$durable" COUNT MAX_IN_FLIGHT
   "$base_bin" fill
   "$base_bin" watch >"$work/watch.out" &
   local watch_pid="$!"
+  echo "$watch_pid" >>"$work/pids"
   local pid port
   if [ "$side" = svc ]; then
     port="$(free_port)"
@@ -303,7 +313,7 @@ measure() { # side round -> "messages/s seconds"
     "$base_bin" consume &
     pid="$!"
   fi
-  pids+=("$pid")
+  echo "$pid" >>"$work/pids"
   # A consumer that exits before the watcher saw everything acked fails the run now, not after
   # the watcher's 600 s.
   while kill -0 "$watch_pid" 2>/dev/null; do
@@ -317,6 +327,7 @@ measure() { # side round -> "messages/s seconds"
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   "$base_bin" delete
+  forget_records "$stream"
   cat "$work/watch.out"
 }
 
