@@ -168,7 +168,7 @@ fn build_sources(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 #[test]
-#[ignore = "end-to-end: builds and tests one generated service per (component, release); run with --include-ignored"]
+#[ignore = "end-to-end: builds and tests a generated service per distinct set of sources; run with --include-ignored"]
 fn every_eject_then_upgrade_builds_or_declares_its_break() {
     let pairs = pairs();
     assert!(
@@ -310,4 +310,60 @@ fn verify_reports_the_compiler_errors_and_abort_restores_the_tree() {
         snapshot(&dir) == before,
         "--abort restores the tree exactly (Cargo.lock, written by the check, included)"
     );
+}
+
+/// Writes `files` (path, text) below a fresh directory.
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, text) in files {
+        let at = dir.path().join(path);
+        std::fs::create_dir_all(at.parent().expect("parent")).expect("mkdir");
+        std::fs::write(at, text).expect("write");
+    }
+    dir
+}
+
+/// Fast (no build): two pairs share a build only when everything the build reads is the same.
+#[test]
+fn build_sources_differ_exactly_where_a_build_could() {
+    const MANIFEST: &str = "[platform]\ntemplate = \"service\"\nversion = \"3.1.0\"\n\n\
+        [components.auth]\nstate = \"ejected\"\n";
+    let base = [
+        ("platform.toml", MANIFEST),
+        ("src/main.rs", "fn main() {}\n"),
+        ("README.md", "# orders\n"),
+    ];
+    let key = |files: &[(&str, &str)]| build_sources(tree(files).path());
+    let reference = key(&base);
+    let with = |path: &str, text: &str| {
+        let mut files = base.to_vec();
+        files.retain(|(p, _)| *p != path);
+        files.push((path, text));
+        key(&files)
+    };
+    // Not read by the build: which component is ejected, the history, the team's README.
+    let other_ejected = MANIFEST.replace("[components.auth]", "[components.flags]")
+        + "\n[history]\ncreated = { version = \"1.0.0\" }\n";
+    assert_eq!(with("platform.toml", &other_ejected), reference);
+    assert_eq!(with("README.md", "# orders, by the team\n"), reference);
+    // Read by the build: sources, the template version build.rs compiles in, and the README
+    // once a source names it.
+    assert_ne!(with("src/main.rs", "fn main() { }\n"), reference);
+    assert_ne!(with("src/lib.rs", "\n"), reference);
+    assert_ne!(
+        with("platform.toml", &MANIFEST.replace("3.1.0", "3.0.0")),
+        reference
+    );
+    let names_it = [
+        ("platform.toml", MANIFEST),
+        (
+            "src/main.rs",
+            "#![doc = include_str!(\"../README.md\")]\nfn main() {}\n",
+        ),
+    ];
+    let mut edited = names_it.to_vec();
+    edited.push(("README.md", "# orders, by the team\n"));
+    let mut original = names_it.to_vec();
+    original.push(("README.md", "# orders\n"));
+    assert_ne!(key(&edited), key(&original));
 }
